@@ -1,0 +1,60 @@
+{
+  # Three targets share one static core library:
+  #   blocksmith_core - plain C++20, no Node headers (native/core)
+  #   blocksmith      - the N-API addon (native/binding), loaded only by src/native.ts
+  #   core_tests      - the core's own unit tests (native/tests), run by `npm test`
+  "target_defaults": {
+    "cflags!": ["-fno-exceptions", "-fno-rtti"],
+    "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+    "cflags": ["-Wall", "-Wextra", "-O3", "-fvisibility=hidden"],
+    "cflags_cc": ["-std=c++20", "-fexceptions", "-frtti"],
+    "defines": ["_FILE_OFFSET_BITS=64", "_GNU_SOURCE"],
+    "ldflags": ["-pthread"],
+    "libraries": ["-pthread"]
+  },
+  "targets": [
+    {
+      "target_name": "blocksmith_core",
+      "type": "static_library",
+      "cflags": ["-fPIC"],
+      "sources": [
+        "native/core/zero_detect.cc",
+        "native/core/zero_kernels_portable.cc",
+        "native/core/zero_kernels_x86.cc",
+        "native/core/classify.cc",
+        "native/core/cpu_features.cc",
+        "native/core/error.cc",
+        "native/core/file_reader.cc",
+        "native/core/scan_pipeline.cc",
+        "native/core/extent_map.cc"
+      ], "include_dirs": ["native"
+      ]
+    },
+    {
+      "target_name": "blocksmith",
+      "dependencies": ["blocksmith_core"],
+      "include_dirs": ["native", "<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "sources": [
+        "native/binding/addon.cc",
+        "native/binding/errors.cc",
+        "native/binding/job.cc",
+        "native/binding/zero_binding.cc",
+        "native/binding/scan_binding.cc"
+      ]
+    },
+    {
+      "target_name": "core_tests",
+      "type": "executable",
+      "dependencies": ["blocksmith_core"],
+      "include_dirs": ["native"],
+      "sources": [
+        "native/tests/test_main.cc",
+        "native/tests/test_zero_detect.cc",
+        "native/tests/test_classify.cc",
+        "native/tests/test_source.cc",
+        "native/tests/test_scan_pipeline.cc"
+      ]
+    }
+  ]
+}

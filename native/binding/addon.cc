@@ -1,0 +1,12 @@
+// The addon's export table. Each area registers itself from its own file.
+#include <napi.h>
+
+#include "exports.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  binding::register_zero(env, exports);
+  binding::register_scan(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(blocksmith, Init)

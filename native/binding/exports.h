@@ -1,0 +1,11 @@
+// One register function per exported area; addon.cc calls them all.
+#pragma once
+
+#include <napi.h>
+
+namespace binding {
+
+void register_zero(Napi::Env env, Napi::Object exports);
+void register_scan(Napi::Env env, Napi::Object exports);
+
+}  // namespace binding

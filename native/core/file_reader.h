@@ -1,0 +1,59 @@
+// Reader over a regular file or a block device, opened read-only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "reader.h"
+#include "unique_fd.h"
+
+namespace blocksmith {
+
+enum class SourceKind { regular_file, block_device };
+
+struct SourceInfo {
+  SourceKind kind = SourceKind::regular_file;
+  uint64_t size = 0;
+  uint64_t allocated = 0;           // st_blocks * 512 for files; size for devices
+  uint32_t logical_sector_size = 0;  // devices only (BLKSSZGET)
+  uint32_t physical_sector_size = 0; // devices only (BLKPBSZGET)
+  dev_t st_dev = 0;
+  ino_t st_ino = 0;
+  dev_t st_rdev = 0;
+};
+
+class FileReader final : public Reader {
+ public:
+  // Opens read-only. Refuses (with a clear Error) directories, character
+  // devices, FIFOs and sockets. `use_seek_hole` = false reads everything.
+  static FileReader open(const std::string& path, bool use_seek_hole = true);
+
+  uint64_t size() const override { return info_.size; }
+  const std::string& path() const override { return path_; }
+  const SourceInfo& info() const { return info_; }
+  int fd() const { return fd_.get(); }
+
+  size_t read_at(void* buf, size_t len, uint64_t off) override;
+  DataRange next_data(uint64_t off) override;
+  void advise_sequential() override;
+  void advise_done(uint64_t off, uint64_t len) override;
+
+  // Re-reads st_blocks (allocated bytes) of a regular file.
+  uint64_t current_allocated() const;
+
+ private:
+  FileReader(UniqueFd fd, std::string path, SourceInfo info, bool use_seek_hole)
+      : fd_(std::move(fd)), path_(std::move(path)), info_(info), use_seek_hole_(use_seek_hole) {}
+
+  UniqueFd fd_;
+  std::string path_;
+  SourceInfo info_;
+  bool use_seek_hole_;
+};
+
+// Opens `path` read-only and describes it (shared by FileReader and callers
+// that need the fd for other work). Same refusals as FileReader::open.
+SourceInfo describe_fd(int fd, const std::string& path);
+
+}  // namespace blocksmith

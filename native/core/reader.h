@@ -1,0 +1,42 @@
+// A source of bytes the pipeline reads from: a file, a block device, or (in
+// tests and fuzzing) memory. Readers only read; nothing in this interface can
+// change the source.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace blocksmith {
+
+struct DataRange {
+  uint64_t begin;  // first byte that may hold data
+  uint64_t end;    // first byte after it that is known to be a hole (or the size)
+};
+
+class Reader {
+ public:
+  virtual ~Reader() = default;
+
+  virtual uint64_t size() const = 0;
+  virtual const std::string& path() const = 0;
+
+  // Reads up to len bytes at off. Returns fewer only at end of source.
+  // Throws blocksmith::Error on a read error.
+  virtual size_t read_at(void* buf, size_t len, uint64_t off) = 0;
+
+  // The next range at or after `off` that may hold data, as reported by the
+  // filesystem (SEEK_DATA/SEEK_HOLE). Holes are only ever skipped, never
+  // trusted as zeros for anything that writes. Returns {size, size} when no
+  // data follows. The default: everything is data.
+  virtual DataRange next_data(uint64_t off) {
+    uint64_t s = size();
+    return off >= s ? DataRange{s, s} : DataRange{off, s};
+  }
+
+  // Hints: sequential access from here, and pages behind the scan may go.
+  virtual void advise_sequential() {}
+  virtual void advise_done(uint64_t /*off*/, uint64_t /*len*/) {}
+};
+
+}  // namespace blocksmith
