@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// The umbrella CLI: blocksmith <command>.
+import { Command } from 'commander';
+import { infoCommand, mapCommand } from './commands.js';
+import { packageVersion, runCli } from './common.js';
+
+const program = new Command('blocksmith')
+  .description('Low-level disk work: zero detection, extent maps and sparse images for raw files and block devices')
+  .version(packageVersion(), '-V, --version')
+  .addCommand(infoCommand())
+  .addCommand(mapCommand())
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  $ blocksmith info vm.raw
+  $ blocksmith map --svg vm.svg vm.raw
+  $ blocksmith info --json /dev/loop0`,
+  );
+
+await runCli(program, process.argv);

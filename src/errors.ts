@@ -1,0 +1,48 @@
+// Errors shaped like Node's own fs errors. The binding rejects with plain
+// Errors carrying code/errno/syscall/path; toBlocksmithError maps them once.
+
+export class BlocksmithError extends Error {
+  code: string;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+
+  constructor(message: string, props: { code: string; errno?: number; syscall?: string; path?: string }) {
+    super(message);
+    this.name = 'BlocksmithError';
+    this.code = props.code;
+    if (props.errno !== undefined) this.errno = props.errno;
+    if (props.syscall !== undefined) this.syscall = props.syscall;
+    if (props.path !== undefined) this.path = props.path;
+  }
+}
+
+/** Thrown when an operation is stopped through its AbortSignal. */
+export class AbortError extends Error {
+  code = 'ABORT_ERR' as const;
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AbortError';
+  }
+}
+
+/** A bad argument or option (a usage error in the CLIs). */
+export class InvalidArgumentError extends BlocksmithError {
+  constructor(message: string) {
+    super(message, { code: 'ERR_INVALID_ARG_VALUE' });
+    this.name = 'InvalidArgumentError';
+  }
+}
+
+type NativeErrorShape = Error & { code?: string; errno?: number; syscall?: string; path?: string };
+
+export function toBlocksmithError(err: unknown, signal?: AbortSignal): Error {
+  if (err instanceof BlocksmithError || err instanceof AbortError) return err;
+  const e = err as NativeErrorShape;
+  if (e && e.code === 'ABORT_ERR') return new AbortError(undefined, { cause: signal?.reason });
+  if (e && typeof e.code === 'string') {
+    if (e.code === 'ERR_INVALID_ARG_VALUE' || e.code === 'ERR_OUT_OF_RANGE') return new InvalidArgumentError(e.message);
+    return new BlocksmithError(e.message, { code: e.code, errno: e.errno, syscall: e.syscall, path: e.path });
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}

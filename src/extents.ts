@@ -1,0 +1,83 @@
+// Extent maps and summaries of files and block devices: what holds data,
+// what is allocated but all zero, what is a hole.
+import { runJob, type JobOptions } from './job.js';
+import { native, type NativeScanResult } from './native.js';
+import { parseBlockSize } from './units.js';
+
+export type ExtentKind = 'hole' | 'zero' | 'data';
+
+export interface Extent {
+  offset: number;
+  length: number;
+  kind: ExtentKind;
+}
+
+export interface ScanOptions extends JobOptions {
+  /** Classification block size: a power of two from 512 B to 1 MiB ("4K", 65536). Default 4 KiB. */
+  blockSize?: number | string;
+  /** Skip holes with SEEK_DATA/SEEK_HOLE (default true). false reads every byte. */
+  seekHole?: boolean;
+}
+
+export interface ImageInfo {
+  path: string;
+  kind: 'file' | 'block-device';
+  /** Logical size in bytes (what the guest sees). */
+  virtualSize: number;
+  /** Bytes allocated on disk (st_blocks * 512 for files; the size for devices). */
+  allocatedSize: number;
+  holeBytes: number;
+  /** Bytes read and found all zero: what sparsify would reclaim. */
+  zeroBytes: number;
+  dataBytes: number;
+  blockSize: number;
+  extentCount: number;
+  logicalSectorSize?: number;
+  physicalSectorSize?: number;
+}
+
+export interface ExtentMap extends ImageInfo {
+  extents: Extent[];
+}
+
+const KINDS: ExtentKind[] = ['hole', 'zero', 'data'];
+
+function toInfo(path: string, r: NativeScanResult): ImageInfo {
+  const info: ImageInfo = {
+    path,
+    kind: r.kind,
+    virtualSize: r.size,
+    allocatedSize: r.allocated,
+    holeBytes: r.holeBytes,
+    zeroBytes: r.zeroBytes,
+    dataBytes: r.dataBytes,
+    blockSize: r.blockSize,
+    extentCount: r.extentCount,
+  };
+  if (r.logicalSectorSize !== undefined) info.logicalSectorSize = r.logicalSectorSize;
+  if (r.physicalSectorSize !== undefined) info.physicalSectorSize = r.physicalSectorSize;
+  return info;
+}
+
+function scan(path: string, options: ScanOptions, keepExtents: boolean): Promise<NativeScanResult> {
+  const blockSize = parseBlockSize(options.blockSize);
+  return runJob(
+    (onProgress) => native.scanExtents(path, { blockSize, seekHole: options.seekHole ?? true, extents: keepExtents }, onProgress),
+    options,
+  );
+}
+
+/** Summary of a file or block device, like `qemu-img info` plus zero detection by content. */
+export async function info(path: string, options: ScanOptions = {}): Promise<ImageInfo> {
+  return toInfo(path, await scan(path, options, false));
+}
+
+/** The extent list (hole / zero / data) of a file or block device, in offset order. */
+export async function mapExtents(path: string, options: ScanOptions = {}): Promise<ExtentMap> {
+  const r = await scan(path, options, true);
+  const extents: Extent[] = new Array(r.extents.length / 3);
+  for (let i = 0; i < extents.length; i++) {
+    extents[i] = { offset: r.extents[i * 3]!, length: r.extents[i * 3 + 1]!, kind: KINDS[r.extents[i * 3 + 2]!]! };
+  }
+  return { ...toInfo(path, r), extents };
+}

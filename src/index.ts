@@ -1,0 +1,10 @@
+// blocksmith: low-level disk work from TypeScript.
+export { isZero, classifyBlocks, cpuFeatures, BLOCK_ZERO, BLOCK_DATA } from './zero.js';
+export type { CpuFeatures, ZeroKernel } from './zero.js';
+export { info, mapExtents } from './extents.js';
+export type { Extent, ExtentKind, ExtentMap, ImageInfo, ScanOptions } from './extents.js';
+export type { JobOptions, Progress } from './job.js';
+export { renderExtentSvg } from './svg.js';
+export type { SvgOptions } from './svg.js';
+export { AbortError, BlocksmithError, InvalidArgumentError } from './errors.js';
+export { parseSize, parseBlockSize, formatBytes } from './units.js';

@@ -1,0 +1,34 @@
+// Runs a native job as a promise with AbortSignal and progress, the way every
+// long blocksmith operation is exposed.
+import { AbortError, toBlocksmithError } from './errors.js';
+import type { NativeJob, NativeProgress } from './native.js';
+
+export interface Progress {
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface JobOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: Progress) => void;
+}
+
+export async function runJob<T>(start: (onProgress?: NativeProgress) => NativeJob<T>, options: JobOptions = {}): Promise<T> {
+  const { signal, onProgress } = options;
+  const callSite = new Error();
+  if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
+  const job = start(onProgress ? (done, total) => onProgress({ bytesDone: done, bytesTotal: total }) : undefined);
+  const onAbort = () => job.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await job.promise;
+  } catch (err) {
+    const mapped = toBlocksmithError(err, signal);
+    // Keep the caller's stack: the native rejection has none worth reading.
+    const frames = callSite.stack?.split('\n').slice(1).join('\n');
+    if (frames) mapped.stack = `${mapped.name}: ${mapped.message}\n${frames}`;
+    throw mapped;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}

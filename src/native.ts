@@ -1,0 +1,78 @@
+// The only file that loads the compiled addon. Everything else imports the
+// typed binding from here (loading one .node from two paths crashes workers).
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type NativeProgress = (done: number, total: number) => void;
+
+export interface NativeJob<T> {
+  promise: Promise<T>;
+  cancel(): void;
+}
+
+export interface NativeCpuFeatures {
+  zeroKernel: string;
+  availableZeroKernels: string[];
+  sse2: boolean;
+  avx2: boolean;
+  avx512f: boolean;
+  avx512bw: boolean;
+  arch: string;
+}
+
+export interface NativeScanResult {
+  kind: 'file' | 'block-device';
+  size: number;
+  allocated: number;
+  blockSize: number;
+  logicalSectorSize?: number;
+  physicalSectorSize?: number;
+  holeBytes: number;
+  zeroBytes: number;
+  dataBytes: number;
+  extentCount: number;
+  /** Flat triples: offset, length, kind (0 hole, 1 zero, 2 data). */
+  extents: Float64Array;
+}
+
+export interface NativeScanOptions {
+  blockSize?: number;
+  chunkSize?: number;
+  seekHole?: boolean;
+  extents?: boolean;
+}
+
+export interface NativeBinding {
+  isZero(bytes: ArrayBufferView | ArrayBuffer, kernel?: string): boolean;
+  classifyBlocks(bytes: ArrayBufferView | ArrayBuffer, blockSize: number): Uint8Array;
+  cpuFeatures(): NativeCpuFeatures;
+  scanExtents(path: string, options: NativeScanOptions, onProgress?: NativeProgress): NativeJob<NativeScanResult>;
+}
+
+function packageRoot(): string {
+  // dist/native.js -> package root; also works from src/ under vitest.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('blocksmith: cannot find the package root');
+    dir = parent;
+  }
+  return dir;
+}
+
+function load(): NativeBinding {
+  const root = packageRoot();
+  const candidates = ['build/Release/blocksmith.node', 'build/Debug/blocksmith.node'];
+  const require = createRequire(import.meta.url);
+  for (const rel of candidates) {
+    const file = join(root, rel);
+    if (existsSync(file)) return require(file) as NativeBinding;
+  }
+  throw new Error(
+    `blocksmith: the native addon is not built (looked for ${candidates.join(', ')} in ${root}); run 'npm install' or 'npx node-gyp rebuild'`,
+  );
+}
+
+export const native: NativeBinding = load();
