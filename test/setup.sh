@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests drive (peer tools, filesystem tools)
+# when they are missing and we are root. Without root, it lists what is
+# missing; the tests that need a tool then fail and say which.
+set -uo pipefail
+
+need=()
+check() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
+check losetup util-linux
+check mkfs.ext4 e2fsprogs
+check fallocate util-linux
+check qemu-img qemu-utils
+check sfdisk fdisk
+
+[ ${#need[@]} -eq 0 ] && exit 0
+mapfile -t pkgs < <(printf '%s\n' "${need[@]}" | sort -u)
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test setup: missing tools from Debian packages: ${pkgs[*]} (run as root to install them)" >&2
+  exit 0
+fi
+echo "test setup: installing ${pkgs[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
