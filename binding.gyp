@@ -26,7 +26,11 @@
         "native/core/error.cc",
         "native/core/file_reader.cc",
         "native/core/scan_pipeline.cc",
-        "native/core/extent_map.cc"
+        "native/core/extent_map.cc",
+        "native/core/image_lock.cc",
+        "native/core/punch_sink.cc",
+        "native/core/sparse_file_sink.cc",
+        "native/core/sparsify.cc"
       ], "include_dirs": ["native"
       ]
     },
@@ -40,7 +44,8 @@
         "native/binding/errors.cc",
         "native/binding/job.cc",
         "native/binding/zero_binding.cc",
-        "native/binding/scan_binding.cc"
+        "native/binding/scan_binding.cc",
+        "native/binding/sparsify_binding.cc"
       ]
     },
     {

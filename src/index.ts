@@ -8,3 +8,5 @@ export { renderExtentSvg } from './svg.js';
 export type { SvgOptions } from './svg.js';
 export { AbortError, BlocksmithError, InvalidArgumentError } from './errors.js';
 export { parseSize, parseBlockSize, formatBytes } from './units.js';
+export { sparsify, sparseCopy } from './sparsify.js';
+export type { SparsifyOptions, InPlaceOptions, CopyOptions, SparsifyReport } from './sparsify.js';

@@ -44,11 +44,42 @@ export interface NativeScanOptions {
   extents?: boolean;
 }
 
+export interface NativeSparsifyOptions {
+  blockSize?: number;
+  seekHole?: boolean;
+  dryRun?: boolean;
+  force?: boolean;
+  overwrite?: boolean;
+}
+
+export interface NativeSparsifyReport {
+  source: string;
+  target?: string;
+  kind: 'file' | 'block-device';
+  size: number;
+  allocatedBefore: number;
+  allocatedAfter: number;
+  holeBytes: number;
+  zeroBytes: number;
+  dataBytes: number;
+  punchCalls: number;
+  punchedBytes: number;
+  seconds: number;
+  dryRun: boolean;
+}
+
 export interface NativeBinding {
   isZero(bytes: ArrayBufferView | ArrayBuffer, kernel?: string): boolean;
   classifyBlocks(bytes: ArrayBufferView | ArrayBuffer, blockSize: number): Uint8Array;
   cpuFeatures(): NativeCpuFeatures;
   scanExtents(path: string, options: NativeScanOptions, onProgress?: NativeProgress): NativeJob<NativeScanResult>;
+  sparsify(path: string, options: NativeSparsifyOptions, onProgress?: NativeProgress): NativeJob<NativeSparsifyReport>;
+  sparseCopy(
+    source: string,
+    target: string,
+    options: NativeSparsifyOptions,
+    onProgress?: NativeProgress,
+  ): NativeJob<NativeSparsifyReport>;
 }
 
 function packageRoot(): string {

@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -f build/Release/blocksmith.node ] || [ ! -x build/Release/core_tests ]; then
+if [ ! -f build/Release/blocksmith.node ] || [ ! -x build/Release/core_tests ] || [ binding.gyp -nt build/Makefile ]; then
   npx node-gyp rebuild -j 2 || exit 1
 else
   npx node-gyp build -j 2 >/dev/null || exit 1

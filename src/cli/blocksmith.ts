@@ -3,12 +3,14 @@
 import { Command } from 'commander';
 import { infoCommand, mapCommand } from './commands.js';
 import { packageVersion, runCli } from './common.js';
+import { sparsifyCommand } from './sparsify-command.js';
 
 const program = new Command('blocksmith')
   .description('Low-level disk work: zero detection, extent maps and sparse images for raw files and block devices')
   .version(packageVersion(), '-V, --version')
   .addCommand(infoCommand())
   .addCommand(mapCommand())
+  .addCommand(sparsifyCommand('sparsify', 'blocksmith '))
   .showHelpAfterError('(run with --help for usage)')
   .addHelpText(
     'after',
@@ -16,6 +18,7 @@ const program = new Command('blocksmith')
 Examples:
   $ blocksmith info vm.raw
   $ blocksmith map --svg vm.svg vm.raw
+  $ blocksmith sparsify vm.raw
   $ blocksmith info --json /dev/loop0`,
   );
 

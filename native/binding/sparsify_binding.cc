@@ -1,0 +1,71 @@
+// sparsify(path, options, onProgress) and sparseCopy(src, dst, options,
+// onProgress) -> { promise, cancel }.
+#include <napi.h>
+
+#include "args.h"
+#include "core/sparsify.h"
+#include "exports.h"
+#include "job.h"
+
+namespace binding {
+namespace {
+
+blocksmith::SparsifyOptions read_options(Napi::Env env, Napi::Value v) {
+  Napi::Object opts = v.IsObject() ? v.As<Napi::Object>() : Napi::Object::New(env);
+  blocksmith::SparsifyOptions o;
+  o.scan.block_size = uint_option(env, opts, "blockSize", blocksmith::kDefaultBlockSize);
+  o.scan.chunk_size = uint_option(env, opts, "chunkSize", o.scan.chunk_size);
+  o.use_seek_hole = bool_option(opts, "seekHole", true);
+  o.dry_run = bool_option(opts, "dryRun", false);
+  o.force = bool_option(opts, "force", false);
+  o.overwrite = bool_option(opts, "overwrite", false);
+  return o;
+}
+
+ResultBuilder report_builder(const blocksmith::SparsifyReport& r) {
+  return [r](Napi::Env env) -> Napi::Value {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("source", r.source);
+    if (!r.target.empty()) o.Set("target", r.target);
+    o.Set("kind", r.kind == blocksmith::SourceKind::block_device ? "block-device" : "file");
+    o.Set("size", static_cast<double>(r.size));
+    o.Set("allocatedBefore", static_cast<double>(r.allocated_before));
+    o.Set("allocatedAfter", static_cast<double>(r.allocated_after));
+    o.Set("holeBytes", static_cast<double>(r.hole_bytes));
+    o.Set("zeroBytes", static_cast<double>(r.zero_bytes));
+    o.Set("dataBytes", static_cast<double>(r.data_bytes));
+    o.Set("punchCalls", static_cast<double>(r.punch_calls));
+    o.Set("punchedBytes", static_cast<double>(r.punched_bytes));
+    o.Set("seconds", r.seconds);
+    o.Set("dryRun", r.dry_run);
+    return o;
+  };
+}
+
+Napi::Value Sparsify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = string_arg(env, info[0], "path");
+  auto opts = read_options(env, info[1]);
+  return start_job(env, info[2], [path, opts](blocksmith::Control& control) {
+    return report_builder(blocksmith::sparsify_in_place(path, opts, control));
+  });
+}
+
+Napi::Value SparseCopy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string src = string_arg(env, info[0], "source");
+  std::string dst = string_arg(env, info[1], "target");
+  auto opts = read_options(env, info[2]);
+  return start_job(env, info[3], [src, dst, opts](blocksmith::Control& control) {
+    return report_builder(blocksmith::sparse_copy(src, dst, opts, control));
+  });
+}
+
+}  // namespace
+
+void register_sparsify(Napi::Env env, Napi::Object exports) {
+  exports.Set("sparsify", Napi::Function::New(env, Sparsify, "sparsify"));
+  exports.Set("sparseCopy", Napi::Function::New(env, SparseCopy, "sparseCopy"));
+}
+
+}  // namespace binding

@@ -1,0 +1,45 @@
+// QEMU's image locking, read and honoured.
+//
+// QEMU (block/file-posix.c) takes shared OFD byte-range locks on every image
+// it opens: byte 100+i while it holds permission bit i, byte 200+i while it
+// refuses to share it (bit 0 consistent read, 1 write, 2 write-unchanged,
+// 3 resize). A running VM therefore holds locks in [100, 300). Any lock there
+// means "a QEMU process (or another blocksmith) uses this image".
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace blocksmith {
+
+struct LockHolder {
+  int pid = 0;               // 0 when unknown
+  std::string command;       // /proc/PID/comm, when known
+};
+
+struct LockProbe {
+  bool locked = false;        // some other open file description holds a lock in [100, 300)
+  long first_byte = -1;       // the first locked byte found
+  std::vector<LockHolder> holders;  // processes that have the image open (best effort)
+};
+
+// Tests with F_OFD_GETLK whether another open file description locks bytes
+// in QEMU's range on `fd`'s file.
+LockProbe probe_qemu_locks(int fd, const std::string& path);
+
+// Takes the locks a writing QEMU would take (we use and do not share write
+// and resize), so QEMU and a second blocksmith refuse the image while we
+// work. Released when `fd` is closed. Throws Error (EBUSY) when they conflict.
+void take_image_lock(int fd, const std::string& path);
+
+// Describes holders for an error message: "qemu-system-x86 (pid 123)".
+std::string describe_holders(const std::vector<LockHolder>& holders);
+
+}  // namespace blocksmith
+
+namespace blocksmith {
+
+// Loop devices (/dev/loopN) whose backing file is the file open on `fd`.
+std::vector<std::string> loop_devices_backed_by(int fd);
+
+}  // namespace blocksmith

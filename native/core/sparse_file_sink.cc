@@ -1,0 +1,145 @@
+#include "sparse_file_sink.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <random>
+
+#include "error.h"
+
+namespace blocksmith {
+namespace {
+
+std::string dirname_of(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::string basename_of(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+mode_t default_mode() {
+  mode_t mask = ::umask(0);
+  ::umask(mask);
+  return 0666 & ~mask;
+}
+
+}  // namespace
+
+SparseFileSink::SparseFileSink(std::string target, bool overwrite)
+    : target_(std::move(target)), dir_(dirname_of(target_)), overwrite_(overwrite) {
+  // A write past RLIMIT_FSIZE must fail with EFBIG, not kill the process.
+  struct sigaction old {};
+  if (::sigaction(SIGXFSZ, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) ::signal(SIGXFSZ, SIG_IGN);
+
+  struct stat st {};
+  if (::stat(target_.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      throw Error(EISDIR, "EISDIR", "open", target_, "target '" + target_ + "' is a directory");
+    }
+    if (!S_ISREG(st.st_mode)) {
+      throw Error(EINVAL, "EINVAL", "open", target_, "target '" + target_ + "' exists and is not a regular file");
+    }
+    if (!overwrite_) {
+      throw Error(EEXIST, "EEXIST", "open", target_, "target '" + target_ + "' exists (use --overwrite to replace it)");
+    }
+  }
+  int fd = ::open(dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, default_mode());
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    // Filesystem without O_TMPFILE: a hidden temporary name, removed on failure.
+    std::random_device rd;
+    for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
+      temp_name_ = dir_ + "/." + basename_of(target_) + ".blocksmith-" + std::to_string(rd());
+      fd = ::open(temp_name_.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, default_mode());
+      if (fd < 0 && errno != EEXIST) break;
+    }
+  }
+  if (fd < 0) {
+    temp_name_.clear();
+    throw_sys(errno, "open", target_, "cannot create the copy in '" + dir_ + "'");
+  }
+  fd_.reset(fd);
+}
+
+SparseFileSink::~SparseFileSink() {
+  if (!committed_ && !temp_name_.empty()) ::unlink(temp_name_.c_str());
+}
+
+void SparseFileSink::on_data(uint64_t off, const uint8_t* bytes, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pwrite(fd_.get(), bytes + done, len - done, static_cast<off_t>(off + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_sys(errno, "write", target_, "writing the copy '" + target_ + "' at byte " + std::to_string(off + done) + " failed");
+    }
+    done += static_cast<size_t>(n);
+  }
+  written_ += len;
+}
+
+void SparseFileSink::on_end(uint64_t size) {
+  size_ = size;
+  ended_ = true;
+}
+
+void SparseFileSink::commit() {
+  if (!ended_) throw Error(EINVAL, "EINVAL", "", target_, "internal: commit before the copy ended");
+  if (::ftruncate(fd_.get(), static_cast<off_t>(size_)) != 0) {
+    throw_sys(errno, "ftruncate", target_, "setting the size of the copy '" + target_ + "' failed");
+  }
+  if (::fdatasync(fd_.get()) != 0) throw_sys(errno, "fdatasync", target_, "flushing the copy '" + target_ + "' failed");
+
+  if (temp_name_.empty()) {
+    // Give the unnamed file a name. Without --overwrite, linkat itself refuses
+    // an existing target (EEXIST), so a file that appeared meanwhile is safe.
+    std::string proc = "/proc/self/fd/" + std::to_string(fd_.get());
+    if (!overwrite_) {
+      if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, target_.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+        int err = errno;
+        if (err == EEXIST) throw Error(EEXIST, "EEXIST", "link", target_, "target '" + target_ + "' exists (use --overwrite to replace it)");
+        throw_sys(err, "link", target_, "naming the copy '" + target_ + "' failed");
+      }
+    } else {
+      std::random_device rd;
+      std::string tmp = dir_ + "/." + basename_of(target_) + ".blocksmith-" + std::to_string(rd());
+      if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+        throw_sys(errno, "link", target_, "naming the copy '" + target_ + "' failed");
+      }
+      if (::rename(tmp.c_str(), target_.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        throw_sys(err, "rename", target_, "replacing '" + target_ + "' failed");
+      }
+    }
+  } else {
+    if (!overwrite_) {
+      // No atomic no-replace rename without renameat2 on every fs: link then unlink.
+      if (::link(temp_name_.c_str(), target_.c_str()) != 0) {
+        throw_sys(errno, "link", target_, "naming the copy '" + target_ + "' failed");
+      }
+      ::unlink(temp_name_.c_str());
+    } else if (::rename(temp_name_.c_str(), target_.c_str()) != 0) {
+      throw_sys(errno, "rename", target_, "replacing '" + target_ + "' failed");
+    }
+  }
+  committed_ = true;
+  // Make the new name durable too.
+  UniqueFd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir) ::fsync(dir.get());
+}
+
+uint64_t SparseFileSink::allocated_bytes() const {
+  struct stat st {};
+  if (::fstat(fd_.get(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+}  // namespace blocksmith

@@ -1,0 +1,43 @@
+// Sparsify: the pipeline with a punch-in-place sink or a sparse-file sink,
+// plus the safety checks around them (QEMU locks, loop devices, mounted
+// devices) and the before/after report.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "control.h"
+#include "file_reader.h"
+#include "scan_pipeline.h"
+
+namespace blocksmith {
+
+struct SparsifyOptions {
+  ScanOptions scan;
+  bool use_seek_hole = true;
+  bool dry_run = false;
+  bool force = false;      // in place: ignore QEMU locks, loop devices, O_EXCL on devices
+  bool overwrite = false;  // copy: replace an existing target
+};
+
+struct SparsifyReport {
+  std::string source;
+  std::string target;          // empty in place
+  SourceKind kind = SourceKind::regular_file;
+  uint64_t size = 0;
+  uint64_t allocated_before = 0;  // source (in place) / source (copy)
+  uint64_t allocated_after = 0;   // source (in place) / target (copy)
+  uint64_t hole_bytes = 0;        // skipped as holes
+  uint64_t zero_bytes = 0;        // read and found all zero
+  uint64_t data_bytes = 0;        // data (written, for copies)
+  uint64_t punch_calls = 0;       // in place
+  uint64_t punched_bytes = 0;     // in place
+  double seconds = 0;
+  bool dry_run = false;
+};
+
+SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions& options, Control& control);
+SparsifyReport sparse_copy(const std::string& source, const std::string& target, const SparsifyOptions& options,
+                           Control& control);
+
+}  // namespace blocksmith

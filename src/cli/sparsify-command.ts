@@ -1,0 +1,86 @@
+// `sparsify IMAGE` (in place) and `sparsify SRC DST` (sparse copy), shared by
+// the direct `sparsify` CLI and `blocksmith sparsify`.
+import { Command, Option } from 'commander';
+import { sparseCopy, sparsify, type SparsifyReport } from '../sparsify.js';
+import { formatBytes, parseBlockSize } from '../units.js';
+import { interruptSignal, printJson, progressBar, reportError, type CommonFlags } from './common.js';
+
+interface SparsifyFlags extends CommonFlags {
+  blockSize?: string;
+  seekHole?: boolean;
+  dryRun?: boolean;
+  force?: boolean;
+  overwrite?: boolean;
+}
+
+export function formatReport(r: SparsifyReport): string {
+  const rate = `${formatBytes(r.bytesPerSecond)}/s`;
+  const lines: string[] = [];
+  if (r.target !== undefined) {
+    lines.push(`${r.dryRun ? 'would copy' : 'copied'} ${r.source} -> ${r.target} (${formatBytes(r.size)}, ${r.size} bytes)`);
+    lines.push(`  disk size: ${formatBytes(r.allocatedBefore)} (source) -> ${formatBytes(r.allocatedAfter)} (copy${r.dryRun ? ', estimated' : ''})`);
+    lines.push(`  data ${r.dryRun ? 'to write' : 'written'}: ${formatBytes(r.dataBytes)}; left as holes: ${formatBytes(r.zeroBytes)} zero blocks + ${formatBytes(r.holeBytes)} holes`);
+  } else {
+    lines.push(`${r.dryRun ? 'dry run: ' : ''}${r.source} (${r.kind === 'block-device' ? 'block device' : 'file'}, ${formatBytes(r.size)})`);
+    if (r.kind === 'file') {
+      lines.push(
+        r.dryRun
+          ? `  disk size: ${formatBytes(r.allocatedBefore)} -> about ${formatBytes(Math.max(0, r.allocatedBefore - r.zeroBytes))} (would reclaim about ${formatBytes(r.zeroBytes)})`
+          : `  disk size: ${formatBytes(r.allocatedBefore)} -> ${formatBytes(r.allocatedAfter)} (reclaimed ${formatBytes(r.reclaimedBytes)})`,
+      );
+    }
+    lines.push(`  ${r.dryRun ? 'holes to punch' : 'holes punched'}: ${r.holesPunched} (over ${formatBytes(r.zeroBytes)} of zero blocks)`);
+    lines.push(`  data: ${formatBytes(r.dataBytes)}; already holes: ${formatBytes(r.holeBytes)}`);
+  }
+  lines.push(`  time: ${r.seconds.toFixed(2)} s (${rate})`);
+  return lines.join('\n') + '\n';
+}
+
+export function sparsifyCommand(name = 'sparsify', prefix = ''): Command {
+  const cmd = new Command(name)
+    .description('punch holes over zero blocks in place (IMAGE), or write a sparse copy (SRC DST); content never changes')
+    .argument('<image>', 'raw image file or block device (in place), or the source of a copy')
+    .argument('[target]', 'write a sparse copy here instead of changing IMAGE')
+    .addOption(new Option('-b, --block-size <size>', 'zero-detection block size, a power of two from 512 to 1M').default('4K'))
+    .option('--no-seek-hole', 'read every byte instead of skipping holes (for filesystems that report holes wrongly)')
+    .option('-n, --dry-run', 'report what would be reclaimed; change nothing')
+    .option('-f, --force', 'in place: proceed although QEMU locks, a loop device or a holder say the image is in use')
+    .option('--overwrite', 'copy: replace an existing target')
+    .option('--json', 'print the report as JSON (exact byte counts)')
+    .option('-q, --quiet', 'no progress bar, no report')
+    .option('--debug', 'print stack traces on errors');
+  cmd.addHelpText(
+    'after',
+    `
+Examples:
+  $ ${prefix}${name} vm.raw                      # punch holes in place; the VM must be stopped
+  $ ${prefix}${name} vm.raw vm-sparse.raw        # sparse copy (temp file, renamed when complete)
+  $ ${prefix}${name} --dry-run --json /dev/loop0 # what would be reclaimed on a device`,
+  );
+  cmd.action(async (image: string, target: string | undefined, flags: SparsifyFlags) => {
+    if (target === undefined && flags.overwrite) {
+      process.stderr.write(`${name}: --overwrite applies to copies (SRC DST) only\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const interrupt = interruptSignal();
+    const bar = progressBar(target === undefined ? 'sparsifying' : 'copying', flags);
+    try {
+      const blockSize = parseBlockSize(flags.blockSize);
+      const common = { blockSize, seekHole: flags.seekHole !== false, dryRun: !!flags.dryRun, signal: interrupt.signal, onProgress: bar.update };
+      const report =
+        target === undefined
+          ? await sparsify(image, { ...common, force: !!flags.force })
+          : await sparseCopy(image, target, { ...common, overwrite: !!flags.overwrite });
+      bar.stop();
+      if (flags.json) printJson(report);
+      else if (!flags.quiet) process.stdout.write(formatReport(report));
+    } catch (err) {
+      bar.stop();
+      process.exitCode = reportError(name, err, flags);
+    } finally {
+      interrupt.dispose();
+    }
+  });
+  return cmd;
+}

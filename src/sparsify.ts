@@ -1,0 +1,103 @@
+// Sparsify in place (punch holes over zero blocks) and sparse copies: both
+// run the one pipeline (reader -> classifier -> sink) in the addon.
+import { runJob, type JobOptions } from './job.js';
+import { native, type NativeSparsifyReport } from './native.js';
+import { parseBlockSize } from './units.js';
+
+export interface SparsifyOptions extends JobOptions {
+  /** Zero-detection block size: a power of two from 512 B to 1 MiB. Default 4 KiB. */
+  blockSize?: number | string;
+  /** Skip holes with SEEK_DATA/SEEK_HOLE (default true); false reads every byte. */
+  seekHole?: boolean;
+  /** Report what would be reclaimed; change nothing. */
+  dryRun?: boolean;
+}
+
+export interface InPlaceOptions extends SparsifyOptions {
+  /** Proceed although QEMU image locks, a loop device or a device holder say the image is in use. */
+  force?: boolean;
+}
+
+export interface CopyOptions extends SparsifyOptions {
+  /** Replace an existing target. */
+  overwrite?: boolean;
+}
+
+export interface SparsifyReport {
+  source: string;
+  /** The copy's path (copies only). */
+  target?: string;
+  kind: 'file' | 'block-device';
+  /** Logical size in bytes; equal for source and copy. */
+  size: number;
+  /** Allocated bytes of the source before the run. */
+  allocatedBefore: number;
+  /** In place: allocated bytes of the image after; copy: of the copy. */
+  allocatedAfter: number;
+  /** allocatedBefore - allocatedAfter (never negative). */
+  reclaimedBytes: number;
+  holeBytes: number;
+  zeroBytes: number;
+  dataBytes: number;
+  /** In place: fallocate(PUNCH_HOLE) calls made, and bytes they covered. */
+  holesPunched: number;
+  punchedBytes: number;
+  seconds: number;
+  /** Bytes of the source processed per second. */
+  bytesPerSecond: number;
+  dryRun: boolean;
+}
+
+function toReport(r: NativeSparsifyReport): SparsifyReport {
+  const report: SparsifyReport = {
+    source: r.source,
+    kind: r.kind,
+    size: r.size,
+    allocatedBefore: r.allocatedBefore,
+    allocatedAfter: r.allocatedAfter,
+    reclaimedBytes: Math.max(0, r.allocatedBefore - r.allocatedAfter),
+    holeBytes: r.holeBytes,
+    zeroBytes: r.zeroBytes,
+    dataBytes: r.dataBytes,
+    holesPunched: r.punchCalls,
+    punchedBytes: r.punchedBytes,
+    seconds: r.seconds,
+    bytesPerSecond: r.seconds > 0 ? Math.round(r.size / r.seconds) : 0,
+    dryRun: r.dryRun,
+  };
+  if (r.target !== undefined) report.target = r.target;
+  // A dry run changes nothing; estimate from the zero bytes found.
+  if (r.dryRun && r.target === undefined) report.reclaimedBytes = Math.min(r.zeroBytes, r.allocatedBefore);
+  return report;
+}
+
+/** Punches holes over every run of zero blocks of a file or block device, in place. Content is unchanged. */
+export async function sparsify(path: string, options: InPlaceOptions = {}): Promise<SparsifyReport> {
+  const blockSize = parseBlockSize(options.blockSize);
+  const r = await runJob(
+    (onProgress) =>
+      native.sparsify(
+        path,
+        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, force: !!options.force },
+        onProgress,
+      ),
+    options,
+  );
+  return toReport(r);
+}
+
+/** Writes `target` as a sparse file with the same content as `source` (a file or block device). */
+export async function sparseCopy(source: string, target: string, options: CopyOptions = {}): Promise<SparsifyReport> {
+  const blockSize = parseBlockSize(options.blockSize);
+  const r = await runJob(
+    (onProgress) =>
+      native.sparseCopy(
+        source,
+        target,
+        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, overwrite: !!options.overwrite },
+        onProgress,
+      ),
+    options,
+  );
+  return toReport(r);
+}
