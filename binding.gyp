@@ -10,6 +10,7 @@
     "cflags_cc": ["-std=c++20", "-fexceptions", "-frtti"],
     "defines": ["_FILE_OFFSET_BITS=64", "_GNU_SOURCE"],
     "ldflags": ["-pthread"],
+    "link_settings": {"libraries": ["-ldl"]},
     "libraries": ["-pthread"]
   },
   "targets": [
@@ -30,7 +31,12 @@
         "native/core/image_lock.cc",
         "native/core/punch_sink.cc",
         "native/core/sparse_file_sink.cc",
-        "native/core/sparsify.cc"
+        "native/core/sparsify.cc",
+        "native/core/rbd/librbd_api.cc",
+        "native/core/rbd/session.cc",
+        "native/core/rbd/rbd_sink.cc",
+        "native/core/rbd/rbd_reader.cc",
+        "native/core/rbd/rbd_copy.cc"
       ], "include_dirs": ["native"
       ]
     },
@@ -45,7 +51,8 @@
         "native/binding/job.cc",
         "native/binding/zero_binding.cc",
         "native/binding/scan_binding.cc",
-        "native/binding/sparsify_binding.cc"
+        "native/binding/sparsify_binding.cc",
+        "native/binding/rbd_binding.cc"
       ]
     },
     {
@@ -59,6 +66,11 @@
         "native/tests/test_classify.cc",
         "native/tests/test_source.cc",
         "native/tests/test_scan_pipeline.cc"
+      ],
+      "conditions": [
+        ["'<!(test -f /usr/include/rbd/librbd.h && test -f /usr/include/rados/librados.h && echo 1 || echo 0)'=='1'", {
+          "sources": ["native/tests/test_librbd_api.cc"]
+        }]
       ]
     }
   ]

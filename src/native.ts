@@ -68,6 +68,63 @@ export interface NativeSparsifyReport {
   dryRun: boolean;
 }
 
+export interface NativeRbdTarget {
+  pool: string;
+  namespace?: string;
+  image: string;
+  user?: string;
+  conf?: string;
+  keyring?: string;
+  timeout?: number;
+}
+
+export interface NativeRbdImportOptions {
+  blockSize?: number;
+  seekHole?: boolean;
+  parallel?: number;
+  objectSize?: number;
+  features?: number;
+  dataPool?: string;
+  overwrite?: boolean;
+  keepPartial?: boolean;
+  verify?: boolean;
+}
+
+export interface NativeRbdImportReport {
+  source: string;
+  image: string;
+  size: number;
+  dataBytes: number;
+  zeroBytes: number;
+  holeBytes: number;
+  writes: number;
+  objectSize: number;
+  verified: boolean;
+  seconds: number;
+  verifySeconds: number;
+  monHost: string;
+  user: string;
+}
+
+export interface NativeRbdExportReport {
+  image: string;
+  target: string;
+  size: number;
+  allocatedInImage: number;
+  dataBytes: number;
+  zeroBytes: number;
+  holeBytes: number;
+  allocatedAfter: number;
+  seconds: number;
+}
+
+export interface NativeRbdInfo {
+  image: string;
+  size: number;
+  used: number;
+  objectSize: number;
+}
+
 export interface NativeBinding {
   isZero(bytes: ArrayBufferView | ArrayBuffer, kernel?: string): boolean;
   classifyBlocks(bytes: ArrayBufferView | ArrayBuffer, blockSize: number): Uint8Array;
@@ -80,6 +137,19 @@ export interface NativeBinding {
     options: NativeSparsifyOptions,
     onProgress?: NativeProgress,
   ): NativeJob<NativeSparsifyReport>;
+  rbdImport(
+    source: string,
+    target: NativeRbdTarget,
+    options: NativeRbdImportOptions,
+    onProgress?: NativeProgress,
+  ): NativeJob<NativeRbdImportReport>;
+  rbdExport(
+    source: NativeRbdTarget,
+    target: string,
+    options: { blockSize?: number; overwrite?: boolean },
+    onProgress?: NativeProgress,
+  ): NativeJob<NativeRbdExportReport>;
+  rbdInfo(target: NativeRbdTarget, onProgress?: NativeProgress): NativeJob<NativeRbdInfo>;
 }
 
 function packageRoot(): string {

@@ -7,6 +7,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   binding::register_zero(env, exports);
   binding::register_scan(env, exports);
   binding::register_sparsify(env, exports);
+  binding::register_rbd(env, exports);
   return exports;
 }
 

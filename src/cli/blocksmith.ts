@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { infoCommand, mapCommand } from './commands.js';
 import { packageVersion, runCli } from './common.js';
+import { rbdCommand } from './rbd-command.js';
 import { sparsifyCommand } from './sparsify-command.js';
 
 const program = new Command('blocksmith')
@@ -11,6 +12,7 @@ const program = new Command('blocksmith')
   .addCommand(infoCommand())
   .addCommand(mapCommand())
   .addCommand(sparsifyCommand('sparsify', 'blocksmith '))
+  .addCommand(rbdCommand())
   .showHelpAfterError('(run with --help for usage)')
   .addHelpText(
     'after',

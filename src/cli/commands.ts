@@ -5,6 +5,8 @@ import { Command, Option } from 'commander';
 import { info, mapExtents, type ExtentMap, type ImageInfo, type ScanOptions } from '../extents.js';
 import { renderExtentSvg } from '../svg.js';
 import { cpuFeatures } from '../zero.js';
+import { isRbdSpec } from '../rbd.js';
+import { runRbdInfo } from './rbd-command.js';
 import { formatBytes, parseBlockSize } from '../units.js';
 import { interruptSignal, printJson, progressBar, reportError, type CommonFlags } from './common.js';
 
@@ -77,9 +79,11 @@ export function infoCommand(): Command {
 Examples:
   $ blocksmith info vm.raw
   $ blocksmith info --json /dev/loop0
-  $ blocksmith info --block-size 64K --verbose vm.raw`,
+  $ blocksmith info --block-size 64K --verbose vm.raw
+  $ blocksmith info rbd:rbd/vm1          # provisioned vs used bytes of an RBD image`,
   );
   cmd.action(async (path: string, flags: ScanFlags) => {
+    if (isRbdSpec(path)) return runRbdInfo('blocksmith', path, flags);
     const r = await withScan<ImageInfo>('scanning', flags, (o) => info(path, o));
     if (typeof r === 'number') {
       process.exitCode = r;

@@ -3,9 +3,11 @@
 import { Command, Option } from 'commander';
 import { sparseCopy, sparsify, type SparsifyReport } from '../sparsify.js';
 import { formatBytes, parseBlockSize } from '../units.js';
-import { interruptSignal, printJson, progressBar, reportError, type CommonFlags } from './common.js';
+import { isRbdSpec } from '../rbd.js';
+import { interruptSignal, printJson, progressBar, reportError } from './common.js';
+import { addImportOptions, runRbdExport, runRbdImport, type RbdFlags } from './rbd-command.js';
 
-interface SparsifyFlags extends CommonFlags {
+interface SparsifyFlags extends RbdFlags {
   blockSize?: string;
   seekHole?: boolean;
   dryRun?: boolean;
@@ -49,19 +51,33 @@ export function sparsifyCommand(name = 'sparsify', prefix = ''): Command {
     .option('--json', 'print the report as JSON (exact byte counts)')
     .option('-q, --quiet', 'no progress bar, no report')
     .option('--debug', 'print stack traces on errors');
+  addImportOptions(cmd);
   cmd.addHelpText(
     'after',
     `
 Examples:
   $ ${prefix}${name} vm.raw                      # punch holes in place; the VM must be stopped
   $ ${prefix}${name} vm.raw vm-sparse.raw        # sparse copy (temp file, renamed when complete)
-  $ ${prefix}${name} --dry-run --json /dev/loop0 # what would be reclaimed on a device`,
+  $ ${prefix}${name} --dry-run --json /dev/loop0 # what would be reclaimed on a device
+  $ ${prefix}${name} vm.raw rbd:rbd/vm1 --verify  # sparse, parallel copy into Ceph RBD
+  $ ${prefix}${name} rbd:rbd/vm1 vm1.raw         # RBD image -> sparse raw file
+
+RBD targets follow qemu's syntax: rbd:pool[/namespace]/image[:id=USER][:conf=PATH][:keyring=PATH]`,
   );
   cmd.action(async (image: string, target: string | undefined, flags: SparsifyFlags) => {
     if (target === undefined && flags.overwrite) {
       process.stderr.write(`${name}: --overwrite applies to copies (SRC DST) only\n`);
       process.exitCode = 2;
       return;
+    }
+    if (target !== undefined && isRbdSpec(target)) return runRbdImport(name, image, target, flags);
+    if (isRbdSpec(image)) {
+      if (target === undefined) {
+        process.stderr.write(`${name}: in-place sparsify of an RBD image is not supported; give a target file to export it\n`);
+        process.exitCode = 2;
+        return;
+      }
+      return runRbdExport(name, image, target, flags);
     }
     const interrupt = interruptSignal();
     const bar = progressBar(target === undefined ? 'sparsifying' : 'copying', flags);

@@ -1,0 +1,123 @@
+// rbdImport / rbdExport / rbdInfo -> { promise, cancel }. librbd is loaded on
+// first use, so every other export works on machines without Ceph.
+#include <napi.h>
+
+#include "args.h"
+#include "core/rbd/rbd_copy.h"
+#include "exports.h"
+#include "job.h"
+
+namespace binding {
+namespace {
+
+namespace rbd = blocksmith::rbd;
+
+std::string string_option(Napi::Env env, Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return "";
+  return string_arg(env, v, key);
+}
+
+rbd::Target read_target(Napi::Env env, Napi::Value v) {
+  if (!v.IsObject()) throw invalid_arg(env, "target must be an object {pool, image, ...}");
+  Napi::Object o = v.As<Napi::Object>();
+  rbd::Target t;
+  t.pool = string_option(env, o, "pool");
+  t.ns = string_option(env, o, "namespace");
+  t.image = string_option(env, o, "image");
+  t.user = string_option(env, o, "user");
+  t.conf = string_option(env, o, "conf");
+  t.keyring = string_option(env, o, "keyring");
+  t.timeout_seconds = static_cast<unsigned>(uint_option(env, o, "timeout", 30));
+  if (t.pool.empty() || t.image.empty()) throw invalid_arg(env, "an RBD target needs a pool and an image name");
+  return t;
+}
+
+Napi::Value RbdImport(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string src = string_arg(env, info[0], "source");
+  rbd::Target t = read_target(env, info[1]);
+  Napi::Object o = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
+  rbd::ImportOptions opt;
+  opt.scan.block_size = uint_option(env, o, "blockSize", blocksmith::kDefaultBlockSize);
+  opt.use_seek_hole = bool_option(o, "seekHole", true);
+  opt.parallel = static_cast<unsigned>(uint_option(env, o, "parallel", 16));
+  opt.object_size = uint_option(env, o, "objectSize", 0);
+  opt.features = uint_option(env, o, "features", 0);
+  opt.data_pool = string_option(env, o, "dataPool");
+  opt.overwrite = bool_option(o, "overwrite", false);
+  opt.keep_partial = bool_option(o, "keepPartial", false);
+  opt.verify = bool_option(o, "verify", false);
+  return start_job(env, info[3], [src, t, opt](blocksmith::Control& control) -> ResultBuilder {
+    rbd::ImportReport r = rbd::copy_to_rbd(src, t, opt, control);
+    return [r](Napi::Env env) -> Napi::Value {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("source", r.source);
+      o.Set("image", r.image);
+      o.Set("size", static_cast<double>(r.size));
+      o.Set("dataBytes", static_cast<double>(r.data_bytes));
+      o.Set("zeroBytes", static_cast<double>(r.zero_bytes));
+      o.Set("holeBytes", static_cast<double>(r.hole_bytes));
+      o.Set("writes", static_cast<double>(r.writes));
+      o.Set("objectSize", static_cast<double>(r.object_size));
+      o.Set("verified", r.verified);
+      o.Set("seconds", r.seconds);
+      o.Set("verifySeconds", r.verify_seconds);
+      o.Set("monHost", r.mon_host);
+      o.Set("user", r.user);
+      return o;
+    };
+  });
+}
+
+Napi::Value RbdExport(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rbd::Target t = read_target(env, info[0]);
+  std::string dst = string_arg(env, info[1], "target");
+  Napi::Object o = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
+  blocksmith::ScanOptions scan;
+  scan.block_size = uint_option(env, o, "blockSize", blocksmith::kDefaultBlockSize);
+  bool overwrite = bool_option(o, "overwrite", false);
+  return start_job(env, info[3], [t, dst, scan, overwrite](blocksmith::Control& control) -> ResultBuilder {
+    rbd::ExportReport r = rbd::copy_from_rbd(t, dst, scan, overwrite, control);
+    return [r](Napi::Env env) -> Napi::Value {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("image", r.image);
+      o.Set("target", r.target);
+      o.Set("size", static_cast<double>(r.size));
+      o.Set("allocatedInImage", static_cast<double>(r.allocated_in_image));
+      o.Set("dataBytes", static_cast<double>(r.data_bytes));
+      o.Set("zeroBytes", static_cast<double>(r.zero_bytes));
+      o.Set("holeBytes", static_cast<double>(r.hole_bytes));
+      o.Set("allocatedAfter", static_cast<double>(r.allocated_after));
+      o.Set("seconds", r.seconds);
+      return o;
+    };
+  });
+}
+
+Napi::Value RbdInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rbd::Target t = read_target(env, info[0]);
+  return start_job(env, info[1], [t](blocksmith::Control&) -> ResultBuilder {
+    rbd::RbdInfo r = rbd::rbd_info(t);
+    return [r](Napi::Env env) -> Napi::Value {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("image", r.image);
+      o.Set("size", static_cast<double>(r.size));
+      o.Set("used", static_cast<double>(r.used));
+      o.Set("objectSize", static_cast<double>(r.object_size));
+      return o;
+    };
+  });
+}
+
+}  // namespace
+
+void register_rbd(Napi::Env env, Napi::Object exports) {
+  exports.Set("rbdImport", Napi::Function::New(env, RbdImport, "rbdImport"));
+  exports.Set("rbdExport", Napi::Function::New(env, RbdExport, "rbdExport"));
+  exports.Set("rbdInfo", Napi::Function::New(env, RbdInfo, "rbdInfo"));
+}
+
+}  // namespace binding

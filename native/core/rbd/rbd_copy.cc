@@ -1,0 +1,219 @@
+#include "rbd_copy.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "../aligned_buffer.h"
+#include "../error.h"
+#include "../extent_map.h"
+#include "../file_reader.h"
+#include "../sparse_file_sink.h"
+#include "rbd_reader.h"
+#include "rbd_sink.h"
+
+namespace blocksmith::rbd {
+namespace {
+
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void create_image(IoCtx& io, const Target& t, uint64_t size, const ImportOptions& o) {
+  const Api& a = api();
+  rbd_image_options_t opts = nullptr;
+  a.rbd_image_options_create(&opts);  // never pass NULL to rbd_create4: it crashes
+  struct Guard {
+    rbd_image_options_t o;
+    ~Guard() { api().rbd_image_options_destroy(o); }
+  } guard{opts};
+  a.rbd_image_options_set_uint64(opts, kOptFormat, 2);
+  if (o.features) a.rbd_image_options_set_uint64(opts, kOptFeatures, o.features);
+  if (o.object_size) {
+    uint64_t order = 0;
+    while ((uint64_t(1) << order) < o.object_size) ++order;
+    a.rbd_image_options_set_uint64(opts, kOptOrder, order);
+  }
+  if (!o.data_pool.empty()) a.rbd_image_options_set_string(opts, kOptDataPool, o.data_pool.c_str());
+  int r = a.rbd_create4(io.get(), t.image.c_str(), size, opts);
+  if (r == -EEXIST && o.overwrite) {
+    r = a.rbd_remove(io.get(), t.image.c_str());
+    if (r < 0) throw_rbd(r, "rbd_remove", t, "cannot remove the existing image to overwrite it");
+    r = a.rbd_create4(io.get(), t.image.c_str(), size, opts);
+  }
+  if (r == -EEXIST) {
+    throw Error(EEXIST, "EEXIST", "rbd_create4", t.spec(), "image " + t.spec() + " exists (use --overwrite to replace it)");
+  }
+  if (r < 0) throw_rbd(r, "rbd_create4", t, "cannot create image " + t.spec());
+}
+
+// Reads source and image back in object-sized chunks, several image reads in
+// flight, and compares them byte for byte.
+void verify(FileReader& src, Image& img, const Target& t, uint64_t object_size, unsigned parallel, Control& control) {
+  const Api& a = api();
+  const uint64_t size = src.size();
+  struct Read {
+    std::unique_ptr<AlignedBuffer> buf;
+    rbd_completion_t c = nullptr;
+    uint64_t off = 0;
+    size_t len = 0;
+  };
+  std::vector<Read> window(std::max(1u, parallel));
+  for (auto& r : window) r.buf = std::make_unique<AlignedBuffer>(object_size);
+  AlignedBuffer mine(object_size);
+  uint64_t next = 0;
+  size_t head = 0, count = 0;
+  auto wait_all = [&]() {
+    for (size_t i = 0; i < count; ++i) {
+      Read& r = window[(head + i) % window.size()];
+      if (r.c) {
+        a.rbd_aio_wait_for_complete(r.c);
+        a.rbd_aio_release(r.c);
+        r.c = nullptr;
+      }
+    }
+  };
+  try {
+    while (next < size || count > 0) {
+      control.throw_if_cancelled();
+      while (next < size && count < window.size()) {
+        Read& r = window[(head + count) % window.size()];
+        r.off = next;
+        r.len = static_cast<size_t>(std::min<uint64_t>(object_size, size - next));
+        int rc = a.rbd_aio_create_completion(nullptr, nullptr, &r.c);
+        if (rc < 0) throw_rbd(rc, "rbd_aio_create_completion", t, "verify");
+        rc = a.rbd_aio_read2(img.get(), r.off, r.len, reinterpret_cast<char*>(r.buf->data()), r.c, kFadviseSequential);
+        if (rc < 0) {
+          a.rbd_aio_release(r.c);
+          r.c = nullptr;
+          throw_rbd(rc, "rbd_aio_read2", t, "verify read at byte " + std::to_string(r.off));
+        }
+        next += r.len;
+        ++count;
+      }
+      Read& r = window[head];
+      a.rbd_aio_wait_for_complete(r.c);
+      ssize_t got = a.rbd_aio_get_return_value(r.c);
+      a.rbd_aio_release(r.c);
+      r.c = nullptr;
+      head = (head + 1) % window.size();
+      --count;
+      if (got < 0) throw_rbd(static_cast<int>(got), "rbd_aio_read2", t, "verify read at byte " + std::to_string(r.off));
+      // Source: holes are zeros without reading them.
+      DataRange d = src.next_data(r.off);
+      if (d.begin >= r.off + r.len) {
+        std::memset(mine.data(), 0, r.len);
+      } else if (src.read_at(mine.data(), r.len, r.off) != r.len) {
+        throw Error(0, "ERR_SOURCE_CHANGED", "read", src.path(), "'" + src.path() + "' shrank during verification");
+      }
+      if (static_cast<size_t>(got) != r.len || std::memcmp(mine.data(), r.buf->data(), r.len) != 0) {
+        throw Error(EIO, "ERR_VERIFY_MISMATCH", "verify", t.spec(),
+                    "verification failed: " + t.spec() + " differs from '" + src.path() + "' in the object at byte " +
+                        std::to_string(r.off));
+      }
+      control.set_done(r.off + r.len);
+      control.tick();
+    }
+  } catch (...) {
+    wait_all();
+    throw;
+  }
+}
+
+}  // namespace
+
+ImportReport copy_to_rbd(const std::string& source, const Target& target, const ImportOptions& options,
+                         Control& control) {
+  const auto t0 = std::chrono::steady_clock::now();
+  FileReader reader = FileReader::open(source, options.use_seek_hole);
+  Cluster cluster(target);
+  IoCtx io(cluster, target);
+  create_image(io, target, reader.size(), options);
+
+  ImportReport rep;
+  rep.source = source;
+  rep.image = target.spec();
+  rep.size = reader.size();
+  rep.mon_host = cluster.conf_get("mon_host");
+  rep.user = cluster.conf_get("name");
+
+  bool ok = false;
+  try {
+    Image image(io, target);
+    rep.object_size = image.object_size();
+    {
+      RbdSink sink(image.get(), target, rep.object_size, options.parallel);
+      CountingSink counted(&sink);
+      ScanOptions scan = options.scan;
+      // Reads as large as an object so each chunk is one aligned write.
+      scan.chunk_size = std::max<size_t>(scan.chunk_size, rep.object_size);
+      run_scan(reader, scan, counted, control);
+      rep.data_bytes = counted.totals().data;
+      rep.zero_bytes = counted.totals().zero;
+      rep.hole_bytes = counted.totals().hole;
+      rep.writes = sink.writes();
+    }
+    int r = api().rbd_flush(image.get());
+    if (r < 0) throw_rbd(r, "rbd_flush", target, "flushing " + target.spec() + " failed");
+    rep.seconds = since(t0);
+    if (options.verify) {
+      auto v0 = std::chrono::steady_clock::now();
+      verify(reader, image, target, rep.object_size, options.parallel, control);
+      rep.verified = true;
+      rep.verify_seconds = since(v0);
+    }
+    r = image.close();
+    if (r < 0) throw_rbd(r, "rbd_close", target, "closing " + target.spec() + " failed");
+    ok = true;
+  } catch (...) {
+    if (!ok && !options.keep_partial) {
+      // The image handle is closed (its destructor ran, in-flight writes were
+      // drained by the sink); remove what was half written.
+      int r = api().rbd_remove(io.get(), target.image.c_str());
+      (void)r;  // a cluster that is gone cannot be cleaned; the error below says why we stopped
+    }
+    throw;
+  }
+  return rep;
+}
+
+ExportReport copy_from_rbd(const Target& source, const std::string& target, const ScanOptions& scan, bool overwrite,
+                           Control& control) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Cluster cluster(source);
+  IoCtx io(cluster, source);
+  Image image(io, source);
+  RbdReader reader(image, source);
+  ExportReport rep;
+  rep.image = source.spec();
+  rep.target = target;
+  rep.size = reader.size();
+  rep.allocated_in_image = reader.allocated_bytes();
+  SparseFileSink sink(target, overwrite);
+  CountingSink counted(&sink);
+  run_scan(reader, scan, counted, control);
+  control.throw_if_cancelled();
+  sink.commit();
+  rep.data_bytes = counted.totals().data;
+  rep.zero_bytes = counted.totals().zero;
+  rep.hole_bytes = counted.totals().hole;
+  rep.allocated_after = sink.allocated_bytes();
+  rep.seconds = since(t0);
+  return rep;
+}
+
+RbdInfo rbd_info(const Target& target) {
+  Cluster cluster(target);
+  IoCtx io(cluster, target);
+  Image image(io, target);
+  RbdReader reader(image, target);
+  RbdInfo info;
+  info.image = target.spec();
+  info.size = reader.size();
+  info.used = reader.allocated_bytes();
+  info.object_size = image.object_size();
+  return info;
+}
+
+}  // namespace blocksmith::rbd

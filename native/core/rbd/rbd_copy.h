@@ -1,0 +1,70 @@
+// Raw file/device -> RBD image and RBD image -> sparse file, both through the
+// one pipeline (the RBD image is a sink, or a reader), with create/overwrite,
+// cleanup of half-written images, and verification.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "../control.h"
+#include "../scan_pipeline.h"
+#include "session.h"
+
+namespace blocksmith::rbd {
+
+struct ImportOptions {
+  ScanOptions scan;
+  bool use_seek_hole = true;
+  unsigned parallel = 16;
+  uint64_t object_size = 0;   // 0 = librbd default (4 MiB)
+  uint64_t features = 0;      // 0 = librbd default
+  std::string data_pool;
+  bool overwrite = false;
+  bool keep_partial = false;
+  bool verify = false;
+};
+
+struct ImportReport {
+  std::string source;
+  std::string image;        // rbd:pool/image
+  uint64_t size = 0;
+  uint64_t data_bytes = 0;  // written
+  uint64_t zero_bytes = 0;
+  uint64_t hole_bytes = 0;
+  uint64_t writes = 0;
+  uint64_t object_size = 0;
+  bool verified = false;    // --verify ran and matched
+  double seconds = 0;
+  double verify_seconds = 0;
+  std::string mon_host;     // from the cluster config, for libvirt XML
+  std::string user;
+};
+
+ImportReport copy_to_rbd(const std::string& source, const Target& target, const ImportOptions& options,
+                         Control& control);
+
+struct ExportReport {
+  std::string image;
+  std::string target;
+  uint64_t size = 0;
+  uint64_t allocated_in_image = 0;  // bytes of existing objects
+  uint64_t data_bytes = 0;
+  uint64_t zero_bytes = 0;
+  uint64_t hole_bytes = 0;
+  uint64_t allocated_after = 0;     // of the written file
+  double seconds = 0;
+};
+
+ExportReport copy_from_rbd(const Target& source, const std::string& target, const ScanOptions& scan, bool overwrite,
+                           Control& control);
+
+struct RbdInfo {
+  std::string image;
+  uint64_t size = 0;
+  uint64_t used = 0;          // bytes of existing objects
+  uint64_t object_size = 0;
+};
+
+RbdInfo rbd_info(const Target& target);
+
+}  // namespace blocksmith::rbd

@@ -1,0 +1,193 @@
+// `blocksmith rbd import|export|info`, and the RBD paths of `sparsify`
+// (sparsify SRC rbd:pool/image, sparsify rbd:pool/image DST).
+import { Command, Option } from 'commander';
+import { copyFromRbd, copyToRbd, formatRbdSpec, libvirtDiskXml, parseRbdSpec, rbdInfo, type RbdTarget } from '../rbd.js';
+import { formatBytes } from '../units.js';
+import { interruptSignal, printJson, progressBar, reportError, type CommonFlags } from './common.js';
+
+export interface RbdFlags extends CommonFlags {
+  blockSize?: string;
+  seekHole?: boolean;
+  parallel?: string;
+  objectSize?: string;
+  features?: string;
+  dataPool?: string;
+  overwrite?: boolean;
+  keepPartial?: boolean;
+  verify?: boolean;
+  libvirtXml?: boolean;
+  secretUuid?: string;
+  timeout?: string;
+  id?: string;
+  conf?: string;
+  keyring?: string;
+}
+
+/** Adds the options of an RBD import to a command. */
+export function addImportOptions(cmd: Command): Command {
+  return cmd
+    .option('--parallel <n>', 'RBD writes in flight', '16')
+    .option('--object-size <size>', 'RBD object size (power of two, e.g. 4M); default librbd\'s')
+    .option('--features <bits>', 'RBD feature bits (number); default librbd\'s')
+    .option('--data-pool <pool>', 'store data objects in this pool (erasure-coded pools)')
+    .option('--keep-partial', 'keep a half-written image after a failure or Ctrl-C')
+    .option('--verify', 'read source and image back and compare every object')
+    .option('--libvirt-xml', 'print the libvirt <disk> element for the new image')
+    .option('--secret-uuid <uuid>', 'libvirt secret UUID for --libvirt-xml')
+    .option('--timeout <seconds>', 'fail when the cluster does not answer within this time', '30');
+}
+
+function withConnection(t: RbdTarget, flags: RbdFlags): RbdTarget {
+  const out = { ...t };
+  if (flags.id) out.user = flags.id;
+  if (flags.conf) out.conf = flags.conf;
+  if (flags.keyring) out.keyring = flags.keyring;
+  if (flags.timeout !== undefined) out.timeout = Number(flags.timeout);
+  return out;
+}
+
+async function withJob<T>(prog: string, label: string, flags: RbdFlags, run: (signal: AbortSignal, onProgress: (p: { bytesDone: number; bytesTotal: number }) => void) => Promise<T>): Promise<T | undefined> {
+  const interrupt = interruptSignal();
+  const bar = progressBar(label, flags);
+  try {
+    const r = await run(interrupt.signal, bar.update);
+    bar.stop();
+    return r;
+  } catch (err) {
+    bar.stop();
+    process.exitCode = reportError(prog, err, flags);
+    return undefined;
+  } finally {
+    interrupt.dispose();
+  }
+}
+
+export async function runRbdImport(prog: string, source: string, spec: string, flags: RbdFlags): Promise<void> {
+  let target: RbdTarget;
+  try {
+    target = withConnection(parseRbdSpec(spec), flags);
+  } catch (err) {
+    process.exitCode = reportError(prog, err, flags);
+    return;
+  }
+  const r = await withJob(prog, 'importing', flags, (signal, onProgress) =>
+    copyToRbd(source, target, {
+      blockSize: flags.blockSize,
+      seekHole: flags.seekHole !== false,
+      parallel: flags.parallel === undefined ? undefined : Number(flags.parallel),
+      objectSize: flags.objectSize,
+      features: flags.features === undefined ? undefined : Number(flags.features),
+      dataPool: flags.dataPool,
+      overwrite: !!flags.overwrite,
+      keepPartial: !!flags.keepPartial,
+      verify: !!flags.verify,
+      signal,
+      onProgress,
+    }),
+  );
+  if (!r) return;
+  const xml = flags.libvirtXml ? libvirtDiskXml(target, r.monHost, { user: r.user, secretUuid: flags.secretUuid }) : undefined;
+  if (flags.json) {
+    printJson(xml ? { ...r, libvirtXml: xml } : r);
+    return;
+  }
+  if (!flags.quiet) {
+    process.stdout.write(
+      [
+        `copied ${r.source} -> ${r.image} (${formatBytes(r.size)}, ${r.size} bytes)`,
+        `  data written: ${formatBytes(r.dataBytes)} in ${r.writes} writes; skipped: ${formatBytes(r.zeroBytes)} zero blocks + ${formatBytes(r.holeBytes)} holes`,
+        `  time: ${r.seconds.toFixed(2)} s (${formatBytes(r.bytesPerSecond)}/s)`,
+        ...(flags.verify ? [`  verified: ${r.verified ? 'identical' : 'NOT verified'} (${r.verifySeconds.toFixed(2)} s)`] : []),
+      ].join('\n') + '\n',
+    );
+  }
+  if (xml) process.stdout.write(xml);
+}
+
+export async function runRbdExport(prog: string, spec: string, target: string, flags: RbdFlags): Promise<void> {
+  let source: RbdTarget;
+  try {
+    source = withConnection(parseRbdSpec(spec), flags);
+  } catch (err) {
+    process.exitCode = reportError(prog, err, flags);
+    return;
+  }
+  const r = await withJob(prog, 'exporting', flags, (signal, onProgress) =>
+    copyFromRbd(source, target, { blockSize: flags.blockSize, overwrite: !!flags.overwrite, signal, onProgress }),
+  );
+  if (!r) return;
+  if (flags.json) printJson(r);
+  else if (!flags.quiet) {
+    process.stdout.write(
+      `exported ${r.image} -> ${r.target} (${formatBytes(r.size)})\n  data written: ${formatBytes(r.dataBytes)}; disk size of the copy: ${formatBytes(r.allocatedAfter)}\n  time: ${r.seconds.toFixed(2)} s\n`,
+    );
+  }
+}
+
+export async function runRbdInfo(prog: string, spec: string, flags: RbdFlags): Promise<void> {
+  let t: RbdTarget;
+  try {
+    t = withConnection(parseRbdSpec(spec), flags);
+  } catch (err) {
+    process.exitCode = reportError(prog, err, flags);
+    return;
+  }
+  const r = await withJob(prog, 'reading', flags, () => rbdInfo(t));
+  if (!r) return;
+  if (flags.json) printJson(r);
+  else {
+    process.stdout.write(
+      `image: ${formatRbdSpec(t)}\nprovisioned size: ${formatBytes(r.size)} (${r.size} bytes)\nused: ${formatBytes(r.used)} (${r.used} bytes in existing objects)\nobject size: ${formatBytes(r.objectSize)}\n`,
+    );
+  }
+}
+
+function connectionOptions(cmd: Command): Command {
+  return cmd
+    .option('--id <user>', 'Ceph client id (without "client.")')
+    .option('--conf <path>', 'ceph.conf (default $CEPH_CONF or /etc/ceph/ceph.conf)')
+    .option('--keyring <path>', 'keyring file')
+    .option('--json', 'print the report as JSON')
+    .option('-q, --quiet', 'no progress bar, no report')
+    .option('--debug', 'print stack traces on errors');
+}
+
+export function rbdCommand(): Command {
+  const rbd = new Command('rbd').description('copy raw images and block devices to and from Ceph RBD (librbd, loaded at run time)');
+
+  const imp = new Command('import')
+    .description('copy a raw image or block device into a new RBD image: sparse, parallel, optionally verified')
+    .argument('<source>', 'raw image file or block device')
+    .argument('<image>', 'POOL[/NAMESPACE]/IMAGE or rbd:POOL/IMAGE[:id=..][:conf=..][:keyring=..]')
+    .addOption(new Option('-b, --block-size <size>', 'zero-detection block size').default('4K'))
+    .option('--no-seek-hole', 'read every byte of the source')
+    .option('--overwrite', 'replace an existing image');
+  addImportOptions(imp);
+  connectionOptions(imp);
+  imp.addHelpText(
+    'after',
+    `
+Examples:
+  $ blocksmith rbd import vm.raw rbd/vm1
+  $ blocksmith rbd import --verify --libvirt-xml /dev/vg0/vm1 rbd/vm1
+  $ blocksmith rbd import --id libvirt --conf /etc/ceph/ceph.conf vm.raw rbd/ns1/vm1`,
+  );
+  imp.action((source: string, image: string, flags: RbdFlags) => runRbdImport('blocksmith', source, image, flags));
+
+  const exp = new Command('export')
+    .description('copy an RBD image to a sparse raw file (only existing objects are read)')
+    .argument('<image>', 'POOL[/NAMESPACE]/IMAGE or rbd:...')
+    .argument('<target>', 'raw file to write')
+    .addOption(new Option('-b, --block-size <size>', 'zero-detection block size').default('4K'))
+    .option('--overwrite', 'replace an existing file');
+  connectionOptions(exp);
+  exp.addHelpText('after', `\nExamples:\n  $ blocksmith rbd export rbd/vm1 vm1.raw\n  $ blocksmith rbd export --json rbd:rbd/vm1:conf=/etc/ceph/ceph.conf vm1.raw`);
+  exp.action((image: string, target: string, flags: RbdFlags) => runRbdExport('blocksmith', image, target, flags));
+
+  const info = new Command('info').description('provisioned and used bytes of an RBD image').argument('<image>', 'POOL/IMAGE or rbd:...');
+  connectionOptions(info);
+  info.addHelpText('after', `\nExamples:\n  $ blocksmith rbd info rbd/vm1\n  $ blocksmith rbd info --json rbd:rbd/vm1`);
+  info.action((image: string, flags: RbdFlags) => runRbdInfo('blocksmith', image, flags));
+
+  return rbd.addCommand(imp).addCommand(exp).addCommand(info);
+}

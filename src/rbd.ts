@@ -1,0 +1,169 @@
+// Raw image <-> Ceph RBD through librbd (loaded at run time), on the same
+// pipeline as sparsify: holes and zero blocks are never written.
+import { InvalidArgumentError } from './errors.js';
+import { runJob, type JobOptions } from './job.js';
+import { native, type NativeRbdExportReport, type NativeRbdImportReport, type NativeRbdInfo } from './native.js';
+import { parseBlockSize, parseSize } from './units.js';
+
+export interface RbdTarget {
+  pool: string;
+  namespace?: string;
+  image: string;
+  /** Client id without "client." (qemu's id=). Default: admin / $CEPH_ARGS. */
+  user?: string;
+  /** ceph.conf path. Default: $CEPH_CONF or /etc/ceph/ceph.conf. */
+  conf?: string;
+  keyring?: string;
+  /** Seconds before an unreachable cluster is an error (mon/osd ops, mount). Default 30. */
+  timeout?: number;
+}
+
+/** True for qemu-style "rbd:..." strings. */
+export function isRbdSpec(s: string): boolean {
+  return s.startsWith('rbd:');
+}
+
+/**
+ * Parses qemu's syntax: rbd:pool[/namespace]/image[:id=USER][:conf=PATH][:keyring=PATH]
+ * (also accepts "pool/image" without the prefix).
+ */
+export function parseRbdSpec(spec: string): RbdTarget {
+  const body = spec.startsWith('rbd:') ? spec.slice(4) : spec;
+  const [path, ...opts] = body.split(':');
+  const parts = (path ?? '').split('/');
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === '')) {
+    throw new InvalidArgumentError(`'${spec}' is not an RBD image: expected rbd:pool[/namespace]/image[:id=USER][:conf=PATH][:keyring=PATH]`);
+  }
+  const t: RbdTarget = parts.length === 3 ? { pool: parts[0]!, namespace: parts[1]!, image: parts[2]! } : { pool: parts[0]!, image: parts[1]! };
+  for (const opt of opts) {
+    const eq = opt.indexOf('=');
+    const key = eq < 0 ? opt : opt.slice(0, eq);
+    const value = eq < 0 ? '' : opt.slice(eq + 1);
+    if (!value) throw new InvalidArgumentError(`'${spec}': option '${opt}' needs a value`);
+    if (key === 'id') t.user = value;
+    else if (key === 'conf') t.conf = value;
+    else if (key === 'keyring') t.keyring = value;
+    else throw new InvalidArgumentError(`'${spec}': unknown option '${key}' (known: id, conf, keyring)`);
+  }
+  return t;
+}
+
+export function formatRbdSpec(t: RbdTarget): string {
+  return `rbd:${t.pool}/${t.namespace ? `${t.namespace}/` : ''}${t.image}`;
+}
+
+export interface CopyToRbdOptions extends JobOptions {
+  blockSize?: number | string;
+  seekHole?: boolean;
+  /** Writes in flight (default 16). */
+  parallel?: number;
+  /** RBD object size, a power of two (e.g. "4M"); default librbd's. */
+  objectSize?: number | string;
+  /** Feature bits; default librbd's. */
+  features?: number;
+  dataPool?: string;
+  overwrite?: boolean;
+  /** Keep a half-written image after a failure (default: remove it). */
+  keepPartial?: boolean;
+  /** Read both back and compare every object-sized chunk. */
+  verify?: boolean;
+}
+
+export interface RbdImportReport extends NativeRbdImportReport {
+  bytesPerSecond: number;
+}
+
+export async function copyToRbd(source: string, target: RbdTarget | string, options: CopyToRbdOptions = {}): Promise<RbdImportReport> {
+  const t = typeof target === 'string' ? parseRbdSpec(target) : target;
+  const blockSize = parseBlockSize(options.blockSize);
+  const parallel = options.parallel ?? 16;
+  if (!Number.isInteger(parallel) || parallel < 1 || parallel > 1024) throw new InvalidArgumentError(`--parallel must be an integer from 1 to 1024, got ${options.parallel}`);
+  const objectSize = options.objectSize === undefined ? 0 : parseSize(options.objectSize, 'object size');
+  if (objectSize && (objectSize < 4096 || objectSize > 2 ** 30 || (objectSize & (objectSize - 1)) !== 0)) {
+    throw new InvalidArgumentError(`object size ${options.objectSize} must be a power of two from 4 KiB to 1 GiB`);
+  }
+  const r = await runJob(
+    (onProgress) =>
+      native.rbdImport(
+        source,
+        t,
+        {
+          blockSize,
+          seekHole: options.seekHole ?? true,
+          parallel,
+          objectSize,
+          features: options.features ?? 0,
+          dataPool: options.dataPool ?? '',
+          overwrite: !!options.overwrite,
+          keepPartial: !!options.keepPartial,
+          verify: !!options.verify,
+        },
+        onProgress,
+      ),
+    options,
+  );
+  return { ...r, bytesPerSecond: r.seconds > 0 ? Math.round(r.size / r.seconds) : 0 };
+}
+
+export async function copyFromRbd(
+  source: RbdTarget | string,
+  target: string,
+  options: JobOptions & { blockSize?: number | string; overwrite?: boolean } = {},
+): Promise<NativeRbdExportReport> {
+  const s = typeof source === 'string' ? parseRbdSpec(source) : source;
+  const blockSize = parseBlockSize(options.blockSize);
+  return runJob((onProgress) => native.rbdExport(s, target, { blockSize, overwrite: !!options.overwrite }, onProgress), options);
+}
+
+export type RbdInfo = NativeRbdInfo;
+
+/** Provisioned size and used bytes (existing objects) of an RBD image. */
+export async function rbdInfo(target: RbdTarget | string, options: JobOptions = {}): Promise<RbdInfo> {
+  const t = typeof target === 'string' ? parseRbdSpec(target) : target;
+  return runJob((onProgress) => native.rbdInfo(t, onProgress), options);
+}
+
+/** Monitor addresses from a ceph.conf mon_host value, v1 (legacy) addresses preferred. */
+export function parseMonHosts(monHost: string): { name: string; port: number }[] {
+  const hosts: { name: string; port: number }[] = [];
+  // Groups look like [v2:1.2.3.4:3300,v1:1.2.3.4:6789] or plain host[:port], separated by , ; or space.
+  const groups = monHost.match(/\[[^\]]*\]|[^,;\s[\]]+/g) ?? [];
+  for (const g of groups) {
+    const addrs = g.replace(/^\[|\]$/g, '').split(',');
+    const pick = addrs.find((a) => a.startsWith('v1:')) ?? addrs.find((a) => !a.startsWith('v2:')) ?? addrs[0];
+    if (!pick) continue;
+    const plain = pick.replace(/^v[12]:/, '').replace(/\/\d+$/, '');
+    const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(plain);
+    if (!m) continue;
+    const defaultPort = pick.startsWith('v2:') ? 3300 : 6789;
+    hosts.push({ name: m[1]!, port: m[2] ? Number(m[2]) : defaultPort });
+  }
+  return hosts;
+}
+
+function xmlAttr(s: string): string {
+  return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+}
+
+/** The libvirt <disk> element for an RBD image, ready for `virsh edit`. */
+export function libvirtDiskXml(t: RbdTarget, monHost: string, options: { user?: string; secretUuid?: string; dev?: string } = {}): string {
+  const user = (options.user ?? t.user ?? 'admin').replace(/^client\./, '');
+  const name = `${t.pool}/${t.namespace ? `${t.namespace}/` : ''}${t.image}`;
+  const hosts = parseMonHosts(monHost)
+    .map((h) => `    <host name='${xmlAttr(h.name)}' port='${h.port}'/>`)
+    .join('\n');
+  return [
+    `<disk type='network' device='disk'>`,
+    `  <driver name='qemu' type='raw' cache='writeback' discard='unmap'/>`,
+    `  <auth username='${xmlAttr(user)}'>`,
+    `    <secret type='ceph' uuid='${xmlAttr(options.secretUuid ?? 'REPLACE-WITH-LIBVIRT-SECRET-UUID')}'/>`,
+    `  </auth>`,
+    `  <source protocol='rbd' name='${xmlAttr(name)}'>`,
+    hosts,
+    `  </source>`,
+    `  <target dev='${xmlAttr(options.dev ?? 'vda')}' bus='virtio'/>`,
+    `</disk>`,
+  ]
+    .filter((l) => l !== '')
+    .join('\n') + '\n';
+}
