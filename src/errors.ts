@@ -44,5 +44,7 @@ export function toBlocksmithError(err: unknown, signal?: AbortSignal): Error {
     if (e.code === 'ERR_INVALID_ARG_VALUE' || e.code === 'ERR_OUT_OF_RANGE') return new InvalidArgumentError(e.message);
     return new BlocksmithError(e.message, { code: e.code, errno: e.errno, syscall: e.syscall, path: e.path });
   }
+  // The addon's synchronous argument checks throw plain TypeErrors/RangeErrors.
+  if (err instanceof TypeError || err instanceof RangeError) return new InvalidArgumentError(err.message);
   return err instanceof Error ? err : new Error(String(err));
 }

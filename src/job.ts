@@ -17,7 +17,14 @@ export async function runJob<T>(start: (onProgress?: NativeProgress) => NativeJo
   const { signal, onProgress } = options;
   const callSite = new Error();
   if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
-  const job = start(onProgress ? (done, total) => onProgress({ bytesDone: done, bytesTotal: total }) : undefined);
+  let job: NativeJob<T>;
+  try {
+    job = start(onProgress ? (done, total) => onProgress({ bytesDone: done, bytesTotal: total }) : undefined);
+  } catch (err) {
+    // The addon validates arguments synchronously (a TypeError); map it the
+    // same way as a rejection so callers see one error type.
+    throw toBlocksmithError(err, signal);
+  }
   const onAbort = () => job.cancel();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {

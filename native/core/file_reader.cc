@@ -81,13 +81,28 @@ size_t FileReader::read_at(void* buf, size_t len, uint64_t off) {
   return done;
 }
 
+// A file that shrank while we scan would make SEEK_DATA/SEEK_HOLE report the
+// cut-off tail as a hole, and the caller would take it for zeros. Every time
+// the answer implies "hole up to the end", the size is checked again.
+void FileReader::check_size_unchanged() const {
+  struct stat st {};
+  if (::fstat(fd_.get(), &st) != 0) throw_sys(errno, "fstat", path_);
+  if (static_cast<uint64_t>(st.st_size) < info_.size)
+    throw Error(0, "ERR_SOURCE_CHANGED", "read", path_,
+                "'" + path_ + "' shrank from " + std::to_string(info_.size) + " to " +
+                    std::to_string(st.st_size) + " bytes while it was being read");
+}
+
 DataRange FileReader::next_data(uint64_t off) {
   const uint64_t s = info_.size;
   if (off >= s) return {s, s};
   if (!use_seek_hole_) return {off, s};
   off_t d = ::lseek(fd_.get(), static_cast<off_t>(off), SEEK_DATA);
   if (d < 0) {
-    if (errno == ENXIO) return {s, s};  // only a hole (or EOF) follows
+    if (errno == ENXIO) {  // only a hole (or EOF) follows
+      check_size_unchanged();
+      return {s, s};
+    }
     if (errno == EINVAL || errno == EOPNOTSUPP) return {off, s};  // fs without SEEK_DATA
     throw_sys(errno, "lseek", path_, "SEEK_DATA on '" + path_ + "'");
   }
@@ -95,11 +110,15 @@ DataRange FileReader::next_data(uint64_t off) {
   if (begin >= s) return {s, s};
   off_t h = ::lseek(fd_.get(), d, SEEK_HOLE);
   if (h < 0) {
-    if (errno == ENXIO) return {begin, s};
+    if (errno == ENXIO) {
+      check_size_unchanged();
+      return {begin, s};
+    }
     throw_sys(errno, "lseek", path_, "SEEK_HOLE on '" + path_ + "'");
   }
   uint64_t end = static_cast<uint64_t>(h);
   if (end > s) end = s;
+  if (end < s) check_size_unchanged();
   return {begin, end};
 }
 

@@ -46,6 +46,8 @@ class FileReader final : public Reader {
   FileReader(UniqueFd fd, std::string path, SourceInfo info, bool use_seek_hole)
       : fd_(std::move(fd)), path_(std::move(path)), info_(info), use_seek_hole_(use_seek_hole) {}
 
+  void check_size_unchanged() const;
+
   UniqueFd fd_;
   std::string path_;
   SourceInfo info_;

@@ -30,7 +30,10 @@ void PunchSink::on_zero(uint64_t off, uint64_t len) {
 
 void PunchSink::on_data(uint64_t, const uint8_t*, size_t) { flush(); }
 
-void PunchSink::on_end(uint64_t) { flush(); }
+void PunchSink::on_end(uint64_t size) {
+  eof_ = size;
+  flush();
+}
 
 void PunchSink::flush() {
   if (pending_ && pending_has_zero_) punch(run_off_, run_len_);
@@ -41,9 +44,12 @@ void PunchSink::flush() {
 void PunchSink::punch(uint64_t off, uint64_t len) {
   uint64_t begin = (off + align_ - 1) / align_ * align_;
   uint64_t end = (off + len) / align_ * align_;
+  // A zero run that reaches the end of a regular file may free its partial
+  // last block too: with KEEP_SIZE, punching past EOF changes nothing visible.
+  if (!is_block_device_ && eof_ != 0 && off + len == eof_) end = (off + len + align_ - 1) / align_ * align_;
   if (end <= begin) return;
   ++stats_.punch_calls;
-  stats_.punched_bytes += end - begin;
+  stats_.punched_bytes += (eof_ != 0 && end > eof_ ? eof_ : end) - begin;
   if (dry_run_) return;
   for (;;) {
     if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(begin),

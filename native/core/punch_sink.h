@@ -45,6 +45,7 @@ class PunchSink final : public Sink {
   bool pending_ = false;
   bool pending_has_zero_ = false;
   uint64_t run_off_ = 0, run_len_ = 0;
+  uint64_t eof_ = 0;  // known once on_end is called
 };
 
 }  // namespace blocksmith

@@ -13,7 +13,6 @@ const program = new Command('blocksmith')
   .addCommand(mapCommand())
   .addCommand(sparsifyCommand('sparsify', 'blocksmith '))
   .addCommand(rbdCommand())
-  .showHelpAfterError('(run with --help for usage)')
   .addHelpText(
     'after',
     `
