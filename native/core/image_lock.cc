@@ -16,6 +16,8 @@ namespace {
 
 constexpr long kLockBase = 100;   // RAW_LOCK_PERM_BASE
 constexpr long kSharedBase = 200; // RAW_LOCK_SHARED_BASE
+// Our own mutex byte: above QEMU's [100, 300), below any real use.
+constexpr long kBlocksmithByte = 400;
 constexpr long kLockEnd = 300;
 
 // Processes (other than us) with an fd open on the same inode.
@@ -97,6 +99,21 @@ void take_image_lock(int fd, const std::string& path) {
                   "'" + path + "' is locked by another process (QEMU or blocksmith); refusing to change it");
     }
   }
+}
+
+void take_blocksmith_lock(int fd, const std::string& path) {
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kBlocksmithByte;
+  fl.l_len = 1;
+  if (::fcntl(fd, F_OFD_SETLK, &fl) == 0) return;
+  int err = errno;
+  if (err == EINVAL || err == ENOLCK || err == EOPNOTSUPP) return;  // fs without locks
+  std::string who = describe_holders(find_openers(fd));
+  throw Error(EBUSY, "EBUSY", "fcntl", path,
+              "'" + path + "' is being changed by another process" + (who.empty() ? "" : " (" + who + ")") +
+                  ", a second blocksmith or a program that locks it whole; refusing to change it");
 }
 
 std::string describe_holders(const std::vector<LockHolder>& holders) {

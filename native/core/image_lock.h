@@ -32,6 +32,13 @@ LockProbe probe_qemu_locks(int fd, const std::string& path);
 // work. Released when `fd` is closed. Throws Error (EBUSY) when they conflict.
 void take_image_lock(int fd, const std::string& path);
 
+// Serialises blocksmith instances that change the same image: an exclusive
+// OFD write lock on one byte outside QEMU's range (QEMU's own locks are all
+// shared, so two writers that each probe and then take them would both go
+// ahead). Taken before the QEMU probe. Throws Error (EBUSY) when another
+// blocksmith holds it; released when `fd` is closed. Needs `fd` open for write.
+void take_blocksmith_lock(int fd, const std::string& path);
+
 // Describes holders for an error message: "qemu-system-x86 (pid 123)".
 std::string describe_holders(const std::vector<LockHolder>& holders);
 

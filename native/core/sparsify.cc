@@ -45,6 +45,9 @@ UniqueFd open_for_punch(const std::string& path, const SparsifyOptions& opt, Sou
   int fl = ::fcntl(fd.get(), F_GETFL);
   if (fl >= 0) ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK);
 
+  // Another blocksmith changing this image is refused even with --force:
+  // two in-place runs at once would race on the same blocks.
+  if (!opt.dry_run) take_blocksmith_lock(fd.get(), path);
   if (!opt.force) {
     LockProbe probe = probe_qemu_locks(fd.get(), path);
     if (probe.locked) {

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/file_reader.h"
+#include "core/image_lock.h"
 #include "test.h"
 
 using namespace blocksmith;
@@ -84,4 +85,26 @@ TEST("read_at returns the bytes written and stops at end of file") {
   CHECK_EQ(r.read_at(buf, sizeof buf, 0), 20u);
   CHECK_EQ(std::string(buf + 10, 5), std::string("hello"));
   CHECK_EQ(r.read_at(buf, sizeof buf, 20), 0u);
+}
+
+TEST("two writers cannot both take the blocksmith image lock (shared QEMU locks alone would not exclude them)") {
+  TempDir dir;
+  std::string p = dir.path + "/img.raw";
+  write_at(p, 0, "x", 1 << 20);
+  int a = ::open(p.c_str(), O_RDWR);
+  int b = ::open(p.c_str(), O_RDWR);
+  CHECK(a >= 0 && b >= 0);
+  take_image_lock(a, p);
+  take_image_lock(b, p);  // QEMU-style shared locks: both succeed, hence the extra lock
+  take_blocksmith_lock(a, p);
+  bool refused = false;
+  try {
+    take_blocksmith_lock(b, p);
+  } catch (const Error& e) {
+    refused = e.code() == "EBUSY";
+  }
+  CHECK(refused);
+  ::close(a);  // released with the open file description
+  take_blocksmith_lock(b, p);
+  ::close(b);
 }
