@@ -36,9 +36,15 @@ bool is_zero_memchr_reference(const uint8_t* p, size_t n) noexcept {
 
 // Keep the compiler from turning the reference loop into SIMD: it is meant to
 // measure what a naive implementation costs.
+#if defined(__clang__)
+bool is_zero_byte_loop_reference(const uint8_t* p, size_t n) noexcept {
+#pragma clang loop vectorize(disable)
+  for (size_t i = 0; i < n; ++i) {
+#else
 __attribute__((optimize("no-tree-vectorize"))) bool is_zero_byte_loop_reference(
     const uint8_t* p, size_t n) noexcept {
   for (size_t i = 0; i < n; ++i) {
+#endif
     if (p[i] != 0) return false;
   }
   return true;

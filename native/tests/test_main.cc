@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("core_tests: %d passed, %d failed\n", passed, failed);
-  if (const char* path = std::getenv("CORE_TESTS_JSON")) {
+  if (const char* path = std::getenv("CORE_TESTS_JSON"); path && *path) {
     std::ofstream out(path);
     out << "{\"passed\":" << passed << ",\"failed\":" << failed << ",\"failures\":[";
     for (size_t i = 0; i < failures.size(); ++i) out << (i ? "," : "") << '"' << json_escape(failures[i]) << '"';
