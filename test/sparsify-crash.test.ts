@@ -60,7 +60,7 @@ function expectCleanOutcome(r: CliRun): void {
 }
 
 describe('SIGKILL during an in-place run', () => {
-  it('killed at 12 random moments while punching a 1 GiB image, the content hash never changes', async () => {
+  it('killed at 20 random moments while punching a 1 GiB image, the content hash never changes', async () => {
     const img = `${dir}/big.raw`;
     const size = 1 * GiB;
     const count = 2048; // scattered 4 KiB data blocks: about 2000 punches per full run
@@ -69,7 +69,7 @@ describe('SIGKILL during an in-place run', () => {
     const full = allocated(img);
     let killedMidRun = 0;
 
-    for (const [i, delay] of delays(12, 450, 20240601).entries()) {
+    for (const [i, delay] of delays(20, 450, 20240601).entries()) {
       // Keep plenty left to punch: refill the zeros once half the image is holes.
       if (allocated(img) < full * 0.6) makeZeroFilledImage(img, size, count, 11);
       const allocatedBefore = allocated(img);
@@ -87,7 +87,7 @@ describe('SIGKILL during an in-place run', () => {
       expect(sizeOf(img), `after kill ${i} (delay ${delay} ms)`).toBe(size);
       expect(await sha256(img), `after kill ${i} (delay ${delay} ms)`).toBe(original);
     }
-    expect(killedMidRun).toBeGreaterThanOrEqual(10);
+    expect(killedMidRun).toBeGreaterThanOrEqual(16);
   });
 });
 

@@ -117,3 +117,32 @@ TEST("totals add up to the size for every block size") {
     CHECK_EQ(control.done(), uint64_t(buf.size()));
   }
 }
+
+// In-place sparsify must not punch anything it could not read: a read error
+// stops the scan before the pending zero run is flushed, so the file keeps
+// every allocated block (a real file under the punch sink, the source a
+// memory reader with the same zeros and a fault injected at 6 MiB).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "core/punch_sink.h"
+
+TEST("a read error in the middle of an in-place run punches nothing at or after the unreadable range") {
+  char tmpl[] = "/tmp/blocksmith-eio-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  CHECK(fd >= 0);
+  const size_t size = 8 << 20;
+  std::vector<uint8_t> zeros(size, 0);
+  CHECK(::pwrite(fd, zeros.data(), size, 0) == static_cast<ssize_t>(size));
+  CHECK(::fsync(fd) == 0);
+  MemoryReader r(zeros.data(), size, tmpl);
+  r.faults = {{6 << 20, (6 << 20) + 1}};
+  PunchSink sink(fd, tmpl, 4096, false, false);
+  Control control;
+  ScanOptions opt;
+  opt.chunk_size = 1 << 20;  // several chunks read (zeros) before the fault
+  CHECK_THROWS_CODE(run_scan(r, opt, sink, control), "EIO");
+  CHECK_EQ(::lseek(fd, 6 << 20, SEEK_HOLE), static_cast<off_t>(size));  // no hole from the fault on
+  ::close(fd);
+  ::unlink(tmpl);
+}
