@@ -148,8 +148,15 @@ describe('in-place sparsify and QEMU image locks', () => {
     // The first run holds its locks from before its scan starts until it ends.
     await waitFor(() => ofdLocksOn(img).length > 0 || !first.running(), 'the first run to take its locks');
     expect(first.running()).toBe(true);
-
-    const second = await runCli([img]);
+    // Freeze the first run so the second surely meets it however slow the
+    // machine (or a sanitizer build) is; it resumes afterwards.
+    first.child.kill('SIGSTOP');
+    let second;
+    try {
+      second = await runCli([img]);
+    } finally {
+      first.child.kill('SIGCONT');
+    }
     const firstStillRunning = first.running();
     const firstResult = await first.done;
 

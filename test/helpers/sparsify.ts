@@ -186,8 +186,14 @@ export function dataOffsets(size: number, count: number, seed: number): number[]
 
 // ---------------------------------------------------------------- processes
 
+/** The environment for system tools: without the ASan runtime `npm run test:asan` preloads for node (a FUSE daemon under it dies). */
+export function toolEnv(): NodeJS.ProcessEnv {
+  const { LD_PRELOAD: _preload, ...env } = process.env;
+  return env;
+}
+
 export function run(cmd: string, args: string[], opts: { allowFail?: boolean } = {}): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: toolEnv() });
   if (r.error) throw new Error(`${cmd} ${args.join(' ')}: ${r.error.message}`);
   if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.trim()}`);
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
