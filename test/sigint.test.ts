@@ -48,4 +48,11 @@ describe('Ctrl-C', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('SIGTERM during `blocksmith map` also stops cleanly, with exit code 143 (128 + SIGTERM)', async () => {
+    const r = await interrupt(['map', '--no-seek-hole', big], 'SIGTERM');
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(143);
+    expect(r.stdout).toBe('');
+    expect(lines(r.stderr.trim())).toEqual(['terminated: stopping cleanly (Ctrl-C again to quit at once)', 'blocksmith: stopped']);
+  });
 });

@@ -14,6 +14,14 @@ export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_PARTIAL = 3;
 export const EXIT_INTERRUPTED = 130;
+/** 128 + SIGTERM, as a shell reports a process killed by it. */
+export const EXIT_TERMINATED = 143;
+
+// The signal that stopped the run, for the exit code (130 Ctrl-C, 143 SIGTERM).
+let stoppedBy: NodeJS.Signals | undefined;
+function interruptedExitCode(): number {
+  return stoppedBy === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
+}
 
 export function packageVersion(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -36,7 +44,8 @@ export function interruptSignal(): { signal: AbortSignal; interrupted: () => boo
   let count = 0;
   const onSignal = (name: NodeJS.Signals) => {
     count++;
-    if (count > 1) process.exit(EXIT_INTERRUPTED);
+    stoppedBy ??= name;
+    if (count > 1) process.exit(interruptedExitCode());
     process.stderr.write(`\n${name === 'SIGINT' ? 'interrupted' : 'terminated'}: stopping cleanly (Ctrl-C again to quit at once)\n`);
     controller.abort(new AbortError(`stopped by ${name}`));
   };
@@ -93,7 +102,7 @@ export function printJson(value: unknown): void {
 export function reportError(prog: string, err: unknown, flags: CommonFlags): number {
   if (err instanceof AbortError) {
     process.stderr.write(`${prog}: stopped\n`);
-    return EXIT_INTERRUPTED;
+    return interruptedExitCode();
   }
   if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
   const e = err as BlocksmithError;
