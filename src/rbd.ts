@@ -147,7 +147,7 @@ function xmlAttr(s: string): string {
 
 /** The libvirt <disk> element for an RBD image, ready for `virsh edit`. */
 export function libvirtDiskXml(t: RbdTarget, monHost: string, options: { user?: string; secretUuid?: string; dev?: string } = {}): string {
-  const user = (options.user ?? t.user ?? 'admin').replace(/^client\./, '');
+  const user = (options.user || t.user || 'admin').replace(/^client\./, '');
   const name = `${t.pool}/${t.namespace ? `${t.namespace}/` : ''}${t.image}`;
   const hosts = parseMonHosts(monHost)
     .map((h) => `    <host name='${xmlAttr(h.name)}' port='${h.port}'/>`)

@@ -136,7 +136,9 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
   rep.image = target.spec();
   rep.size = reader.size();
   rep.mon_host = cluster.conf_get("mon_host");
-  rep.user = cluster.conf_get("name");
+  // librados does not expose the entity name through conf_get: the id we
+  // connected as is the one given, or client.admin's.
+  rep.user = target.user.empty() ? "admin" : target.user;
 
   bool ok = false;
   try {
@@ -167,13 +169,27 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
     if (r < 0) throw_rbd(r, "rbd_close", target, "closing " + target.spec() + " failed");
     ok = true;
   } catch (...) {
-    if (!ok && !options.keep_partial) {
-      // The image handle is closed (its destructor ran, in-flight writes were
-      // drained by the sink); remove what was half written.
+    if (ok) throw;
+    // The sink drained every write in flight and the image is closed (their
+    // destructors ran); remove what was half written, or say that we could not.
+    std::string note;
+    if (options.keep_partial) {
+      note = "the partial image " + target.spec() + " was kept (--keep-partial)";
+    } else {
       int r = api().rbd_remove(io.get(), target.image.c_str());
-      (void)r;  // a cluster that is gone cannot be cleaned; the error below says why we stopped
+      if (r < 0 && r != -ENOENT) {
+        note = "the partial image " + target.spec() + " could not be removed (" + errno_name(-r) +
+               "): remove it with 'rbd rm " + target.pool + "/" + (target.ns.empty() ? "" : target.ns + "/") +
+               target.image + "'";
+      }
     }
-    throw;
+    if (note.empty()) throw;
+    try {
+      throw;
+    } catch (const Error& e) {
+      throw Error(e.errnum(), e.code(), e.syscall(), e.path(), std::string(e.what()) + "; " + note);
+    }
+    // Cancelled and others pass through unchanged: Ctrl-C reports "stopped".
   }
   return rep;
 }
