@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "../aligned_buffer.h"
@@ -121,6 +122,19 @@ void verify(FileReader& src, Image& img, const Target& t, uint64_t object_size, 
   }
 }
 
+// Removes a half-written image after a failure. EBUSY means the cluster
+// still holds the watch of our closed image handle (its unwatch timed out
+// while an OSD was away); the OSD drops it after osd_client_watch_timeout
+// (30 s by default), so keep trying for up to the configured timeout.
+int remove_partial(IoCtx& io, const Target& t) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(t.timeout_seconds);
+  for (;;) {
+    int r = api().rbd_remove(io.get(), t.image.c_str());
+    if (r != -EBUSY || std::chrono::steady_clock::now() >= deadline) return r;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
 }  // namespace
 
 ImportReport copy_to_rbd(const std::string& source, const Target& target, const ImportOptions& options,
@@ -176,7 +190,7 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
     if (options.keep_partial) {
       note = "the partial image " + target.spec() + " was kept (--keep-partial)";
     } else {
-      int r = api().rbd_remove(io.get(), target.image.c_str());
+      int r = remove_partial(io, target);
       if (r < 0 && r != -ENOENT) {
         note = "the partial image " + target.spec() + " could not be removed (" + errno_name(-r) +
                "): remove it with 'rbd rm " + target.pool + "/" + (target.ns.empty() ? "" : target.ns + "/") +
