@@ -4,16 +4,16 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cephConf, imageExists, imageName, listImages, removeImage } from './helpers/ceph.js';
+import { imageExists, imageName, listImages, removeImage, useCephCluster } from './helpers/ceph.js';
 import { KiB, MiB, blocksmithCli, data, isOneLine, makeTempDir, removeDir, run, runCli, writeImage } from './helpers/sparsify.js';
 
 let conf: string;
 let dir: string;
 let src: string;
 
+const cluster = useCephCluster(); // sets CEPH_CONF for the CLI children and library calls
 beforeAll(async () => {
-  conf = await cephConf();
-  process.env.CEPH_CONF = conf;
+  conf = cluster.conf();
   dir = makeTempDir('rbd-errors', '/var/tmp');
   src = join(dir, 'src.raw');
   writeImage(src, 8 * MiB, [data(0, 64 * KiB)]);

@@ -8,7 +8,7 @@
 import { openSync, closeSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { imageExists, imageName, rbd, startOwnCluster, type OwnCluster } from './helpers/ceph.js';
 import { MiB, blocksmithCli, bytesRead, isOneLine, makeTempDir, removeDir, sleep, startCli, waitFor } from './helpers/sparsify.js';
 
@@ -17,8 +17,15 @@ let cluster: OwnCluster;
 let dir: string;
 let src: string;
 
+let failure: Error | undefined;
+
 beforeAll(async () => {
-  cluster = await startOwnCluster();
+  try {
+    cluster = await startOwnCluster();
+  } catch (err) {
+    failure = err as Error; // every test fails with it, none is skipped
+    return;
+  }
   dir = makeTempDir('rbd-faults', '/var/tmp');
   // 512 MiB of data (one random 4 MiB block repeated): long enough to be mid-copy when the OSD stops.
   src = join(dir, 'src.raw');
@@ -27,7 +34,11 @@ beforeAll(async () => {
   for (let i = 0; i < 128; i++) writeSync(fd, block, 0, block.length, i * block.length);
   closeSync(fd);
 });
+beforeEach(() => {
+  if (failure) throw failure;
+});
 afterAll(() => {
+  if (!cluster) return;
   // Never leave a frozen daemon behind.
   try {
     process.kill(cluster.osdPid(), 'SIGCONT');

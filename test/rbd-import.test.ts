@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, copyToRbd, type Progress } from '../src/index.js';
 import {
-  cephConf,
   imageExists,
   imageName,
   rbd,
@@ -20,6 +19,7 @@ import {
   removeImage,
   sourceFacts,
   type SourceFacts,
+  useCephCluster,
 } from './helpers/ceph.js';
 import {
   KiB,
@@ -43,9 +43,9 @@ let conf: string;
 let dir: string;
 const made: string[] = [];
 
+const cluster = useCephCluster(); // sets CEPH_CONF for the CLI children and library calls
 beforeAll(async () => {
-  conf = await cephConf();
-  process.env.CEPH_CONF = conf; // for the CLI children and the library calls
+  conf = cluster.conf();
   dir = makeTempDir('rbd', '/var/tmp');
 });
 afterAll(() => {

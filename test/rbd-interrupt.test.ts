@@ -5,7 +5,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cephConf, imageExists, imageName, rbdInfoJson, rbdObjects, removeImage } from './helpers/ceph.js';
+import { imageExists, imageName, rbdInfoJson, rbdObjects, removeImage, useCephCluster } from './helpers/ceph.js';
 import { MiB, blocksmithCli, bytesRead, makeTempDir, removeDir, startCli, waitFor } from './helpers/sparsify.js';
 
 let conf: string;
@@ -13,9 +13,9 @@ let dir: string;
 let src: string;
 const SIZE = 512 * MiB;
 
+const cluster = useCephCluster(); // sets CEPH_CONF for the CLI children and library calls
 beforeAll(async () => {
-  conf = await cephConf();
-  process.env.CEPH_CONF = conf;
+  conf = cluster.conf();
   dir = makeTempDir('rbd-int', '/var/tmp');
   src = join(dir, 'src.raw');
   const block = randomBytes(4 * MiB);

@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { inject } from 'vitest';
+import { beforeAll, beforeEach, inject } from 'vitest';
 import { repoRoot, sleep } from './sparsify.js';
 
 export const clusterScript = join(repoRoot, 'test', 'ceph', 'cluster.sh');
@@ -38,6 +38,30 @@ export async function cephConf(timeoutMs = 240_000): Promise<string> {
   }
   const lines = readFileSync(join(base, 'start.out'), 'utf8').trim().split('\n');
   return lines[lines.length - 1]!;
+}
+
+/**
+ * For an RBD test file: waits for the run's cluster in beforeAll and sets
+ * CEPH_CONF (for the CLI children and library calls of this fork). When the
+ * cluster did not start, every test of the file fails with the reason (a
+ * failing beforeAll would only mark them skipped).
+ */
+export function useCephCluster(): { conf: () => string } {
+  let conf: string | undefined;
+  let failure: Error | undefined;
+  beforeAll(async () => {
+    try {
+      conf = await cephConf();
+      process.env.CEPH_CONF = conf;
+    } catch (err) {
+      failure = err as Error;
+    }
+  });
+  beforeEach(() => {
+    if (failure) throw failure;
+  });
+  // '' when the cluster failed: the file's own hooks go on, its tests fail in beforeEach.
+  return { conf: () => conf ?? '' };
 }
 
 /** A private cluster in its own directory, for tests that stop its daemons. */
