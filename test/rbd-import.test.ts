@@ -128,7 +128,7 @@ describe('rbd import (CLI) writes exactly the source, only its data objects', ()
     await expectCopy(image, facts);
   });
 
-  it('a fully allocated image of random bytes (48 MiB): every object written, one write per object', async () => {
+  it('a fully allocated image of random bytes (48 MiB): every object written, in 2 MiB writes (--write-size)', async () => {
     const src = join(dir, 'full.raw');
     writeFileSync(src, randomBytes(48 * MiB));
     const facts = await sourceFacts(src);
@@ -136,10 +136,13 @@ describe('rbd import (CLI) writes exactly the source, only its data objects', ()
 
     const r = await importJson(src, image);
 
-    expect(r).toMatchObject({ size: 48 * MiB, dataBytes: 48 * MiB, zeroBytes: 0, holeBytes: 0, writes: 12 });
+    expect(r).toMatchObject({ size: 48 * MiB, dataBytes: 48 * MiB, zeroBytes: 0, holeBytes: 0, writes: 24 });
     await expectCopy(image, facts);
     expect(rbdObjects(conf, image)).toHaveLength(12);
     expect(rbdDu(conf, image).used).toBe(48 * MiB);
+    const whole = newImage('full4m');
+    expect(await importJson(src, whole, ['--write-size', '4M'])).toMatchObject({ dataBytes: 48 * MiB, writes: 12 });
+    await expectCopy(whole, facts);
   });
 
   it('an all-zero image (128 MiB of written zeros): the image exists with its size and no object at all', async () => {

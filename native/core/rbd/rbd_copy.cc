@@ -159,10 +159,11 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
     Image image(io, target);
     rep.object_size = image.object_size();
     {
-      RbdSink sink(image.get(), target, rep.object_size, options.parallel);
+      const uint64_t write_size = std::min<uint64_t>(std::max<uint64_t>(options.write_size, 4096), rep.object_size);
+      RbdSink sink(image.get(), target, write_size, options.parallel);
       CountingSink counted(&sink);
       ScanOptions scan = options.scan;
-      // Reads as large as an object so each chunk is one aligned write.
+      // Reads of at least an object: a data run becomes back-to-back aligned writes.
       scan.chunk_size = std::max<size_t>(scan.chunk_size, rep.object_size);
       run_scan(reader, scan, counted, control);
       rep.data_bytes = counted.totals().data;

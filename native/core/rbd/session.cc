@@ -56,6 +56,10 @@ void Cluster::configure_and_connect(const Target& t) {
               t.conf.empty() ? "cannot read a Ceph config ($CEPH_CONF or /etc/ceph/ceph.conf)"
                              : "cannot read the Ceph config '" + t.conf + "'");
   }
+  // No librbd cache for a bulk copy: with it, writes go through the
+  // write-around dispatcher, in writethrough mode until the first flush (one
+  // write at a time). $CEPH_ARGS may still turn it on.
+  a.rados_conf_set(h_, "rbd_cache", "false");
   a.rados_conf_parse_env(h_, nullptr);  // CEPH_ARGS
   if (!t.keyring.empty()) a.rados_conf_set(h_, "keyring", t.keyring.c_str());
   std::string timeout = std::to_string(t.timeout_seconds);
