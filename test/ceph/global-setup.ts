@@ -16,6 +16,12 @@ declare module 'vitest' {
   }
 }
 
+// The daemons never run under the ASan runtime `npm run test:asan` preloads for node.
+function withoutPreload(): NodeJS.ProcessEnv {
+  const { LD_PRELOAD: _preload, ...env } = process.env;
+  return env;
+}
+
 const script = join(dirname(fileURLToPath(import.meta.url)), 'cluster.sh');
 
 export default function setup(project: TestProject): () => Promise<void> {
@@ -23,7 +29,7 @@ export default function setup(project: TestProject): () => Promise<void> {
   const base = mkdtempSync('/var/tmp/blocksmith-ceph-');
   const out = openSync(join(base, 'start.out'), 'w');
   const err = openSync(join(base, 'start.err'), 'w');
-  const child = spawn('bash', [script, 'start', join(base, 'cluster')], { stdio: ['ignore', out, err] });
+  const child = spawn('bash', [script, 'start', join(base, 'cluster')], { stdio: ['ignore', out, err], env: withoutPreload() });
   closeSync(out);
   closeSync(err);
   const finished = new Promise<void>((resolve) => {
@@ -40,7 +46,7 @@ export default function setup(project: TestProject): () => Promise<void> {
     // A start still running (a short run, or apt installing) is waited for, so
     // its daemons are known by their pid files and stopped, never orphaned.
     await finished;
-    spawnSync('bash', [script, 'stop', join(base, 'cluster')], { stdio: 'inherit' });
+    spawnSync('bash', [script, 'stop', join(base, 'cluster')], { stdio: 'inherit', env: withoutPreload() });
     rmSync(base, { recursive: true, force: true });
   };
 }

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, inject } from 'vitest';
-import { repoRoot, sleep } from './sparsify.js';
+import { repoRoot, sleep, toolEnv } from './sparsify.js';
 
 export const clusterScript = join(repoRoot, 'test', 'ceph', 'cluster.sh');
 
@@ -78,7 +78,7 @@ export async function startOwnCluster(): Promise<OwnCluster> {
   const base = mkdtempSync('/var/tmp/blocksmith-ceph-own-');
   const dir = join(base, 'cluster');
   const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn('bash', [clusterScript, 'start', dir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OSD_BYTES: String(8 * 1024 ** 3) } });
+    const child = spawn('bash', [clusterScript, 'start', dir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...toolEnv(), OSD_BYTES: String(8 * 1024 ** 3) } });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -86,7 +86,7 @@ export async function startOwnCluster(): Promise<OwnCluster> {
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
   const stop = () => {
-    spawnSync('bash', [clusterScript, 'stop', dir], { stdio: 'ignore' });
+    spawnSync('bash', [clusterScript, 'stop', dir], { stdio: 'ignore', env: toolEnv() });
     rmSync(base, { recursive: true, force: true });
   };
   if (r.code !== 0) {
@@ -99,7 +99,7 @@ export async function startOwnCluster(): Promise<OwnCluster> {
     conf,
     osdPid: () => Number(readFileSync(join(dir, 'run', 'osd.0.pid'), 'utf8').trim()),
     restartOsd: () => {
-      const s = spawnSync('ceph-osd', ['-c', conf, '-i', '0'], { encoding: 'utf8' });
+      const s = spawnSync('ceph-osd', ['-c', conf, '-i', '0'], { encoding: 'utf8', env: toolEnv() });
       if (s.status !== 0) throw new Error(`ceph-osd restart: ${s.stderr}`);
     },
     stop,
@@ -108,7 +108,7 @@ export async function startOwnCluster(): Promise<OwnCluster> {
 
 /** Runs Ceph's `rbd` tool against `conf`; throws on failure. */
 export function rbd(conf: string, args: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('rbd', ['-c', conf, ...args], { encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 << 20 });
+  const r = spawnSync('rbd', ['-c', conf, ...args], { encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 << 20, env: toolEnv() });
   if (r.error) throw new Error(`rbd ${args.join(' ')}: ${r.error.message}`);
   if (r.status !== 0 && !opts.allowFail) throw new Error(`rbd ${args.join(' ')} exited ${r.status}: ${r.stderr.trim()}`);
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -130,13 +130,13 @@ export function imageExists(conf: string, image: string): boolean {
 
 /** Removes an image if it exists; never throws (for finally blocks). */
 export function removeImage(conf: string, image: string): void {
-  spawnSync('rbd', ['-c', conf, 'rm', '--no-progress', `rbd/${image}`], { stdio: 'ignore', timeout: 60_000 });
+  spawnSync('rbd', ['-c', conf, 'rm', '--no-progress', `rbd/${image}`], { stdio: 'ignore', timeout: 60_000, env: toolEnv() });
 }
 
 /** sha256 and length of `rbd export IMAGE -` (Ceph's own reader, not ours). */
 export async function rbdExportSha256(conf: string, image: string): Promise<{ sha256: string; bytes: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('rbd', ['-c', conf, 'export', '--no-progress', `rbd/${image}`, '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('rbd', ['-c', conf, 'export', '--no-progress', `rbd/${image}`, '-'], { stdio: ['ignore', 'pipe', 'pipe'], env: toolEnv() });
     const hash = createHash('sha256');
     let bytes = 0;
     let stderr = '';
