@@ -59,8 +59,10 @@ function duBytes(dir) {
 }
 
 // ---------------------------------------------------------------- vm.raw
-function makeVm(size, fill, out) {
-  const stage = path.join(WORK, 'sparsify-stage');
+// `keepSparse`: also keep mke2fs's sparse output under that path (the sparse
+// twin of `out`, same bytes; the RBD benchmark copies both).
+export function makeVm(size, fill, out, { keepSparse = null } = {}) {
+  const stage = path.join(WORK, `${path.basename(out, '.raw')}-stage`);
   fs.rmSync(stage, { recursive: true, force: true });
   fs.mkdirSync(stage, { recursive: true });
   const target = Math.floor(size * fill);
@@ -104,7 +106,8 @@ function makeVm(size, fill, out) {
   log(`cp --sparse=never ${sparse} ${out}`);
   fs.rmSync(out, { force: true });
   run('cp', ['--sparse=never', sparse, out]);
-  fs.rmSync(sparse, { force: true });
+  if (keepSparse) fs.renameSync(sparse, keepSparse);
+  else fs.rmSync(sparse, { force: true });
   run('sync', [out]);
   const df = run('dumpe2fs', ['-h', out], { stdio: ['ignore', 'pipe', 'ignore'] });
   const field = (name) => Number((new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(df) || [])[1]);

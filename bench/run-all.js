@@ -1,12 +1,12 @@
 // Runs every benchmark suite (or the ones named), each in its own process,
 // one after the other; each writes bench/results/<name>.json.
 //
-//   node bench/run-all.js [zero-detect] [scan-throughput]
+//   node bench/run-all.js [zero-detect] [scan-throughput] [sparsify] [rbd]
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BENCH_DIR, ROOT, ownCommandLine } from './lib.js';
 
-const SUITES = ['zero-detect', 'scan-throughput', 'sparsify'];
+const SUITES = ['zero-detect', 'scan-throughput', 'sparsify', 'rbd'];
 const wanted = process.argv.slice(2);
 for (const w of wanted) {
   if (!SUITES.includes(w)) {

@@ -83,6 +83,7 @@ export interface NativeRbdImportOptions {
   seekHole?: boolean;
   parallel?: number;
   objectSize?: number;
+  writeSize?: number;
   features?: number;
   dataPool?: string;
   overwrite?: boolean;

@@ -59,6 +59,8 @@ export interface CopyToRbdOptions extends JobOptions {
   parallel?: number;
   /** RBD object size, a power of two (e.g. "4M"); default librbd's. */
   objectSize?: number | string;
+  /** Largest write, a power of two from 4 KiB to 32 MiB (e.g. "2M", the default); never more than the object size. */
+  writeSize?: number | string;
   /** Feature bits; default librbd's. */
   features?: number;
   dataPool?: string;
@@ -82,6 +84,10 @@ export async function copyToRbd(source: string, target: RbdTarget | string, opti
   if (objectSize && (objectSize < 4096 || objectSize > 2 ** 30 || (objectSize & (objectSize - 1)) !== 0)) {
     throw new InvalidArgumentError(`object size ${options.objectSize} must be a power of two from 4 KiB to 1 GiB`);
   }
+  const writeSize = options.writeSize === undefined ? 2 * 1024 * 1024 : parseSize(options.writeSize, 'write size');
+  if (writeSize < 4096 || writeSize > 32 * 1024 * 1024 || (writeSize & (writeSize - 1)) !== 0) {
+    throw new InvalidArgumentError(`write size ${options.writeSize} must be a power of two from 4 KiB to 32 MiB`);
+  }
   const r = await runJob(
     (onProgress) =>
       native.rbdImport(
@@ -92,6 +98,7 @@ export async function copyToRbd(source: string, target: RbdTarget | string, opti
           seekHole: options.seekHole ?? true,
           parallel,
           objectSize,
+          writeSize,
           features: options.features ?? 0,
           dataPool: options.dataPool ?? '',
           overwrite: !!options.overwrite,
@@ -147,7 +154,7 @@ function xmlAttr(s: string): string {
 
 /** The libvirt <disk> element for an RBD image, ready for `virsh edit`. */
 export function libvirtDiskXml(t: RbdTarget, monHost: string, options: { user?: string; secretUuid?: string; dev?: string } = {}): string {
-  const user = (options.user ?? t.user ?? 'admin').replace(/^client\./, '');
+  const user = (options.user || t.user || 'admin').replace(/^client\./, '');
   const name = `${t.pool}/${t.namespace ? `${t.namespace}/` : ''}${t.image}`;
   const hosts = parseMonHosts(monHost)
     .map((h) => `    <host name='${xmlAttr(h.name)}' port='${h.port}'/>`)

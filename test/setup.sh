@@ -11,6 +11,16 @@ check mkfs.ext4 e2fsprogs
 check fallocate util-linux
 check qemu-img qemu-utils
 check sfdisk fdisk
+# The RBD suites' throwaway cluster (test/ceph/cluster.sh) and the runtime
+# libraries the addon dlopens (ceph-common pulls librbd1 and librados2 in).
+check ceph-mon ceph-mon
+check ceph-osd ceph-osd
+check ceph ceph-common
+check rbd ceph-common
+check monmaptool ceph-base
+lib() { ldconfig -p 2>/dev/null | grep -q "$1" || need+=("$2"); }
+lib 'librbd\.so\.1 ' librbd1
+lib 'librados\.so\.2 ' librados2
 
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t pkgs < <(printf '%s\n' "${need[@]}" | sort -u)

@@ -43,6 +43,7 @@ Napi::Value RbdImport(const Napi::CallbackInfo& info) {
   opt.use_seek_hole = bool_option(o, "seekHole", true);
   opt.parallel = static_cast<unsigned>(uint_option(env, o, "parallel", 16));
   opt.object_size = uint_option(env, o, "objectSize", 0);
+  opt.write_size = uint_option(env, o, "writeSize", 2 << 20);
   opt.features = uint_option(env, o, "features", 0);
   opt.data_pool = string_option(env, o, "dataPool");
   opt.overwrite = bool_option(o, "overwrite", false);

@@ -10,6 +10,7 @@ export interface RbdFlags extends CommonFlags {
   seekHole?: boolean;
   parallel?: string;
   objectSize?: string;
+  writeSize?: string;
   features?: string;
   dataPool?: string;
   overwrite?: boolean;
@@ -28,6 +29,7 @@ export function addImportOptions(cmd: Command): Command {
   return cmd
     .option('--parallel <n>', 'RBD writes in flight', '16')
     .option('--object-size <size>', 'RBD object size (power of two, e.g. 4M); default librbd\'s')
+    .option('--write-size <size>', 'largest write (power of two, at most the object size)', '2M')
     .option('--features <bits>', 'RBD feature bits (number); default librbd\'s')
     .option('--data-pool <pool>', 'store data objects in this pool (erasure-coded pools)')
     .option('--keep-partial', 'keep a half-written image after a failure or Ctrl-C')
@@ -76,6 +78,7 @@ export async function runRbdImport(prog: string, source: string, spec: string, f
       seekHole: flags.seekHole !== false,
       parallel: flags.parallel === undefined ? undefined : Number(flags.parallel),
       objectSize: flags.objectSize,
+      writeSize: flags.writeSize,
       features: flags.features === undefined ? undefined : Number(flags.features),
       dataPool: flags.dataPool,
       overwrite: !!flags.overwrite,

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
 #include <mutex>
 #include <string>
 
@@ -15,8 +16,13 @@ struct Loaded {
   std::string error;  // empty on success
 };
 
-void* open_lib(const char* name, const char* package, std::string& error) {
-  void* h = ::dlopen(name, RTLD_NOW | RTLD_LOCAL);
+// `override_env` names an environment variable that replaces the library's
+// path: a test hook (BLOCKSMITH_LIBRADOS_PATH, BLOCKSMITH_LIBRBD_PATH) that
+// lets the suite see what a machine without Ceph sees.
+void* open_lib(const char* name, const char* package, const char* override_env, std::string& error) {
+  const char* path = std::getenv(override_env);
+  if (!path || !*path) path = name;
+  void* h = ::dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     const char* why = ::dlerror();
     error = std::string("RBD support needs ") + name + " (Debian package " + package + "): " +
@@ -34,9 +40,9 @@ bool bind(void* lib, const char* symbol, F& fn, std::string& error) {
 
 Loaded load() {
   Loaded l;
-  void* rados = open_lib("librados.so.2", "librados2", l.error);
+  void* rados = open_lib("librados.so.2", "librados2", "BLOCKSMITH_LIBRADOS_PATH", l.error);
   if (!rados) return l;
-  void* rbd = open_lib("librbd.so.1", "librbd1", l.error);
+  void* rbd = open_lib("librbd.so.1", "librbd1", "BLOCKSMITH_LIBRBD_PATH", l.error);
   if (!rbd) return l;
   Api& a = l.api;
   std::string& e = l.error;

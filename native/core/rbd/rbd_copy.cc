@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "../aligned_buffer.h"
@@ -121,6 +122,19 @@ void verify(FileReader& src, Image& img, const Target& t, uint64_t object_size, 
   }
 }
 
+// Removes a half-written image after a failure. EBUSY means the cluster
+// still holds the watch of our closed image handle (its unwatch timed out
+// while an OSD was away); the OSD drops it after osd_client_watch_timeout
+// (30 s by default), so keep trying for up to the configured timeout.
+int remove_partial(IoCtx& io, const Target& t) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(t.timeout_seconds);
+  for (;;) {
+    int r = api().rbd_remove(io.get(), t.image.c_str());
+    if (r != -EBUSY || std::chrono::steady_clock::now() >= deadline) return r;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
 }  // namespace
 
 ImportReport copy_to_rbd(const std::string& source, const Target& target, const ImportOptions& options,
@@ -136,17 +150,20 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
   rep.image = target.spec();
   rep.size = reader.size();
   rep.mon_host = cluster.conf_get("mon_host");
-  rep.user = cluster.conf_get("name");
+  // librados does not expose the entity name through conf_get: the id we
+  // connected as is the one given, or client.admin's.
+  rep.user = target.user.empty() ? "admin" : target.user;
 
   bool ok = false;
   try {
     Image image(io, target);
     rep.object_size = image.object_size();
     {
-      RbdSink sink(image.get(), target, rep.object_size, options.parallel);
+      const uint64_t write_size = std::min<uint64_t>(std::max<uint64_t>(options.write_size, 4096), rep.object_size);
+      RbdSink sink(image.get(), target, write_size, options.parallel);
       CountingSink counted(&sink);
       ScanOptions scan = options.scan;
-      // Reads as large as an object so each chunk is one aligned write.
+      // Reads of at least an object: a data run becomes back-to-back aligned writes.
       scan.chunk_size = std::max<size_t>(scan.chunk_size, rep.object_size);
       run_scan(reader, scan, counted, control);
       rep.data_bytes = counted.totals().data;
@@ -167,13 +184,27 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
     if (r < 0) throw_rbd(r, "rbd_close", target, "closing " + target.spec() + " failed");
     ok = true;
   } catch (...) {
-    if (!ok && !options.keep_partial) {
-      // The image handle is closed (its destructor ran, in-flight writes were
-      // drained by the sink); remove what was half written.
-      int r = api().rbd_remove(io.get(), target.image.c_str());
-      (void)r;  // a cluster that is gone cannot be cleaned; the error below says why we stopped
+    if (ok) throw;
+    // The sink drained every write in flight and the image is closed (their
+    // destructors ran); remove what was half written, or say that we could not.
+    std::string note;
+    if (options.keep_partial) {
+      note = "the partial image " + target.spec() + " was kept (--keep-partial)";
+    } else {
+      int r = remove_partial(io, target);
+      if (r < 0 && r != -ENOENT) {
+        note = "the partial image " + target.spec() + " could not be removed (" + errno_name(-r) +
+               "): remove it with 'rbd rm " + target.pool + "/" + (target.ns.empty() ? "" : target.ns + "/") +
+               target.image + "'";
+      }
     }
-    throw;
+    if (note.empty()) throw;
+    try {
+      throw;
+    } catch (const Error& e) {
+      throw Error(e.errnum(), e.code(), e.syscall(), e.path(), std::string(e.what()) + "; " + note);
+    }
+    // Cancelled and others pass through unchanged: Ctrl-C reports "stopped".
   }
   return rep;
 }

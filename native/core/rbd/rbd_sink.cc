@@ -7,12 +7,12 @@
 
 namespace blocksmith::rbd {
 
-RbdSink::RbdSink(rbd_image_t image, const Target& target, uint64_t object_size, unsigned parallel)
-    : image_(image), target_(target), object_size_(object_size), free_(std::max(1u, parallel)) {
+RbdSink::RbdSink(rbd_image_t image, const Target& target, uint64_t write_size, unsigned parallel)
+    : image_(image), target_(target), write_size_(write_size), free_(std::max(1u, parallel)) {
   for (unsigned i = 0; i < std::max(1u, parallel); ++i) {
     auto s = std::make_unique<Slot>();
     s->owner = this;
-    s->buf = std::make_unique<AlignedBuffer>(object_size_);
+    s->buf = std::make_unique<AlignedBuffer>(write_size_);
     free_.push(s.get());
     slots_.push_back(std::move(s));
   }
@@ -61,21 +61,22 @@ RbdSink::Slot* RbdSink::take_slot() {
 
 void RbdSink::on_data(uint64_t off, const uint8_t* bytes, size_t len) {
   while (len > 0) {
-    // Extend the pending write only when contiguous and in the same object.
+    // Extend the pending write only when contiguous and in the same
+    // write_size-aligned piece (so in the same object).
     if (pending_ && pending_->off + pending_->len != off) submit();
     if (!pending_) {
       pending_ = take_slot();
       pending_->off = off;
       pending_->len = 0;
     }
-    size_t room = static_cast<size_t>(object_size_ - (off % object_size_));
+    size_t room = static_cast<size_t>(write_size_ - (off % write_size_));
     size_t n = std::min(len, room);
     std::memcpy(pending_->buf->data() + pending_->len, bytes, n);
     pending_->len += n;
     off += n;
     bytes += n;
     len -= n;
-    if (off % object_size_ == 0) submit();  // the object is complete
+    if (off % write_size_ == 0) submit();  // the piece is complete
   }
 }
 

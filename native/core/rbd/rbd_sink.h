@@ -1,6 +1,7 @@
 // Sink that writes data blocks into an RBD image with librbd's async API:
 // holes and zero blocks are never written (a new image reads as zeros),
-// data is gathered into object-aligned writes, at most `parallel` in flight.
+// data is gathered into aligned writes of at most `write_size` bytes that
+// never cross an object boundary, at most `parallel` in flight.
 // Completions arrive on librbd's threads; they only record the result and
 // hand the buffer back, never touching anything else.
 #pragma once
@@ -19,7 +20,8 @@ namespace blocksmith::rbd {
 
 class RbdSink final : public Sink {
  public:
-  RbdSink(rbd_image_t image, const Target& target, uint64_t object_size, unsigned parallel);
+  // `write_size` divides `object_size` (both powers of two).
+  RbdSink(rbd_image_t image, const Target& target, uint64_t write_size, unsigned parallel);
   ~RbdSink() override;
 
   void on_hole(uint64_t, uint64_t) override { submit(); }
@@ -49,7 +51,7 @@ class RbdSink final : public Sink {
 
   rbd_image_t image_;
   const Target& target_;
-  uint64_t object_size_;
+  uint64_t write_size_;
   std::vector<std::unique_ptr<Slot>> slots_;
   Channel<Slot*> free_;
   Slot* pending_ = nullptr;  // being filled, not yet submitted

@@ -38,12 +38,28 @@ Cluster::Cluster(const Target& t) {
     h_ = nullptr;
     throw_rbd(r, "rados_create", t, "cannot create a cluster handle");
   }
-  r = a.rados_conf_read_file(h_, t.conf.empty() ? nullptr : t.conf.c_str());
+  try {
+    configure_and_connect(t);
+  } catch (...) {
+    // The destructor does not run for a constructor that throws.
+    a.rados_shutdown(h_);
+    h_ = nullptr;
+    throw;
+  }
+}
+
+void Cluster::configure_and_connect(const Target& t) {
+  const Api& a = api();
+  int r = a.rados_conf_read_file(h_, t.conf.empty() ? nullptr : t.conf.c_str());
   if (r < 0) {
     throw_rbd(r, "rados_conf_read_file", t,
               t.conf.empty() ? "cannot read a Ceph config ($CEPH_CONF or /etc/ceph/ceph.conf)"
                              : "cannot read the Ceph config '" + t.conf + "'");
   }
+  // No librbd cache for a bulk copy: with it, writes go through the
+  // write-around dispatcher, in writethrough mode until the first flush (one
+  // write at a time). $CEPH_ARGS may still turn it on.
+  a.rados_conf_set(h_, "rbd_cache", "false");
   a.rados_conf_parse_env(h_, nullptr);  // CEPH_ARGS
   if (!t.keyring.empty()) a.rados_conf_set(h_, "keyring", t.keyring.c_str());
   std::string timeout = std::to_string(t.timeout_seconds);

@@ -36,6 +36,7 @@ class Cluster {
   std::string conf_get(const char* option) const;
 
  private:
+  void configure_and_connect(const Target& t);
   rados_t h_ = nullptr;
 };
 

@@ -1,0 +1,348 @@
+#!/usr/bin/env node
+// Raw image -> Ceph RBD, side by side with its peers (issue 4).
+//
+//   node bench/rbd.bench.js [--reps 5] [--size 4G] [--fill 0.15] [--parallel 16] [--no-verify] [--no-wait]
+//
+// Inputs (bench/work/, not committed), made once by bench/make-images.js's makeVm:
+//   sparse  a VM-like raw image: ext4 made by `mke2fs -t ext4 -d` from real /usr trees
+//           (~--fill of the image is file data), as mke2fs wrote it (holes left as holes)
+//   full    its non-sparse twin (`cp --sparse=never`): same bytes, every block allocated
+//
+// Cluster: a throwaway single-node cluster started for the run by
+// test/ceph/cluster.sh (one mon, one bluestore OSD on a sparse file on the
+// same disk, cephx, 127.0.0.1), stopped at the end. Pool "rbd", 4 MiB objects.
+//
+// Tools, each creating a new image (removed after its run):
+//   blocksmith     node dist/cli/blocksmith.js sparsify --quiet SRC rbd:rbd/IMG [--parallel N]
+//   rbd-import     rbd import --image-format 2 --no-progress SRC rbd/IMG
+//   qemu-img       qemu-img convert -f raw -O rbd SRC rbd:rbd/IMG
+//   qemu-img-W-m16 qemu-img convert -f raw -O rbd -W -m 16 SRC rbd:rbd/IMG
+// Every run is cold: `sync` and `echo 3 > /proc/sys/vm/drop_caches` first.
+// The order of the tools rotates each repetition. Wall time and the client's
+// CPU seconds come from a small python3 wrapper (time.monotonic around the
+// child, getrusage(RUSAGE_CHILDREN)). After each run: `rbd du` used bytes;
+// on the first repetition the image is also read back with `rbd export` and
+// compared (sha256) with the source, unless --no-verify.
+//
+// Ceiling: `rbd bench --io-type write --io-size 4M --io-threads 16
+// --io-total 2G` on a fresh image, three times (before, between and after
+// the repetitions); its median bytes/s is this cluster's write ceiling.
+// Data throughput of a tool = the source's data bytes (non-zero 4 KiB
+// blocks, the bytes every tool has to write) / its median wall time.
+//
+// Goals (issue 4), per input: blocksmith data throughput >= 0.95 x ceiling;
+// >= 1.3x faster than rbd-import and qemu-img (default); no slower than
+// qemu-img-W-m16; used bytes <= the smallest peer's; client CPU <= the
+// lowest peer's.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  GiB,
+  MiB,
+  ROOT,
+  WORK_DIR,
+  commandString,
+  cpuMonitor,
+  machineInfo,
+  median,
+  parseArgs,
+  provenance,
+  round,
+  summarize,
+  waitForQuiet,
+  writeResult,
+} from './lib.js';
+import { makeVm } from './make-images.js';
+
+const usage = `usage: node bench/rbd.bench.js [--reps 5] [--size 4G] [--fill 0.15] [--parallel 16] [--no-verify] [--no-wait]`;
+const opts = parseArgs(
+  process.argv.slice(2),
+  {
+    reps: { type: 'number', default: 5 },
+    size: { type: 'string', default: '4G' },
+    fill: { type: 'number', default: 0.15, min: 0.01 },
+    parallel: { type: 'number', default: 16 },
+    noVerify: { type: 'boolean', default: false },
+    noWait: { type: 'boolean', default: false },
+  },
+  usage,
+);
+
+const log = (msg) => process.stderr.write(`[rbd-bench] ${msg}\n`);
+
+function parseSize(s) {
+  const m = /^(\d+(?:\.\d+)?)([KMGT]?)$/i.exec(String(s));
+  if (!m) throw new Error(`bad size ${s}`);
+  return Math.round(Number(m[1]) * { '': 1, K: 1024, M: MiB, G: GiB, T: 1024 * GiB }[m[2].toUpperCase()]);
+}
+
+function run(cmd, args, { env = process.env, allowFail = false } = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 64 << 20 });
+  if (r.error) throw r.error;
+  if (r.status !== 0 && !allowFail) throw new Error(`${commandString([cmd, ...args])} exited ${r.status}: ${r.stderr.trim().slice(-2000)}`);
+  return r;
+}
+
+function sha256File(file) {
+  return run('sha256sum', [file]).stdout.split(/\s+/)[0];
+}
+
+// ---------------------------------------------------------------- inputs
+
+const size = parseSize(opts.size);
+const full = path.join(WORK_DIR, 'rbd-vm-full.raw');
+const sparse = path.join(WORK_DIR, 'rbd-vm-sparse.raw');
+const manifestPath = path.join(WORK_DIR, 'rbd-images.json');
+
+function ensureInputs() {
+  let manifest = null;
+  try {
+    manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
+  } catch {
+    // none yet
+  }
+  const ok =
+    manifest && manifest.size === size && manifest.fill === opts.fill && fs.existsSync(full) && fs.existsSync(sparse) &&
+    fs.statSync(full).size === size && fs.statSync(sparse).size === size;
+  if (ok) {
+    log(`inputs present (${manifestPath}), kept`);
+    return manifest;
+  }
+  fs.mkdirSync(WORK_DIR, { recursive: true });
+  const filesOk = fs.existsSync(full) && fs.existsSync(sparse) && fs.statSync(full).size === size && fs.statSync(sparse).size === size;
+  let meta = { kind: 'vm', description: 'made earlier by makeVm (no manifest was written)' };
+  if (!filesOk || (manifest && manifest.fill !== opts.fill)) {
+    log(`making the ${opts.size} VM-like image pair (fill ${opts.fill})`);
+    meta = makeVm(size, opts.fill, full, { keepSparse: sparse });
+  } else {
+    log('inputs present without a manifest: describing them');
+  }
+  const sha = sha256File(full);
+  if (sha256File(sparse) !== sha) throw new Error('the sparse and full twins differ');
+  const info = JSON.parse(run(process.execPath, [path.join(ROOT, 'dist/cli/blocksmith.js'), 'info', '--json', sparse]).stdout);
+  manifest = {
+    size,
+    fill: opts.fill,
+    sha256: sha,
+    // Non-zero 4 KiB blocks: the bytes every tool must write.
+    dataBytes: info.dataBytes,
+    allocated: { sparse: fs.statSync(sparse).blocks * 512, full: fs.statSync(full).blocks * 512 },
+    made: new Date().toISOString(),
+    ...meta,
+  };
+  fs.writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
+  return manifest;
+}
+
+// ---------------------------------------------------------------- cluster
+
+function startCluster() {
+  const dir = fs.mkdtempSync('/var/tmp/blocksmith-bench-ceph-');
+  const r = run('bash', [path.join(ROOT, 'test/ceph/cluster.sh'), 'start', path.join(dir, 'cluster')]);
+  const conf = r.stdout.trim().split('\n').pop();
+  return {
+    dir,
+    conf,
+    stop() {
+      run('bash', [path.join(ROOT, 'test/ceph/cluster.sh'), 'stop', path.join(dir, 'cluster')], { allowFail: true });
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------- measuring
+
+// Runs argv; prints {rc, wall, user, sys, stderr}: wall around the child
+// only, CPU of the child and everything it waited for.
+const TIMER = `
+import json, resource, subprocess, sys, time
+t = time.monotonic()
+p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+w = time.monotonic() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": p.returncode, "wall": w, "user": r.ru_utime, "sys": r.ru_stime, "stderr": p.stderr.decode(errors="replace")[-2000:]}))
+`;
+
+function timed(argv, env) {
+  const r = run('/usr/bin/python3', ['-c', TIMER, ...argv], { env });
+  const j = JSON.parse(r.stdout);
+  if (j.rc !== 0) throw new Error(`${commandString(argv)} exited ${j.rc}: ${j.stderr}`);
+  return j;
+}
+
+function dropCaches() {
+  run('sync', []);
+  fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+}
+
+let imageSeq = 0;
+const newImage = (tag) => `bench-${tag}-${process.pid}-${imageSeq++}`;
+
+function rbdCmd(env, args, o = {}) {
+  return run('rbd', args, { env, ...o });
+}
+
+function usedBytes(env, image) {
+  const j = JSON.parse(rbdCmd(env, ['du', '--format', 'json', `rbd/${image}`]).stdout);
+  const exact = JSON.parse(rbdCmd(env, ['du', '--exact', '--format', 'json', `rbd/${image}`]).stdout);
+  return { used: j.images[0].used_size, usedExact: exact.images[0].used_size };
+}
+
+function exportSha(env, image) {
+  const r = spawnSync('bash', ['-o', 'pipefail', '-c', `rbd export --no-progress rbd/${image} - | sha256sum`], { encoding: 'utf8', env });
+  if (r.status !== 0) throw new Error(`rbd export rbd/${image}: ${r.stderr}`);
+  return r.stdout.split(/\s+/)[0];
+}
+
+const TOOLS = {
+  blocksmith: (src, img) => [
+    process.execPath,
+    path.join(ROOT, 'dist/cli/blocksmith.js'),
+    'sparsify',
+    '--quiet',
+    '--parallel',
+    String(opts.parallel),
+    src,
+    `rbd:rbd/${img}`,
+  ],
+  'rbd-import': (src, img) => ['rbd', 'import', '--image-format', '2', '--no-progress', src, `rbd/${img}`],
+  'qemu-img': (src, img) => ['qemu-img', 'convert', '-f', 'raw', '-O', 'rbd', src, `rbd:rbd/${img}`],
+  'qemu-img-W-m16': (src, img) => ['qemu-img', 'convert', '-f', 'raw', '-O', 'rbd', '-W', '-m', '16', src, `rbd:rbd/${img}`],
+};
+const PEERS = ['rbd-import', 'qemu-img', 'qemu-img-W-m16'];
+
+function rbdBench(env) {
+  const img = newImage('ceiling');
+  rbdCmd(env, ['create', '--size', String(4 * GiB / MiB), `rbd/${img}`]);
+  try {
+    const total = 2 * GiB;
+    const t = timed(['rbd', 'bench', '--io-type', 'write', '--io-size', '4M', '--io-threads', '16', '--io-total', String(total), `rbd/${img}`], env);
+    return { bytesPerSecond: total / t.wall, wallSeconds: t.wall, cpuSeconds: t.user + t.sys };
+  } finally {
+    rbdCmd(env, ['rm', '--no-progress', `rbd/${img}`], { allowFail: true });
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+if (process.getuid() !== 0) {
+  console.error('rbd.bench.js needs root (drop_caches, the cluster)');
+  process.exit(2);
+}
+const manifest = ensureInputs();
+log(`data bytes (non-zero 4 KiB blocks): ${manifest.dataBytes} of ${size}`);
+const cluster = startCluster();
+const env = { ...process.env, CEPH_CONF: cluster.conf };
+log(`cluster: ${cluster.conf}`);
+const quiet = opts.noWait ? null : await waitForQuiet({ maxBusy: 0.15, timeoutMs: 120_000, log });
+
+const inputs = { sparse, full };
+const runs = {};
+const ceiling = [];
+const t0 = Date.now();
+try {
+  ceiling.push(rbdBench(env));
+  log(`ceiling: ${(ceiling[0].bytesPerSecond / MiB).toFixed(1)} MiB/s`);
+  const names = Object.keys(TOOLS);
+  for (let rep = 0; rep < opts.reps; rep++) {
+    if (rep === Math.floor(opts.reps / 2)) ceiling.push(rbdBench(env));
+    const order = names.map((_, i) => names[(i + rep) % names.length]);
+    for (const [inputName, src] of Object.entries(inputs)) {
+      for (const tool of order) {
+        const img = newImage(tool);
+        if (!opts.noWait) await waitForQuiet({ maxBusy: 0.15, timeoutMs: 15_000, log: () => {} });
+        dropCaches();
+        const mon = cpuMonitor();
+        mon.start();
+        const t = timed(TOOLS[tool](src, img), env);
+        const noise = mon.stop();
+        const du = usedBytes(env, img);
+        const entry = { rep, wallSeconds: t.wall, cpuSeconds: t.user + t.sys, userSeconds: t.user, sysSeconds: t.sys, ...du, ...noise };
+        if (rep === 0 && !opts.noVerify) entry.identical = exportSha(env, img) === manifest.sha256;
+        rbdCmd(env, ['rm', '--no-progress', `rbd/${img}`]);
+        ((runs[inputName] ??= {})[tool] ??= []).push(entry);
+        log(
+          `rep ${rep} ${inputName} ${tool}: ${t.wall.toFixed(2)} s, cpu ${(t.user + t.sys).toFixed(2)} s, used ${(du.used / MiB).toFixed(0)} MiB` +
+            (entry.identical === undefined ? '' : `, identical: ${entry.identical}`),
+        );
+      }
+    }
+  }
+  ceiling.push(rbdBench(env));
+} finally {
+  cluster.stop();
+}
+
+const ceilingBps = median(ceiling.map((c) => c.bytesPerSecond));
+const results = {};
+const goals = [];
+for (const inputName of Object.keys(inputs)) {
+  const per = {};
+  for (const [tool, list] of Object.entries(runs[inputName])) {
+    const wall = summarize(list.map((r) => r.wallSeconds));
+    per[tool] = {
+      command: commandString(TOOLS[tool](inputName === 'sparse' ? 'SRC_SPARSE' : 'SRC_FULL', 'IMG')),
+      wall: Object.fromEntries(Object.entries(wall).map(([k, v]) => [k, round(v, 3)])),
+      dataBytesPerSecond: Math.round(manifest.dataBytes / wall.medianSeconds),
+      dataMiBPerSecond: round(manifest.dataBytes / wall.medianSeconds / MiB, 1),
+      fractionOfCeiling: round(manifest.dataBytes / wall.medianSeconds / ceilingBps, 3),
+      cpuSecondsMedian: round(median(list.map((r) => r.cpuSeconds)), 3),
+      usedBytes: Math.max(...list.map((r) => r.used)),
+      usedBytesExact: Math.max(...list.map((r) => r.usedExact)),
+      identical: list.find((r) => r.identical !== undefined)?.identical ?? null,
+      runs: list.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? round(v, 3) : v]))),
+    };
+  }
+  const b = per.blocksmith;
+  const ratios = Object.fromEntries(PEERS.map((p) => [`${p}/blocksmith time`, round(per[p].wall.medianSeconds / b.wall.medianSeconds, 3)]));
+  per.ratios = ratios;
+  results[inputName] = per;
+  const minPeerUsed = Math.min(...PEERS.map((p) => per[p].usedBytes));
+  const minPeerCpu = Math.min(...PEERS.map((p) => per[p].cpuSecondsMedian));
+  goals.push(
+    { input: inputName, name: 'data throughput / ceiling', target: '>= 0.95', value: b.fractionOfCeiling, met: b.fractionOfCeiling >= 0.95 },
+    { input: inputName, name: 'rbd-import time / blocksmith time', target: '>= 1.3', value: ratios['rbd-import/blocksmith time'], met: ratios['rbd-import/blocksmith time'] >= 1.3 },
+    { input: inputName, name: 'qemu-img time / blocksmith time', target: '>= 1.3', value: ratios['qemu-img/blocksmith time'], met: ratios['qemu-img/blocksmith time'] >= 1.3 },
+    { input: inputName, name: 'qemu-img -W -m 16 time / blocksmith time', target: '>= 1.0', value: ratios['qemu-img-W-m16/blocksmith time'], met: ratios['qemu-img-W-m16/blocksmith time'] >= 1.0 },
+    { input: inputName, name: 'used bytes <= smallest peer', target: `<= ${minPeerUsed}`, value: b.usedBytes, met: b.usedBytes <= minPeerUsed },
+    { input: inputName, name: 'client CPU s <= lowest peer', target: `<= ${round(minPeerCpu, 3)}`, value: b.cpuSecondsMedian, met: b.cpuSecondsMedian <= minPeerCpu },
+  );
+}
+
+const result = {
+  suite: 'rbd',
+  ...provenance(),
+  date: new Date().toISOString(),
+  durationSeconds: round((Date.now() - t0) / 1000, 1),
+  machine: machineInfo(),
+  quietAtStart: quiet,
+  cluster: 'test/ceph/cluster.sh: 1 mon, 1 bluestore OSD on a sparse file (same disk), cephx, 127.0.0.1, pool rbd size 1, 4 MiB objects',
+  inputs: { ...manifest, paths: { sparse: path.relative(ROOT, sparse), full: path.relative(ROOT, full) } },
+  cache: 'cold: sync + drop_caches before every run',
+  ceiling: {
+    command: 'rbd bench --io-type write --io-size 4M --io-threads 16 --io-total 2147483648 rbd/IMG (fresh image)',
+    medianBytesPerSecond: Math.round(ceilingBps),
+    medianMiBPerSecond: round(ceilingBps / MiB, 1),
+    runs: ceiling.map((c) => Object.fromEntries(Object.entries(c).map(([k, v]) => [k, round(v, 3)]))),
+  },
+  results,
+  goals,
+};
+const file = writeResult('rbd', result);
+
+// A plain table on stdout.
+console.log(`\nceiling (rbd bench write 4M x16): ${(ceilingBps / MiB).toFixed(1)} MiB/s; data bytes ${manifest.dataBytes}`);
+for (const [inputName, per] of Object.entries(results)) {
+  console.log(`\n${inputName}:`);
+  console.log('tool             median s   data MiB/s  of ceiling  CPU s   used MiB  identical');
+  for (const tool of Object.keys(TOOLS)) {
+    const r = per[tool];
+    console.log(
+      `${tool.padEnd(16)} ${r.wall.medianSeconds.toFixed(2).padStart(8)}   ${r.dataMiBPerSecond.toFixed(1).padStart(10)}  ${r.fractionOfCeiling.toFixed(2).padStart(10)}  ${r.cpuSecondsMedian.toFixed(2).padStart(5)}  ${(r.usedBytes / MiB).toFixed(0).padStart(8)}  ${r.identical}`,
+    );
+  }
+}
+console.log('\ngoals:');
+for (const g of goals) console.log(`  ${g.met ? 'met    ' : 'MISSED '} ${g.input}: ${g.name}: ${g.value} (${g.target})`);
+console.log(`\nwrote ${path.relative(ROOT, file)}`);

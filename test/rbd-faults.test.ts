@@ -1,0 +1,108 @@
+// The cluster stops answering in the middle of a copy. These tests freeze
+// (SIGSTOP) or kill (SIGKILL) the only OSD of a private cluster started for
+// this file, so the other RBD suites keep their shared cluster. The command
+// must fail with ETIMEDOUT in a time bounded by --timeout (the writes in
+// flight, closing the image and the removal attempt each wait at most that
+// long), then remove the partial image when the cluster is back, or say that
+// it could not and how to remove it.
+import { openSync, closeSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { imageExists, imageName, rbd, startOwnCluster, type OwnCluster } from './helpers/ceph.js';
+import { MiB, blocksmithCli, bytesRead, isOneLine, makeTempDir, removeDir, sleep, startCli, waitFor } from './helpers/sparsify.js';
+
+const TIMEOUT = 3; // --timeout for these tests, seconds
+let cluster: OwnCluster;
+let dir: string;
+let src: string;
+
+let failure: Error | undefined;
+
+beforeAll(async () => {
+  try {
+    cluster = await startOwnCluster();
+  } catch (err) {
+    failure = err as Error; // every test fails with it, none is skipped
+    return;
+  }
+  dir = makeTempDir('rbd-faults', '/var/tmp');
+  // 512 MiB of data (one random 4 MiB block repeated): long enough to be mid-copy when the OSD stops.
+  src = join(dir, 'src.raw');
+  const block = randomBytes(4 * MiB);
+  const fd = openSync(src, 'w');
+  for (let i = 0; i < 128; i++) writeSync(fd, block, 0, block.length, i * block.length);
+  closeSync(fd);
+});
+beforeEach(() => {
+  if (failure) throw failure;
+});
+afterAll(() => {
+  if (!cluster) return;
+  // Never leave a frozen daemon behind.
+  try {
+    process.kill(cluster.osdPid(), 'SIGCONT');
+  } catch {
+    // gone
+  }
+  cluster?.stop();
+  removeDir(dir);
+});
+
+/** Starts an import against the private cluster and waits until it has read 64 MiB of the source. */
+async function startCopy(image: string, extra: string[] = []) {
+  const child = startCli(['rbd', 'import', '--conf', cluster.conf, '--timeout', String(TIMEOUT), ...extra, src, `rbd/${image}`], {
+    cli: blocksmithCli,
+    timeoutMs: 120_000,
+  });
+  await waitFor(() => bytesRead(child.pid) >= 64 * MiB || !child.running(), 'the copy to get going', 30_000);
+  expect(child.running()).toBe(true);
+  return child;
+}
+
+describe('the OSD stops mid-copy', () => {
+  it('frozen (SIGSTOP) and back (SIGCONT) a second after the first write timed out: ETIMEDOUT, and the partial image is removed', async () => {
+    const image = imageName('frozen');
+    const child = await startCopy(image);
+    const osd = cluster.osdPid();
+    process.kill(osd, 'SIGSTOP');
+    const t0 = Date.now();
+    try {
+      await sleep((TIMEOUT + 1) * 1000);
+    } finally {
+      process.kill(osd, 'SIGCONT');
+    }
+    const r = await child.done;
+    const seconds = (Date.now() - t0) / 1000;
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      new RegExp(`^blocksmith: writing to rbd:rbd/${image} at byte \\d+ failed: connection timed out \\(the cluster did not answer within ${TIMEOUT} s\\) \\(ETIMEDOUT\\)\\n$`),
+    );
+    expect(seconds).toBeLessThan(4 * TIMEOUT + 5);
+    expect(imageExists(cluster.conf, image)).toBe(false);
+  });
+
+  it('killed (SIGKILL) and not back: ETIMEDOUT within a bounded time, and the command says the partial image is left and how to remove it', async () => {
+    const image = imageName('killed');
+    const child = await startCopy(image);
+    process.kill(cluster.osdPid(), 'SIGKILL');
+    const t0 = Date.now();
+    const r = await child.done;
+    const seconds = (Date.now() - t0) / 1000;
+
+    expect(r.code).toBe(1);
+    expect(isOneLine(r.stderr)).toBe(true);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^blocksmith: writing to rbd:rbd/${image} at byte \\d+ failed: connection timed out \\(the cluster did not answer within ${TIMEOUT} s\\); ` +
+          `the partial image rbd:rbd/${image} could not be removed \\(ETIMEDOUT\\): remove it with 'rbd rm rbd/${image}' \\(ETIMEDOUT\\)\\n$`,
+      ),
+    );
+    // The writes in flight, closing the image (lock release, unwatch) and the removal each wait at most --timeout.
+    expect(seconds).toBeLessThan(10 * TIMEOUT + 5);
+    // What the message says is true: with the OSD back, the image is there.
+    cluster.restartOsd();
+    expect(rbd(cluster.conf, ['info', `rbd/${image}`], { timeoutMs: 60_000 }).code).toBe(0);
+  });
+});
