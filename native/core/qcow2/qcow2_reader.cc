@@ -1,0 +1,122 @@
+#include "qcow2_reader.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "../error.h"
+
+namespace blocksmith::qcow2 {
+
+Qcow2Reader::Qcow2Reader(std::unique_ptr<Reader> file, const BackingOpener& open_backing)
+    : file_(std::move(file)), header_(read_header(*file_)) {
+  map_ = std::make_unique<ClusterMap>(*file_, header_);
+  if (!header_.backing_file.empty()) {
+    if (!open_backing) {
+      throw Error(ENOTSUP, "ERR_QCOW2_UNSUPPORTED", "open", file_->path(),
+                  "'" + file_->path() + "' has a backing file ('" + header_.backing_file + "'), which cannot be opened here");
+    }
+    backing_ = open_backing(header_.backing_file, header_.backing_format);
+  }
+}
+
+void Qcow2Reader::read_file(uint8_t* dst, size_t len, uint64_t host) {
+  // Like QEMU, bytes of a cluster past the end of the file read as zeros
+  // (cluster_map refuses clusters that start past it).
+  size_t got = file_->read_at(dst, len, host);
+  if (got < len) std::memset(dst + got, 0, len - got);
+}
+
+void Qcow2Reader::read_backing(uint8_t* dst, size_t len, uint64_t off) {
+  size_t got = 0;
+  if (backing_ && off < backing_->size()) got = backing_->read_at(dst, static_cast<size_t>(std::min<uint64_t>(len, backing_->size() - off)), off);
+  if (got < len) std::memset(dst + got, 0, len - got);
+}
+
+const uint8_t* Qcow2Reader::cluster_bytes(const Segment& s) {
+  const size_t cs = static_cast<size_t>(header_.cluster_size);
+  if (cluster_host_ == s.host) return cluster_.data();
+  cluster_host_ = UINT64_MAX;
+  const uint64_t avail = file_->size() - s.host;  // s.host < file size (cluster_map)
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(s.csize, avail));
+  compressed_.resize(n);
+  cluster_.resize(cs);
+  if (file_->read_at(compressed_.data(), n, s.host) != n) {
+    throw Error(EIO, "ERR_SOURCE_CHANGED", "read", path(), "'" + path() + "' shrank while being read");
+  }
+  decompress_cluster(header_.compression, compressed_.data(), n, cluster_.data(), cs, path(),
+                     "the compressed cluster at virtual offset " + std::to_string(s.cluster_begin));
+  cluster_host_ = s.host;
+  return cluster_.data();
+}
+
+size_t Qcow2Reader::read_at(void* buf, size_t len, uint64_t off) {
+  const uint64_t size = header_.size;
+  if (off >= size) return 0;
+  len = static_cast<size_t>(std::min<uint64_t>(len, size - off));
+  auto* out = static_cast<uint8_t*>(buf);
+  uint64_t pos = off;
+  const uint64_t end = off + len;
+  while (pos < end) {
+    Segment s = map_->segment(pos, end);
+    uint8_t* dst = out + (pos - off);
+    const size_t n = static_cast<size_t>(s.end - pos);
+    switch (s.kind) {
+      case Kind::data:
+        read_file(dst, n, s.host);
+        break;
+      case Kind::zero:
+        std::memset(dst, 0, n);
+        break;
+      case Kind::unallocated:
+        read_backing(dst, n, pos);
+        break;
+      case Kind::compressed:
+        std::memcpy(dst, cluster_bytes(s) + (pos - s.cluster_begin), n);
+        break;
+    }
+    pos = s.end;
+  }
+  return len;
+}
+
+// One step of the data map at `off`: up to where it is data or not.
+Qcow2Reader::Piece Qcow2Reader::piece(uint64_t off) {
+  Segment s = map_->segment(off, header_.size);
+  switch (s.kind) {
+    case Kind::data:
+    case Kind::compressed:
+      return {s.end, true};
+    case Kind::zero:
+      return {s.end, false};
+    case Kind::unallocated:
+      break;
+  }
+  if (!backing_ || off >= backing_->size()) return {s.end, false};
+  DataRange r = backing_->next_data(off);
+  if (r.begin > off) return {std::min(r.begin, s.end), false};
+  return {std::clamp(r.end, off + 1, s.end), true};
+}
+
+DataRange Qcow2Reader::next_data(uint64_t off) {
+  const uint64_t size = header_.size;
+  if (off >= size) return {size, size};
+  Piece p = piece(off);
+  while (!p.data) {
+    off = p.end;
+    if (off >= size) return {size, size};
+    p = piece(off);
+  }
+  // Extend over following data pieces, at most 1 GiB ahead per call (the
+  // pipeline asks again from where this range ends).
+  const uint64_t begin = off;
+  const uint64_t horizon = begin + std::min<uint64_t>(size - begin, uint64_t{1} << 30);
+  uint64_t end = p.end;
+  while (end < horizon) {
+    Piece q = piece(end);
+    if (!q.data) break;
+    end = q.end;
+  }
+  return {begin, end};
+}
+
+}  // namespace blocksmith::qcow2
