@@ -58,6 +58,19 @@ struct Zstd {
   const char* (*ZSTD_getErrorName)(size_t);
 };
 
+// Loads a library into its own link-map namespace. With a plain dlopen the
+// library's calls to its own exported functions (inflateInit2_ ->
+// inflateReset2) can bind to same-named symbols already in the process:
+// Node's executable exports its bundled zlib, whose internal state differs,
+// and inflating then crashes. A separate namespace keeps every internal
+// call inside the system library. (RTLD_DEEPBIND would too, but sanitizer
+// runtimes refuse it, and the fuzz/ASan builds need this path.)
+void* load_isolated(const char* name) {
+  void* lib = ::dlmopen(LM_ID_NEWLM, name, RTLD_NOW | RTLD_LOCAL);
+  if (!lib) lib = ::dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+  return lib;
+}
+
 template <typename Fn>
 bool bind(void* lib, Fn& fn, const char* name) {
   fn = reinterpret_cast<Fn>(::dlsym(lib, name));
@@ -74,7 +87,7 @@ const Zlib* zlib(std::string& error) {
   static Loaded state;
   static std::once_flag once;
   std::call_once(once, [] {
-    void* lib = ::dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+    void* lib = load_isolated("libz.so.1");
     if (!lib) {
       state.error = "libz.so.1 cannot be loaded (" + std::string(::dlerror()) + "); install the Debian package zlib1g";
       return;
@@ -95,7 +108,7 @@ const Zstd* zstd(std::string& error) {
   static Loaded state;
   static std::once_flag once;
   std::call_once(once, [] {
-    void* lib = ::dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL);
+    void* lib = load_isolated("libzstd.so.1");
     if (!lib) {
       state.error = "libzstd.so.1 cannot be loaded (" + std::string(::dlerror()) + "); install the Debian package libzstd1";
       return;
