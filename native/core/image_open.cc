@@ -38,7 +38,7 @@ std::string resolve_backing(const std::string& image, const std::string& name) {
                 "'" + image + "' has backing file '" + name + "', which is not a local file");
   }
   if (n.empty()) throw Error(EINVAL, "ERR_QCOW2_CORRUPT", "open", image, "'" + image + "' names an empty backing file");
-  if (n[0] == '/') return n;
+  if (n[0] == '/' || image.find('/') == std::string::npos) return n;
   return dir_of(image) + "/" + n;
 }
 
