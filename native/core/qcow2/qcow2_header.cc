@@ -134,7 +134,8 @@ Header read_header(Reader& file) {
     std::vector<uint8_t> data(len);
     if (len && file.read_at(data.data(), len, pos) != len) corrupt(path, "short read of a header extension");
     if (type == kExtBackingFormat) {
-      hd.backing_format.assign(reinterpret_cast<const char*>(data.data()), strnlen(reinterpret_cast<const char*>(data.data()), len));
+      hd.backing_format.assign(data.begin(), data.end());  // may be empty
+      hd.backing_format.resize(std::min(hd.backing_format.size(), hd.backing_format.find('\0')));
     } else if (type == kExtFeatureTable) {
       feature_table = std::move(data);
     } else if (type == kExtCrypto) {
