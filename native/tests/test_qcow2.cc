@@ -206,3 +206,16 @@ TEST("qcow2: a version 2 image with a zero flag is corrupt") {
   img.l2(0, 1);
   CHECK_EQ(error_code(img), std::string("ERR_QCOW2_CORRUPT"));
 }
+
+TEST("qcow2: compressed clusters that do not inflate to a full cluster fail with ERR_QCOW2_CORRUPT (parallel path too)") {
+  Image img;
+  uint64_t junk = img.add_cluster(0xff);  // 0xff.. is not a valid deflate stream
+  const uint64_t compressed = (1ull << 62) | (7ull << 58);  // 8 sectors
+  for (size_t i = 0; i < 4; ++i) img.l2(i, compressed | junk);
+  auto r = open(img);
+  std::vector<uint8_t> buf(4 * Image::cs);
+  CHECK_THROWS_CODE(r->read_at(buf.data(), buf.size(), 0), "ERR_QCOW2_CORRUPT");
+  CHECK_THROWS_CODE(r->read_at(buf.data(), 100, 10), "ERR_QCOW2_CORRUPT");
+  CHECK_EQ(r->next_data(0).begin, 0u);
+  CHECK_EQ(r->next_data(0).end, 4 * Image::cs);
+}

@@ -1,7 +1,10 @@
 #include "qcow2_reader.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <exception>
+#include <thread>
 
 #include "../error.h"
 
@@ -10,6 +13,7 @@ namespace blocksmith::qcow2 {
 Qcow2Reader::Qcow2Reader(std::unique_ptr<Reader> file, const BackingOpener& open_backing)
     : file_(std::move(file)), header_(read_header(*file_)) {
   map_ = std::make_unique<ClusterMap>(*file_, header_);
+  threads_ = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
   if (!header_.backing_file.empty()) {
     if (!open_backing) {
       throw Error(ENOTSUP, "ERR_QCOW2_UNSUPPORTED", "open", file_->path(),
@@ -49,6 +53,38 @@ const uint8_t* Qcow2Reader::cluster_bytes(const Segment& s) {
   return cluster_.data();
 }
 
+// Reads and decompresses whole clusters straight into their place in the
+// caller's buffer, spread over up to threads_ threads.
+void Qcow2Reader::inflate_all(const std::vector<Inflate>& jobs) {
+  const size_t cs = static_cast<size_t>(header_.cluster_size);
+  std::atomic<size_t> next{0};
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
+  auto work = [&](std::vector<uint8_t>& in) {
+    try {
+      for (size_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < jobs.size();) {
+        const Inflate& j = jobs[i];
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(j.csize, file_->size() - j.host));
+        in.resize(n);
+        if (file_->read_at(in.data(), n, j.host) != n)
+          throw Error(EIO, "ERR_SOURCE_CHANGED", "read", path(), "'" + path() + "' shrank while being read");
+        decompress_cluster(header_.compression, in.data(), n, j.dst, cs, path(),
+                           "the compressed cluster at virtual offset " + std::to_string(j.cluster_begin));
+      }
+    } catch (...) {
+      if (!failed.exchange(true)) error = std::current_exception();
+    }
+  };
+  const size_t helpers = std::min<size_t>(threads_, jobs.size()) - 1;
+  std::vector<std::vector<uint8_t>> scratch(helpers + 1);
+  std::vector<std::thread> pool;
+  pool.reserve(helpers);
+  for (size_t t = 0; t < helpers; ++t) pool.emplace_back(work, std::ref(scratch[t + 1]));
+  work(scratch[0]);
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+}
+
 size_t Qcow2Reader::read_at(void* buf, size_t len, uint64_t off) {
   const uint64_t size = header_.size;
   if (off >= size) return 0;
@@ -56,6 +92,7 @@ size_t Qcow2Reader::read_at(void* buf, size_t len, uint64_t off) {
   auto* out = static_cast<uint8_t*>(buf);
   uint64_t pos = off;
   const uint64_t end = off + len;
+  std::vector<Inflate> jobs;
   while (pos < end) {
     Segment s = map_->segment(pos, end);
     uint8_t* dst = out + (pos - off);
@@ -71,11 +108,16 @@ size_t Qcow2Reader::read_at(void* buf, size_t len, uint64_t off) {
         read_backing(dst, n, pos);
         break;
       case Kind::compressed:
-        std::memcpy(dst, cluster_bytes(s) + (pos - s.cluster_begin), n);
+        if (pos == s.cluster_begin && n == header_.cluster_size) {
+          jobs.push_back({s.host, s.csize, dst, s.cluster_begin});
+        } else {  // part of a cluster: through the one-cluster cache
+          std::memcpy(dst, cluster_bytes(s) + (pos - s.cluster_begin), n);
+        }
         break;
     }
     pos = s.end;
   }
+  if (!jobs.empty()) inflate_all(jobs);
   return len;
 }
 

@@ -3,7 +3,9 @@
 // zero clusters as holes (never read, never written) and data/compressed
 // clusters, or backing-file data under unallocated clusters, as data.
 // Compressed clusters are decompressed on read. Not thread-safe: one reader
-// thread at a time (as the pipeline uses it).
+// thread at a time (as the pipeline uses it). Whole compressed clusters of
+// one read are decompressed on several threads (the underlying file reader
+// is only used through pread-like read_at calls, which may overlap).
 #pragma once
 
 #include <functional>
@@ -48,6 +50,13 @@ class Qcow2Reader final : public Reader {
   void read_file(uint8_t* dst, size_t len, uint64_t host);
   void read_backing(uint8_t* dst, size_t len, uint64_t off);
   const uint8_t* cluster_bytes(const Segment& s);
+  struct Inflate {
+    uint64_t host;
+    uint64_t csize;
+    uint8_t* dst;  // a whole cluster's worth
+    uint64_t cluster_begin;
+  };
+  void inflate_all(const std::vector<Inflate>& jobs);
 
   std::unique_ptr<Reader> file_;
   Header header_;
@@ -56,6 +65,7 @@ class Qcow2Reader final : public Reader {
   // The last decompressed cluster (keyed by its host offset).
   std::vector<uint8_t> compressed_, cluster_;
   uint64_t cluster_host_ = UINT64_MAX;
+  unsigned threads_ = 1;  // decompression workers per read
 };
 
 }  // namespace blocksmith::qcow2
