@@ -121,9 +121,9 @@ size_t Qcow2Reader::read_at(void* buf, size_t len, uint64_t off) {
   return len;
 }
 
-// One step of the data map at `off`: up to where it is data or not.
-Qcow2Reader::Piece Qcow2Reader::piece(uint64_t off) {
-  Segment s = map_->segment(off, header_.size);
+// One step of the data map at `off` (< limit): up to where it is data or not.
+Qcow2Reader::Piece Qcow2Reader::piece(uint64_t off, uint64_t limit) {
+  Segment s = map_->segment(off, limit);
   switch (s.kind) {
     case Kind::data:
     case Kind::compressed:
@@ -134,31 +134,34 @@ Qcow2Reader::Piece Qcow2Reader::piece(uint64_t off) {
       break;
   }
   if (!backing_ || off >= backing_->size()) return {s.end, false};
-  DataRange r = backing_->next_data(off);
+  auto* q = dynamic_cast<Qcow2Reader*>(backing_.get());
+  DataRange r = q ? q->data_within(off, s.end) : backing_->next_data(off);
   if (r.begin > off) return {std::min(r.begin, s.end), false};
   return {std::clamp(r.end, off + 1, s.end), true};
 }
 
-DataRange Qcow2Reader::next_data(uint64_t off) {
-  const uint64_t size = header_.size;
-  if (off >= size) return {size, size};
-  Piece p = piece(off);
+DataRange Qcow2Reader::data_within(uint64_t off, uint64_t limit) {
+  limit = std::min(limit, header_.size);
+  if (off >= limit) return {limit, limit};
+  Piece p = piece(off, limit);
   while (!p.data) {
     off = p.end;
-    if (off >= size) return {size, size};
-    p = piece(off);
+    if (off >= limit) return {limit, limit};
+    p = piece(off, limit);
   }
   // Extend over following data pieces, at most 1 GiB ahead per call (the
   // pipeline asks again from where this range ends).
   const uint64_t begin = off;
-  const uint64_t horizon = begin + std::min<uint64_t>(size - begin, uint64_t{1} << 30);
+  const uint64_t horizon = std::min(limit, begin + std::min<uint64_t>(limit - begin, uint64_t{1} << 30));
   uint64_t end = p.end;
   while (end < horizon) {
-    Piece q = piece(end);
+    Piece q = piece(end, limit);
     if (!q.data) break;
     end = q.end;
   }
   return {begin, end};
 }
+
+DataRange Qcow2Reader::next_data(uint64_t off) { return data_within(off, header_.size); }
 
 }  // namespace blocksmith::qcow2

@@ -46,7 +46,10 @@ class Qcow2Reader final : public Reader {
     uint64_t end;
     bool data;
   };
-  Piece piece(uint64_t off);
+  Piece piece(uint64_t off, uint64_t limit);
+  // next_data bounded to [off, limit): a backing qcow2 image is asked only
+  // about the range its overlay leaves unallocated (no look-ahead past it).
+  DataRange data_within(uint64_t off, uint64_t limit);
   void read_file(uint8_t* dst, size_t len, uint64_t host);
   void read_backing(uint8_t* dst, size_t len, uint64_t off);
   const uint8_t* cluster_bytes(const Segment& s);
