@@ -17,6 +17,7 @@
 // <= qemu-img's.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ROOT, WORK_DIR, commandString, machineInfo, parseArgs, provenance, round, summarize, writeResult } from './lib.js';
 import { ensureImages, imagePath } from './make-images.js';
@@ -75,6 +76,7 @@ const result = {
   commit: run('git', ['-C', ROOT, 'rev-parse', 'HEAD']).stdout.trim(),
   machine: machineInfo(),
   qemuImg: run('qemu-img', ['--version']).stdout.split('\n')[0],
+  loadAverageAtStart: os.loadavg().map((x) => round(x, 2)),
   cachePolicy: 'cold: sync + drop_caches before each run; each run ends with sync of the output',
   master: { path: path.relative(ROOT, master), size: fs.statSync(master).size },
   inputs: Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, { ...v, file: path.relative(ROOT, v.file) }])),
@@ -125,6 +127,7 @@ for (const kind of kinds) {
   if (kind === 'plain') result.results[kind].goal = { name: '>= 1.5x faster than qemu-img convert', met: result.results[kind].speedupVsQemuImg >= 1.5 };
   writeResult('qcow2', result);
 }
+result.loadAverageAtEnd = os.loadavg().map((x) => round(x, 2));
 fs.rmSync(OUT, { force: true });
 fs.rmSync(TMP, { force: true });
 log(`wrote ${writeResult('qcow2', result)}`);
