@@ -25,7 +25,9 @@ export interface ScanOptions extends JobOptions {
 export interface ImageInfo {
   path: string;
   kind: 'file' | 'block-device';
-  /** The detected (or forced) format; qcow2 details. */
+  /** The detected (or forced) format: 'raw' or 'qcow2' (same as image.format). */
+  format: ImageFormat;
+  /** The image file: format, file size; for qcow2 the header facts and backing chain. */
   image: ImageDescription;
   /** Logical size in bytes (what the guest sees). */
   virtualSize: number;
@@ -51,6 +53,7 @@ function toInfo(path: string, r: NativeScanResult): ImageInfo {
   const info: ImageInfo = {
     path,
     kind: r.kind,
+    format: r.image.format,
     image: r.image,
     virtualSize: r.size,
     allocatedSize: r.allocated,

@@ -193,6 +193,7 @@ describe('info and map describe qcow2 images', () => {
     const r = await runCli(['info', '--json', img], { cli: blocksmithCli });
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
+    expect(j.format).toBe('qcow2');
     expect(j.image).toMatchObject({ format: 'qcow2', version: 3, clusterSize: 65536, compression: 'zlib', extendedL2: false, backingChain: [] });
     expect(j.image.fileSize).toBe(sizeOf(img));
     expect(j.virtualSize).toBe(64 * MiB);
