@@ -32,6 +32,11 @@
         "native/core/punch_sink.cc",
         "native/core/sparse_file_sink.cc",
         "native/core/sparsify.cc",
+        "native/core/image_open.cc",
+        "native/core/qcow2/decompress.cc",
+        "native/core/qcow2/qcow2_header.cc",
+        "native/core/qcow2/cluster_map.cc",
+        "native/core/qcow2/qcow2_reader.cc",
         "native/core/rbd/librbd_api.cc",
         "native/core/rbd/session.cc",
         "native/core/rbd/rbd_sink.cc",
@@ -65,7 +70,8 @@
         "native/tests/test_zero_detect.cc",
         "native/tests/test_classify.cc",
         "native/tests/test_source.cc",
-        "native/tests/test_scan_pipeline.cc"
+        "native/tests/test_scan_pipeline.cc",
+        "native/tests/test_qcow2.cc"
       ],
       "conditions": [
         ["'<!(test -f /usr/include/rbd/librbd.h && test -f /usr/include/rados/librados.h && echo 1 || echo 0)'=='1'", {

@@ -3,6 +3,7 @@
 import { runJob, type JobOptions } from './job.js';
 import { native, type NativeScanResult } from './native.js';
 import { parseBlockSize } from './units.js';
+import { parseImageFormat, type ImageDescription, type ImageFormat } from './format.js';
 
 export type ExtentKind = 'hole' | 'zero' | 'data';
 
@@ -17,11 +18,17 @@ export interface ScanOptions extends JobOptions {
   blockSize?: number | string;
   /** Skip holes with SEEK_DATA/SEEK_HOLE (default true). false reads every byte. */
   seekHole?: boolean;
+  /** Force the image format instead of detecting it by magic. */
+  format?: ImageFormat;
 }
 
 export interface ImageInfo {
   path: string;
   kind: 'file' | 'block-device';
+  /** The detected (or forced) format: 'raw' or 'qcow2' (same as image.format). */
+  format: ImageFormat;
+  /** The image file: format, file size; for qcow2 the header facts and backing chain. */
+  image: ImageDescription;
   /** Logical size in bytes (what the guest sees). */
   virtualSize: number;
   /** Bytes allocated on disk (st_blocks * 512 for files; the size for devices). */
@@ -46,6 +53,8 @@ function toInfo(path: string, r: NativeScanResult): ImageInfo {
   const info: ImageInfo = {
     path,
     kind: r.kind,
+    format: r.image.format,
+    image: r.image,
     virtualSize: r.size,
     allocatedSize: r.allocated,
     holeBytes: r.holeBytes,
@@ -61,8 +70,9 @@ function toInfo(path: string, r: NativeScanResult): ImageInfo {
 
 function scan(path: string, options: ScanOptions, keepExtents: boolean): Promise<NativeScanResult> {
   const blockSize = parseBlockSize(options.blockSize);
+  const format = parseImageFormat(options.format);
   return runJob(
-    (onProgress) => native.scanExtents(path, { blockSize, seekHole: options.seekHole ?? true, extents: keepExtents }, onProgress),
+    (onProgress) => native.scanExtents(path, { blockSize, seekHole: options.seekHole ?? true, extents: keepExtents, format }, onProgress),
     options,
   );
 }

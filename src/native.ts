@@ -23,6 +23,7 @@ export interface NativeCpuFeatures {
 }
 
 export interface NativeScanResult {
+  image: import('./format.js').ImageDescription;
   kind: 'file' | 'block-device';
   size: number;
   allocated: number;
@@ -42,6 +43,7 @@ export interface NativeScanOptions {
   chunkSize?: number;
   seekHole?: boolean;
   extents?: boolean;
+  format?: 'raw' | 'qcow2';
 }
 
 export interface NativeSparsifyOptions {
@@ -50,6 +52,7 @@ export interface NativeSparsifyOptions {
   dryRun?: boolean;
   force?: boolean;
   overwrite?: boolean;
+  format?: 'raw' | 'qcow2';
 }
 
 export interface NativeSparsifyReport {
@@ -66,6 +69,8 @@ export interface NativeSparsifyReport {
   punchedBytes: number;
   seconds: number;
   dryRun: boolean;
+  /** Copies: the source's format. */
+  format?: 'raw' | 'qcow2';
 }
 
 export interface NativeRbdTarget {
@@ -89,10 +94,13 @@ export interface NativeRbdImportOptions {
   overwrite?: boolean;
   keepPartial?: boolean;
   verify?: boolean;
+  format?: 'raw' | 'qcow2';
 }
 
 export interface NativeRbdImportReport {
   source: string;
+  /** The source's format. */
+  format: 'raw' | 'qcow2';
   image: string;
   size: number;
   dataBytes: number;

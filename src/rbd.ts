@@ -4,6 +4,7 @@ import { InvalidArgumentError } from './errors.js';
 import { runJob, type JobOptions } from './job.js';
 import { native, type NativeRbdExportReport, type NativeRbdImportReport, type NativeRbdInfo } from './native.js';
 import { parseBlockSize, parseSize } from './units.js';
+import { parseImageFormat, type ImageFormat } from './format.js';
 
 export interface RbdTarget {
   pool: string;
@@ -69,6 +70,8 @@ export interface CopyToRbdOptions extends JobOptions {
   keepPartial?: boolean;
   /** Read both back and compare every object-sized chunk. */
   verify?: boolean;
+  /** Source format; detected by magic when absent. */
+  format?: ImageFormat;
 }
 
 export interface RbdImportReport extends NativeRbdImportReport {
@@ -104,6 +107,7 @@ export async function copyToRbd(source: string, target: RbdTarget | string, opti
           overwrite: !!options.overwrite,
           keepPartial: !!options.keepPartial,
           verify: !!options.verify,
+          format: parseImageFormat(options.format),
         },
         onProgress,
       ),

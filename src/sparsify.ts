@@ -3,6 +3,7 @@
 import { runJob, type JobOptions } from './job.js';
 import { native, type NativeSparsifyReport } from './native.js';
 import { parseBlockSize } from './units.js';
+import { parseImageFormat, type ImageFormat } from './format.js';
 
 export interface SparsifyOptions extends JobOptions {
   /** Zero-detection block size: a power of two from 512 B to 1 MiB. Default 4 KiB. */
@@ -11,6 +12,11 @@ export interface SparsifyOptions extends JobOptions {
   seekHole?: boolean;
   /** Report what would be reclaimed; change nothing. */
   dryRun?: boolean;
+  /**
+   * Source format; detected by magic when absent. Copies read qcow2 images through their tables;
+   * in place, a qcow2 image is refused (unless 'raw' is forced: then its file is treated as raw bytes).
+   */
+  format?: ImageFormat;
 }
 
 export interface InPlaceOptions extends SparsifyOptions {
@@ -46,6 +52,8 @@ export interface SparsifyReport {
   /** Bytes of the source processed per second. */
   bytesPerSecond: number;
   dryRun: boolean;
+  /** Copies: the source's format. */
+  format?: ImageFormat;
 }
 
 function toReport(r: NativeSparsifyReport): SparsifyReport {
@@ -66,6 +74,7 @@ function toReport(r: NativeSparsifyReport): SparsifyReport {
     dryRun: r.dryRun,
   };
   if (r.target !== undefined) report.target = r.target;
+  if (r.format !== undefined) report.format = r.format;
   // A dry run changes nothing; estimate from the zero bytes found.
   if (r.dryRun && r.target === undefined) report.reclaimedBytes = Math.min(r.zeroBytes, r.allocatedBefore);
   return report;
@@ -78,7 +87,7 @@ export async function sparsify(path: string, options: InPlaceOptions = {}): Prom
     (onProgress) =>
       native.sparsify(
         path,
-        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, force: !!options.force },
+        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, force: !!options.force, format: parseImageFormat(options.format) },
         onProgress,
       ),
     options,
@@ -94,7 +103,7 @@ export async function sparseCopy(source: string, target: string, options: CopyOp
       native.sparseCopy(
         source,
         target,
-        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, overwrite: !!options.overwrite },
+        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, overwrite: !!options.overwrite, format: parseImageFormat(options.format) },
         onProgress,
       ),
     options,

@@ -56,6 +56,8 @@ describe('a sparse file with known data, zero-filled and hole ranges', () => {
     expect({ ...m, extents: undefined }).toEqual({
       path,
       kind: 'file',
+      format: 'raw',
+      image: { format: 'raw', fileSize: size },
       virtualSize: size,
       allocatedSize: allocatedBytes(path),
       holeBytes: 1 * MiB - 8 * KiB + (1 * MiB - 68 * KiB) + (8 * MiB - 16 * KiB),
@@ -193,6 +195,8 @@ describe('edge sizes', () => {
     expect(m).toEqual({
       path,
       kind: 'file',
+      format: 'raw',
+      image: { format: 'raw', fileSize: 0 },
       virtualSize: 0,
       allocatedSize: 0,
       holeBytes: 0,

@@ -5,6 +5,8 @@
 #include "args.h"
 #include "core/extent_map.h"
 #include "core/file_reader.h"
+#include "core/image_open.h"
+#include "format_arg.h"
 #include "core/scan_pipeline.h"
 #include "exports.h"
 #include "job.h"
@@ -17,6 +19,7 @@ struct ScanRequest {
   blocksmith::ScanOptions scan;
   bool use_seek_hole = true;
   bool keep_extents = true;
+  blocksmith::ImageFormat format = blocksmith::ImageFormat::automatic;
 };
 
 Napi::Value ScanExtents(const Napi::CallbackInfo& info) {
@@ -28,16 +31,20 @@ Napi::Value ScanExtents(const Napi::CallbackInfo& info) {
   req.scan.chunk_size = uint_option(env, opts, "chunkSize", req.scan.chunk_size);
   req.use_seek_hole = bool_option(opts, "seekHole", true);
   req.keep_extents = bool_option(opts, "extents", true);
+  req.format = format_option(env, opts);
 
   return start_job(env, info[2], [req](blocksmith::Control& control) -> ResultBuilder {
-    auto reader = blocksmith::FileReader::open(req.path, req.use_seek_hole);
+    auto image = blocksmith::open_image(req.path, req.format, req.use_seek_hole);
     auto sink = std::make_shared<blocksmith::ExtentMapSink>(req.keep_extents);
-    blocksmith::run_scan(reader, req.scan, *sink, control);
-    blocksmith::SourceInfo si = reader.info();
-    si.allocated = reader.current_allocated();
+    blocksmith::run_scan(*image.reader, req.scan, *sink, control);
+    blocksmith::SourceInfo si = image.file->info();
+    si.size = image.reader->size();  // the virtual size (qcow2: not the file's)
+    si.allocated = image.file->current_allocated();
     uint64_t block_size = req.scan.block_size;
-    return [sink, si, block_size](Napi::Env env) -> Napi::Value {
+    auto desc = image.description;
+    return [sink, si, block_size, desc](Napi::Env env) -> Napi::Value {
       Napi::Object r = Napi::Object::New(env);
+      r.Set("image", describe_image(env, desc));
       r.Set("kind", si.kind == blocksmith::SourceKind::block_device ? "block-device" : "file");
       r.Set("size", static_cast<double>(si.size));
       r.Set("allocated", static_cast<double>(si.allocated));

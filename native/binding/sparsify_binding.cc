@@ -5,6 +5,7 @@
 #include "args.h"
 #include "core/sparsify.h"
 #include "exports.h"
+#include "format_arg.h"
 #include "job.h"
 
 namespace binding {
@@ -19,6 +20,7 @@ blocksmith::SparsifyOptions read_options(Napi::Env env, Napi::Value v) {
   o.dry_run = bool_option(opts, "dryRun", false);
   o.force = bool_option(opts, "force", false);
   o.overwrite = bool_option(opts, "overwrite", false);
+  o.format = format_option(env, opts);
   return o;
 }
 
@@ -38,6 +40,7 @@ ResultBuilder report_builder(const blocksmith::SparsifyReport& r) {
     o.Set("punchedBytes", static_cast<double>(r.punched_bytes));
     o.Set("seconds", r.seconds);
     o.Set("dryRun", r.dry_run);
+    if (!r.target.empty()) o.Set("format", r.format);
     return o;
   };
 }

@@ -78,6 +78,18 @@ UniqueFd open_for_punch(const std::string& path, const SparsifyOptions& opt, Sou
 
 SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions& options, Control& control) {
   const auto t0 = std::chrono::steady_clock::now();
+  // Punching zero blocks of a qcow2 file would keep its content but not
+  // reclaim anything useful, and a qcow2 virtual disk cannot be punched
+  // through its host file: refuse before taking any lock.
+  if (options.format == ImageFormat::qcow2 ||
+      (options.format == ImageFormat::automatic && [&] {
+        FileReader probe = FileReader::open(path, false);
+        return detect_format(probe) == ImageFormat::qcow2;
+      }())) {
+    throw Error(EINVAL, "ERR_QCOW2_IN_PLACE", "open", path,
+                "'" + path + "' is a qcow2 image; in-place sparsify works on raw images only: write a sparse raw copy (sparsify '" +
+                    path + "' DST.raw) or use 'qemu-img convert -O qcow2' to compact it");
+  }
   SourceInfo info;
   UniqueFd fd = open_for_punch(path, options, info);
   FileReader reader = FileReader::open(path, options.use_seek_hole);
@@ -116,20 +128,23 @@ SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions&
 SparsifyReport sparse_copy(const std::string& source, const std::string& target, const SparsifyOptions& options,
                            Control& control) {
   const auto t0 = std::chrono::steady_clock::now();
-  FileReader reader = FileReader::open(source, options.use_seek_hole);
+  OpenedImage image = open_image(source, options.format, options.use_seek_hole);
+  Reader& reader = *image.reader;
+  FileReader& file = *image.file;
   struct stat tst {};
-  if (::stat(target.c_str(), &tst) == 0 && tst.st_dev == reader.info().st_dev && tst.st_ino == reader.info().st_ino &&
-      reader.info().kind == SourceKind::regular_file) {
+  if (::stat(target.c_str(), &tst) == 0 && tst.st_dev == file.info().st_dev && tst.st_ino == file.info().st_ino &&
+      file.info().kind == SourceKind::regular_file) {
     throw Error(EINVAL, "EINVAL", "open", target, "source and target are the same file ('" + target + "')");
   }
 
   SparsifyReport r;
   r.source = source;
   r.target = target;
-  r.kind = reader.info().kind;
+  r.kind = file.info().kind;
   r.size = reader.size();
   r.dry_run = options.dry_run;
-  r.allocated_before = reader.current_allocated();
+  r.format = image_format_name(image.description.format);
+  r.allocated_before = file.current_allocated();
 
   if (options.dry_run) {
     CountingSink counted(nullptr);

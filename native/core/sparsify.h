@@ -8,6 +8,7 @@
 
 #include "control.h"
 #include "file_reader.h"
+#include "image_open.h"
 #include "scan_pipeline.h"
 
 namespace blocksmith {
@@ -18,6 +19,7 @@ struct SparsifyOptions {
   bool dry_run = false;
   bool force = false;      // in place: ignore QEMU locks, loop devices, O_EXCL on devices
   bool overwrite = false;  // copy: replace an existing target
+  ImageFormat format = ImageFormat::automatic;  // of the source (copy); in place: raw only
 };
 
 struct SparsifyReport {
@@ -34,6 +36,7 @@ struct SparsifyReport {
   uint64_t punched_bytes = 0;     // in place
   double seconds = 0;
   bool dry_run = false;
+  std::string format = "raw";     // of the source: raw or qcow2
 };
 
 SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions& options, Control& control);

@@ -8,6 +8,7 @@ import { cpuFeatures } from '../zero.js';
 import { isRbdSpec } from '../rbd.js';
 import { runRbdInfo } from './rbd-command.js';
 import { formatBytes, parseBlockSize } from '../units.js';
+import { parseImageFormat } from '../format.js';
 import { interruptSignal, printJson, progressBar, reportError, type CommonFlags } from './common.js';
 
 interface ScanFlags extends CommonFlags {
@@ -15,12 +16,14 @@ interface ScanFlags extends CommonFlags {
   seekHole?: boolean;
   verbose?: boolean;
   svg?: string;
+  format?: string;
 }
 
 function scanOptions(cmd: Command): Option[] {
   return [
     new Option('-b, --block-size <size>', 'zero-detection block size, a power of two from 512 to 1M').default('4K'),
     new Option('--no-seek-hole', 'read every byte instead of skipping holes with SEEK_DATA/SEEK_HOLE'),
+    new Option('--format <format>', 'image format: raw or qcow2 (default: detected by magic)'),
     new Option('--json', 'machine-readable output (exact byte counts)'),
     new Option('-q, --quiet', 'no progress bar'),
     new Option('--debug', 'print stack traces on errors'),
@@ -33,7 +36,8 @@ async function withScan<T>(label: string, flags: ScanFlags, run: (opts: ScanOpti
   const interrupt = interruptSignal();
   const bar = progressBar(label, flags);
   try {
-    return await run({ blockSize, seekHole: flags.seekHole !== false, signal: interrupt.signal, onProgress: bar.update });
+    const format = parseImageFormat(flags.format);
+    return await run({ blockSize, seekHole: flags.seekHole !== false, format, signal: interrupt.signal, onProgress: bar.update });
   } catch (err) {
     bar.stop();
     return reportError('blocksmith', err, flags);
@@ -47,10 +51,20 @@ function pct(part: number, whole: number): string {
   return whole > 0 ? ` (${((100 * part) / whole).toFixed(1)}%)` : '';
 }
 
+function formatImage(i: ImageInfo): string {
+  const d = i.image;
+  if (d.format !== 'qcow2') return d.format;
+  const parts = [`version ${d.version}`, `cluster size ${formatBytes(d.clusterSize ?? 0)}`, `compression ${d.compression}`];
+  if (d.extendedL2) parts.push('extended L2');
+  parts.push(`file size ${formatBytes(d.fileSize)}`);
+  return `qcow2 (${parts.join(', ')})`;
+}
+
 export function formatInfo(i: ImageInfo, verbose: boolean): string {
   const lines = [
     `image: ${i.path}`,
     `kind: ${i.kind === 'block-device' ? 'block device' : 'regular file'}`,
+    `format: ${formatImage(i)}`,
     `virtual size: ${formatBytes(i.virtualSize)} (${i.virtualSize} bytes)`,
     `disk size: ${formatBytes(i.allocatedSize)} (${i.allocatedSize} bytes allocated)`,
     `data: ${formatBytes(i.dataBytes)}${pct(i.dataBytes, i.virtualSize)}`,
@@ -58,6 +72,7 @@ export function formatInfo(i: ImageInfo, verbose: boolean): string {
     `holes: ${formatBytes(i.holeBytes)}${pct(i.holeBytes, i.virtualSize)}`,
     `block size: ${formatBytes(i.blockSize)}`,
   ];
+  for (const b of i.image.backingChain ?? []) lines.push(`backing file: ${b.path} (${b.format})`);
   if (i.logicalSectorSize) lines.push(`sector size: ${i.logicalSectorSize} logical / ${i.physicalSectorSize} physical`);
   if (verbose) {
     const cpu = cpuFeatures();
@@ -69,8 +84,8 @@ export function formatInfo(i: ImageInfo, verbose: boolean): string {
 
 export function infoCommand(): Command {
   const cmd = new Command('info')
-    .description('summarise a raw image or block device: size, allocation, holes, zero blocks, data')
-    .argument('<path>', 'raw image file or block device (/dev/sdX, /dev/loopN, /dev/mapper/...)')
+    .description('summarise a raw or qcow2 image or a block device: format, size, allocation, holes, zero blocks, data')
+    .argument('<path>', 'raw or qcow2 image file, or block device (/dev/sdX, /dev/loopN, /dev/mapper/...)')
     .option('-v, --verbose', 'also show the extent count and the SIMD kernel in use');
   scanOptions(cmd);
   cmd.addHelpText(
@@ -79,6 +94,7 @@ export function infoCommand(): Command {
 Examples:
   $ blocksmith info vm.raw
   $ blocksmith info --json /dev/loop0
+  $ blocksmith info vm.qcow2             # format, virtual size, backing chain, data by content
   $ blocksmith info --block-size 64K --verbose vm.raw
   $ blocksmith info rbd:rbd/vm1          # provisioned vs used bytes of an RBD image`,
   );
@@ -108,7 +124,7 @@ function formatMapText(m: ExtentMap): string {
 
 export function mapCommand(): Command {
   const cmd = new Command('map')
-    .description('list the hole / zero / data extents of a raw image or block device')
+    .description('list the hole / zero / data extents of a raw or qcow2 image or a block device')
     .argument('<path>', 'raw image file or block device')
     .option('--svg <file>', 'also draw the map as an SVG picture (open it in a browser)');
   scanOptions(cmd);
@@ -118,6 +134,7 @@ export function mapCommand(): Command {
 Examples:
   $ blocksmith map vm.raw
   $ blocksmith map --json vm.raw > extents.json
+  $ blocksmith map --json vm.qcow2        # from the L1/L2 tables, refined by content
   $ blocksmith map --svg vm.svg /dev/loop0`,
   );
   cmd.action(async (path: string, flags: ScanFlags) => {

@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { copyFromRbd, copyToRbd, formatRbdSpec, libvirtDiskXml, parseRbdSpec, rbdInfo, type RbdTarget } from '../rbd.js';
 import { formatBytes } from '../units.js';
+import type { ImageFormat } from '../format.js';
 import { interruptSignal, printJson, progressBar, reportError, type CommonFlags } from './common.js';
 
 export interface RbdFlags extends CommonFlags {
@@ -20,6 +21,7 @@ export interface RbdFlags extends CommonFlags {
   secretUuid?: string;
   timeout?: string;
   id?: string;
+  format?: string;
   conf?: string;
   keyring?: string;
 }
@@ -27,6 +29,7 @@ export interface RbdFlags extends CommonFlags {
 /** Adds the options of an RBD import to a command. */
 export function addImportOptions(cmd: Command): Command {
   return cmd
+    .option('--format <format>', 'source format: raw or qcow2 (default: detected by magic)')
     .option('--parallel <n>', 'RBD writes in flight', '16')
     .option('--object-size <size>', 'RBD object size (power of two, e.g. 4M); default librbd\'s')
     .option('--write-size <size>', 'largest write (power of two, at most the object size)', '2M')
@@ -84,6 +87,7 @@ export async function runRbdImport(prog: string, source: string, spec: string, f
       overwrite: !!flags.overwrite,
       keepPartial: !!flags.keepPartial,
       verify: !!flags.verify,
+      format: flags.format as ImageFormat | undefined,
       signal,
       onProgress,
     }),
@@ -97,7 +101,7 @@ export async function runRbdImport(prog: string, source: string, spec: string, f
   if (!flags.quiet) {
     process.stdout.write(
       [
-        `copied ${r.source} -> ${r.image} (${formatBytes(r.size)}, ${r.size} bytes)`,
+        `copied ${r.source}${r.format === 'qcow2' ? ' (qcow2)' : ''} -> ${r.image} (${formatBytes(r.size)}, ${r.size} bytes)`,
         `  data written: ${formatBytes(r.dataBytes)} in ${r.writes} writes; skipped: ${formatBytes(r.zeroBytes)} zero blocks + ${formatBytes(r.holeBytes)} holes`,
         `  time: ${r.seconds.toFixed(2)} s (${formatBytes(r.bytesPerSecond)}/s)`,
         ...(flags.verify ? [`  verified: ${r.verified ? 'identical' : 'NOT verified'} (${r.verifySeconds.toFixed(2)} s)`] : []),
@@ -160,7 +164,7 @@ export function rbdCommand(): Command {
 
   const imp = new Command('import')
     .description('copy a raw image or block device into a new RBD image: sparse, parallel, optionally verified')
-    .argument('<source>', 'raw image file or block device')
+    .argument('<source>', 'raw or qcow2 image file, or block device')
     .argument('<image>', 'POOL[/NAMESPACE]/IMAGE or rbd:POOL/IMAGE[:id=..][:conf=..][:keyring=..]')
     .addOption(new Option('-b, --block-size <size>', 'zero-detection block size').default('4K'))
     .option('--no-seek-hole', 'read every byte of the source')

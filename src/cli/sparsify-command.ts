@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { sparseCopy, sparsify, type SparsifyReport } from '../sparsify.js';
 import { formatBytes, parseBlockSize } from '../units.js';
 import { isRbdSpec } from '../rbd.js';
+import type { ImageFormat } from '../format.js';
 import { interruptSignal, printJson, progressBar, reportError } from './common.js';
 import { addImportOptions, runRbdExport, runRbdImport, type RbdFlags } from './rbd-command.js';
 
@@ -19,7 +20,7 @@ export function formatReport(r: SparsifyReport): string {
   const rate = `${formatBytes(r.bytesPerSecond)}/s`;
   const lines: string[] = [];
   if (r.target !== undefined) {
-    lines.push(`${r.dryRun ? 'would copy' : 'copied'} ${r.source} -> ${r.target} (${formatBytes(r.size)}, ${r.size} bytes)`);
+    lines.push(`${r.dryRun ? 'would copy' : 'copied'} ${r.source}${r.format === 'qcow2' ? ' (qcow2)' : ''} -> ${r.target} (${formatBytes(r.size)}, ${r.size} bytes)`);
     lines.push(`  disk size: ${formatBytes(r.allocatedBefore)} (source) -> ${formatBytes(r.allocatedAfter)} (copy${r.dryRun ? ', estimated' : ''})`);
     lines.push(`  data ${r.dryRun ? 'to write' : 'written'}: ${formatBytes(r.dataBytes)}; left as holes: ${formatBytes(r.zeroBytes)} zero blocks + ${formatBytes(r.holeBytes)} holes`);
   } else {
@@ -41,7 +42,7 @@ export function formatReport(r: SparsifyReport): string {
 export function sparsifyCommand(name = 'sparsify', prefix = ''): Command {
   const cmd = new Command(name)
     .description('punch holes over zero blocks in place (IMAGE), or write a sparse copy (SRC DST); content never changes')
-    .argument('<image>', 'raw image file or block device (in place), or the source of a copy')
+    .argument('<image>', 'raw image file or block device (in place), or the source of a copy (raw or qcow2)')
     .argument('[target]', 'write a sparse copy here instead of changing IMAGE')
     .addOption(new Option('-b, --block-size <size>', 'zero-detection block size, a power of two from 512 to 1M').default('4K'))
     .option('--no-seek-hole', 'read every byte instead of skipping holes (for filesystems that report holes wrongly)')
@@ -58,6 +59,7 @@ export function sparsifyCommand(name = 'sparsify', prefix = ''): Command {
 Examples:
   $ ${prefix}${name} vm.raw                      # punch holes in place; the VM must be stopped
   $ ${prefix}${name} vm.raw vm-sparse.raw        # sparse copy (temp file, renamed when complete)
+  $ ${prefix}${name} vm.qcow2 vm.raw             # qcow2 -> sparse raw, without qemu-img
   $ ${prefix}${name} --dry-run --json /dev/loop0 # what would be reclaimed on a device
   $ ${prefix}${name} vm.raw rbd:rbd/vm1 --verify  # sparse, parallel copy into Ceph RBD
   $ ${prefix}${name} rbd:rbd/vm1 vm1.raw         # RBD image -> sparse raw file
@@ -83,7 +85,8 @@ RBD targets follow qemu's syntax: rbd:pool[/namespace]/image[:id=USER][:conf=PAT
     const bar = progressBar(target === undefined ? 'sparsifying' : 'copying', flags);
     try {
       const blockSize = parseBlockSize(flags.blockSize);
-      const common = { blockSize, seekHole: flags.seekHole !== false, dryRun: !!flags.dryRun, signal: interrupt.signal, onProgress: bar.update };
+      const format = flags.format as ImageFormat | undefined;
+      const common = { blockSize, seekHole: flags.seekHole !== false, dryRun: !!flags.dryRun, format, signal: interrupt.signal, onProgress: bar.update };
       const report =
         target === undefined
           ? await sparsify(image, { ...common, force: !!flags.force })

@@ -10,6 +10,7 @@
 #include "../error.h"
 #include "../extent_map.h"
 #include "../file_reader.h"
+#include "../image_open.h"
 #include "../sparse_file_sink.h"
 #include "rbd_reader.h"
 #include "rbd_sink.h"
@@ -51,7 +52,7 @@ void create_image(IoCtx& io, const Target& t, uint64_t size, const ImportOptions
 
 // Reads source and image back in object-sized chunks, several image reads in
 // flight, and compares them byte for byte.
-void verify(FileReader& src, Image& img, const Target& t, uint64_t object_size, unsigned parallel, Control& control) {
+void verify(Reader& src, Image& img, const Target& t, uint64_t object_size, unsigned parallel, Control& control) {
   const Api& a = api();
   const uint64_t size = src.size();
   struct Read {
@@ -140,13 +141,15 @@ int remove_partial(IoCtx& io, const Target& t) {
 ImportReport copy_to_rbd(const std::string& source, const Target& target, const ImportOptions& options,
                          Control& control) {
   const auto t0 = std::chrono::steady_clock::now();
-  FileReader reader = FileReader::open(source, options.use_seek_hole);
+  OpenedImage opened = open_image(source, options.format, options.use_seek_hole);
+  Reader& reader = *opened.reader;
   Cluster cluster(target);
   IoCtx io(cluster, target);
   create_image(io, target, reader.size(), options);
 
   ImportReport rep;
   rep.source = source;
+  rep.format = image_format_name(opened.description.format);
   rep.image = target.spec();
   rep.size = reader.size();
   rep.mon_host = cluster.conf_get("mon_host");

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../control.h"
+#include "../image_open.h"
 #include "../scan_pipeline.h"
 #include "session.h"
 
@@ -26,10 +27,12 @@ struct ImportOptions {
   bool overwrite = false;
   bool keep_partial = false;
   bool verify = false;
+  ImageFormat format = ImageFormat::automatic;  // of the source
 };
 
 struct ImportReport {
   std::string source;
+  std::string format;       // of the source: raw or qcow2
   std::string image;        // rbd:pool/image
   uint64_t size = 0;
   uint64_t data_bytes = 0;  // written

@@ -1,0 +1,167 @@
+#include "qcow2_reader.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <exception>
+#include <thread>
+
+#include "../error.h"
+
+namespace blocksmith::qcow2 {
+
+Qcow2Reader::Qcow2Reader(std::unique_ptr<Reader> file, const BackingOpener& open_backing)
+    : file_(std::move(file)), header_(read_header(*file_)) {
+  map_ = std::make_unique<ClusterMap>(*file_, header_);
+  threads_ = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+  if (!header_.backing_file.empty()) {
+    if (!open_backing) {
+      throw Error(ENOTSUP, "ERR_QCOW2_UNSUPPORTED", "open", file_->path(),
+                  "'" + file_->path() + "' has a backing file ('" + header_.backing_file + "'), which cannot be opened here");
+    }
+    backing_ = open_backing(header_.backing_file, header_.backing_format);
+  }
+}
+
+void Qcow2Reader::read_file(uint8_t* dst, size_t len, uint64_t host) {
+  // Like QEMU, bytes of a cluster past the end of the file read as zeros
+  // (cluster_map refuses clusters that start past it).
+  size_t got = file_->read_at(dst, len, host);
+  if (got < len) std::memset(dst + got, 0, len - got);
+}
+
+void Qcow2Reader::read_backing(uint8_t* dst, size_t len, uint64_t off) {
+  size_t got = 0;
+  if (backing_ && off < backing_->size()) got = backing_->read_at(dst, static_cast<size_t>(std::min<uint64_t>(len, backing_->size() - off)), off);
+  if (got < len) std::memset(dst + got, 0, len - got);
+}
+
+const uint8_t* Qcow2Reader::cluster_bytes(const Segment& s) {
+  const size_t cs = static_cast<size_t>(header_.cluster_size);
+  if (cluster_host_ == s.host) return cluster_.data();
+  cluster_host_ = UINT64_MAX;
+  const uint64_t avail = file_->size() - s.host;  // s.host < file size (cluster_map)
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(s.csize, avail));
+  compressed_.resize(n);
+  cluster_.resize(cs);
+  if (file_->read_at(compressed_.data(), n, s.host) != n) {
+    throw Error(EIO, "ERR_SOURCE_CHANGED", "read", path(), "'" + path() + "' shrank while being read");
+  }
+  decompress_cluster(header_.compression, compressed_.data(), n, cluster_.data(), cs, path(),
+                     "the compressed cluster at virtual offset " + std::to_string(s.cluster_begin));
+  cluster_host_ = s.host;
+  return cluster_.data();
+}
+
+// Reads and decompresses whole clusters straight into their place in the
+// caller's buffer, spread over up to threads_ threads.
+void Qcow2Reader::inflate_all(const std::vector<Inflate>& jobs) {
+  const size_t cs = static_cast<size_t>(header_.cluster_size);
+  std::atomic<size_t> next{0};
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
+  auto work = [&](std::vector<uint8_t>& in) {
+    try {
+      for (size_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < jobs.size();) {
+        const Inflate& j = jobs[i];
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(j.csize, file_->size() - j.host));
+        in.resize(n);
+        if (file_->read_at(in.data(), n, j.host) != n)
+          throw Error(EIO, "ERR_SOURCE_CHANGED", "read", path(), "'" + path() + "' shrank while being read");
+        decompress_cluster(header_.compression, in.data(), n, j.dst, cs, path(),
+                           "the compressed cluster at virtual offset " + std::to_string(j.cluster_begin));
+      }
+    } catch (...) {
+      if (!failed.exchange(true)) error = std::current_exception();
+    }
+  };
+  const size_t helpers = std::min<size_t>(threads_, jobs.size()) - 1;
+  std::vector<std::vector<uint8_t>> scratch(helpers + 1);
+  std::vector<std::thread> pool;
+  pool.reserve(helpers);
+  for (size_t t = 0; t < helpers; ++t) pool.emplace_back(work, std::ref(scratch[t + 1]));
+  work(scratch[0]);
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+size_t Qcow2Reader::read_at(void* buf, size_t len, uint64_t off) {
+  const uint64_t size = header_.size;
+  if (off >= size) return 0;
+  len = static_cast<size_t>(std::min<uint64_t>(len, size - off));
+  auto* out = static_cast<uint8_t*>(buf);
+  uint64_t pos = off;
+  const uint64_t end = off + len;
+  std::vector<Inflate> jobs;
+  while (pos < end) {
+    Segment s = map_->segment(pos, end);
+    uint8_t* dst = out + (pos - off);
+    const size_t n = static_cast<size_t>(s.end - pos);
+    switch (s.kind) {
+      case Kind::data:
+        read_file(dst, n, s.host);
+        break;
+      case Kind::zero:
+        std::memset(dst, 0, n);
+        break;
+      case Kind::unallocated:
+        read_backing(dst, n, pos);
+        break;
+      case Kind::compressed:
+        if (pos == s.cluster_begin && n == header_.cluster_size) {
+          jobs.push_back({s.host, s.csize, dst, s.cluster_begin});
+        } else {  // part of a cluster: through the one-cluster cache
+          std::memcpy(dst, cluster_bytes(s) + (pos - s.cluster_begin), n);
+        }
+        break;
+    }
+    pos = s.end;
+  }
+  if (!jobs.empty()) inflate_all(jobs);
+  return len;
+}
+
+// One step of the data map at `off` (< limit): up to where it is data or not.
+Qcow2Reader::Piece Qcow2Reader::piece(uint64_t off, uint64_t limit) {
+  Segment s = map_->segment(off, limit);
+  switch (s.kind) {
+    case Kind::data:
+    case Kind::compressed:
+      return {s.end, true};
+    case Kind::zero:
+      return {s.end, false};
+    case Kind::unallocated:
+      break;
+  }
+  if (!backing_ || off >= backing_->size()) return {s.end, false};
+  auto* q = dynamic_cast<Qcow2Reader*>(backing_.get());
+  DataRange r = q ? q->data_within(off, s.end) : backing_->next_data(off);
+  if (r.begin > off) return {std::min(r.begin, s.end), false};
+  return {std::clamp(r.end, off + 1, s.end), true};
+}
+
+DataRange Qcow2Reader::data_within(uint64_t off, uint64_t limit) {
+  limit = std::min(limit, header_.size);
+  if (off >= limit) return {limit, limit};
+  Piece p = piece(off, limit);
+  while (!p.data) {
+    off = p.end;
+    if (off >= limit) return {limit, limit};
+    p = piece(off, limit);
+  }
+  // Extend over following data pieces, at most 1 GiB ahead per call (the
+  // pipeline asks again from where this range ends).
+  const uint64_t begin = off;
+  const uint64_t horizon = std::min(limit, begin + std::min<uint64_t>(limit - begin, uint64_t{1} << 30));
+  uint64_t end = p.end;
+  while (end < horizon) {
+    Piece q = piece(end, limit);
+    if (!q.data) break;
+    end = q.end;
+  }
+  return {begin, end};
+}
+
+DataRange Qcow2Reader::next_data(uint64_t off) { return data_within(off, header_.size); }
+
+}  // namespace blocksmith::qcow2

@@ -1,0 +1,221 @@
+// The qcow2 reader on images built byte by byte in memory: cluster kinds,
+// extended L2 subclusters, the data map, and refusals of hostile headers
+// and tables (real images made by qemu-img are covered by test/qcow2.test.ts).
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "core/error.h"
+#include "core/memory_reader.h"
+#include "core/qcow2/qcow2_reader.h"
+#include "test.h"
+
+using namespace blocksmith;
+using namespace blocksmith::qcow2;
+
+namespace {
+
+void put32(std::vector<uint8_t>& b, size_t off, uint32_t v) {
+  for (int i = 0; i < 4; ++i) b[off + i] = static_cast<uint8_t>(v >> (24 - 8 * i));
+}
+void put64(std::vector<uint8_t>& b, size_t off, uint64_t v) {
+  put32(b, off, static_cast<uint32_t>(v >> 32));
+  put32(b, off + 4, static_cast<uint32_t>(v));
+}
+
+// A v3 image with 4 KiB clusters: cluster 0 header, 1 L1, 2 L2, data from 3.
+// Virtual size 8 clusters; `l2` holds the entries (extended: pairs).
+struct Image {
+  static constexpr uint64_t cs = 4096;
+  std::vector<uint8_t> bytes;
+  bool extended = false;
+  explicit Image(bool ext = false, uint32_t cluster_bits = 12) : extended(ext) {
+    const uint64_t c = uint64_t{1} << cluster_bits;
+    bytes.assign(c * 3, 0);
+    put32(bytes, 0, kMagic);
+    put32(bytes, 4, 3);
+    put32(bytes, 20, cluster_bits);
+    put64(bytes, 24, 8 * c);  // size
+    put32(bytes, 36, 1);      // l1_size
+    put64(bytes, 40, c);      // l1 offset
+    put64(bytes, 72, ext ? kIncompatExtendedL2 : 0);
+    put32(bytes, 96, 4);
+    put32(bytes, 100, 112);
+    put64(bytes, c, 2 * c);   // L1[0] -> L2 at cluster 2
+  }
+  uint64_t c() const { return uint64_t{1} << (bytes[23]); }
+  // Appends a data cluster filled with `fill`; returns its host offset.
+  uint64_t add_cluster(uint8_t fill) {
+    uint64_t off = bytes.size();
+    bytes.resize(off + c(), fill);
+    return off;
+  }
+  void l2(size_t index, uint64_t entry, uint64_t bitmap = 0) {
+    const size_t w = extended ? 16 : 8;
+    put64(bytes, 2 * c() + index * w, entry);
+    if (extended) put64(bytes, 2 * c() + index * w + 8, bitmap);
+  }
+};
+
+std::unique_ptr<Qcow2Reader> open(const Image& img) {
+  auto mem = std::make_unique<MemoryReader>(img.bytes.data(), img.bytes.size(), "t.qcow2");
+  return std::make_unique<Qcow2Reader>(std::move(mem), nullptr);
+}
+
+std::string error_code(const Image& img) {
+  try {
+    auto r = open(img);
+    std::vector<uint8_t> buf(r->size());
+    r->read_at(buf.data(), buf.size(), 0);
+    for (uint64_t off = 0; off < r->size();) off = r->next_data(off).end;
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST("qcow2: standard, zero and unallocated clusters read back; only data clusters are data") {
+  Image img;
+  uint64_t a = img.add_cluster(0xab), b = img.add_cluster(0xcd);
+  img.l2(1, a | (1ull << 63));
+  img.l2(2, b);
+  img.l2(4, 1);              // zero cluster (plain)
+  img.l2(5, a | 1);          // zero cluster with an allocation: still zeros
+  auto r = open(img);
+  CHECK_EQ(r->size(), 8 * Image::cs);
+  std::vector<uint8_t> buf(r->size());
+  CHECK_EQ(r->read_at(buf.data(), buf.size(), 0), buf.size());
+  for (uint64_t i = 0; i < buf.size(); ++i) {
+    uint8_t want = i / Image::cs == 1 ? 0xab : i / Image::cs == 2 ? 0xcd : 0;
+    if (buf[i] != want) CHECK_EQ(int(buf[i]), int(want));
+  }
+  DataRange d = r->next_data(0);
+  CHECK_EQ(d.begin, Image::cs);
+  CHECK_EQ(d.end, 3 * Image::cs);
+  CHECK_EQ(r->next_data(3 * Image::cs).begin, r->size());
+  // A read that starts mid-cluster and spans kinds.
+  uint8_t small[6000];
+  CHECK_EQ(r->read_at(small, sizeof small, Image::cs + 4000), sizeof small);
+  CHECK_EQ(int(small[0]), 0xab);
+  CHECK_EQ(int(small[95]), 0xab);
+  CHECK_EQ(int(small[96]), 0xcd);
+  CHECK_EQ(int(small[96 + 4095]), 0xcd);
+  CHECK_EQ(int(small[96 + 4096]), 0);
+}
+
+TEST("qcow2: extended L2 subclusters: allocated, zero and unallocated per 1/32 cluster") {
+  Image img(true, 14);  // 16 KiB clusters, 512-byte subclusters
+  uint64_t a = img.add_cluster(0x5a);
+  // subclusters 0-1 allocated, 2 zero, 3 unallocated, 4 allocated
+  img.l2(0, a, 0b10011ull | (0b100ull << 32));
+  img.l2(1, 0, 0xffffffffull << 32);  // all zero, no host cluster
+  auto r = open(img);
+  std::vector<uint8_t> buf(3 * 512 + 2 * 512);
+  r->read_at(buf.data(), buf.size(), 0);
+  CHECK_EQ(int(buf[0]), 0x5a);
+  CHECK_EQ(int(buf[1023]), 0x5a);
+  CHECK_EQ(int(buf[1024]), 0);
+  CHECK_EQ(int(buf[1535]), 0);
+  CHECK_EQ(int(buf[2047]), 0);
+  CHECK_EQ(int(buf[2048]), 0x5a);
+  DataRange d = r->next_data(0);
+  CHECK_EQ(d.begin, 0u);
+  CHECK_EQ(d.end, 1024u);
+  d = r->next_data(1024);
+  CHECK_EQ(d.begin, 2048u);
+  CHECK_EQ(d.end, 2560u);
+  CHECK_EQ(r->next_data(2560).begin, r->size());
+}
+
+TEST("qcow2: hostile headers and tables are refused with ERR_QCOW2_* codes, never read out of bounds") {
+  {
+    Image img;
+    put32(img.bytes, 20, 22);  // cluster_bits
+    CHECK_EQ(error_code(img), std::string("ERR_QCOW2_CORRUPT"));
+  }
+  {
+    Image img;
+    put64(img.bytes, 40, 1ull << 40);  // L1 past EOF
+    CHECK_EQ(error_code(img), std::string("ERR_QCOW2_CORRUPT"));
+  }
+  {
+    Image img;
+    put32(img.bytes, 36, 5u << 20);  // absurd L1 size
+    CHECK_EQ(error_code(img), std::string("ERR_QCOW2_CORRUPT"));
+  }
+  {
+    Image img;
+    put64(img.bytes, 24, 1ull << 62);  // virtual size needs a bigger L1
+    CHECK_EQ(error_code(img), std::string("ERR_QCOW2_CORRUPT"));
+  }
+  {
+    Image img;
+    put64(img.bytes, img.c(), 1ull << 40);  // L2 past EOF
+    CHECK_EQ(error_code(img), std::string("ERR_QCOW2_CORRUPT"));
+  }
+  {
+    Image img;
+    img.l2(0, 1ull << 40);  // data cluster past EOF
+    CHECK_EQ(error_code(img), std::string("ERR_QCOW2_CORRUPT"));
+  }
+  {
+    Image img;
+    img.l2(0, 3 * img.c() + 512);  // unaligned data cluster
+    CHECK_EQ(error_code(img), std::string("ERR_QCOW2_CORRUPT"));
+  }
+  {
+    Image img;
+    img.l2(0, (1ull << 62) | (1ull << 40));  // compressed cluster past EOF
+    CHECK_EQ(error_code(img), std::string("ERR_QCOW2_CORRUPT"));
+  }
+  for (uint64_t bit : std::vector<uint64_t>{kIncompatDirty, kIncompatCorrupt, kIncompatDataFile, uint64_t{1} << 9}) {
+    Image img;
+    put64(img.bytes, 72, bit);
+    CHECK_EQ(error_code(img), std::string("ERR_QCOW2_UNSUPPORTED"));
+  }
+  {
+    Image img;
+    put32(img.bytes, 32, 2);  // LUKS
+    CHECK_EQ(error_code(img), std::string("ERR_QCOW2_UNSUPPORTED"));
+  }
+  {
+    Image img;
+    img.bytes.resize(60);  // truncated header
+    CHECK_EQ(error_code(img), std::string("ERR_QCOW2_CORRUPT"));
+  }
+  {
+    Image img;
+    put64(img.bytes, 8, 200);  // backing file without an opener
+    put32(img.bytes, 16, 4);
+    std::memcpy(&img.bytes[200], "base", 4);
+    CHECK_EQ(error_code(img), std::string("ERR_QCOW2_UNSUPPORTED"));
+  }
+  {
+    Image img;  // a header extension longer than the header cluster
+    put32(img.bytes, 112, 0x12345678);
+    put32(img.bytes, 116, 1u << 20);
+    CHECK_EQ(error_code(img), std::string("ERR_QCOW2_CORRUPT"));
+  }
+}
+
+TEST("qcow2: a version 2 image with a zero flag is corrupt") {
+  Image img;
+  put32(img.bytes, 4, 2);
+  img.l2(0, 1);
+  CHECK_EQ(error_code(img), std::string("ERR_QCOW2_CORRUPT"));
+}
+
+TEST("qcow2: compressed clusters that do not inflate to a full cluster fail with ERR_QCOW2_CORRUPT (parallel path too)") {
+  Image img;
+  uint64_t junk = img.add_cluster(0xff);  // 0xff.. is not a valid deflate stream
+  const uint64_t compressed = (1ull << 62) | (7ull << 58);  // 8 sectors
+  for (size_t i = 0; i < 4; ++i) img.l2(i, compressed | junk);
+  auto r = open(img);
+  std::vector<uint8_t> buf(4 * Image::cs);
+  CHECK_THROWS_CODE(r->read_at(buf.data(), buf.size(), 0), "ERR_QCOW2_CORRUPT");
+  CHECK_THROWS_CODE(r->read_at(buf.data(), 100, 10), "ERR_QCOW2_CORRUPT");
+  CHECK_EQ(r->next_data(0).begin, 0u);
+  CHECK_EQ(r->next_data(0).end, 4 * Image::cs);
+}
