@@ -12,3 +12,5 @@ export { sparsify, sparseCopy } from './sparsify.js';
 export type { SparsifyOptions, InPlaceOptions, CopyOptions, SparsifyReport } from './sparsify.js';
 export { copyToRbd, copyFromRbd, rbdInfo, parseRbdSpec, formatRbdSpec, isRbdSpec, libvirtDiskXml, parseMonHosts } from './rbd.js';
 export type { RbdTarget, CopyToRbdOptions, RbdImportReport, RbdInfo } from './rbd.js';
+export { carve, sameStorage } from './carve.js';
+export type { CarveOptions, CarveReport, CarveSummary, CarvedFile, CarveAbortError, UnreadableRange } from './carve.js';
