@@ -11,6 +11,11 @@ check mkfs.ext4 e2fsprogs
 check fallocate util-linux
 check qemu-img qemu-utils
 check sfdisk fdisk
+check cjpeg libjpeg-turbo-progs
+check djpeg libjpeg-turbo-progs
+check mcopy mtools
+check mkfs.vfat dosfstools
+check debugfs e2fsprogs
 
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t pkgs < <(printf '%s\n' "${need[@]}" | sort -u)
