@@ -298,3 +298,41 @@ TEST("dedupe writes one copy of identical files and reports the others as duplic
   CHECK_EQ(kinds.size(), size_t(2));
   CHECK_EQ(kinds[1], std::string("duplicate"));
 }
+
+TEST("parallel parts give the same files as one thread, also for a file that crosses a part boundary") {
+  const size_t size = size_t(80) << 20;
+  Bytes img(size, 0);
+  Bytes noise = random_bytes(1 << 20, 21);
+  for (size_t off = 0; off < size; off += 8 << 20) put(img, off, noise);
+  Bytes thumbed = with_thumbnail(carve_samples::s444, carve_samples::gray);
+  // Threads=2 splits at 40 MiB: the outer file starts before it, its thumbnail lies after it.
+  const size_t cross = (size_t(40) << 20) - 20;
+  put(img, cross, thumbed);
+  put(img, 1000, carve_samples::baseline);
+  put(img, (size_t(60) << 20) + 3, carve_samples::progressive);
+  MemoryReader reader(img.data(), img.size());
+  auto run = [&](unsigned threads) {
+    CarveOptions opt;
+    opt.write = false;
+    opt.threads = threads;
+    Control control;
+    std::vector<std::pair<uint64_t, uint64_t>> got;
+    CarveReport rep = carve::carve(reader, opt, control, [&](const CarvedFile& f) { got.emplace_back(f.offset, f.length); });
+    CHECK_EQ(rep.complete, uint64_t(got.size()));
+    CHECK_EQ(rep.next_offset, uint64_t(size));
+    return got;
+  };
+  auto one = run(1);
+  CHECK_EQ(one.size(), size_t(3));
+  CHECK(run(2) == one);
+  CHECK(run(3) == one);
+}
+
+TEST("sha256_hex (libcrypto when present) agrees with the portable implementation") {
+  for (size_t n : {0, 1, 55, 56, 63, 64, 65, 1000, 100000}) {
+    Bytes b = random_bytes(n, uint32_t(n + 1));
+    Sha256 h;
+    h.update(b.data(), b.size());
+    CHECK_EQ(sha256_hex(b.data(), b.size()), h.hex());
+  }
+}

@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "../error.h"
@@ -57,8 +60,9 @@ void write_file(const std::string& dir, const std::string& name, const uint8_t* 
 
 class Driver {
  public:
-  Driver(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& sink)
-      : reader_(reader), opt_(opt), control_(control), sink_(sink) {}
+  using ProgressHook = std::function<void(uint64_t done, bool force)>;
+  Driver(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& sink, ProgressHook progress)
+      : reader_(reader), opt_(opt), control_(control), sink_(sink), progress_(std::move(progress)) {}
 
   CarveReport run();
 
@@ -74,6 +78,7 @@ class Driver {
   const CarveOptions& opt_;
   Control& control_;
   const FileSink& sink_;
+  ProgressHook progress_;
   CarveReport rep_;
   std::vector<uint8_t> buf_;
   uint64_t buf_off_ = 0;  // source offset of buf_[0]
@@ -228,7 +233,6 @@ CarveReport Driver::run() {
   rep_.start = std::min(opt_.offset, size_);
   uint64_t scan_end = opt_.length ? std::min(size_, rep_.start + opt_.length) : size_;
   rep_.end = scan_end;
-  control_.set_total(scan_end - rep_.start);
   size_t chunk = std::max<size_t>(opt_.chunk_size, 1 << 16);
   buf_.resize(chunk);
   buf_off_ = rep_.start;
@@ -242,8 +246,7 @@ CarveReport Driver::run() {
       rep_.cancelled = true;
       break;
     }
-    control_.set_done(std::min(buf_off_ + scan, scan_end) - rep_.start);
-    control_.tick();
+    progress_(std::min(buf_off_ + scan, scan_end) - rep_.start, false);
     if (buf_off_ + scan >= scan_end) break;
     size_t i = find_soi(buf_.data(), len_, scan, buf_off_, align);
     if (i == SIZE_MAX) {
@@ -285,8 +288,7 @@ CarveReport Driver::run() {
     }
   }
   rep_.next_offset = rep_.cancelled ? std::min(buf_off_ + scan, scan_end) : scan_end;
-  control_.set_done(rep_.next_offset - rep_.start);
-  control_.tick(true);
+  progress_(rep_.next_offset - rep_.start, true);
   rep_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep_;
 }
@@ -294,8 +296,125 @@ CarveReport Driver::run() {
 }  // namespace
 
 CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file) {
-  Driver d(reader, opt, control, on_file);
-  return d.run();
+  const uint64_t size = reader.size();
+  const uint64_t start = std::min(opt.offset, size);
+  const uint64_t end = opt.length ? std::min(size, start + opt.length) : size;
+  control.set_total(end - start);
+  unsigned threads = opt.threads ? opt.threads : std::min(4u, std::max(1u, std::thread::hardware_concurrency()));
+  if (opt.dedupe || end - start < (uint64_t(64) << 20)) threads = 1;
+  if (threads <= 1) {
+    Driver d(reader, opt, control, on_file, [&](uint64_t done, bool force) {
+      control.set_done(done);
+      control.tick(force);
+    });
+    return d.run();
+  }
+
+  // Parts scanned in parallel. A part finds candidates only in its range but
+  // follows a file past its end; the next part's finds inside such a file
+  // (an MPF image, a thumbnail) are dropped and unlinked at the merge. Part 0
+  // reports files as they come; the others' events wait for the merge, so
+  // onFile sees files in offset order.
+  const uint64_t align = uint64_t(1) << 20;
+  std::vector<uint64_t> bounds{start};
+  for (unsigned k = 1; k < threads; k++) bounds.push_back(std::max(start, (start + (end - start) / threads * k) & ~(align - 1)));
+  bounds.push_back(end);
+  std::vector<std::atomic<uint64_t>> done(threads);
+  std::mutex tick_mu;
+  auto progress = [&](unsigned k) {
+    return [&, k](uint64_t d, bool force) {
+      done[k].store(d, std::memory_order_relaxed);
+      uint64_t sum = 0;
+      for (auto& x : done) sum += x.load(std::memory_order_relaxed);
+      std::lock_guard<std::mutex> lock(tick_mu);
+      control.set_done(sum);
+      control.tick(force);
+    };
+  };
+  std::vector<CarveReport> reps(threads);
+  std::vector<std::vector<CarvedFile>> held(threads);
+  std::vector<CarveOptions> opts(threads, opt);
+  std::vector<FileSink> sinks(threads);
+  uint64_t covered = 0;  // end of the furthest file reported so far
+  std::vector<std::exception_ptr> errors(threads);
+  for (unsigned k = 0; k < threads; k++) {
+    opts[k].offset = bounds[k];
+    opts[k].length = bounds[k + 1] - bounds[k];
+    sinks[k] = FileSink([&held, k](const CarvedFile& f) { held[k].push_back(f); });
+  }
+  std::vector<std::thread> pool;
+  for (unsigned k = 1; k < threads; k++) {
+    pool.emplace_back([&, k] {
+      try {
+        Driver d(reader, opts[k], control, sinks[k], progress(k));
+        reps[k] = d.run();
+      } catch (...) {
+        errors[k] = std::current_exception();
+        control.cancel();
+      }
+    });
+  }
+  try {
+    FileSink first = [&](const CarvedFile& f) {
+      covered = std::max(covered, f.offset + f.length);
+      on_file(f);
+    };
+    Driver d(reader, opts[0], control, first, progress(0));
+    reps[0] = d.run();
+  } catch (...) {
+    errors[0] = std::current_exception();
+    control.cancel();
+  }
+  for (auto& t : pool) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+
+  CarveReport total = reps[0];
+  total.start = start;
+  total.end = end;
+  bool stopped = reps[0].cancelled;
+  for (unsigned k = 1; k < threads; k++) {
+    const CarveReport& r = reps[k];
+    for (auto& f : held[k]) {
+      if ((f.kind == "thumbnail" ? f.parent : f.offset) < covered) {
+        // Inside a file of the previous part: not a file of its own.
+        if (!f.path.empty() && opt.write) ::unlink((opt.out_dir + "/" + f.path).c_str());
+        if (f.kind == "complete") total.complete--;
+        else if (f.kind == "partial") total.partial--;
+        else if (f.kind == "thumbnail") total.thumbnails--;
+        continue;
+      }
+      on_file(f);
+    }
+    uint64_t before = covered;
+    for (auto& f : held[k])
+      if ((f.kind == "thumbnail" ? f.parent : f.offset) >= before) covered = std::max(covered, f.offset + f.length);
+    total.candidates += r.candidates;
+    total.complete += r.complete;
+    total.partial += r.partial;
+    total.rejected += r.rejected;
+    total.filtered += r.filtered;
+    total.duplicates += r.duplicates;
+    total.thumbnails += r.thumbnails;
+    total.bytes_written += r.bytes_written;
+    total.bytes_scanned += r.bytes_scanned;
+    total.unreadable.insert(total.unreadable.end(), r.unreadable.begin(), r.unreadable.end());
+    total.seconds = std::max(total.seconds, r.seconds);
+    if (!stopped) total.next_offset = r.next_offset;
+    stopped = stopped || r.cancelled;
+    total.cancelled = total.cancelled || r.cancelled;
+  }
+  if (total.cancelled) {
+    // Resume from the first part that did not finish.
+    for (unsigned k = 0; k < threads; k++)
+      if (reps[k].cancelled) {
+        total.next_offset = reps[k].next_offset;
+        break;
+      }
+  } else {
+    total.next_offset = end;
+  }
+  return total;
 }
 
 }  // namespace blocksmith::carve

@@ -31,6 +31,9 @@ struct CarveOptions {
   bool partials = true;            // write partial files
   bool use_seek_hole = true;
   bool write = true;               // false: report only (dry run, benchmarks of the scan)
+  // Scan threads: the range is split into this many parts scanned in
+  // parallel (0: one per CPU, at most 4; ranges under 64 MiB and --dedupe use one).
+  unsigned threads = 0;
 };
 
 struct CarvedFile {
