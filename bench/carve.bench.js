@@ -4,7 +4,7 @@
 // run_peers.py), in one run:
 //
 //   node bench/carve.bench.js [--corpus DIR] [--reps 3] [--images raw-mix,fat32,ext4,ext3,big]
-//                             [--peers foremost,foremost-q,scalpel-fwd,photorec | --peers none]
+//                             [--peers foremost,foremost-q,scalpel-fwd,photorec | --peers none] [--peer-images big]
 //
 // For every image: `node dist/cli/carve.js IMG -o OUT --force --quiet`, then
 // score.py on OUT (report.json is moved aside first: the scorer counts every
@@ -30,6 +30,7 @@ const opts = parseArgs(process.argv.slice(2), {
   reps: { type: 'number', default: 3 },
   images: { type: 'string', default: 'raw-mix,fat32,ext4,ext3,big' },
   peers: { type: 'string', default: 'foremost,foremost-q,scalpel-fwd,photorec' },
+  peerImages: { type: 'string', default: '' },
   out: { type: 'string', default: 'carve' },
 }, usage);
 const log = (...a) => console.error(...a);
@@ -129,9 +130,15 @@ for (const name of images) {
 let peers;
 if (opts.peers !== 'none') {
   const dir = path.join(work, 'peers');
-  run(['python3', path.join(SHARED, 'run_peers.py'), corpus, dir, '--images', images.join(','), '--configs', opts.peers, '--big-runs', String(opts.reps)], { stdio: ['ignore', 'ignore', 'inherit'] });
-  peers = JSON.parse(fs.readFileSync(path.join(dir, 'peers.json'), 'utf8'));
-  result.peers_source = 'run_peers.py in this run';
+  // --peer-images big: the peers run here on those images only; the other
+  // images' peer scores come from the shared measured results.
+  const peerImages = opts.peerImages ? opts.peerImages.split(',') : images;
+  run(['python3', path.join(SHARED, 'run_peers.py'), corpus, dir, '--images', peerImages.join(','), '--configs', opts.peers, '--big-runs', String(opts.reps)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const fresh = JSON.parse(fs.readFileSync(path.join(dir, 'peers.json'), 'utf8'));
+  const shared = JSON.parse(fs.readFileSync(path.join(SHARED, 'results', 'peers.json'), 'utf8'));
+  const wantedConfigs = opts.peers.split(',');
+  peers = { entries: [...fresh.entries, ...shared.entries.filter((e) => !peerImages.includes(e.image) && wantedConfigs.includes(e.config)).map((e) => ({ ...e, from_shared_results: true }))] };
+  result.peers_source = `run_peers.py in this run on ${peerImages.join(',')}; other images from ../shared/carve/results/peers.json`;
 } else {
   peers = JSON.parse(fs.readFileSync(path.join(SHARED, 'results', 'peers.json'), 'utf8'));
   result.peers_source = '../shared/carve/results/peers.json (measured earlier on this machine)';
@@ -142,6 +149,7 @@ for (const e of peers.entries.filter((x) => !x.device && images.includes(x.image
     command: e.command, mb_per_s: e.mb_per_s, median_wall_s: e.median_wall_s,
     exact: e.score.gt_exact, recoverable: e.score.gt_recoverable, partial: e.score.partial_outputs,
     false_positives: e.score.false_positives, truncated_at_embedded_eoi: e.score.truncated_at_embedded_eoi, outputs: e.score.outputs,
+    ...(e.from_shared_results ? { from_shared_results: true } : {}),
   };
 }
 

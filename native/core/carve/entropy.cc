@@ -17,11 +17,33 @@ struct Ctx {
 };
 
 // Baseline / extended sequential block: DC then AC 1..63.
-inline bool block_sequential(Ctx& c, const HuffTable& dc, const HuffTable& ac) {
-  int s = c.br.decode(dc);
-  if (s < 0 || s > c.max_dc) return false;
-  c.br.get(s);
+__attribute__((always_inline)) inline bool block_sequential(Ctx& c, const HuffTable& dc, const HuffTable& ac) {
+  {
+    uint32_t f = c.br.peek(16) >> 7;
+    if (int tot = dc.fast_total_dc[f]) {
+      c.br.skip(tot);
+    } else {
+      int s = c.br.decode(dc);
+      if (s < 0 || s > c.max_dc) return false;
+      c.br.get(s);
+    }
+  }
   for (int k = 1; k < 64;) {
+    uint32_t f = c.br.peek(16) >> 7;
+    if (int tot = ac.fast_total_ac[f]) {
+      int rs = ac.fast_sym[f];
+      c.br.skip(tot);
+      int r = rs >> 4;
+      if (rs & 15) {
+        k += r + 1;
+        if (k > 64) return false;
+      } else {
+        if (r != 15) break;  // EOB
+        k += 16;
+        if (k > 64) return false;
+      }
+      continue;
+    }
     int rs = c.br.decode(ac);
     if (rs < 0) return false;
     int r = rs >> 4, sz = rs & 15;
@@ -40,27 +62,45 @@ inline bool block_sequential(Ctx& c, const HuffTable& dc, const HuffTable& ac) {
   return true;
 }
 
-inline bool block_dc_first(Ctx& c, const HuffTable& dc) {
+__attribute__((always_inline)) inline bool block_dc_first(Ctx& c, const HuffTable& dc) {
   int s = c.br.decode(dc);
   if (s < 0 || s > c.max_dc) return false;
   c.br.get(s);
   return true;
 }
 
-inline bool block_ac_first(Ctx& c, const HuffTable& ac, uint64_t& nz) {
+__attribute__((always_inline)) inline bool block_ac_first(Ctx& c, const HuffTable& ac, uint64_t& nz) {
   if (c.eobrun > 0) {
     c.eobrun--;
     return true;
   }
   for (int k = c.s.ss; k <= c.s.se; k++) {
-    int rs = c.br.decode(ac);
-    if (rs < 0) return false;
-    int r = rs >> 4, sz = rs & 15;
+    uint32_t f = c.br.peek(16) >> 7;
+    int rs, r, sz;
+    if (int tot = ac.fast_total_ac[f]) {
+      rs = ac.fast_sym[f];
+      r = rs >> 4;
+      sz = rs & 15;
+      c.br.skip(tot);
+      if (sz) {
+        k += r;
+        if (k > c.s.se) return false;
+        nz |= uint64_t(1) << k;
+        continue;
+      }
+    } else {
+      rs = c.br.decode(ac);
+      if (rs < 0) return false;
+      r = rs >> 4;
+      sz = rs & 15;
+      if (sz) {
+        if (sz > c.max_ac) return false;
+        c.br.get(sz);
+      }
+    }
     if (sz) {
-      if (sz > c.max_ac) return false;
       k += r;
       if (k > c.s.se) return false;
-      c.br.get(sz);
       nz |= uint64_t(1) << k;
     } else if (r == 15) {
       k += 15;
@@ -75,7 +115,7 @@ inline bool block_ac_first(Ctx& c, const HuffTable& ac, uint64_t& nz) {
   return true;
 }
 
-inline bool block_ac_refine(Ctx& c, const HuffTable& ac, uint64_t& nz) {
+__attribute__((always_inline)) inline bool block_ac_refine(Ctx& c, const HuffTable& ac, uint64_t& nz) {
   int k = c.s.ss;
   const int se = c.s.se;
   if (c.eobrun == 0) {
@@ -178,7 +218,7 @@ ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& fr
     return res;
   };
 
-  auto one_block = [&](int ci, int bx, int by) -> bool {
+  auto one_block = [&](int ci, int bx, int by) __attribute__((always_inline)) -> bool {
     Component& comp = frame.comp[scan.cidx[ci]];
     switch (kind) {
       case Kind::sequential:
@@ -195,6 +235,21 @@ ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& fr
     }
     return false;
   };
+
+  // The blocks of one MCU of a sequential scan, in order, with their tables.
+  const HuffTable* mcu_dc[10];
+  const HuffTable* mcu_ac[10];
+  int mcu_blocks = 0;
+  if (kind == Kind::sequential) {
+    for (int ci = 0; ci < scan.ns; ci++) {
+      const Component& comp = frame.comp[scan.cidx[ci]];
+      int n = interleaved ? comp.h * comp.v : 1;
+      for (int b = 0; b < n && mcu_blocks < 10; b++, mcu_blocks++) {
+        mcu_dc[mcu_blocks] = &tables.dc[scan.td[ci]];
+        mcu_ac[mcu_blocks] = &tables.ac[scan.ta[ci]];
+      }
+    }
+  }
 
   for (uint64_t u = 0; u < units; u++) {
     if (ri && u > 0 && u % ri == 0) {
@@ -217,7 +272,10 @@ ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& fr
       row_prev = m + 2;
       res.good_units = u;
     }
-    if (interleaved) {
+    if (kind == Kind::sequential) {
+      for (int b = 0; b < mcu_blocks; b++)
+        if (!block_sequential(c, *mcu_dc[b], *mcu_ac[b])) return fail("invalid Huffman data");
+    } else if (interleaved) {
       uint64_t mx = u % per_row, my = u / per_row;
       for (int ci = 0; ci < scan.ns; ci++) {
         const Component& comp = frame.comp[scan.cidx[ci]];

@@ -10,6 +10,8 @@ bool HuffTable::build(const uint8_t counts[16], const uint8_t* symbols, int nsym
   if (total > 256 || total != nsymbols || total == 0) return false;
   std::memset(fast_len, 0, sizeof fast_len);
   std::memset(fast_sym, 0, sizeof fast_sym);
+  std::memset(fast_total_dc, 0, sizeof fast_total_dc);
+  std::memset(fast_total_ac, 0, sizeof fast_total_ac);
   std::memcpy(vals, symbols, static_cast<size_t>(total));
   max_symbol = 0;
   for (int i = 0; i < total; i++)
@@ -30,6 +32,10 @@ bool HuffTable::build(const uint8_t counts[16], const uint8_t* symbols, int nsym
         for (int j = 0; j < (1 << shift); j++) {
           fast_len[first + j] = static_cast<uint8_t>(len);
           fast_sym[first + j] = vals[k];
+          int dc_total = len + vals[k];
+          int ac_total = len + (vals[k] & 15);
+          if (vals[k] <= 15 && dc_total <= 9) fast_total_dc[first + j] = static_cast<uint8_t>(dc_total);
+          if (ac_total <= 9) fast_total_ac[first + j] = static_cast<uint8_t>(ac_total);
         }
       }
     }

@@ -12,6 +12,10 @@ struct HuffTable {
   bool defined = false;
   uint8_t fast_len[512];  // 9-bit lookahead: code length (0 = longer code or none)
   uint8_t fast_sym[512];
+  // Validation needs no coefficient values: code + magnitude bits in one
+  // skip when both fit the 9-bit lookahead (0 = take the slow path).
+  uint8_t fast_total_dc[512];  // symbol = magnitude category
+  uint8_t fast_total_ac[512];  // symbol = run << 4 | size
   int32_t maxcode[18];    // per length, the largest code, -1 if none
   int32_t valoff[18];     // vals index of a length's first code minus that code
   uint8_t vals[256];
