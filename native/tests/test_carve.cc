@@ -73,7 +73,47 @@ Bytes with_thumbnail(const Bytes& outer, const Bytes& thumb) {
   return out;
 }
 
+// An MPO-like file: `first` with an APP2 MPF index listing `second`, stored right after it.
+Bytes with_mpf(const Bytes& first, const Bytes& second) {
+  const size_t tiff_len = 8 + 2 + 12 + 4 + 32;
+  const size_t seg = 2 + 4 + tiff_len;
+  const size_t first_len = 2 + 2 + seg + (first.size() - 2);
+  Bytes t(tiff_len, 0);
+  auto be32 = [&](size_t o, uint32_t v) { t[o] = uint8_t(v >> 24); t[o + 1] = uint8_t(v >> 16); t[o + 2] = uint8_t(v >> 8); t[o + 3] = uint8_t(v); };
+  t[0] = 'M'; t[1] = 'M'; t[3] = 42;
+  be32(4, 8);
+  t[9] = 1;                       // one IFD entry
+  t[10] = 0xB0; t[11] = 0x02;     // MPEntry
+  t[13] = 7;                      // UNDEFINED
+  be32(14, 32);                   // two entries
+  be32(18, 26);                   // at TIFF offset 26
+  be32(26 + 4, uint32_t(first_len));
+  be32(42 + 4, uint32_t(second.size()));
+  be32(42 + 8, uint32_t(first_len - 10));  // relative to the TIFF header at file offset 10
+  Bytes out = {0xFF, 0xD8, 0xFF, 0xE2, uint8_t(seg >> 8), uint8_t(seg), 'M', 'P', 'F', 0};
+  out.insert(out.end(), t.begin(), t.end());
+  out.insert(out.end(), first.begin() + 2, first.end());
+  out.insert(out.end(), second.begin(), second.end());
+  return out;
+}
+
 }  // namespace
+
+TEST("an MPF (MPO) file is one file: its second image is part of it, not a file of its own") {
+  Bytes mpo = with_mpf(carve_samples::baseline, carve_samples::s444);
+  Bytes tail = random_bytes(3000, 8);
+  Bytes b = mpo;
+  b.insert(b.end(), tail.begin(), tail.end());
+  CheckResult r = check_jpeg(b.data(), b.size(), true);
+  CHECK(r.status == Status::complete);
+  CHECK_EQ(r.length, mpo.size());
+  CHECK(r.info.mpf_included);
+  // Cut inside the second image: the first image alone is complete.
+  CheckResult cut = check_jpeg(b.data(), mpo.size() - 100, true);
+  CHECK(cut.status == Status::complete);
+  CHECK_EQ(cut.length, mpo.size() - carve_samples::s444.size());
+  CHECK(check_jpeg(b.data(), mpo.size() - 100, false).status == Status::need_more);
+}
 
 TEST("sha256 of 'abc' and of a million 'a's match FIPS 180-4") {
   const uint8_t abc[] = {'a', 'b', 'c'};

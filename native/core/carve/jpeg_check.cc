@@ -148,6 +148,41 @@ bool parse_sos(const uint8_t* s, size_t n, const Frame& f, const DecoderTables& 
   return true;
 }
 
+// The MP Entry list of an APP2 "MPF\0" payload at span offset `at`.
+void parse_mpf(const uint8_t* d, size_t at, size_t n, std::vector<std::pair<size_t, size_t>>& out) {
+  if (n < 4 + 8 || d[at] != 'M' || d[at + 1] != 'P' || d[at + 2] != 'F' || d[at + 3] != 0) return;
+  const uint8_t* t = d + at + 4;
+  size_t tn = n - 4;
+  size_t base = at + 4;
+  bool le = t[0] == 'I';
+  if (!(t[0] == t[1] && (t[0] == 'I' || t[0] == 'M'))) return;
+  auto u16 = [&](size_t o, uint32_t& v) {
+    if (o + 2 > tn) return false;
+    v = le ? (t[o] | t[o + 1] << 8) : (t[o] << 8 | t[o + 1]);
+    return true;
+  };
+  auto u32 = [&](size_t o, uint32_t& v) {
+    if (o + 4 > tn) return false;
+    v = le ? (uint32_t(t[o]) | uint32_t(t[o + 1]) << 8 | uint32_t(t[o + 2]) << 16 | uint32_t(t[o + 3]) << 24)
+           : (uint32_t(t[o]) << 24 | uint32_t(t[o + 1]) << 16 | uint32_t(t[o + 2]) << 8 | uint32_t(t[o + 3]));
+    return true;
+  };
+  uint32_t ifd = 0, count = 0;
+  if (!u32(4, ifd) || !u16(ifd, count) || count > 64) return;
+  for (uint32_t i = 0; i < count; i++) {
+    size_t e = ifd + 2 + size_t(i) * 12;
+    uint32_t tag = 0, bytes = 0, off = 0;
+    if (!u16(e, tag) || !u32(e + 4, bytes) || !u32(e + 8, off)) return;
+    if (tag != 0xB002 || bytes % 16 != 0 || bytes / 16 > 16) continue;
+    for (uint32_t k = 1; k < bytes / 16; k++) {
+      uint32_t size = 0, img = 0;
+      if (!u32(off + k * 16 + 4, size) || !u32(off + k * 16 + 8, img)) return;
+      if (img == 0 || size < 4) continue;
+      out.emplace_back(base + img, size);
+    }
+  }
+}
+
 }  // namespace
 
 CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions& opt) {
@@ -200,6 +235,29 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
       r.status = Status::complete;
       r.length = pos;
       r.reason.clear();
+      // An MPO / MPF file: the images its index lists after this one belong
+      // to the file when every one of them checks complete where it says.
+      if (!r.info.mpf_images.empty()) {
+        size_t last = pos;
+        bool ok = true;
+        for (auto [off, len] : r.info.mpf_images) {
+          if (off < pos || off - pos > (size_t(1) << 30) || len > (size_t(1) << 30)) { ok = false; break; }
+          last = std::max(last, off + len);
+        }
+        if (ok && last > n) {
+          if (!eof) { r.status = Status::need_more; return r; }
+          ok = false;
+        }
+        for (auto [off, len] : r.info.mpf_images) {
+          if (!ok) break;
+          CheckResult sub = check_jpeg(d + off, len, true, opt);
+          ok = sub.status == Status::complete && sub.length + 16 >= len;
+        }
+        if (ok) {
+          r.length = last;
+          r.info.mpf_included = true;
+        }
+      }
       return r;
     }
     if (m == 0xD8 || m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7) || (m >= 0x02 && m <= 0xBF) || m == 0xC8)
@@ -267,6 +325,7 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
     } else if (m >= 0xE0 && m <= 0xEF) {
       r.info.app_payloads.emplace_back(pos + 2, pos + len);
       if (m == 0xE1 && !r.info.has_exif && seglen >= 6) r.info.has_exif = parse_exif(seg, seglen, r.info.exif);
+      if (m == 0xE2 && r.info.mpf_images.empty() && !in_scans) parse_mpf(d, pos + 2, seglen, r.info.mpf_images);
     }
     // COM, DAC, DNL, DHP, EXP, JPGn: skipped by length.
     pos += len;

@@ -30,6 +30,10 @@ struct JpegInfo {
   bool has_exif = false;
   // [begin, end) of every APPn payload (offsets in the span): embedded thumbnails live there.
   std::vector<std::pair<size_t, size_t>> app_payloads;
+  // MPF (APP2 "MPF\0", CIPA DC-007): [offset, length] in the span of each
+  // image after the first (MPO stereo pairs, camera previews).
+  std::vector<std::pair<size_t, size_t>> mpf_images;
+  bool mpf_included = false;  // the file was extended over them (all checked complete)
 };
 
 struct CheckOptions {
