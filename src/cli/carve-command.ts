@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { carve, type CarveAbortError, type CarveReport, type CarveSummary } from '../carve.js';
 import { AbortError } from '../errors.js';
 import { formatBytes } from '../units.js';
-import { EXIT_INTERRUPTED, EXIT_PARTIAL, interruptSignal, progressBar, reportError, type CommonFlags } from './common.js';
+import { EXIT_PARTIAL, interruptSignal, progressBar, reportError, type CommonFlags } from './common.js';
 
 interface CarveFlags extends CommonFlags {
   output: string;
@@ -120,7 +120,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 done but unreadable ranges were skipped
           const r = (err as CarveAbortError).report;
           if (flags.json) process.stdout.write(JSON.stringify({ summary: summaryOf(r) }) + '\n');
           else if (!flags.quiet) process.stdout.write(formatSummary(r));
-          process.exitCode = EXIT_INTERRUPTED;
+          process.exitCode = reportError(name, err, flags); // 130 (Ctrl-C) or 143 (SIGTERM)
           return;
         }
         throw err;
