@@ -159,8 +159,11 @@ if (big) {
   const peerBig = Object.entries(result.peers.big ?? {}).filter(([k]) => k !== 'foremost-q');
   const fastest = Math.max(...peerBig.map(([, v]) => v.mb_per_s));
   const fq = result.peers.big?.['foremost-q']?.mb_per_s;
-  const contiguous = Object.values(result.images).reduce((a, e) => a + (e.carve.score.contiguous?.total ?? 0), 0);
-  const contiguousExact = Object.values(result.images).reduce((a, e) => a + (e.carve.score.contiguous?.exact ?? 0), 0);
+  // raw-mix and big are the images whose 'contiguous' layout is intact by construction
+  // (on the filesystem images, deleted files may be partly overwritten).
+  const rawImages = ['raw-mix', 'big'].map((n) => result.images[n]).filter(Boolean);
+  const contiguous = rawImages.reduce((a, e) => a + (e.carve.score.contiguous?.total ?? 0), 0);
+  const contiguousExact = rawImages.reduce((a, e) => a + (e.carve.score.contiguous?.exact ?? 0), 0);
   result.goals = [
     goal('contiguous intact JPEGs exact (raw-mix + big), fraction', contiguous ? contiguousExact / contiguous : 0, 1),
     { name: 'false positives (all images)', target: '= 0', value: Object.values(result.images).reduce((a, e) => a + e.carve.score.false_positives, 0) },
