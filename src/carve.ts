@@ -213,8 +213,13 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
     partials: options.partials ?? true,
     seekHole: options.seekHole ?? true,
   };
+  // A resumed run rescans from the first unfinished part: a file it finds
+  // again replaces its earlier entry instead of being listed twice.
+  const index = new Map(files.map((f, i) => [`${f.status}:${f.offset}`, i]));
   const onFile = (f: CarvedFile) => {
-    files.push(f);
+    const at = index.get(`${f.status}:${f.offset}`);
+    if (at !== undefined) files[at] = f;
+    else files.push(f);
     options.onFile?.(f);
   };
   // The job resolves (with cancelled: true) when stopped, so that the
