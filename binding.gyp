@@ -41,7 +41,14 @@
         "native/core/rbd/session.cc",
         "native/core/rbd/rbd_sink.cc",
         "native/core/rbd/rbd_reader.cc",
-        "native/core/rbd/rbd_copy.cc"
+        "native/core/rbd/rbd_copy.cc",
+        "native/core/carve/signature.cc",
+        "native/core/carve/huffman.cc",
+        "native/core/carve/entropy.cc",
+        "native/core/carve/exif.cc",
+        "native/core/carve/jpeg_check.cc",
+        "native/core/carve/sha256.cc",
+        "native/core/carve/carver.cc"
       ], "include_dirs": ["native"
       ]
     },
@@ -57,7 +64,8 @@
         "native/binding/zero_binding.cc",
         "native/binding/scan_binding.cc",
         "native/binding/sparsify_binding.cc",
-        "native/binding/rbd_binding.cc"
+        "native/binding/rbd_binding.cc",
+        "native/binding/carve_binding.cc"
       ]
     },
     {
@@ -71,7 +79,8 @@
         "native/tests/test_classify.cc",
         "native/tests/test_source.cc",
         "native/tests/test_scan_pipeline.cc",
-        "native/tests/test_qcow2.cc"
+        "native/tests/test_qcow2.cc",
+        "native/tests/test_carve.cc"
       ],
       "conditions": [
         ["'<!(test -f /usr/include/rbd/librbd.h && test -f /usr/include/rados/librados.h && echo 1 || echo 0)'=='1'", {

@@ -14,3 +14,5 @@ export { parseImageFormat } from './format.js';
 export type { ImageFormat, ImageDescription } from './format.js';
 export { copyToRbd, copyFromRbd, rbdInfo, parseRbdSpec, formatRbdSpec, isRbdSpec, libvirtDiskXml, parseMonHosts } from './rbd.js';
 export type { RbdTarget, CopyToRbdOptions, RbdImportReport, RbdInfo } from './rbd.js';
+export { carve, sameStorage } from './carve.js';
+export type { CarveOptions, CarveReport, CarveSummary, CarvedFile, CarveAbortError, UnreadableRange } from './carve.js';

@@ -134,6 +134,26 @@ export interface NativeRbdInfo {
   objectSize: number;
 }
 
+export interface NativeCarveReport {
+  source: string;
+  size: number;
+  start: number;
+  end: number;
+  nextOffset: number;
+  bytesScanned: number;
+  candidates: number;
+  complete: number;
+  partial: number;
+  rejected: number;
+  filtered: number;
+  duplicates: number;
+  thumbnails: number;
+  bytesWritten: number;
+  unreadable: { offset: number; length: number }[];
+  seconds: number;
+  cancelled: boolean;
+}
+
 export interface NativeBinding {
   isZero(bytes: ArrayBufferView | ArrayBuffer, kernel?: string): boolean;
   classifyBlocks(bytes: ArrayBufferView | ArrayBuffer, blockSize: number): Uint8Array;
@@ -159,6 +179,12 @@ export interface NativeBinding {
     onProgress?: NativeProgress,
   ): NativeJob<NativeRbdExportReport>;
   rbdInfo(target: NativeRbdTarget, onProgress?: NativeProgress): NativeJob<NativeRbdInfo>;
+  carve(
+    source: string,
+    options: Record<string, unknown>,
+    onProgress: NativeProgress | undefined,
+    onFile: (file: import('./carve.js').CarvedFile) => void,
+  ): NativeJob<NativeCarveReport>;
 }
 
 function packageRoot(): string {

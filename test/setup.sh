@@ -21,6 +21,11 @@ check monmaptool ceph-base
 lib() { ldconfig -p 2>/dev/null | grep -q "$1" || need+=("$2"); }
 lib 'librbd\.so\.1 ' librbd1
 lib 'librados\.so\.2 ' librados2
+check cjpeg libjpeg-turbo-progs
+check djpeg libjpeg-turbo-progs
+check mcopy mtools
+check mkfs.vfat dosfstools
+check debugfs e2fsprogs
 
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t pkgs < <(printf '%s\n' "${need[@]}" | sort -u)

@@ -8,6 +8,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   binding::register_scan(env, exports);
   binding::register_sparsify(env, exports);
   binding::register_rbd(env, exports);
+  binding::register_carve(env, exports);
   return exports;
 }
 

@@ -9,5 +9,6 @@ void register_zero(Napi::Env env, Napi::Object exports);
 void register_scan(Napi::Env env, Napi::Object exports);
 void register_sparsify(Napi::Env env, Napi::Object exports);
 void register_rbd(Napi::Env env, Napi::Object exports);
+void register_carve(Napi::Env env, Napi::Object exports);
 
 }  // namespace binding

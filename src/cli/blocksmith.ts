@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { infoCommand, mapCommand } from './commands.js';
 import { packageVersion, runCli } from './common.js';
+import { carveCommand } from './carve-command.js';
 import { rbdCommand } from './rbd-command.js';
 import { sparsifyCommand } from './sparsify-command.js';
 
@@ -13,6 +14,7 @@ const program = new Command('blocksmith')
   .addCommand(mapCommand())
   .addCommand(sparsifyCommand('sparsify', 'blocksmith '))
   .addCommand(rbdCommand())
+  .addCommand(carveCommand('carve', 'blocksmith '))
   .addHelpText(
     'after',
     `

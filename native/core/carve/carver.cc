@@ -1,0 +1,420 @@
+#include "carver.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "../error.h"
+#include "sha256.h"
+#include "signature.h"
+
+namespace blocksmith::carve {
+
+std::string carved_name(uint64_t offset) {
+  char name[40];
+  std::snprintf(name, sizeof name, "f%014llu.jpg", static_cast<unsigned long long>(offset));
+  return name;
+}
+
+namespace {
+
+void ensure_dir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throw_sys(errno, "mkdir", dir);
+}
+
+// Writes `data` to dir/name through a temporary name, renamed when complete.
+void write_file(const std::string& dir, const std::string& name, const uint8_t* data, size_t len) {
+  std::string final_path = dir + "/" + name;
+  std::string tmp = dir + "/." + name + ".part";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw_sys(errno, "open", tmp);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t w = ::write(fd, data + done, len - done);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw_sys(e, "write", tmp);
+    }
+    done += size_t(w);
+  }
+  if (::close(fd) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    throw_sys(e, "close", tmp);
+  }
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) throw_sys(errno, "rename", final_path);
+}
+
+class Driver {
+ public:
+  using ProgressHook = std::function<void(uint64_t done, bool force)>;
+  Driver(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& sink, ProgressHook progress)
+      : reader_(reader), opt_(opt), control_(control), sink_(sink), progress_(std::move(progress)) {}
+
+  CarveReport run();
+
+ private:
+  size_t read_tolerant(uint8_t* dst, size_t want, uint64_t off);
+  void add_unreadable(uint64_t off, uint64_t len);
+  bool refill(bool pending);
+  void shift(size_t k);
+  void emit(uint64_t abs, const uint8_t* data, const CheckResult& res, bool thumbnail, uint64_t parent);
+  void thumbnails(uint64_t abs, const uint8_t* data, const CheckResult& res);
+
+  Reader& reader_;
+  const CarveOptions& opt_;
+  Control& control_;
+  const FileSink& sink_;
+  ProgressHook progress_;
+  CarveReport rep_;
+  std::vector<uint8_t> buf_;
+  uint64_t buf_off_ = 0;  // source offset of buf_[0]
+  size_t len_ = 0;        // valid bytes in buf_
+  uint64_t size_ = 0;
+  std::unordered_map<std::string, uint64_t> seen_;  // sha256 -> offset (dedupe)
+  bool made_partial_ = false, made_thumbs_ = false;
+};
+
+void Driver::add_unreadable(uint64_t off, uint64_t len) {
+  if (!rep_.unreadable.empty() && rep_.unreadable.back().end == off) {
+    rep_.unreadable.back().end = off + len;
+  } else {
+    rep_.unreadable.push_back({off, off + len});
+  }
+}
+
+size_t Driver::read_tolerant(uint8_t* dst, size_t want, uint64_t off) {
+  try {
+    return reader_.read_at(dst, want, off);
+  } catch (const Error& e) {
+    if (e.errnum() != EIO) throw;
+  }
+  // ddrescue-like: retry in sector steps, zero-fill and record what fails.
+  size_t done = 0;
+  const uint32_t sec = std::max<uint32_t>(opt_.io_sector, 1);
+  while (done < want) {
+    size_t step = std::min<uint64_t>(sec - (off + done) % sec, want - done);
+    try {
+      size_t n = reader_.read_at(dst + done, step, off + done);
+      done += n;
+      if (n < step) break;  // end of source
+    } catch (const Error& e) {
+      if (e.errnum() != EIO) throw;
+      std::memset(dst + done, 0, step);
+      add_unreadable(off + done, step);
+      done += step;
+    }
+  }
+  return done;
+}
+
+void Driver::shift(size_t k) {
+  if (k == 0) return;
+  k = std::min(k, len_);
+  std::memmove(buf_.data(), buf_.data() + k, len_ - k);
+  len_ -= k;
+  buf_off_ += k;
+}
+
+// Appends bytes after buf_[len_). Without a pending candidate, holes
+// (SEEK_DATA) are skipped. Returns false at the end of the source.
+bool Driver::refill(bool pending) {
+  uint64_t at = buf_off_ + len_;
+  if (at >= size_) return false;
+  uint64_t limit = size_;
+  if (!pending && opt_.use_seek_hole) {
+    DataRange dr = reader_.next_data(at);
+    if (dr.begin > at) {
+      // Bytes carried over cannot start a JPEG that continues into zeros.
+      len_ = 0;
+      buf_off_ = at = dr.begin;
+      if (at >= size_) return false;
+    }
+    limit = std::max(dr.end, at + 1);
+  }
+  size_t want = std::min<uint64_t>(buf_.size() - len_, limit - at);
+  if (want == 0) return true;
+  size_t n = read_tolerant(buf_.data() + len_, want, at);
+  rep_.bytes_scanned += n;
+  len_ += n;
+  return n > 0;
+}
+
+void Driver::emit(uint64_t abs, const uint8_t* data, const CheckResult& res, bool thumbnail, uint64_t parent) {
+  CarvedFile f;
+  f.offset = abs;
+  f.length = res.length;
+  f.status = res.status;
+  f.info = res.info;
+  f.parent = parent;
+  if (res.status == Status::partial) {
+    f.broke_at = abs + res.broke_at;
+    f.reason = res.reason;
+  }
+  if (res.length < opt_.min_size || res.info.width < opt_.min_width || res.info.height < opt_.min_height) {
+    if (!thumbnail) rep_.filtered++;
+    return;
+  }
+  f.sha256 = sha256_hex(data, res.length);
+  std::string dir = opt_.out_dir;
+  if (thumbnail) {
+    f.kind = "thumbnail";
+    f.path = "thumbnails/" + carved_name(abs);
+    if (!made_thumbs_ && opt_.write) ensure_dir(dir + "/thumbnails");
+    made_thumbs_ = true;
+    dir += "/thumbnails";
+    rep_.thumbnails++;
+  } else if (res.status == Status::partial) {
+    if (!opt_.partials) return;
+    f.kind = "partial";
+    f.path = "partial/" + carved_name(abs);
+    if (!made_partial_ && opt_.write) ensure_dir(dir + "/partial");
+    made_partial_ = true;
+    dir += "/partial";
+    rep_.partial++;
+  } else {
+    f.kind = "complete";
+    f.path = carved_name(abs);
+    if (opt_.dedupe) {
+      auto [it, inserted] = seen_.emplace(f.sha256, abs);
+      if (!inserted) {
+        f.kind = "duplicate";
+        f.duplicate_of = carved_name(it->second);
+        f.path.clear();
+        rep_.duplicates++;
+        sink_(f);
+        return;
+      }
+    }
+    rep_.complete++;
+  }
+  if (opt_.write) {
+    write_file(dir, carved_name(abs), data, res.length);
+    rep_.bytes_written += res.length;
+  }
+  sink_(f);
+}
+
+void Driver::thumbnails(uint64_t abs, const uint8_t* data, const CheckResult& res) {
+  for (auto [b, e] : res.info.app_payloads) {
+    size_t i = b;
+    while (i < e) {
+      size_t k = find_soi(data, e, i);
+      if (k == SIZE_MAX) break;
+      CheckResult t = check_jpeg(data + k, e - k, true);
+      if (t.status == Status::complete) {
+        emit(abs + k, data + k, t, true, abs);
+        i = k + t.length;
+      } else {
+        i = k + 1;
+      }
+    }
+  }
+}
+
+CarveReport Driver::run() {
+  auto t0 = std::chrono::steady_clock::now();
+  size_ = reader_.size();
+  rep_.source = reader_.path();
+  rep_.size = size_;
+  rep_.start = std::min(opt_.offset, size_);
+  uint64_t scan_end = opt_.length ? std::min(size_, rep_.start + opt_.length) : size_;
+  rep_.end = scan_end;
+  size_t chunk = std::max<size_t>(opt_.chunk_size, 1 << 16);
+  buf_.resize(chunk);
+  buf_off_ = rep_.start;
+  reader_.advise_sequential();
+  const uint32_t align = std::max<uint32_t>(opt_.sector_size, 1);
+  size_t scan = 0;  // next position in buf_ to search
+  bool done = false;
+
+  while (!done) {
+    if (control_.cancelled()) {
+      rep_.cancelled = true;
+      break;
+    }
+    progress_(std::min(buf_off_ + scan, scan_end) - rep_.start, false);
+    if (buf_off_ + scan >= scan_end) break;
+    size_t i = find_soi(buf_.data(), len_, scan, buf_off_, align);
+    if (i == SIZE_MAX) {
+      // Keep the last 3 bytes (a signature may straddle the read boundary).
+      size_t keep_from = len_ >= 3 ? std::max(scan, len_ - 3) : scan;
+      shift(keep_from);
+      scan = 0;
+      if (!refill(false)) break;
+      continue;
+    }
+    uint64_t abs = buf_off_ + i;
+    if (abs >= scan_end) break;
+    bool eof = buf_off_ + len_ >= size_;
+    bool at_limit = len_ - i >= opt_.max_size;
+    CheckResult res = check_jpeg(buf_.data() + i, std::min<size_t>(len_ - i, opt_.max_size), eof || at_limit);
+    if (res.status == Status::need_more) {
+      shift(i);  // the candidate moves to buf_[0]
+      if (len_ == buf_.size()) buf_.resize(std::min<size_t>(buf_.size() * 2, opt_.max_size + chunk));
+      scan = 0;
+      refill(true);
+      continue;
+    }
+    rep_.candidates++;
+    if (res.status == Status::complete) {
+      emit(abs, buf_.data() + i, res, false, 0);
+      if (opt_.thumbnails) thumbnails(abs, buf_.data() + i, res);
+      scan = i + res.length;
+    } else {
+      if (res.status == Status::partial) emit(abs, buf_.data() + i, res, false, 0);
+      else rep_.rejected++;
+      scan = i + std::max<size_t>(res.header_end, 1);
+    }
+    // Shrink back after a large file so the buffer does not stay huge.
+    if (buf_.size() > chunk && scan >= len_) {
+      shift(len_);
+      scan = 0;
+      buf_.resize(chunk);
+      buf_.shrink_to_fit();
+    }
+  }
+  rep_.next_offset = rep_.cancelled ? std::min(buf_off_ + scan, scan_end) : scan_end;
+  progress_(rep_.next_offset - rep_.start, true);
+  rep_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return rep_;
+}
+
+}  // namespace
+
+CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file) {
+  const uint64_t size = reader.size();
+  const uint64_t start = std::min(opt.offset, size);
+  const uint64_t end = opt.length ? std::min(size, start + opt.length) : size;
+  control.set_total(end - start);
+  unsigned threads = opt.threads ? opt.threads : std::min(4u, std::max(1u, std::thread::hardware_concurrency()));
+  if (opt.dedupe || end - start < (uint64_t(64) << 20)) threads = 1;
+  if (threads <= 1) {
+    Driver d(reader, opt, control, on_file, [&](uint64_t done, bool force) {
+      control.set_done(done);
+      control.tick(force);
+    });
+    return d.run();
+  }
+
+  // Parts scanned in parallel. A part finds candidates only in its range but
+  // follows a file past its end; the next part's finds inside such a file
+  // (an MPF image, a thumbnail) are dropped and unlinked at the merge. Part 0
+  // reports files as they come; the others' events wait for the merge, so
+  // onFile sees files in offset order.
+  const uint64_t align = uint64_t(1) << 20;
+  std::vector<uint64_t> bounds{start};
+  for (unsigned k = 1; k < threads; k++) bounds.push_back(std::max(start, (start + (end - start) / threads * k) & ~(align - 1)));
+  bounds.push_back(end);
+  std::vector<std::atomic<uint64_t>> done(threads);
+  std::mutex tick_mu;
+  auto progress = [&](unsigned k) {
+    return [&, k](uint64_t d, bool force) {
+      done[k].store(d, std::memory_order_relaxed);
+      uint64_t sum = 0;
+      for (auto& x : done) sum += x.load(std::memory_order_relaxed);
+      std::lock_guard<std::mutex> lock(tick_mu);
+      control.set_done(sum);
+      control.tick(force);
+    };
+  };
+  std::vector<CarveReport> reps(threads);
+  std::vector<std::vector<CarvedFile>> held(threads);
+  std::vector<CarveOptions> opts(threads, opt);
+  std::vector<FileSink> sinks(threads);
+  uint64_t covered = 0;  // end of the furthest file reported so far
+  std::vector<std::exception_ptr> errors(threads);
+  for (unsigned k = 0; k < threads; k++) {
+    opts[k].offset = bounds[k];
+    opts[k].length = bounds[k + 1] - bounds[k];
+    sinks[k] = FileSink([&held, k](const CarvedFile& f) { held[k].push_back(f); });
+  }
+  std::vector<std::thread> pool;
+  for (unsigned k = 1; k < threads; k++) {
+    pool.emplace_back([&, k] {
+      try {
+        Driver d(reader, opts[k], control, sinks[k], progress(k));
+        reps[k] = d.run();
+      } catch (...) {
+        errors[k] = std::current_exception();
+        control.cancel();
+      }
+    });
+  }
+  try {
+    FileSink first = [&](const CarvedFile& f) {
+      covered = std::max(covered, f.offset + f.length);
+      on_file(f);
+    };
+    Driver d(reader, opts[0], control, first, progress(0));
+    reps[0] = d.run();
+  } catch (...) {
+    errors[0] = std::current_exception();
+    control.cancel();
+  }
+  for (auto& t : pool) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+
+  CarveReport total = reps[0];
+  total.start = start;
+  total.end = end;
+  bool stopped = reps[0].cancelled;
+  for (unsigned k = 1; k < threads; k++) {
+    const CarveReport& r = reps[k];
+    for (auto& f : held[k]) {
+      if ((f.kind == "thumbnail" ? f.parent : f.offset) < covered) {
+        // Inside a file of the previous part: not a file of its own.
+        if (!f.path.empty() && opt.write) ::unlink((opt.out_dir + "/" + f.path).c_str());
+        if (f.kind == "complete") total.complete--;
+        else if (f.kind == "partial") total.partial--;
+        else if (f.kind == "thumbnail") total.thumbnails--;
+        continue;
+      }
+      on_file(f);
+    }
+    uint64_t before = covered;
+    for (auto& f : held[k])
+      if ((f.kind == "thumbnail" ? f.parent : f.offset) >= before) covered = std::max(covered, f.offset + f.length);
+    total.candidates += r.candidates;
+    total.complete += r.complete;
+    total.partial += r.partial;
+    total.rejected += r.rejected;
+    total.filtered += r.filtered;
+    total.duplicates += r.duplicates;
+    total.thumbnails += r.thumbnails;
+    total.bytes_written += r.bytes_written;
+    total.bytes_scanned += r.bytes_scanned;
+    total.unreadable.insert(total.unreadable.end(), r.unreadable.begin(), r.unreadable.end());
+    total.seconds = std::max(total.seconds, r.seconds);
+    if (!stopped) total.next_offset = r.next_offset;
+    stopped = stopped || r.cancelled;
+    total.cancelled = total.cancelled || r.cancelled;
+  }
+  if (total.cancelled) {
+    // Resume from the first part that did not finish.
+    for (unsigned k = 0; k < threads; k++)
+      if (reps[k].cancelled) {
+        total.next_offset = reps[k].next_offset;
+        break;
+      }
+  } else {
+    total.next_offset = end;
+  }
+  return total;
+}
+
+}  // namespace blocksmith::carve

@@ -1,0 +1,74 @@
+// The scan driver: reads the source once with large sequential reads, finds
+// candidates (signature.h), checks each (jpeg_check.h) and writes complete
+// files to OUTDIR, partial ones to OUTDIR/partial, thumbnails (optional) to
+// OUTDIR/thumbnails, all named by byte offset. The source is only read,
+// through a Reader. EIO is skipped in sector steps and recorded.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../control.h"
+#include "../reader.h"
+#include "jpeg_check.h"
+
+namespace blocksmith::carve {
+
+struct CarveOptions {
+  std::string out_dir;             // must exist; partial/ and thumbnails/ are made when needed
+  uint64_t offset = 0;             // first byte where candidates are looked for
+  uint64_t length = 0;             // 0: to the end of the source
+  uint32_t sector_size = 1;        // candidates only at multiples of this (1: every byte)
+  uint32_t io_sector = 512;        // EIO is retried and skipped in steps of this
+  uint64_t min_size = 0;           // smaller files are not written
+  int min_width = 0, min_height = 0;
+  uint64_t max_size = uint64_t(256) << 20;  // a JPEG longer than this is cut there
+  size_t chunk_size = size_t(16) << 20;
+  bool dedupe = false;             // skip files whose sha256 was already written
+  bool thumbnails = false;         // also write embedded JPEGs of complete files
+  bool partials = true;            // write partial files
+  bool use_seek_hole = true;
+  bool write = true;               // false: report only (dry run, benchmarks of the scan)
+  // Scan threads: the range is split into this many parts scanned in
+  // parallel (0: one per CPU, at most 4; ranges under 64 MiB and --dedupe use one).
+  unsigned threads = 0;
+};
+
+struct CarvedFile {
+  uint64_t offset = 0, length = 0;
+  Status status = Status::complete;
+  std::string kind;       // "complete" | "partial" | "thumbnail" | "duplicate"
+  std::string path;       // relative to out_dir; empty for a duplicate
+  std::string sha256;
+  std::string duplicate_of;
+  uint64_t broke_at = 0;  // partial: absolute offset where the data went bad
+  std::string reason;
+  uint64_t parent = 0;    // thumbnail: offset of the outer file
+  JpegInfo info;
+};
+
+struct CarveReport {
+  std::string source;
+  uint64_t size = 0;
+  uint64_t start = 0, end = 0;   // scanned range [start, end)
+  uint64_t next_offset = 0;      // where a resumed run continues (== end when finished)
+  uint64_t bytes_scanned = 0;    // bytes actually read
+  uint64_t candidates = 0, complete = 0, partial = 0, rejected = 0, filtered = 0, duplicates = 0, thumbnails = 0;
+  uint64_t bytes_written = 0;
+  std::vector<DataRange> unreadable;
+  double seconds = 0;
+  bool cancelled = false;
+};
+
+using FileSink = std::function<void(const CarvedFile&)>;
+
+// Runs the carve. Returns normally when cancelled (report.cancelled) so the
+// caller keeps the files written so far and can write the report.
+CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file);
+
+// f%014llu.jpg
+std::string carved_name(uint64_t offset);
+
+}  // namespace blocksmith::carve

@@ -1,0 +1,314 @@
+#include "entropy.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace blocksmith::carve {
+namespace {
+
+struct Ctx {
+  BitReader br;
+  const Frame& frame;
+  const DecoderTables& t;
+  const ScanHeader& s;
+  int max_dc;  // largest DC magnitude category
+  int max_ac;  // largest AC magnitude category
+  unsigned eobrun = 0;
+};
+
+// Baseline / extended sequential block: DC then AC 1..63.
+__attribute__((always_inline)) inline bool block_sequential(Ctx& c, const HuffTable& dc, const HuffTable& ac) {
+  {
+    uint32_t f = c.br.peek(16) >> 7;
+    if (int tot = dc.fast_total_dc[f]) {
+      c.br.skip(tot);
+    } else {
+      int s = c.br.decode(dc);
+      if (s < 0 || s > c.max_dc) return false;
+      c.br.get(s);
+    }
+  }
+  for (int k = 1; k < 64;) {
+    uint32_t f = c.br.peek(16) >> 7;
+    if (int tot = ac.fast_total_ac[f]) {
+      int rs = ac.fast_sym[f];
+      c.br.skip(tot);
+      int r = rs >> 4;
+      if (rs & 15) {
+        k += r + 1;
+        if (k > 64) return false;
+      } else {
+        if (r != 15) break;  // EOB
+        k += 16;
+        if (k > 64) return false;
+      }
+      continue;
+    }
+    int rs = c.br.decode(ac);
+    if (rs < 0) return false;
+    int r = rs >> 4, sz = rs & 15;
+    if (sz) {
+      if (sz > c.max_ac) return false;
+      k += r;
+      if (k > 63) return false;
+      c.br.get(sz);
+      k++;
+    } else {
+      if (r != 15) break;  // EOB
+      k += 16;
+      if (k > 64) return false;
+    }
+  }
+  return true;
+}
+
+__attribute__((always_inline)) inline bool block_dc_first(Ctx& c, const HuffTable& dc) {
+  int s = c.br.decode(dc);
+  if (s < 0 || s > c.max_dc) return false;
+  c.br.get(s);
+  return true;
+}
+
+__attribute__((always_inline)) inline bool block_ac_first(Ctx& c, const HuffTable& ac, uint64_t& nz) {
+  if (c.eobrun > 0) {
+    c.eobrun--;
+    return true;
+  }
+  for (int k = c.s.ss; k <= c.s.se; k++) {
+    uint32_t f = c.br.peek(16) >> 7;
+    int rs, r, sz;
+    if (int tot = ac.fast_total_ac[f]) {
+      rs = ac.fast_sym[f];
+      r = rs >> 4;
+      sz = rs & 15;
+      c.br.skip(tot);
+      if (sz) {
+        k += r;
+        if (k > c.s.se) return false;
+        nz |= uint64_t(1) << k;
+        continue;
+      }
+    } else {
+      rs = c.br.decode(ac);
+      if (rs < 0) return false;
+      r = rs >> 4;
+      sz = rs & 15;
+      if (sz) {
+        if (sz > c.max_ac) return false;
+        c.br.get(sz);
+      }
+    }
+    if (sz) {
+      k += r;
+      if (k > c.s.se) return false;
+      nz |= uint64_t(1) << k;
+    } else if (r == 15) {
+      k += 15;
+      if (k > c.s.se) return false;  // a run of zeros past the band's end
+    } else {
+      c.eobrun = 1u << r;
+      if (r) c.eobrun += c.br.get(r);
+      c.eobrun--;
+      break;
+    }
+  }
+  return true;
+}
+
+__attribute__((always_inline)) inline bool block_ac_refine(Ctx& c, const HuffTable& ac, uint64_t& nz) {
+  int k = c.s.ss;
+  const int se = c.s.se;
+  if (c.eobrun == 0) {
+    for (; k <= se; k++) {
+      int rs = c.br.decode(ac);
+      if (rs < 0) return false;
+      int r = rs >> 4, sz = rs & 15;
+      if (sz) {
+        if (sz != 1) return false;
+        c.br.get(1);
+      } else if (r != 15) {
+        c.eobrun = 1u << r;
+        if (r) c.eobrun += c.br.get(r);
+        break;
+      }
+      // Skip r zero coefficients, reading a correction bit for each non-zero one passed.
+      do {
+        if (nz >> k & 1) {
+          c.br.get(1);
+        } else {
+          if (--r < 0) break;
+        }
+        k++;
+      } while (k <= se);
+      if (sz) {
+        if (k > se) return false;
+        nz |= uint64_t(1) << k;
+      }
+    }
+  }
+  if (c.eobrun > 0) {
+    for (; k <= se; k++)
+      if (nz >> k & 1) c.br.get(1);
+    c.eobrun--;
+  }
+  return true;
+}
+
+enum class Kind { sequential, dc_first, dc_refine, ac_first, ac_refine };
+
+}  // namespace
+
+ScanResult skip_scan(const uint8_t* p, const uint8_t* end, bool eof) {
+  ScanResult r;
+  r.good_end = p;
+  while (true) {
+    const void* hit = std::memchr(p, 0xFF, static_cast<size_t>(end - p));
+    if (!hit) break;
+    const uint8_t* q = static_cast<const uint8_t*>(hit);
+    if (q + 1 >= end) break;
+    uint8_t m = q[1];
+    if (m == 0x00 || (m >= 0xD0 && m <= 0xD7)) {
+      p = q + 2;
+      r.good_end = p;
+      continue;
+    }
+    if (m == 0xFF) {
+      p = q + 1;
+      continue;
+    }
+    r.outcome = ScanOutcome::ok;
+    r.end = q;
+    r.good_end = q;
+    return r;
+  }
+  r.outcome = eof ? ScanOutcome::bad : ScanOutcome::need_more;
+  r.broke_at = end;
+  r.reason = "entropy-coded data runs to the end of the source";
+  return r;
+}
+
+ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& frame, const DecoderTables& tables,
+                       const ScanHeader& scan) {
+  Ctx c{BitReader(p, end), frame, tables, scan, frame.precision > 8 ? 15 : 11, frame.precision > 8 ? 14 : 10};
+  ScanResult res;
+  res.good_end = p;
+  Kind kind = Kind::sequential;
+  if (frame.progressive) {
+    if (scan.ss == 0) kind = scan.ah == 0 ? Kind::dc_first : Kind::dc_refine;
+    else kind = scan.ah == 0 ? Kind::ac_first : Kind::ac_refine;
+  }
+  const bool interleaved = scan.ns > 1;
+  const Component& c0 = frame.comp[scan.cidx[0]];
+  const uint64_t per_row = interleaved ? uint64_t(frame.mcux) : uint64_t(c0.bw_real);
+  const uint64_t units = interleaved ? per_row * uint64_t(frame.mcuy) : per_row * uint64_t(c0.bh_real);
+  const unsigned ri = tables.restart_interval;
+  unsigned next_rst = 0;
+
+  // Random bytes often decode for a while before an error shows, so a
+  // failure discards the MCU row it happened in and the one before; a
+  // restart marker in the right order is proof that what precedes it is good.
+  const uint8_t* rst_good = p;
+  const uint8_t* row_prev = p;
+  auto fail = [&](const char* why) {
+    res.good_end = std::max(rst_good, row_prev);
+    bool short_data = c.br.at_end() && !eof;
+    res.outcome = short_data ? ScanOutcome::need_more : ScanOutcome::bad;
+    res.broke_at = c.br.approx_pos();
+    res.reason = why;
+    return res;
+  };
+
+  auto one_block = [&](int ci, int bx, int by) __attribute__((always_inline)) -> bool {
+    Component& comp = frame.comp[scan.cidx[ci]];
+    switch (kind) {
+      case Kind::sequential:
+        return block_sequential(c, tables.dc[scan.td[ci]], tables.ac[scan.ta[ci]]);
+      case Kind::dc_first:
+        return block_dc_first(c, tables.dc[scan.td[ci]]);
+      case Kind::dc_refine:
+        c.br.get(1);
+        return true;
+      case Kind::ac_first:
+        return block_ac_first(c, tables.ac[scan.ta[ci]], comp.nz[size_t(by) * comp.bw + bx]);
+      case Kind::ac_refine:
+        return block_ac_refine(c, tables.ac[scan.ta[ci]], comp.nz[size_t(by) * comp.bw + bx]);
+    }
+    return false;
+  };
+
+  // The blocks of one MCU of a sequential scan, in order, with their tables.
+  const HuffTable* mcu_dc[10];
+  const HuffTable* mcu_ac[10];
+  int mcu_blocks = 0;
+  if (kind == Kind::sequential) {
+    for (int ci = 0; ci < scan.ns; ci++) {
+      const Component& comp = frame.comp[scan.cidx[ci]];
+      int n = interleaved ? comp.h * comp.v : 1;
+      for (int b = 0; b < n && mcu_blocks < 10; b++, mcu_blocks++) {
+        mcu_dc[mcu_blocks] = &tables.dc[scan.td[ci]];
+        mcu_ac[mcu_blocks] = &tables.ac[scan.ta[ci]];
+      }
+    }
+  }
+
+  for (uint64_t u = 0; u < units; u++) {
+    if (ri && u > 0 && u % ri == 0) {
+      // The interval must end exactly before RSTn (n counting 0..7).
+      if (c.br.overran()) return fail("entropy-coded data ends inside a restart interval");
+      if (c.br.unread_real_bits() >= 8) return fail("extraneous bytes before a restart marker");
+      const uint8_t* m = c.br.pos();
+      if (m + 2 > end) {
+        res.outcome = eof ? ScanOutcome::bad : ScanOutcome::need_more;
+        res.broke_at = m;
+        res.reason = "data ends before a restart marker";
+        return res;
+      }
+      if (m[0] != 0xFF || m[1] != 0xD0 + next_rst) return fail("restart marker missing or out of order");
+      next_rst = (next_rst + 1) & 7;
+      c.br.restart(m + 2);
+      c.eobrun = 0;
+      res.good_end = m + 2;
+      rst_good = m + 2;
+      row_prev = m + 2;
+      res.good_units = u;
+    }
+    if (kind == Kind::sequential) {
+      for (int b = 0; b < mcu_blocks; b++)
+        if (!block_sequential(c, *mcu_dc[b], *mcu_ac[b])) return fail("invalid Huffman data");
+    } else if (interleaved) {
+      uint64_t mx = u % per_row, my = u / per_row;
+      for (int ci = 0; ci < scan.ns; ci++) {
+        const Component& comp = frame.comp[scan.cidx[ci]];
+        for (int yy = 0; yy < comp.v; yy++)
+          for (int xx = 0; xx < comp.h; xx++)
+            if (!one_block(ci, int(mx) * comp.h + xx, int(my) * comp.v + yy)) return fail("invalid Huffman data");
+      }
+    } else {
+      if (!one_block(0, int(u % per_row), int(u / per_row))) return fail("invalid Huffman data");
+    }
+    if (c.br.overran()) return fail("entropy-coded data ends before the last MCU");
+    if ((u + 1) % per_row == 0) {
+      row_prev = res.good_end;
+      res.good_end = c.br.approx_pos();
+      res.good_units = u + 1;
+    }
+  }
+  // After the last MCU only the padding of the last byte may remain, then a marker.
+  if (c.br.unread_real_bits() >= 8) return fail("extraneous bytes after the last MCU");
+  const uint8_t* m = c.br.pos();
+  if (m + 2 > end) {
+    if (!eof) {
+      res.outcome = ScanOutcome::need_more;
+      return res;
+    }
+    return fail("no marker after the entropy-coded data");
+  }
+  if (m[0] != 0xFF || m[1] == 0x00 || (m[1] >= 0xD0 && m[1] <= 0xD7)) return fail("no marker after the entropy-coded data");
+  res.outcome = ScanOutcome::ok;
+  res.end = m;
+  res.good_end = m;
+  res.good_units = units;
+  return res;
+}
+
+}  // namespace blocksmith::carve

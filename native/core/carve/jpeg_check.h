@@ -1,0 +1,62 @@
+// One JPEG candidate, PhotoRec's three stages:
+//   header_check - can these bytes start a JPEG at all (cheap, 4+ bytes)
+//   check_jpeg   - walks the marker segments and, for each scan, runs the
+//                  data check (entropy.h) to find where the image really ends
+//   file_check   - turns the walk's outcome into complete / partial / reject
+// Pure functions over a byte span: no I/O, every access bounds-checked.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "exif.h"
+
+namespace blocksmith::carve {
+
+enum class Status { reject, complete, partial, need_more };
+const char* status_name(Status s);
+
+struct JpegInfo {
+  int width = 0, height = 0, components = 0, precision = 0;
+  uint8_t sof = 0;
+  bool progressive = false, arithmetic = false, lossless = false;
+  unsigned restart_interval = 0;
+  int scans = 0;
+  bool decoded = false;  // entropy data decoded (false: arithmetic/lossless, structure only)
+  ExifFields exif;
+  bool has_exif = false;
+  // [begin, end) of every APPn payload (offsets in the span): embedded thumbnails live there.
+  std::vector<std::pair<size_t, size_t>> app_payloads;
+  // MPF (APP2 "MPF\0", CIPA DC-007): [offset, length] in the span of each
+  // image after the first (MPO stereo pairs, camera previews).
+  std::vector<std::pair<size_t, size_t>> mpf_images;
+  bool mpf_included = false;  // the file was extended over them (all checked complete)
+};
+
+struct CheckOptions {
+  // A partial needs at least this many verified bytes of entropy-coded data;
+  // less is indistinguishable from a header followed by garbage (a decoy).
+  size_t min_partial_entropy = 1024;
+};
+
+struct CheckResult {
+  Status status = Status::reject;
+  size_t length = 0;      // complete: SOI..EOI; partial: the cut (last good RSTn / MCU row)
+  size_t broke_at = 0;    // partial: about where the data went bad
+  // End of the marker segments before the first scan, when the header was
+  // whole (frame + scan header): a rejected or partial candidate's embedded
+  // JPEGs are not carved on their own, so the search resumes there. 1 otherwise.
+  size_t header_end = 1;
+  std::string reason;     // partial / reject: why
+  JpegInfo info;
+};
+
+bool header_check(const uint8_t* d, size_t n);
+
+// `eof`: nothing follows d[n) (end of source or the size limit).
+CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions& opt = {});
+
+}  // namespace blocksmith::carve

@@ -1,0 +1,378 @@
+// The JPEG carver's core: the three checks on byte spans (complete, partial,
+// reject, need-more), the signature search, and whole carves over memory
+// readers (chunk boundaries, decoys, thumbnails, EIO ranges).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "carve_samples.h"
+#include "core/carve/carver.h"
+#include "core/carve/jpeg_check.h"
+#include "core/carve/sha256.h"
+#include "core/carve/signature.h"
+#include "core/memory_reader.h"
+#include "test.h"
+
+using namespace blocksmith;
+using namespace blocksmith::carve;
+using Bytes = std::vector<uint8_t>;
+
+namespace {
+
+Bytes random_bytes(size_t n, uint32_t seed) {
+  Bytes b(n);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
+  for (auto& v : b) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    v = uint8_t(x >> 24);
+  }
+  return b;
+}
+
+const std::vector<const Bytes*> all_samples() {
+  return {&carve_samples::baseline, &carve_samples::progressive, &carve_samples::restart, &carve_samples::gray,
+          &carve_samples::s444};
+}
+
+std::string temp_dir() {
+  char tmpl[] = "/tmp/blocksmith-carve-test-XXXXXX";
+  const char* d = ::mkdtemp(tmpl);
+  if (!d) coretest::fail(__FILE__, __LINE__, "mkdtemp failed");
+  return d;
+}
+
+Bytes read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return Bytes(std::istreambuf_iterator<char>(f), {});
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+void put(Bytes& img, size_t off, const Bytes& b) { std::memcpy(img.data() + off, b.data(), b.size()); }
+
+// A JPEG whose APP1 (EXIF-like) holds a complete JPEG as its thumbnail.
+Bytes with_thumbnail(const Bytes& outer, const Bytes& thumb) {
+  Bytes payload = {'E', 'x', 'i', 'f', 0, 0};
+  payload.insert(payload.end(), thumb.begin(), thumb.end());
+  size_t seglen = payload.size() + 2;
+  Bytes out = {0xFF, 0xD8, 0xFF, 0xE1, uint8_t(seglen >> 8), uint8_t(seglen)};
+  out.insert(out.end(), payload.begin(), payload.end());
+  out.insert(out.end(), outer.begin() + 2, outer.end());
+  return out;
+}
+
+// An MPO-like file: `first` with an APP2 MPF index listing `second`, stored right after it.
+Bytes with_mpf(const Bytes& first, const Bytes& second) {
+  const size_t tiff_len = 8 + 2 + 12 + 4 + 32;
+  const size_t seg = 2 + 4 + tiff_len;
+  const size_t first_len = 2 + 2 + seg + (first.size() - 2);
+  Bytes t(tiff_len, 0);
+  auto be32 = [&](size_t o, uint32_t v) { t[o] = uint8_t(v >> 24); t[o + 1] = uint8_t(v >> 16); t[o + 2] = uint8_t(v >> 8); t[o + 3] = uint8_t(v); };
+  t[0] = 'M'; t[1] = 'M'; t[3] = 42;
+  be32(4, 8);
+  t[9] = 1;                       // one IFD entry
+  t[10] = 0xB0; t[11] = 0x02;     // MPEntry
+  t[13] = 7;                      // UNDEFINED
+  be32(14, 32);                   // two entries
+  be32(18, 26);                   // at TIFF offset 26
+  be32(26 + 4, uint32_t(first_len));
+  be32(42 + 4, uint32_t(second.size()));
+  be32(42 + 8, uint32_t(first_len - 10));  // relative to the TIFF header at file offset 10
+  Bytes out = {0xFF, 0xD8, 0xFF, 0xE2, uint8_t(seg >> 8), uint8_t(seg), 'M', 'P', 'F', 0};
+  out.insert(out.end(), t.begin(), t.end());
+  out.insert(out.end(), first.begin() + 2, first.end());
+  out.insert(out.end(), second.begin(), second.end());
+  return out;
+}
+
+}  // namespace
+
+TEST("an MPF (MPO) file is one file: its second image is part of it, not a file of its own") {
+  Bytes mpo = with_mpf(carve_samples::baseline, carve_samples::s444);
+  Bytes tail = random_bytes(3000, 8);
+  Bytes b = mpo;
+  b.insert(b.end(), tail.begin(), tail.end());
+  CheckResult r = check_jpeg(b.data(), b.size(), true);
+  CHECK(r.status == Status::complete);
+  CHECK_EQ(r.length, mpo.size());
+  CHECK(r.info.mpf_included);
+  // Cut inside the second image: the first image alone is complete.
+  CheckResult cut = check_jpeg(b.data(), mpo.size() - 100, true);
+  CHECK(cut.status == Status::complete);
+  CHECK_EQ(cut.length, mpo.size() - carve_samples::s444.size());
+  CHECK(check_jpeg(b.data(), mpo.size() - 100, false).status == Status::need_more);
+}
+
+TEST("sha256 of 'abc' and of a million 'a's match FIPS 180-4") {
+  const uint8_t abc[] = {'a', 'b', 'c'};
+  CHECK_EQ(sha256_hex(abc, 3), std::string("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+  Bytes a(1000000, 'a');
+  Sha256 h;
+  h.update(a.data(), 1000);
+  h.update(a.data() + 1000, a.size() - 1000);
+  CHECK_EQ(h.hex(), std::string("cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"));
+}
+
+TEST("signature search finds FF D8 FF + a JPEG marker only, at every offset or on the sector grid") {
+  Bytes b(4096, 0);
+  put(b, 100, {0xFF, 0xD8, 0xFF, 0x00});  // not a marker that starts a JPEG
+  put(b, 1001, {0xFF, 0xD8, 0xFF, 0xE0});
+  put(b, 2048, {0xFF, 0xD8, 0xFF, 0xDB});
+  put(b, 4092, {0xFF, 0xD8, 0xFF, 0xE1});  // the last 4 bytes
+  CHECK_EQ(find_soi(b.data(), b.size(), 0), size_t(1001));
+  CHECK_EQ(find_soi(b.data(), b.size(), 1002), size_t(2048));
+  CHECK_EQ(find_soi(b.data(), b.size(), 2049), size_t(4092));
+  CHECK_EQ(find_soi(b.data(), b.size(), 0, 0, 512), size_t(2048));
+  // base 1001 + 1001 = 2002 is not on the grid; 2048 + 1001 = 3049 is not either: none.
+  CHECK_EQ(find_soi(b.data(), b.size(), 0, 1001, 512), SIZE_MAX);
+  CHECK_EQ(find_soi(b.data(), 3, 0), SIZE_MAX);
+}
+
+TEST("every sample (baseline, progressive, restart markers, grayscale, 4:4:4) checks complete at its exact length") {
+  for (const Bytes* s : all_samples()) {
+    Bytes b = *s;
+    Bytes tail = random_bytes(5000, 7);
+    b.insert(b.end(), tail.begin(), tail.end());
+    CheckResult r = check_jpeg(b.data(), b.size(), false);
+    CHECK(r.status == Status::complete);
+    CHECK_EQ(r.length, s->size());
+    CHECK_EQ(r.info.width, 96);
+    CHECK_EQ(r.info.height, 64);
+  }
+  CHECK(check_jpeg(carve_samples::progressive.data(), carve_samples::progressive.size(), true).info.progressive);
+  CHECK_EQ(check_jpeg(carve_samples::restart.data(), carve_samples::restart.size(), true).info.restart_interval, 6u);  // one MCU row of 4:2:0
+}
+
+TEST("every prefix of every sample: need-more while data may follow, never complete at the end of the source") {
+  for (const Bytes* s : all_samples()) {
+    for (size_t n = 0; n < s->size(); n++) {
+      CheckResult more = check_jpeg(s->data(), n, false);
+      CHECK(more.status == Status::need_more);
+      CheckResult end = check_jpeg(s->data(), n, true);
+      CHECK(end.status == Status::reject || end.status == Status::partial);
+      if (end.status == Status::partial) CHECK(end.length <= n);
+    }
+  }
+}
+
+TEST("a truncated file followed by random data is partial, cut before the break; garbage after a header is rejected") {
+  const Bytes& s = carve_samples::s444;
+  Bytes b(s.begin(), s.begin() + s.size() * 8 / 10);
+  Bytes junk = random_bytes(20000, 3);
+  b.insert(b.end(), junk.begin(), junk.end());
+  CheckResult r = check_jpeg(b.data(), b.size(), true);
+  CHECK(r.status == Status::partial);
+  CHECK(r.length <= s.size() * 8 / 10);
+  CHECK(r.length > 1024);
+  CHECK(std::memcmp(b.data(), s.data(), r.length) == 0);
+
+  // The "headers" decoy: real marker segments up to SOS, then random bytes.
+  for (uint32_t seed = 1; seed <= 200; seed++) {
+    CheckResult probe = check_jpeg(s.data(), s.size(), true);
+    size_t header = probe.header_end;
+    size_t sos_len = (size_t(s[header + 2]) << 8 | s[header + 3]) + 2;
+    Bytes d(s.begin(), s.begin() + header + sos_len);
+    Bytes g = random_bytes(30000, seed);
+    d.insert(d.end(), g.begin(), g.end());
+    CHECK(check_jpeg(d.data(), d.size(), true).status == Status::reject);
+  }
+}
+
+TEST("random data with planted FF D8 FF xx never checks as a JPEG; bit flips never crash the checker") {
+  for (uint32_t seed = 1; seed <= 300; seed++) {
+    Bytes b = random_bytes(4096, seed);
+    put(b, 0, {0xFF, 0xD8, 0xFF, uint8_t(0xE0 + seed % 16)});
+    CheckResult r = check_jpeg(b.data(), b.size(), true);
+    CHECK(r.status == Status::reject);
+  }
+  for (const Bytes* s : all_samples()) {
+    for (size_t i = 2; i < s->size(); i += 7) {
+      Bytes b = *s;
+      b[i] ^= uint8_t(1u << (i % 8));
+      CheckResult r = check_jpeg(b.data(), b.size(), true);
+      CHECK(r.status != Status::need_more);
+      CHECK(r.length <= b.size());
+    }
+  }
+}
+
+TEST("an embedded thumbnail does not end the outer file") {
+  Bytes j = with_thumbnail(carve_samples::baseline, carve_samples::gray);
+  CheckResult r = check_jpeg(j.data(), j.size(), true);
+  CHECK(r.status == Status::complete);
+  CHECK_EQ(r.length, j.size());
+  CHECK_EQ(r.info.app_payloads.size(), size_t(2));  // JFIF APP0 and the APP1
+}
+
+TEST("carve over memory: byte-exact files named by offset, across chunk boundaries, decoys give nothing") {
+  const size_t chunk = 1 << 16;
+  Bytes img = random_bytes(chunk * 6, 11);
+  std::memset(img.data() + chunk * 2, 0, chunk);  // a run of zeros
+  Bytes thumbed = with_thumbnail(carve_samples::s444, carve_samples::gray);
+  struct Placed { size_t off; const Bytes* b; };
+  std::vector<Placed> files = {{1001, &carve_samples::baseline},
+                               {chunk - 1000, &carve_samples::progressive},  // straddles the first chunk end
+                               {chunk * 2 + 512, &carve_samples::restart},
+                               {chunk * 3 - 2, &carve_samples::gray},         // signature split by the boundary
+                               {chunk * 4 + 4096, &thumbed}};
+  for (auto& f : files) put(img, f.off, *f.b);
+  // Decoys: a bare SOI, a lone EOI, a JFIF header followed by random data.
+  put(img, chunk * 5 + 100, {0xFF, 0xD8, 0xFF});
+  put(img, chunk * 5 + 300, {0xFF, 0xD9});
+  put(img, chunk * 5 + 1024, {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0, 1, 1, 1, 0, 0x48, 0, 0x48, 0, 0});
+
+  std::string dir = temp_dir();
+  MemoryReader reader(img.data(), img.size());
+  CarveOptions opt;
+  opt.out_dir = dir;
+  opt.chunk_size = chunk;
+  opt.thumbnails = true;
+  Control control;
+  std::vector<CarvedFile> events;
+  CarveReport rep = carve::carve(reader, opt, control, [&](const CarvedFile& f) { events.push_back(f); });
+  CHECK_EQ(rep.complete, uint64_t(files.size()));
+  CHECK_EQ(rep.partial, uint64_t(0));
+  CHECK_EQ(rep.thumbnails, uint64_t(1));
+  CHECK(!rep.cancelled);
+  CHECK(rep.unreadable.empty());
+  CHECK_EQ(events.size(), files.size() + 1);
+  for (auto& f : files) {
+    Bytes got = read_file(dir + "/" + carved_name(f.off));
+    CHECK(got == *f.b);
+  }
+  size_t thumb_off = chunk * 4 + 4096 + 12;  // SOI, APP1 marker and length, "Exif\0\0"
+  CHECK(read_file(dir + "/thumbnails/" + carved_name(thumb_off)) == carve_samples::gray);
+  CHECK(!exists(dir + "/partial"));
+  CHECK_EQ(carved_name(123456789), std::string("f00000123456789.jpg"));
+  std::string cmd = "rm -rf '" + dir + "'";
+  CHECK_EQ(std::system(cmd.c_str()), 0);
+}
+
+TEST("sector-aligned mode finds only aligned files; offset/length limit where candidates start") {
+  Bytes img = random_bytes(1 << 18, 5);
+  put(img, 4096, carve_samples::baseline);
+  put(img, 20001, carve_samples::gray);
+  put(img, 100000 - 50, carve_samples::restart);  // starts inside the range, ends after it
+  MemoryReader reader(img.data(), img.size());
+  CarveOptions opt;
+  opt.write = false;
+  opt.sector_size = 512;
+  Control c1;
+  std::vector<uint64_t> found;
+  carve::carve(reader, opt, c1, [&](const CarvedFile& f) { found.push_back(f.offset); });
+  CHECK_EQ(found.size(), size_t(1));
+  CHECK_EQ(found[0], uint64_t(4096));
+  opt.sector_size = 1;
+  opt.offset = 5000;
+  opt.length = 100000 - 5000;
+  found.clear();
+  Control c2;
+  carve::carve(reader, opt, c2, [&](const CarvedFile& f) {
+    found.push_back(f.offset);
+    CHECK(f.length == (f.offset == 20001 ? carve_samples::gray.size() : carve_samples::restart.size()));
+  });
+  CHECK_EQ(found.size(), size_t(2));
+}
+
+TEST("EIO ranges are skipped in sector steps, recorded, and the carve continues") {
+  Bytes img = random_bytes(1 << 19, 9);
+  put(img, 1000, carve_samples::baseline);
+  put(img, 300000, carve_samples::progressive);
+  put(img, 200000, carve_samples::gray);
+  MemoryReader reader(img.data(), img.size());
+  reader.faults = {{100 * 512, 103 * 512}, {200704, 200704 + 512}};  // the second hits the gray file
+  CarveOptions opt;
+  opt.write = false;
+  opt.chunk_size = 1 << 16;
+  Control control;
+  std::vector<CarvedFile> got;
+  CarveReport rep = carve::carve(reader, opt, control, [&](const CarvedFile& f) { got.push_back(f); });
+  CHECK_EQ(rep.unreadable.size(), size_t(2));
+  CHECK_EQ(rep.unreadable[0].begin, uint64_t(100 * 512));
+  CHECK_EQ(rep.unreadable[0].end, uint64_t(103 * 512));
+  CHECK_EQ(rep.unreadable[1].begin, uint64_t(200704));
+  CHECK_EQ(rep.complete, uint64_t(2));
+  bool gray_complete = false;
+  for (auto& f : got)
+    if (f.offset == 200000 && f.kind == "complete") gray_complete = true;
+  CHECK(!gray_complete);
+}
+
+TEST("a cancelled carve returns its report with the offset to resume from") {
+  Bytes img = random_bytes(1 << 20, 2);
+  MemoryReader reader(img.data(), img.size());
+  CarveOptions opt;
+  opt.write = false;
+  Control control;
+  control.cancel();
+  CarveReport rep = carve::carve(reader, opt, control, [](const CarvedFile&) {});
+  CHECK(rep.cancelled);
+  CHECK_EQ(rep.next_offset, uint64_t(0));
+}
+
+TEST("dedupe writes one copy of identical files and reports the others as duplicates") {
+  Bytes img = random_bytes(1 << 17, 4);
+  put(img, 512, carve_samples::gray);
+  put(img, 40000, carve_samples::gray);
+  MemoryReader reader(img.data(), img.size());
+  CarveOptions opt;
+  opt.write = false;
+  opt.dedupe = true;
+  Control control;
+  std::vector<std::string> kinds;
+  CarveReport rep = carve::carve(reader, opt, control, [&](const CarvedFile& f) { kinds.push_back(f.kind); });
+  CHECK_EQ(rep.complete, uint64_t(1));
+  CHECK_EQ(rep.duplicates, uint64_t(1));
+  CHECK_EQ(kinds.size(), size_t(2));
+  CHECK_EQ(kinds[1], std::string("duplicate"));
+}
+
+TEST("parallel parts give the same files as one thread, also for a file that crosses a part boundary") {
+  const size_t size = size_t(80) << 20;
+  Bytes img(size, 0);
+  Bytes noise = random_bytes(1 << 20, 21);
+  for (size_t off = 0; off < size; off += 8 << 20) put(img, off, noise);
+  Bytes thumbed = with_thumbnail(carve_samples::s444, carve_samples::gray);
+  // Threads=2 splits at 40 MiB: the outer file starts before it, its thumbnail lies after it.
+  const size_t cross = (size_t(40) << 20) - 20;
+  put(img, cross, thumbed);
+  put(img, 1000, carve_samples::baseline);
+  put(img, (size_t(60) << 20) + 3, carve_samples::progressive);
+  MemoryReader reader(img.data(), img.size());
+  auto run = [&](unsigned threads) {
+    CarveOptions opt;
+    opt.write = false;
+    opt.threads = threads;
+    Control control;
+    std::vector<std::pair<uint64_t, uint64_t>> got;
+    CarveReport rep = carve::carve(reader, opt, control, [&](const CarvedFile& f) { got.emplace_back(f.offset, f.length); });
+    CHECK_EQ(rep.complete, uint64_t(got.size()));
+    CHECK_EQ(rep.next_offset, uint64_t(size));
+    return got;
+  };
+  auto one = run(1);
+  CHECK_EQ(one.size(), size_t(3));
+  CHECK(run(2) == one);
+  CHECK(run(3) == one);
+}
+
+TEST("sha256_hex (libcrypto when present) agrees with the portable implementation") {
+  for (size_t n : {0, 1, 55, 56, 63, 64, 65, 1000, 100000}) {
+    Bytes b = random_bytes(n, uint32_t(n + 1));
+    Sha256 h;
+    h.update(b.data(), b.size());
+    CHECK_EQ(sha256_hex(b.data(), b.size()), h.hex());
+  }
+}
