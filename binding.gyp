@@ -32,6 +32,8 @@
         "native/core/punch_sink.cc",
         "native/core/sparse_file_sink.cc",
         "native/core/sparsify.cc",
+        "native/core/fs/checksum.cc", "native/core/fs/partition.cc", "native/core/fs/ext.cc",
+        "native/core/fs/inspect.cc", "native/core/fs/mount_check.cc",
         "native/core/rbd/librbd_api.cc",
         "native/core/rbd/session.cc",
         "native/core/rbd/rbd_sink.cc",
@@ -65,7 +67,8 @@
         "native/tests/test_zero_detect.cc",
         "native/tests/test_classify.cc",
         "native/tests/test_source.cc",
-        "native/tests/test_scan_pipeline.cc"
+        "native/tests/test_scan_pipeline.cc",
+        "native/tests/test_fs.cc"
       ],
       "conditions": [
         ["'<!(test -f /usr/include/rbd/librbd.h && test -f /usr/include/rados/librados.h && echo 1 || echo 0)'=='1'", {

@@ -10,5 +10,6 @@ export { AbortError, BlocksmithError, InvalidArgumentError } from './errors.js';
 export { parseSize, parseBlockSize, formatBytes } from './units.js';
 export { sparsify, sparseCopy } from './sparsify.js';
 export type { SparsifyOptions, InPlaceOptions, CopyOptions, SparsifyReport } from './sparsify.js';
+export type { VolumeReport } from './sparsify.js';
 export { copyToRbd, copyFromRbd, rbdInfo, parseRbdSpec, formatRbdSpec, isRbdSpec, libvirtDiskXml, parseMonHosts } from './rbd.js';
 export type { RbdTarget, CopyToRbdOptions, RbdImportReport, RbdInfo } from './rbd.js';

@@ -50,6 +50,28 @@ export interface NativeSparsifyOptions {
   dryRun?: boolean;
   force?: boolean;
   overwrite?: boolean;
+  fs?: boolean;
+}
+
+/** sparsify --fs: one partition (or the whole image) and what was done there. */
+export interface NativeVolumeReport {
+  number: number;
+  type: string;
+  name: string;
+  offset: number;
+  length: number;
+  filesystem: string;
+  label: string;
+  action: 'free-blocks' | 'zero-detection';
+  blockSize: number;
+  clusterSize: number;
+  blocksCount: number;
+  freeBlocks: number;
+  freeBytes: number;
+  usedBytes: number;
+  groups: number;
+  uninitGroups: number;
+  features: string[];
 }
 
 export interface NativeSparsifyReport {
@@ -66,6 +88,10 @@ export interface NativeSparsifyReport {
   punchedBytes: number;
   seconds: number;
   dryRun: boolean;
+  freeBytes?: number;
+  partitionScheme?: 'none' | 'mbr' | 'gpt';
+  gptBackupUsed?: boolean;
+  volumes?: NativeVolumeReport[];
 }
 
 export interface NativeRbdTarget {

@@ -1,7 +1,7 @@
 // Sparsify in place (punch holes over zero blocks) and sparse copies: both
 // run the one pipeline (reader -> classifier -> sink) in the addon.
 import { runJob, type JobOptions } from './job.js';
-import { native, type NativeSparsifyReport } from './native.js';
+import { native, type NativeSparsifyReport, type NativeVolumeReport } from './native.js';
 import { parseBlockSize } from './units.js';
 
 export interface SparsifyOptions extends JobOptions {
@@ -11,7 +11,16 @@ export interface SparsifyOptions extends JobOptions {
   seekHole?: boolean;
   /** Report what would be reclaimed; change nothing. */
   dryRun?: boolean;
+  /**
+   * Also reclaim the free blocks of the ext2/3/4 filesystems inside the image (whole image or MBR/GPT
+   * partitions), read from their allocation bitmaps: free blocks are not read and become holes (their
+   * old content is dropped; files are unchanged). Refuses dirty, mounted or not understood filesystems.
+   */
+  fs?: boolean;
 }
+
+/** sparsify `fs: true`: one partition (number 0: a filesystem on the whole image) and what was done there. */
+export type VolumeReport = NativeVolumeReport;
 
 export interface InPlaceOptions extends SparsifyOptions {
   /** Proceed although QEMU image locks, a loop device or a device holder say the image is in use. */
@@ -46,6 +55,14 @@ export interface SparsifyReport {
   /** Bytes of the source processed per second. */
   bytesPerSecond: number;
   dryRun: boolean;
+  /** `fs: true` only: bytes free in a filesystem (not read; punched in place, holes in a copy). */
+  freeBytes?: number;
+  /** `fs: true` only: the partition table found. */
+  partitionScheme?: 'none' | 'mbr' | 'gpt';
+  /** `fs: true` only: the GPT's primary header or entries were corrupt and the backup was used. */
+  gptBackupUsed?: boolean;
+  /** `fs: true` only: per partition, the filesystem found and what was done. */
+  volumes?: VolumeReport[];
 }
 
 function toReport(r: NativeSparsifyReport): SparsifyReport {
@@ -66,8 +83,16 @@ function toReport(r: NativeSparsifyReport): SparsifyReport {
     dryRun: r.dryRun,
   };
   if (r.target !== undefined) report.target = r.target;
+  if (r.volumes !== undefined) {
+    report.freeBytes = r.freeBytes ?? 0;
+    report.partitionScheme = r.partitionScheme ?? 'none';
+    report.gptBackupUsed = !!r.gptBackupUsed;
+    report.volumes = r.volumes;
+  }
   // A dry run changes nothing; estimate from the zero bytes found.
-  if (r.dryRun && r.target === undefined) report.reclaimedBytes = Math.min(r.zeroBytes, r.allocatedBefore);
+  if (r.dryRun && r.target === undefined) {
+    report.reclaimedBytes = Math.min(r.zeroBytes + (r.freeBytes ?? 0), r.allocatedBefore);
+  }
   return report;
 }
 
@@ -78,7 +103,7 @@ export async function sparsify(path: string, options: InPlaceOptions = {}): Prom
     (onProgress) =>
       native.sparsify(
         path,
-        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, force: !!options.force },
+        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, force: !!options.force, fs: !!options.fs },
         onProgress,
       ),
     options,
@@ -94,7 +119,7 @@ export async function sparseCopy(source: string, target: string, options: CopyOp
       native.sparseCopy(
         source,
         target,
-        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, overwrite: !!options.overwrite },
+        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, overwrite: !!options.overwrite, fs: !!options.fs },
         onProgress,
       ),
     options,

@@ -19,7 +19,37 @@ blocksmith::SparsifyOptions read_options(Napi::Env env, Napi::Value v) {
   o.dry_run = bool_option(opts, "dryRun", false);
   o.force = bool_option(opts, "force", false);
   o.overwrite = bool_option(opts, "overwrite", false);
+  o.fs = bool_option(opts, "fs", false);
   return o;
+}
+
+Napi::Array volumes_to_js(Napi::Env env, const blocksmith::fs::Inspection& in) {
+  Napi::Array a = Napi::Array::New(env, in.volumes.size());
+  for (size_t i = 0; i < in.volumes.size(); ++i) {
+    const auto& v = in.volumes[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("number", v.number);
+    o.Set("type", v.type);
+    o.Set("name", v.name);
+    o.Set("offset", static_cast<double>(v.offset));
+    o.Set("length", static_cast<double>(v.length));
+    o.Set("filesystem", v.filesystem);
+    o.Set("label", v.label);
+    o.Set("action", v.action);
+    o.Set("blockSize", v.block_size);
+    o.Set("clusterSize", v.cluster_size);
+    o.Set("blocksCount", static_cast<double>(v.blocks_count));
+    o.Set("freeBlocks", static_cast<double>(v.free_blocks));
+    o.Set("freeBytes", static_cast<double>(v.free_bytes));
+    o.Set("usedBytes", static_cast<double>(v.used_bytes));
+    o.Set("groups", v.groups);
+    o.Set("uninitGroups", v.uninit_groups);
+    Napi::Array f = Napi::Array::New(env, v.features.size());
+    for (size_t k = 0; k < v.features.size(); ++k) f.Set(static_cast<uint32_t>(k), v.features[k]);
+    o.Set("features", f);
+    a.Set(static_cast<uint32_t>(i), o);
+  }
+  return a;
 }
 
 ResultBuilder report_builder(const blocksmith::SparsifyReport& r) {
@@ -38,6 +68,12 @@ ResultBuilder report_builder(const blocksmith::SparsifyReport& r) {
     o.Set("punchedBytes", static_cast<double>(r.punched_bytes));
     o.Set("seconds", r.seconds);
     o.Set("dryRun", r.dry_run);
+    if (r.fs) {
+      o.Set("freeBytes", static_cast<double>(r.free_bytes));
+      o.Set("partitionScheme", r.inspection.scheme);
+      o.Set("gptBackupUsed", r.inspection.gpt_backup_used);
+      o.Set("volumes", volumes_to_js(env, r.inspection));
+    }
     return o;
   };
 }

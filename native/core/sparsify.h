@@ -7,6 +7,7 @@
 #include <string>
 
 #include "control.h"
+#include "fs/inspect.h"
 #include "file_reader.h"
 #include "scan_pipeline.h"
 
@@ -18,6 +19,10 @@ struct SparsifyOptions {
   bool dry_run = false;
   bool force = false;      // in place: ignore QEMU locks, loop devices, O_EXCL on devices
   bool overwrite = false;  // copy: replace an existing target
+  // Also reclaim the free blocks of the ext2/3/4 filesystems in the image
+  // (partitions found from MBR/GPT). Refuses dirty or mounted filesystems;
+  // `force` never overrides that.
+  bool fs = false;
 };
 
 struct SparsifyReport {
@@ -34,6 +39,9 @@ struct SparsifyReport {
   uint64_t punched_bytes = 0;     // in place
   double seconds = 0;
   bool dry_run = false;
+  bool fs = false;
+  uint64_t free_bytes = 0;        // --fs: bytes free in a filesystem, not read (punched / left as holes)
+  fs::Inspection inspection;      // --fs: the partitions and filesystems found
 };
 
 SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions& options, Control& control);
