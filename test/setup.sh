@@ -11,6 +11,8 @@ check mkfs.ext4 e2fsprogs
 check fallocate util-linux
 check qemu-img qemu-utils
 check sfdisk fdisk
+check debugfs e2fsprogs
+check zerofree zerofree
 
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t pkgs < <(printf '%s\n' "${need[@]}" | sort -u)
