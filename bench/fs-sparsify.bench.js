@@ -15,9 +15,9 @@
 // runs read the master), cold: sync + drop_caches before each. Timed:
 //   (a) blocksmith --fs      node dist/cli/sparsify.js --fs --json IMAGE          (in place)
 //   (a') blocksmith --fs copy node dist/cli/sparsify.js --fs --json MASTER DST
-//   (b) zerofree+dig-holes   losetup -P; zerofree /dev/loopNp1; losetup -d; fallocate --dig-holes IMAGE
+//   (b) zerofree+dig-holes   losetup -o 1MiB --sizelimit; zerofree /dev/loopN; losetup -d; fallocate --dig-holes IMAGE
 //   (c) dig-holes            fallocate --dig-holes IMAGE
-//   (d) guest dd-zero recipe losetup -P; mount; dd if=/dev/zero of=MNT/zero bs=1M; sync; rm; umount;
+//   (d) guest dd-zero recipe losetup -o 1MiB --sizelimit; mount; dd if=/dev/zero of=MNT/zero bs=1M; sync; rm; umount;
 //                            losetup -d; cp --sparse=always IMAGE DST   (the boot is not counted)
 // Each timed interval ends with `sync` of the file it produced. After each
 // run: allocated bytes (st_blocks * 512) of the result and e2fsck -fn of its
@@ -83,10 +83,11 @@ function ensureTool(tool, pkg) {
   log(`installing ${pkg}`);
   sh(`DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${pkg} >/dev/null`);
 }
+// The partition as its own loop device (-o/--sizelimit: no udev here to make loopNp1 nodes).
 function attach(file) {
-  const dev = run('losetup', ['-f', '-P', '--show', file]).stdout.trim();
-  for (let i = 0; i < 50 && !fs.existsSync(`${dev}p1`); i++) spawnSync('sleep', ['0.1']);
-  return dev;
+  const p = JSON.parse(run('sfdisk', ['-J', file]).stdout).partitiontable.partitions[0];
+  if (p.start * 512 !== PART_OFFSET) throw new Error(`unexpected partition start ${p.start}`);
+  return run('losetup', ['-f', '--show', '-o', String(PART_OFFSET), '--sizelimit', String(p.size * 512), file]).stdout.trim();
 }
 function detach(dev) {
   for (let i = 0; i < 20; i++) {
@@ -114,8 +115,8 @@ function makeMaster(size) {
   let copied = 0, deleted = 0;
   const trees = [];
   try {
-    run('mkfs.ext4', ['-q', '-L', 'benchroot', `${dev}p1`]);
-    run('mount', [`${dev}p1`, MNT]);
+    run('mkfs.ext4', ['-q', '-L', 'benchroot', dev]);
+    run('mount', [dev, MNT]);
     const target = opts.fill * (size - PART_OFFSET);
     const sources = fs.readdirSync('/usr/lib').map((n) => path.join('/usr/lib', n)).filter((p) => {
       try { return fs.lstatSync(p).isDirectory(); } catch { return false; }
@@ -134,7 +135,7 @@ function makeMaster(size) {
         copied += bytes;
         if (bytes > 0) trees.push({ dir: dst, bytes });
       }
-      log(`filled ${(used() - used0) / 2 ** 30 | 0}.. GiB (${round(((used() - used0) / target) * 100, 0)}% of target)`);
+      log(`filled ${((used() - used0) / 2 ** 30).toFixed(2)} GiB (${round(((used() - used0) / target) * 100, 0)}% of target)`);
     }
     // Delete every other tree (largest first) until the share is reached.
     trees.sort((a, b) => b.bytes - a.bytes);
@@ -183,11 +184,11 @@ const TOOLS = [
   {
     name: 'zerofree + fallocate --dig-holes',
     prepare: fresh,
-    argv: ['losetup -P', 'zerofree /dev/loopNp1', 'losetup -d', 'fallocate --dig-holes IMAGE'],
+    argv: ['losetup -o 1MiB --sizelimit PART', 'zerofree /dev/loopN', 'losetup -d', 'fallocate --dig-holes IMAGE'],
     run() {
       const dev = attach(IMAGE);
       try {
-        run('zerofree', [`${dev}p1`]);
+        run('zerofree', [dev]);
       } finally {
         detach(dev);
       }
@@ -210,11 +211,11 @@ const TOOLS = [
       fresh();
       fs.rmSync(DST, { force: true });
     },
-    argv: ['losetup -P', 'mount', 'dd if=/dev/zero of=MNT/zero bs=1M', 'sync', 'rm MNT/zero', 'umount', 'losetup -d', 'cp --sparse=always IMAGE DST'],
+    argv: ['losetup -o 1MiB --sizelimit PART', 'mount', 'dd if=/dev/zero of=MNT/zero bs=1M', 'sync', 'rm MNT/zero', 'umount', 'losetup -d', 'cp --sparse=always IMAGE DST'],
     run() {
       const dev = attach(IMAGE);
       try {
-        run('mount', [`${dev}p1`, MNT]);
+        run('mount', [dev, MNT]);
         try {
           run('dd', ['if=/dev/zero', `of=${path.join(MNT, 'zero')}`, 'bs=1M'], { allowFail: true }); // ends with ENOSPC
           run('sync', []);

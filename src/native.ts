@@ -74,6 +74,15 @@ export interface NativeVolumeReport {
   features: string[];
 }
 
+export interface NativeFsInspection {
+  path: string;
+  size: number;
+  partitionScheme: 'none' | 'mbr' | 'gpt';
+  gptBackupUsed: boolean;
+  freeBytes: number;
+  volumes: NativeVolumeReport[];
+}
+
 export interface NativeSparsifyReport {
   source: string;
   target?: string;
@@ -157,6 +166,7 @@ export interface NativeBinding {
   cpuFeatures(): NativeCpuFeatures;
   scanExtents(path: string, options: NativeScanOptions, onProgress?: NativeProgress): NativeJob<NativeScanResult>;
   sparsify(path: string, options: NativeSparsifyOptions, onProgress?: NativeProgress): NativeJob<NativeSparsifyReport>;
+  inspectFilesystems(path: string, onProgress?: NativeProgress): NativeJob<NativeFsInspection>;
   sparseCopy(
     source: string,
     target: string,

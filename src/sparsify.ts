@@ -1,7 +1,7 @@
 // Sparsify in place (punch holes over zero blocks) and sparse copies: both
 // run the one pipeline (reader -> classifier -> sink) in the addon.
 import { runJob, type JobOptions } from './job.js';
-import { native, type NativeSparsifyReport, type NativeVolumeReport } from './native.js';
+import { native, type NativeFsInspection, type NativeSparsifyReport, type NativeVolumeReport } from './native.js';
 import { parseBlockSize } from './units.js';
 
 export interface SparsifyOptions extends JobOptions {
@@ -125,4 +125,15 @@ export async function sparseCopy(source: string, target: string, options: CopyOp
     options,
   );
   return toReport(r);
+}
+
+/** What `sparsify(path, { fs: true })` would use: the partition table, and per partition the ext filesystem and its free bytes. */
+export type FsInspection = NativeFsInspection;
+
+/**
+ * Reads the partition table (MBR with logical partitions, or GPT) and the ext2/3/4 filesystems of an image or
+ * device, read only. Rejects (code ERR_FS_CORRUPT / ERR_FS_UNSUPPORTED / ERR_FS_DIRTY) what `sparsify --fs` would refuse.
+ */
+export async function inspectFilesystems(path: string, options: JobOptions = {}): Promise<FsInspection> {
+  return runJob((onProgress) => native.inspectFilesystems(path, onProgress), options);
 }

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sparsify, sparseCopy } from '../src/index.js';
+import { inspectFilesystems, sparsify, sparseCopy } from '../src/index.js';
 import { at, dumpFacts, fileHashes, fsck, junkBytes, makeFs, nonZeroBytesIn, partition, pokeBytes, type FsSpec } from './helpers/fs.js';
 import { KiB, MiB, allocated, attachLoop, detachLoop, makeTempDir, mount, removeDir, run, runCli, sha256, unmount } from './helpers/sparsify.js';
 
@@ -249,6 +249,15 @@ describe('sparsify --fs --dry-run', () => {
     expect(r.stdout).toMatch(/whole image at 0, 32.0 MiB: ext4, 4096 B blocks, used .*free blocks would be punched/);
     expect(await sha256(image)).toBe(hash);
     expect(allocated(image)).toBe(alloc);
+    // The library's read-only inspection agrees with the dry run and dumpe2fs.
+    const json = JSON.parse((await runCli(['--fs', '--dry-run', '--json', image])).stdout);
+    const inspected = await inspectFilesystems(image);
+    const facts = dumpFacts(image, 0);
+    expect(inspected.partitionScheme).toBe('none');
+    expect(inspected.volumes[0]).toMatchObject({ filesystem: 'ext4', freeBlocks: facts.freeBlocks, blockSize: 4096 });
+    expect(inspected.freeBytes).toBe(facts.freeBlocks * 4096);
+    expect(json.freeBytes).toBeLessThanOrEqual(inspected.freeBytes); // free blocks that are holes are not counted
+    expect(json.reclaimedBytes).toBe(Math.min(json.zeroBytes + json.freeBytes, json.allocatedBefore));
     void at;
   });
 });

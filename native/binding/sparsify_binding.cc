@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "args.h"
+#include "core/file_reader.h"
 #include "core/sparsify.h"
 #include "exports.h"
 #include "job.h"
@@ -97,9 +98,35 @@ Napi::Value SparseCopy(const Napi::CallbackInfo& info) {
   });
 }
 
+// inspectFilesystems(path, onProgress): the partitions and ext filesystems
+// `sparsify --fs` would use, read only.
+Napi::Value InspectFilesystems(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = string_arg(env, info[0], "path");
+  return start_job(env, info[1], [path](blocksmith::Control&) -> ResultBuilder {
+    blocksmith::FileReader reader = blocksmith::FileReader::open(path, true);
+    uint32_t ss = reader.info().kind == blocksmith::SourceKind::block_device && reader.info().logical_sector_size
+                      ? reader.info().logical_sector_size
+                      : 512;
+    auto in = blocksmith::fs::inspect_filesystems(reader, ss);
+    uint64_t size = reader.size();
+    return [in, path, size](Napi::Env env) -> Napi::Value {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("path", path);
+      o.Set("size", static_cast<double>(size));
+      o.Set("partitionScheme", in.scheme);
+      o.Set("gptBackupUsed", in.gpt_backup_used);
+      o.Set("freeBytes", static_cast<double>(in.free.total()));
+      o.Set("volumes", volumes_to_js(env, in));
+      return o;
+    };
+  });
+}
+
 }  // namespace
 
 void register_sparsify(Napi::Env env, Napi::Object exports) {
+  exports.Set("inspectFilesystems", Napi::Function::New(env, InspectFilesystems, "inspectFilesystems"));
   exports.Set("sparsify", Napi::Function::New(env, Sparsify, "sparsify"));
   exports.Set("sparseCopy", Napi::Function::New(env, SparseCopy, "sparseCopy"));
 }

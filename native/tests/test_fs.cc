@@ -163,6 +163,8 @@ static void write_gpt_header(std::vector<uint8_t>& img, uint64_t lba, uint64_t a
   put32(h + 12, 92);
   put64(h + 24, lba);
   put64(h + 32, alt);
+  put64(h + 40, 34);                    // first usable LBA
+  put64(h + 48, img.size() / 512 - 34);  // last usable LBA
   put64(h + 72, entries_lba);
   put32(h + 80, 128);
   put32(h + 84, 128);
@@ -200,6 +202,34 @@ TEST("GPT: entries read; a corrupt primary falls back to the backup; both corrup
     CHECK_EQ(t.partitions[0].length, 1024u * 512);
   }
   img[(sectors - 1) * 512 + 30] ^= 1;  // backup header corrupt too
+  MemoryReader r(img.data(), img.size());
+  CHECK_THROWS_CODE(read_partition_table(r, 512), "ERR_FS_CORRUPT");
+}
+
+TEST("GPT: a partition over the GPT's own entry array is refused") {
+  const size_t sectors = 4096;
+  auto img = mbr_image(sectors * 512);
+  mbr_entry(img.data(), 0, 0xEE, 1, sectors - 1);
+  std::vector<uint8_t> entries(128 * 128, 0);
+  entries[0] = 0xAF;
+  put64(entries.data() + 32, 2);  // over the primary entries
+  put64(entries.data() + 40, 3071);
+  write_gpt_header(img, 1, sectors - 1, 2, entries);
+  write_gpt_header(img, sectors - 1, 1, sectors - 33, entries);
+  MemoryReader r(img.data(), img.size());
+  CHECK_THROWS_CODE(read_partition_table(r, 512), "ERR_FS_CORRUPT");
+}
+
+TEST("MBR: a logical partition covering the next EBR is refused") {
+  auto img = mbr_image(1 << 20);
+  mbr_entry(img.data(), 0, 0x05, 1024, 1024);
+  uint8_t* ebr1 = img.data() + 1024 * 512;
+  ebr1[510] = 0x55; ebr1[511] = 0xAA;
+  mbr_entry(ebr1, 0, 0x83, 1, 500);  // sectors 1025..1524 ...
+  mbr_entry(ebr1, 1, 0x05, 200, 300);  // ... cover the next EBR at 1224
+  uint8_t* ebr2 = img.data() + (1024 + 200) * 512;
+  ebr2[510] = 0x55; ebr2[511] = 0xAA;
+  mbr_entry(ebr2, 0, 0x83, 400, 50);
   MemoryReader r(img.data(), img.size());
   CHECK_THROWS_CODE(read_partition_table(r, 512), "ERR_FS_CORRUPT");
 }

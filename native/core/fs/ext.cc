@@ -150,7 +150,7 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit) {
   g.backup_bgs[0] = le32(sb + 0x24C);
   g.backup_bgs[1] = le32(sb + 0x250);
 
-  if (g.cpg == 0 || g.cpg > 8ull * g.bs || (g.ratio > 1 && static_cast<uint64_t>(g.cpg) * g.ratio != g.bpg) ||
+  if (g.cpg == 0 || g.cpg % 8 != 0 || g.cpg > 8ull * g.bs || (g.ratio > 1 && static_cast<uint64_t>(g.cpg) * g.ratio != g.bpg) ||
       (g.ratio == 1 && g.bpg == 0)) {
     corrupt(path, where + ": bad blocks per group");
   }
@@ -254,7 +254,8 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit) {
 
   // Every group's own metadata blocks, for BLOCK_UNINIT groups (whose
   // bitmap is not on disk): with flex_bg a group may hold other groups'.
-  std::vector<uint64_t> meta;
+  // (ranges [begin, end) of block numbers, sorted by begin).
+  std::vector<std::pair<uint64_t, uint64_t>> meta;
   uint64_t itable_blocks = 0;
   {
     uint32_t ipg = le32(sb + 0x28);
@@ -264,12 +265,12 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit) {
   }
   for (uint32_t grp = 0; grp < g.groups; ++grp) {
     uint64_t bb = desc_u32(grp, 0x0, 0x20), ib = desc_u32(grp, 0x4, 0x24), it = desc_u32(grp, 0x8, 0x28);
-    if (bb >= g.blocks_count || ib >= g.blocks_count || it >= g.blocks_count || it + itable_blocks > g.blocks_count) {
+    if (bb >= g.blocks_count || ib >= g.blocks_count || it >= g.blocks_count || itable_blocks > g.blocks_count - it) {
       corrupt(path, where + ": group " + std::to_string(grp) + " has metadata outside the filesystem");
     }
-    meta.push_back(bb);
-    meta.push_back(ib);
-    for (uint64_t b = it; b < it + itable_blocks; ++b) meta.push_back(b);
+    meta.push_back({bb, bb + 1});
+    meta.push_back({ib, ib + 1});
+    meta.push_back({it, it + itable_blocks});
   }
   std::sort(meta.begin(), meta.end());
 
@@ -309,8 +310,10 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit) {
       if (grp == 0 && g.bs == 1024 && g.ratio > 1) ++base;
       for (uint64_t b = gfirst; b < gfirst + base && b < g.blocks_count; ++b) mark_block(b);
       const uint64_t glast = gfirst + static_cast<uint64_t>(nclusters) * g.ratio;
-      for (auto it = std::lower_bound(meta.begin(), meta.end(), gfirst); it != meta.end() && *it < glast; ++it) {
-        mark_block(*it);
+      const uint64_t from = gfirst > itable_blocks ? gfirst - itable_blocks : 0;  // no range is longer
+      auto it = std::lower_bound(meta.begin(), meta.end(), std::make_pair(from, uint64_t{0}));
+      for (; it != meta.end() && it->first < glast; ++it) {
+        for (uint64_t b = std::max(it->first, gfirst); b < std::min(it->second, glast); ++b) mark_block(b);
       }
       bitmap = computed.data();
     } else {

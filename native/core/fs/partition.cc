@@ -61,6 +61,7 @@ struct GptHeader {
   bool ok = false;
   uint64_t entries_lba = 0;
   uint32_t count = 0, entry_size = 0, entries_crc = 0;
+  uint64_t first_usable = 0, last_usable = 0;
 };
 
 GptHeader read_gpt_header(Reader& r, uint64_t lba, uint32_t ss) {
@@ -79,6 +80,8 @@ GptHeader read_gpt_header(Reader& r, uint64_t lba, uint32_t ss) {
   h.count = le32(b.data() + 80);
   h.entry_size = le32(b.data() + 84);
   h.entries_crc = le32(b.data() + 88);
+  h.first_usable = le64(b.data() + 40);
+  h.last_usable = le64(b.data() + 48);
   if (h.entry_size < 128 || (h.entry_size & (h.entry_size - 1)) || h.entry_size > 4096 || h.count > 16384) return h;
   h.ok = true;
   return h;
@@ -103,6 +106,7 @@ PartitionTable read_mbr(Reader& r, uint32_t ss) {
   t.scheme = "mbr";
   uint64_t ext_start = 0;
   int extended = 0;
+  std::vector<uint64_t> ebrs;
   for (int i = 0; i < 4; ++i) {
     const uint8_t* p = e + i * 16;
     uint8_t type = p[4];
@@ -114,6 +118,7 @@ PartitionTable read_mbr(Reader& r, uint32_t ss) {
       if (start == 0) corrupt(r.path(), "the MBR's extended partition starts at sector 0");
       continue;  // the container itself is not a filesystem
     }
+    if (start == 0 && type != 0xEE) corrupt(r.path(), "MBR partition " + std::to_string(i + 1) + " starts at sector 0 (over the MBR)");
     add_partition(r, t, static_cast<uint32_t>(i + 1), hex8(type), start, count, ss);
   }
   if (ext_start != 0) {
@@ -123,9 +128,11 @@ PartitionTable read_mbr(Reader& r, uint32_t ss) {
     while (ebr != 0) {
       if (!seen.insert(ebr).second || seen.size() > 256) corrupt(r.path(), "the MBR's logical partition chain loops");
       auto b = read_checked(r, ebr * ss, 512, r.size(), "extended boot record");
+      ebrs.push_back(ebr);
       if (b[510] != 0x55 || b[511] != 0xAA) corrupt(r.path(), "bad extended boot record at sector " + std::to_string(ebr));
       const uint8_t* l = b.data() + 446;
       if (l[4] != 0 && le32(l + 12) != 0 && !is_extended(l[4])) {
+        if (le32(l + 8) == 0) corrupt(r.path(), "a logical partition starts on its own extended boot record");
         add_partition(r, t, number++, hex8(l[4]), ebr + le32(l + 8), le32(l + 12), ss);
       }
       const uint8_t* n = l + 16;
@@ -135,7 +142,16 @@ PartitionTable read_mbr(Reader& r, uint32_t ss) {
   // A protective (or hybrid) MBR overlaps by design: the GPT decides.
   bool protective = false;
   for (const auto& p : t.partitions) protective |= p.type == "0xee";
-  if (!protective) check_overlaps(r, t);
+  if (!protective) {
+    check_overlaps(r, t);
+    for (uint64_t ebr_sector : ebrs) {
+      for (const auto& p : t.partitions) {
+        if (ebr_sector * ss >= p.offset && ebr_sector * ss < p.offset + p.length) {
+          corrupt(r.path(), "partition " + std::to_string(p.number) + " covers an extended boot record");
+        }
+      }
+    }
+  }
   return t;
 }
 
@@ -157,6 +173,11 @@ PartitionTable read_gpt(Reader& r, uint32_t ss) {
       if (std::memcmp(p, zero, 16) == 0) continue;
       uint64_t first = le64(p + 32), last = le64(p + 40);
       if (last < first) corrupt(r.path(), "GPT partition " + std::to_string(i + 1) + " ends before it starts");
+      // Never over the GPT's own headers and entry arrays.
+      if (first < h.first_usable || last > h.last_usable || h.first_usable < 2) {
+        corrupt(r.path(), "GPT partition " + std::to_string(i + 1) + " lies outside the usable LBAs " +
+                              std::to_string(h.first_usable) + ".." + std::to_string(h.last_usable));
+      }
       add_partition(r, t, i + 1, guid(p), first, last - first + 1, ss);
       std::string name;
       for (int k = 0; k < 36; ++k) {
