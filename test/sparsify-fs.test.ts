@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectFilesystems, sparsify, sparseCopy } from '../src/index.js';
 import { at, dumpFacts, fileHashes, fsck, junkBytes, makeFs, nonZeroBytesIn, partition, pokeBytes, type FsSpec } from './helpers/fs.js';
-import { KiB, MiB, allocated, attachLoop, detachLoop, makeTempDir, mount, removeDir, run, runCli, sha256, unmount } from './helpers/sparsify.js';
+import { KiB, MiB, allocated, attachLoop, blocksmithCli, detachLoop, makeTempDir, mount, removeDir, run, runCli, sha256, unmount } from './helpers/sparsify.js';
 
 /** A new sparse file of `size` bytes. */
 function blank(path: string, size: number): void {
@@ -258,6 +258,12 @@ describe('sparsify --fs --dry-run', () => {
     expect(inspected.freeBytes).toBe(facts.freeBlocks * 4096);
     expect(json.freeBytes).toBeLessThanOrEqual(inspected.freeBytes); // free blocks that are holes are not counted
     expect(json.reclaimedBytes).toBe(Math.min(json.zeroBytes + json.freeBytes, json.allocatedBefore));
+    // blocksmith info --fs shows the same.
+    const shown = await runCli(['info', '--fs', '--json', image], { cli: blocksmithCli });
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout).filesystems).toEqual(inspected);
+    const text = await runCli(['info', '--fs', image], { cli: blocksmithCli });
+    expect(text.stdout).toMatch(/partition table: none\n  whole image at 0, 32.0 MiB: ext4, 4096 B blocks, used .*, free /);
     void at;
   });
 });
