@@ -219,7 +219,7 @@ describe('sparsify --fs refuses what it cannot trust, and changes nothing', () =
     truncateSync(image, 20 * MiB);
     await expectRefused(image, 'ERR_FS_CORRUPT', /larger than the .* bytes available/);
   });
-  it('a mounted filesystem (loop device), even with --force; a copy of it too', async () => {
+  it('a mounted filesystem (loop device), even with --force; a copy of it; the device itself (then, unmounted, sparsified through the device)', async () => {
     const image = fresh('mounted');
     const mnt = join(dir, 'mnt');
     mkdirSync(mnt, { recursive: true });
@@ -230,6 +230,17 @@ describe('sparsify --fs refuses what it cannot trust, and changes nothing', () =
       const r = await runCli(['--fs', image, join(dir, 'mounted-copy.img')]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/is mounted on/);
+      // The device itself, too.
+      const dev = await runCli(['--fs', '--force', loop]);
+      expect(dev.code).toBe(1);
+      expect(dev.stderr).toMatch(new RegExp(`${loop} is mounted on`));
+      // Unmounted, the loop device is sparsified through the device (punches reach the image file).
+      unmount(mnt);
+      const before = snapshot(image, 0);
+      const ok = await runCli(['--fs', '--json', loop]);
+      expect(ok.stderr).toBe('');
+      expect(JSON.parse(ok.stdout)).toMatchObject({ kind: 'block-device', volumes: [{ filesystem: 'ext4', action: 'free-blocks' }] });
+      expectIntact(image, 0, before, 512);
     } finally {
       unmount(mnt);
       detachLoop(loop);
