@@ -37,6 +37,8 @@
         "native/core/qcow2/qcow2_header.cc",
         "native/core/qcow2/cluster_map.cc",
         "native/core/qcow2/qcow2_reader.cc",
+        "native/core/fs/checksum.cc", "native/core/fs/partition.cc", "native/core/fs/ext.cc",
+        "native/core/fs/inspect.cc", "native/core/fs/mount_check.cc",
         "native/core/rbd/librbd_api.cc",
         "native/core/rbd/session.cc",
         "native/core/rbd/rbd_sink.cc",
@@ -80,7 +82,8 @@
         "native/tests/test_source.cc",
         "native/tests/test_scan_pipeline.cc",
         "native/tests/test_qcow2.cc",
-        "native/tests/test_carve.cc"
+        "native/tests/test_carve.cc",
+        "native/tests/test_fs.cc"
       ],
       "conditions": [
         ["'<!(test -f /usr/include/rbd/librbd.h && test -f /usr/include/rados/librados.h && echo 1 || echo 0)'=='1'", {

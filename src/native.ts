@@ -53,6 +53,37 @@ export interface NativeSparsifyOptions {
   force?: boolean;
   overwrite?: boolean;
   format?: 'raw' | 'qcow2';
+  fs?: boolean;
+}
+
+/** sparsify --fs: one partition (or the whole image) and what was done there. */
+export interface NativeVolumeReport {
+  number: number;
+  type: string;
+  name: string;
+  offset: number;
+  length: number;
+  filesystem: string;
+  label: string;
+  action: 'free-blocks' | 'zero-detection';
+  blockSize: number;
+  clusterSize: number;
+  blocksCount: number;
+  freeBlocks: number;
+  freeBytes: number;
+  usedBytes: number;
+  groups: number;
+  uninitGroups: number;
+  features: string[];
+}
+
+export interface NativeFsInspection {
+  path: string;
+  size: number;
+  partitionScheme: 'none' | 'mbr' | 'gpt';
+  gptBackupUsed: boolean;
+  freeBytes: number;
+  volumes: NativeVolumeReport[];
 }
 
 export interface NativeSparsifyReport {
@@ -71,6 +102,10 @@ export interface NativeSparsifyReport {
   dryRun: boolean;
   /** Copies: the source's format. */
   format?: 'raw' | 'qcow2';
+  freeBytes?: number;
+  partitionScheme?: 'none' | 'mbr' | 'gpt';
+  gptBackupUsed?: boolean;
+  volumes?: NativeVolumeReport[];
 }
 
 export interface NativeRbdTarget {
@@ -160,6 +195,7 @@ export interface NativeBinding {
   cpuFeatures(): NativeCpuFeatures;
   scanExtents(path: string, options: NativeScanOptions, onProgress?: NativeProgress): NativeJob<NativeScanResult>;
   sparsify(path: string, options: NativeSparsifyOptions, onProgress?: NativeProgress): NativeJob<NativeSparsifyReport>;
+  inspectFilesystems(path: string, onProgress?: NativeProgress): NativeJob<NativeFsInspection>;
   sparseCopy(
     source: string,
     target: string,

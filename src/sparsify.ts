@@ -1,7 +1,7 @@
 // Sparsify in place (punch holes over zero blocks) and sparse copies: both
 // run the one pipeline (reader -> classifier -> sink) in the addon.
 import { runJob, type JobOptions } from './job.js';
-import { native, type NativeSparsifyReport } from './native.js';
+import { native, type NativeFsInspection, type NativeSparsifyReport, type NativeVolumeReport } from './native.js';
 import { parseBlockSize } from './units.js';
 import { parseImageFormat, type ImageFormat } from './format.js';
 
@@ -17,7 +17,15 @@ export interface SparsifyOptions extends JobOptions {
    * in place, a qcow2 image is refused (unless 'raw' is forced: then its file is treated as raw bytes).
    */
   format?: ImageFormat;
+   * Also reclaim the free blocks of the ext2/3/4 filesystems inside the image (whole image or MBR/GPT
+   * partitions), read from their allocation bitmaps: free blocks are not read and become holes (their
+   * old content is dropped; files are unchanged). Refuses dirty, mounted or not understood filesystems.
+   */
+  fs?: boolean;
 }
+
+/** sparsify `fs: true`: one partition (number 0: a filesystem on the whole image) and what was done there. */
+export type VolumeReport = NativeVolumeReport;
 
 export interface InPlaceOptions extends SparsifyOptions {
   /** Proceed although QEMU image locks, a loop device or a device holder say the image is in use. */
@@ -54,6 +62,14 @@ export interface SparsifyReport {
   dryRun: boolean;
   /** Copies: the source's format. */
   format?: ImageFormat;
+  /** `fs: true` only: bytes free in a filesystem (not read; punched in place, holes in a copy). */
+  freeBytes?: number;
+  /** `fs: true` only: the partition table found. */
+  partitionScheme?: 'none' | 'mbr' | 'gpt';
+  /** `fs: true` only: the GPT's primary header or entries were corrupt and the backup was used. */
+  gptBackupUsed?: boolean;
+  /** `fs: true` only: per partition, the filesystem found and what was done. */
+  volumes?: VolumeReport[];
 }
 
 function toReport(r: NativeSparsifyReport): SparsifyReport {
@@ -75,8 +91,16 @@ function toReport(r: NativeSparsifyReport): SparsifyReport {
   };
   if (r.target !== undefined) report.target = r.target;
   if (r.format !== undefined) report.format = r.format;
+  if (r.volumes !== undefined) {
+    report.freeBytes = r.freeBytes ?? 0;
+    report.partitionScheme = r.partitionScheme ?? 'none';
+    report.gptBackupUsed = !!r.gptBackupUsed;
+    report.volumes = r.volumes;
+  }
   // A dry run changes nothing; estimate from the zero bytes found.
-  if (r.dryRun && r.target === undefined) report.reclaimedBytes = Math.min(r.zeroBytes, r.allocatedBefore);
+  if (r.dryRun && r.target === undefined) {
+    report.reclaimedBytes = Math.min(r.zeroBytes + (r.freeBytes ?? 0), r.allocatedBefore);
+  }
   return report;
 }
 
@@ -87,7 +111,7 @@ export async function sparsify(path: string, options: InPlaceOptions = {}): Prom
     (onProgress) =>
       native.sparsify(
         path,
-        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, force: !!options.force, format: parseImageFormat(options.format) },
+        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, force: !!options.force, format: parseImageFormat(options.format), fs: !!options.fs },
         onProgress,
       ),
     options,
@@ -103,10 +127,21 @@ export async function sparseCopy(source: string, target: string, options: CopyOp
       native.sparseCopy(
         source,
         target,
-        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, overwrite: !!options.overwrite, format: parseImageFormat(options.format) },
+        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, overwrite: !!options.overwrite, format: parseImageFormat(options.format), fs: !!options.fs },
         onProgress,
       ),
     options,
   );
   return toReport(r);
+}
+
+/** What `sparsify(path, { fs: true })` would use: the partition table, and per partition the ext filesystem and its free bytes. */
+export type FsInspection = NativeFsInspection;
+
+/**
+ * Reads the partition table (MBR with logical partitions, or GPT) and the ext2/3/4 filesystems of an image or
+ * device, read only. Rejects (code ERR_FS_CORRUPT / ERR_FS_UNSUPPORTED / ERR_FS_DIRTY) what `sparsify --fs` would refuse.
+ */
+export async function inspectFilesystems(path: string, options: JobOptions = {}): Promise<FsInspection> {
+  return runJob((onProgress) => native.inspectFilesystems(path, onProgress), options);
 }

@@ -26,6 +26,7 @@ check djpeg libjpeg-turbo-progs
 check mcopy mtools
 check mkfs.vfat dosfstools
 check debugfs e2fsprogs
+check zerofree zerofree
 
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t pkgs < <(printf '%s\n' "${need[@]}" | sort -u)

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "args.h"
+#include "core/file_reader.h"
 #include "core/sparsify.h"
 #include "exports.h"
 #include "format_arg.h"
@@ -21,7 +22,37 @@ blocksmith::SparsifyOptions read_options(Napi::Env env, Napi::Value v) {
   o.force = bool_option(opts, "force", false);
   o.overwrite = bool_option(opts, "overwrite", false);
   o.format = format_option(env, opts);
+  o.fs = bool_option(opts, "fs", false);
   return o;
+}
+
+Napi::Array volumes_to_js(Napi::Env env, const blocksmith::fs::Inspection& in) {
+  Napi::Array a = Napi::Array::New(env, in.volumes.size());
+  for (size_t i = 0; i < in.volumes.size(); ++i) {
+    const auto& v = in.volumes[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("number", v.number);
+    o.Set("type", v.type);
+    o.Set("name", v.name);
+    o.Set("offset", static_cast<double>(v.offset));
+    o.Set("length", static_cast<double>(v.length));
+    o.Set("filesystem", v.filesystem);
+    o.Set("label", v.label);
+    o.Set("action", v.action);
+    o.Set("blockSize", v.block_size);
+    o.Set("clusterSize", v.cluster_size);
+    o.Set("blocksCount", static_cast<double>(v.blocks_count));
+    o.Set("freeBlocks", static_cast<double>(v.free_blocks));
+    o.Set("freeBytes", static_cast<double>(v.free_bytes));
+    o.Set("usedBytes", static_cast<double>(v.used_bytes));
+    o.Set("groups", v.groups);
+    o.Set("uninitGroups", v.uninit_groups);
+    Napi::Array f = Napi::Array::New(env, v.features.size());
+    for (size_t k = 0; k < v.features.size(); ++k) f.Set(static_cast<uint32_t>(k), v.features[k]);
+    o.Set("features", f);
+    a.Set(static_cast<uint32_t>(i), o);
+  }
+  return a;
 }
 
 ResultBuilder report_builder(const blocksmith::SparsifyReport& r) {
@@ -41,6 +72,12 @@ ResultBuilder report_builder(const blocksmith::SparsifyReport& r) {
     o.Set("seconds", r.seconds);
     o.Set("dryRun", r.dry_run);
     if (!r.target.empty()) o.Set("format", r.format);
+    if (r.fs) {
+      o.Set("freeBytes", static_cast<double>(r.free_bytes));
+      o.Set("partitionScheme", r.inspection.scheme);
+      o.Set("gptBackupUsed", r.inspection.gpt_backup_used);
+      o.Set("volumes", volumes_to_js(env, r.inspection));
+    }
     return o;
   };
 }
@@ -64,9 +101,35 @@ Napi::Value SparseCopy(const Napi::CallbackInfo& info) {
   });
 }
 
+// inspectFilesystems(path, onProgress): the partitions and ext filesystems
+// `sparsify --fs` would use, read only.
+Napi::Value InspectFilesystems(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = string_arg(env, info[0], "path");
+  return start_job(env, info[1], [path](blocksmith::Control&) -> ResultBuilder {
+    blocksmith::FileReader reader = blocksmith::FileReader::open(path, true);
+    uint32_t ss = reader.info().kind == blocksmith::SourceKind::block_device && reader.info().logical_sector_size
+                      ? reader.info().logical_sector_size
+                      : 512;
+    auto in = blocksmith::fs::inspect_filesystems(reader, ss);
+    uint64_t size = reader.size();
+    return [in, path, size](Napi::Env env) -> Napi::Value {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("path", path);
+      o.Set("size", static_cast<double>(size));
+      o.Set("partitionScheme", in.scheme);
+      o.Set("gptBackupUsed", in.gpt_backup_used);
+      o.Set("freeBytes", static_cast<double>(in.free.total()));
+      o.Set("volumes", volumes_to_js(env, in));
+      return o;
+    };
+  });
+}
+
 }  // namespace
 
 void register_sparsify(Napi::Env env, Napi::Object exports) {
+  exports.Set("inspectFilesystems", Napi::Function::New(env, InspectFilesystems, "inspectFilesystems"));
   exports.Set("sparsify", Napi::Function::New(env, Sparsify, "sparsify"));
   exports.Set("sparseCopy", Napi::Function::New(env, SparseCopy, "sparseCopy"));
 }

@@ -16,7 +16,7 @@ namespace blocksmith {
 namespace {
 
 struct Item {
-  enum Type { hole, data, end } type = end;
+  enum Type { hole, data, end, free } type = end;
   uint64_t off = 0;
   uint64_t len = 0;
   AlignedBuffer* buf = nullptr;      // data only
@@ -30,6 +30,7 @@ class RunCoalescer {
 
   void hole(uint64_t off, uint64_t len) { add(Kind::hole, off, len); }
   void zero(uint64_t off, uint64_t len) { add(Kind::zero, off, len); }
+  void free(uint64_t off, uint64_t len) { add(Kind::free, off, len); }
   void data(uint64_t off, const uint8_t* p, size_t len) {
     flush();
     sink_.on_data(off, p, len);
@@ -37,11 +38,12 @@ class RunCoalescer {
   void flush() {
     if (kind_ == Kind::hole) sink_.on_hole(off_, len_);
     if (kind_ == Kind::zero) sink_.on_zero(off_, len_);
+    if (kind_ == Kind::free) sink_.on_free(off_, len_);
     kind_ = Kind::none;
   }
 
  private:
-  enum class Kind { none, hole, zero };
+  enum class Kind { none, hole, zero, free };
   void add(Kind k, uint64_t off, uint64_t len) {
     if (len == 0) return;
     if (kind_ == k && off_ + len_ == off) {
@@ -84,6 +86,17 @@ void read_source(Reader& reader, const ScanOptions& opt, Channel<Item>& out,
         control.throw_if_cancelled();
         // Chunks end on the block grid so a block is never split between reads.
         uint64_t chunk_end = std::min<uint64_t>(r.end, (pos / bs) * bs + opt.chunk_size);
+        // Free in the filesystem: not read. A chunk stops where a free range
+        // starts (its partial blocks are classified on their own).
+        if (const fs::ByteRange* f = opt.free ? opt.free->next(pos) : nullptr) {
+          if (f->begin <= pos) {
+            uint64_t free_end = std::min<uint64_t>(f->end, r.end);
+            if (!out.push(Item{Item::free, pos, free_end - pos, nullptr, nullptr})) return;
+            pos = free_end;
+            continue;
+          }
+          chunk_end = std::min<uint64_t>(chunk_end, f->begin);
+        }
         auto buf = free_buffers.pop();
         if (!buf) return;  // consumer stopped
         size_t want = static_cast<size_t>(chunk_end - pos);
@@ -178,6 +191,8 @@ void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& c
     control.throw_if_cancelled();
     if (item->type == Item::hole) {
       runs.hole(item->off, item->len);
+    } else if (item->type == Item::free) {
+      runs.free(item->off, item->len);
     } else {
       classify_chunk(*item, opt.block_size, runs);
       if (opt.drop_behind) reader.advise_done(item->off, item->len);

@@ -12,6 +12,7 @@
 
 #include "classify.h"
 #include "control.h"
+#include "fs/free_map.h"
 #include "reader.h"
 
 namespace blocksmith {
@@ -21,6 +22,9 @@ struct ScanOptions {
   size_t chunk_size = 4 << 20;            // bytes per read; rounded to the block size
   size_t buffers = 4;                     // reads in flight between the two threads
   bool drop_behind = false;               // POSIX_FADV_DONTNEED after each chunk
+  // Byte ranges free in the filesystem that owns them (sparsify --fs): not
+  // read, delivered as on_free. Must outlive run_scan. Null: none.
+  const fs::FreeMap* free = nullptr;
 };
 
 class Sink {
@@ -30,6 +34,9 @@ class Sink {
   virtual void on_hole(uint64_t off, uint64_t len) = 0;
   // Maximal runs of blocks that were read and are all zero.
   virtual void on_zero(uint64_t off, uint64_t len) = 0;
+  // Maximal runs the filesystem inside the image marks free (never read;
+  // their content does not matter). By default they are zero blocks.
+  virtual void on_free(uint64_t off, uint64_t len) { on_zero(off, len); }
   // Data blocks; consecutive calls may continue one run. `bytes` is valid
   // only during the call.
   virtual void on_data(uint64_t off, const uint8_t* bytes, size_t len) = 0;

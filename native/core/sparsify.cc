@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "extent_map.h"
+#include "fs/mount_check.h"
 #include "image_lock.h"
 #include "punch_sink.h"
 #include "sparse_file_sink.h"
@@ -74,6 +75,25 @@ UniqueFd open_for_punch(const std::string& path, const SparsifyOptions& opt, Sou
   return fd;
 }
 
+// --fs: refuse when a filesystem in the image is in use (never overridden),
+// then read the partition tables and the ext filesystems' free blocks.
+// `file` is the image file (what could be mounted); `content` reads the disk
+// it holds (the same file for raw, the virtual disk for qcow2).
+void inspect_for_fs(FileReader& file, Reader& content, const std::string& path, SparsifyReport& r) {
+  auto users = fs::filesystem_users(file.fd());
+  if (!users.empty()) {
+    std::string list;
+    for (const auto& u : users) list += (list.empty() ? "" : "; ") + u;
+    throw Error(EBUSY, "EBUSY", "open", path,
+                "'" + path + "' is in use: " + list + "; unmount it first (--force does not apply to --fs)");
+  }
+  uint32_t ss = file.info().kind == SourceKind::block_device && file.info().logical_sector_size
+                    ? file.info().logical_sector_size
+                    : 512;
+  r.fs = true;
+  r.inspection = fs::inspect_filesystems(content, ss);
+}
+
 }  // namespace
 
 SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions& options, Control& control) {
@@ -110,6 +130,10 @@ SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions&
   r.size = info.size;
   r.dry_run = options.dry_run;
   r.allocated_before = reader.current_allocated();
+  if (options.fs) {
+    inspect_for_fs(reader, reader, path, r);
+    scan.free = &r.inspection.free;
+  }
 
   PunchSink punch(fd.get(), path, align, info.kind == SourceKind::block_device, options.dry_run);
   CountingSink counted(&punch);
@@ -118,6 +142,8 @@ SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions&
   r.hole_bytes = counted.totals().hole;
   r.zero_bytes = counted.totals().zero;
   r.data_bytes = counted.totals().data;
+  r.free_bytes = counted.free_bytes();
+  r.inspection.free = {};  // the report keeps the per-volume figures only
   r.punch_calls = punch.stats().punch_calls;
   r.punched_bytes = punch.stats().punched_bytes;
   r.allocated_after = reader.current_allocated();
@@ -145,10 +171,16 @@ SparsifyReport sparse_copy(const std::string& source, const std::string& target,
   r.dry_run = options.dry_run;
   r.format = image_format_name(image.description.format);
   r.allocated_before = file.current_allocated();
+  ScanOptions scan = options.scan;
+  if (options.fs) {
+    inspect_for_fs(file, reader, source, r);
+    scan.free = &r.inspection.free;
+  }
 
   if (options.dry_run) {
     CountingSink counted(nullptr);
-    run_scan(reader, options.scan, counted, control);
+    run_scan(reader, scan, counted, control);
+    r.free_bytes = counted.free_bytes();
     r.hole_bytes = counted.totals().hole;
     r.zero_bytes = counted.totals().zero;
     r.data_bytes = counted.totals().data;
@@ -156,7 +188,8 @@ SparsifyReport sparse_copy(const std::string& source, const std::string& target,
   } else {
     SparseFileSink sink(target, options.overwrite);
     CountingSink counted(&sink);
-    run_scan(reader, options.scan, counted, control);
+    run_scan(reader, scan, counted, control);
+    r.free_bytes = counted.free_bytes();
     control.throw_if_cancelled();
     sink.commit();
     r.hole_bytes = counted.totals().hole;
@@ -164,6 +197,7 @@ SparsifyReport sparse_copy(const std::string& source, const std::string& target,
     r.data_bytes = counted.totals().data;
     r.allocated_after = sink.allocated_bytes();
   }
+  r.inspection.free = {};
   r.seconds = seconds_since(t0);
   return r;
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "control.h"
+#include "fs/inspect.h"
 #include "file_reader.h"
 #include "image_open.h"
 #include "scan_pipeline.h"
@@ -20,6 +21,10 @@ struct SparsifyOptions {
   bool force = false;      // in place: ignore QEMU locks, loop devices, O_EXCL on devices
   bool overwrite = false;  // copy: replace an existing target
   ImageFormat format = ImageFormat::automatic;  // of the source (copy); in place: raw only
+  // Also reclaim the free blocks of the ext2/3/4 filesystems in the image
+  // (partitions found from MBR/GPT). Refuses dirty or mounted filesystems;
+  // `force` never overrides that.
+  bool fs = false;
 };
 
 struct SparsifyReport {
@@ -37,6 +42,9 @@ struct SparsifyReport {
   double seconds = 0;
   bool dry_run = false;
   std::string format = "raw";     // of the source: raw or qcow2
+  bool fs = false;
+  uint64_t free_bytes = 0;        // --fs: bytes free in a filesystem, not read (punched / left as holes)
+  fs::Inspection inspection;      // --fs: the partitions and filesystems found
 };
 
 SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions& options, Control& control);

@@ -7,6 +7,7 @@ import { renderExtentSvg } from '../svg.js';
 import { cpuFeatures } from '../zero.js';
 import { isRbdSpec } from '../rbd.js';
 import { runRbdInfo } from './rbd-command.js';
+import { inspectFilesystems, type FsInspection } from '../sparsify.js';
 import { formatBytes, parseBlockSize } from '../units.js';
 import { parseImageFormat } from '../format.js';
 import { interruptSignal, printJson, progressBar, reportError, type CommonFlags } from './common.js';
@@ -17,6 +18,7 @@ interface ScanFlags extends CommonFlags {
   verbose?: boolean;
   svg?: string;
   format?: string;
+  fs?: boolean;
 }
 
 function scanOptions(cmd: Command): Option[] {
@@ -86,7 +88,8 @@ export function infoCommand(): Command {
   const cmd = new Command('info')
     .description('summarise a raw or qcow2 image or a block device: format, size, allocation, holes, zero blocks, data')
     .argument('<path>', 'raw or qcow2 image file, or block device (/dev/sdX, /dev/loopN, /dev/mapper/...)')
-    .option('-v, --verbose', 'also show the extent count and the SIMD kernel in use');
+    .option('-v, --verbose', 'also show the extent count and the SIMD kernel in use')
+    .option('--fs', 'also list the partitions and ext2/3/4 filesystems: used, free (what sparsify --fs reclaims)');
   scanOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -96,6 +99,7 @@ Examples:
   $ blocksmith info --json /dev/loop0
   $ blocksmith info vm.qcow2             # format, virtual size, backing chain, data by content
   $ blocksmith info --block-size 64K --verbose vm.raw
+  $ blocksmith info --fs vm.raw          # partitions, ext filesystems, free blocks
   $ blocksmith info rbd:rbd/vm1          # provisioned vs used bytes of an RBD image`,
   );
   cmd.action(async (path: string, flags: ScanFlags) => {
@@ -105,10 +109,30 @@ Examples:
       process.exitCode = r;
       return;
     }
+    let fsInfo: FsInspection | undefined;
+    if (flags.fs) {
+      try {
+        fsInfo = await inspectFilesystems(path);
+      } catch (err) {
+        process.exitCode = reportError('blocksmith', err, flags);
+        return;
+      }
+    }
     if (flags.json) {
-      printJson(flags.verbose ? { ...r, zeroKernel: cpuFeatures().zeroKernel } : r);
+      printJson({ ...r, ...(flags.verbose ? { zeroKernel: cpuFeatures().zeroKernel } : {}), ...(fsInfo ? { filesystems: fsInfo } : {}) });
     } else {
       process.stdout.write(formatInfo(r, !!flags.verbose));
+      if (fsInfo) {
+        process.stdout.write(`partition table: ${fsInfo.partitionScheme}${fsInfo.gptBackupUsed ? ' (backup GPT used: the primary is corrupt)' : ''}\n`);
+        for (const v of fsInfo.volumes) {
+          const where = v.number === 0 ? 'whole image' : `partition ${v.number} (${v.type})`;
+          process.stdout.write(
+            v.action === 'free-blocks'
+              ? `  ${where} at ${v.offset}, ${formatBytes(v.length)}: ${v.filesystem}, ${v.blockSize} B blocks, used ${formatBytes(v.usedBytes)}, free ${formatBytes(v.freeBytes)}\n`
+              : `  ${where} at ${v.offset}, ${formatBytes(v.length)}: no known filesystem\n`,
+          );
+        }
+      }
     }
   });
   return cmd;

@@ -14,6 +14,7 @@ interface SparsifyFlags extends RbdFlags {
   dryRun?: boolean;
   force?: boolean;
   overwrite?: boolean;
+  fs?: boolean;
 }
 
 export function formatReport(r: SparsifyReport): string {
@@ -35,6 +36,18 @@ export function formatReport(r: SparsifyReport): string {
     lines.push(`  ${r.dryRun ? 'holes to punch' : 'holes punched'}: ${r.holesPunched} (over ${formatBytes(r.zeroBytes)} of zero blocks)`);
     lines.push(`  data: ${formatBytes(r.dataBytes)}; already holes: ${formatBytes(r.holeBytes)}`);
   }
+  if (r.volumes !== undefined) {
+    lines.push(`  filesystem free blocks ${r.dryRun ? 'to reclaim' : 'reclaimed'} without reading: ${formatBytes(r.freeBytes ?? 0)} (partition table: ${r.partitionScheme})`);
+    for (const v of r.volumes) {
+      const where = v.number === 0 ? 'whole image' : `partition ${v.number} (${v.type})`;
+      const span = `at ${v.offset}, ${formatBytes(v.length)}`;
+      lines.push(
+        v.action === 'free-blocks'
+          ? `    ${where} ${span}: ${v.filesystem}${v.label ? ` "${v.label}"` : ''}, ${v.blockSize} B blocks, used ${formatBytes(v.usedBytes)}, free ${formatBytes(v.freeBytes)}: free blocks ${r.dryRun ? 'would be ' : ''}${r.target === undefined ? 'punched' : 'left as holes'}`
+          : `    ${where} ${span}: no known filesystem: zero detection only`,
+      );
+    }
+  }
   lines.push(`  time: ${r.seconds.toFixed(2)} s (${rate})`);
   return lines.join('\n') + '\n';
 }
@@ -49,6 +62,7 @@ export function sparsifyCommand(name = 'sparsify', prefix = ''): Command {
     .option('-n, --dry-run', 'report what would be reclaimed; change nothing')
     .option('-f, --force', 'in place: proceed although QEMU locks, a loop device or a holder say the image is in use')
     .option('--overwrite', 'copy: replace an existing target')
+    .option('--fs', 'also reclaim the free blocks of ext2/3/4 filesystems in the image (MBR/GPT partitions); refuses dirty or mounted ones')
     .option('--json', 'print the report as JSON (exact byte counts)')
     .option('-q, --quiet', 'no progress bar, no report')
     .option('--debug', 'print stack traces on errors');
@@ -60,6 +74,7 @@ Examples:
   $ ${prefix}${name} vm.raw                      # punch holes in place; the VM must be stopped
   $ ${prefix}${name} vm.raw vm-sparse.raw        # sparse copy (temp file, renamed when complete)
   $ ${prefix}${name} vm.qcow2 vm.raw             # qcow2 -> sparse raw, without qemu-img
+  $ ${prefix}${name} --fs vm.raw                 # also punch the ext4 free blocks (deleted files' junk)
   $ ${prefix}${name} --dry-run --json /dev/loop0 # what would be reclaimed on a device
   $ ${prefix}${name} vm.raw rbd:rbd/vm1 --verify  # sparse, parallel copy into Ceph RBD
   $ ${prefix}${name} rbd:rbd/vm1 vm1.raw         # RBD image -> sparse raw file
@@ -69,6 +84,11 @@ RBD targets follow qemu's syntax: rbd:pool[/namespace]/image[:id=USER][:conf=PAT
   cmd.action(async (image: string, target: string | undefined, flags: SparsifyFlags) => {
     if (target === undefined && flags.overwrite) {
       process.stderr.write(`${name}: --overwrite applies to copies (SRC DST) only\n`);
+      process.exitCode = 2;
+      return;
+    }
+    if (flags.fs && (isRbdSpec(image) || (target !== undefined && isRbdSpec(target)))) {
+      process.stderr.write(`${name}: --fs applies to raw images and block devices, not to RBD copies\n`);
       process.exitCode = 2;
       return;
     }
@@ -86,7 +106,7 @@ RBD targets follow qemu's syntax: rbd:pool[/namespace]/image[:id=USER][:conf=PAT
     try {
       const blockSize = parseBlockSize(flags.blockSize);
       const format = flags.format as ImageFormat | undefined;
-      const common = { blockSize, seekHole: flags.seekHole !== false, dryRun: !!flags.dryRun, format, signal: interrupt.signal, onProgress: bar.update };
+      const common = { blockSize, seekHole: flags.seekHole !== false, dryRun: !!flags.dryRun, format, fs: !!flags.fs, signal: interrupt.signal, onProgress: bar.update };
       const report =
         target === undefined
           ? await sparsify(image, { ...common, force: !!flags.force })

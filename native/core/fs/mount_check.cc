@@ -1,0 +1,89 @@
+#include "mount_check.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "../image_lock.h"
+
+namespace blocksmith::fs {
+namespace {
+
+struct Dev {
+  std::string name;    // "loop3p1"
+  std::string number;  // "7:49"
+};
+
+std::string read_line(const std::string& path) {
+  std::ifstream f(path);
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
+// The device named by its sysfs directory, and its partitions.
+void add_with_partitions(const std::string& sysdir, const std::string& name, std::vector<Dev>& out) {
+  std::string num = read_line(sysdir + "/dev");
+  if (num.empty()) return;
+  out.push_back({name, num});
+  if (DIR* d = ::opendir(sysdir.c_str())) {
+    while (struct dirent* de = ::readdir(d)) {
+      std::string sub = de->d_name;
+      if (sub.rfind(name, 0) != 0 || sub == name) continue;
+      std::string p = read_line(sysdir + "/" + sub + "/dev");
+      if (!p.empty()) out.push_back({sub, p});
+    }
+    ::closedir(d);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> filesystem_users(int fd) {
+  std::vector<Dev> devs;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return {};
+  if (S_ISBLK(st.st_mode)) {
+    std::string num = std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
+    std::string link = "/sys/dev/block/" + num;
+    char buf[4096];
+    ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+    std::string name = n > 0 ? std::string(buf, static_cast<size_t>(n)) : num;
+    name = name.substr(name.rfind('/') + 1);
+    add_with_partitions(link, name, devs);
+    if (devs.empty()) devs.push_back({name, num});
+  } else {
+    for (const auto& loop : loop_devices_backed_by(fd)) {
+      std::string name = loop.substr(loop.rfind('/') + 1);
+      add_with_partitions("/sys/block/" + name, name, devs);
+    }
+  }
+  std::vector<std::string> users;
+  std::ifstream mi("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(mi, line)) {
+    std::istringstream ls(line);
+    std::string id, parent, num, root, mountpoint;
+    ls >> id >> parent >> num >> root >> mountpoint;
+    for (const auto& d : devs) {
+      if (d.number == num) users.push_back("/dev/" + d.name + " is mounted on " + mountpoint);
+    }
+  }
+  for (const auto& d : devs) {
+    std::string holders = "/sys/dev/block/" + d.number + "/holders";
+    if (DIR* h = ::opendir(holders.c_str())) {
+      while (struct dirent* de = ::readdir(h)) {
+        if (de->d_name[0] == '.') continue;
+        users.push_back("/dev/" + d.name + " is held by " + de->d_name);
+      }
+      ::closedir(h);
+    }
+  }
+  return users;
+}
+
+}  // namespace blocksmith::fs

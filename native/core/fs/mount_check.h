@@ -1,0 +1,15 @@
+// Is a filesystem inside this image in use? Looks for the block devices that
+// expose it (the device itself, the loop devices backed by the image file,
+// and their partitions) in /proc/self/mountinfo and in sysfs holders
+// (device-mapper, md). Used by sparsify --fs, which --force never overrides.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace blocksmith::fs {
+
+// One line per use found, e.g. "/dev/loop3p1 is mounted on /mnt/x".
+std::vector<std::string> filesystem_users(int fd);
+
+}  // namespace blocksmith::fs

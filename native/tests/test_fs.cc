@@ -1,0 +1,271 @@
+// sparsify --fs building blocks: checksums against known vectors, the
+// pipeline's free ranges (never read, delivered as on_free, off the grid),
+// MBR/GPT parsing with hostile tables, ext superblocks that must be refused.
+#include <cstring>
+#include <vector>
+
+#include "core/extent_map.h"
+#include "core/fs/checksum.h"
+#include "core/fs/ext.h"
+#include "core/fs/inspect.h"
+#include "core/fs/partition.h"
+#include "core/memory_reader.h"
+#include "core/scan_pipeline.h"
+#include "test.h"
+
+using namespace blocksmith;
+using namespace blocksmith::fs;
+
+namespace {
+
+void put16(uint8_t* p, uint16_t v) { p[0] = v & 0xff; p[1] = v >> 8; }
+void put32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = (v >> (8 * i)) & 0xff; }
+void put64(uint8_t* p, uint64_t v) { put32(p, static_cast<uint32_t>(v)); put32(p + 4, static_cast<uint32_t>(v >> 32)); }
+
+struct Recorder final : Sink {
+  std::vector<Extent> ext;
+  uint64_t free_bytes = 0;
+  void add(uint64_t o, uint64_t l, ExtentKind k) { ext.push_back({o, l, k}); }
+  void on_hole(uint64_t o, uint64_t l) override { add(o, l, ExtentKind::hole); }
+  void on_zero(uint64_t o, uint64_t l) override { add(o, l, ExtentKind::zero); }
+  void on_free(uint64_t o, uint64_t l) override { free_bytes += l; add(o, l, static_cast<ExtentKind>(3)); }
+  void on_data(uint64_t o, const uint8_t*, size_t l) override {
+    if (!ext.empty() && ext.back().kind == ExtentKind::data && ext.back().offset + ext.back().length == o) ext.back().length += l;
+    else add(o, l, ExtentKind::data);
+  }
+};
+
+std::ostream& operator<<(std::ostream& os, const std::vector<Extent>& v) {
+  for (const auto& e : v) os << "{" << e.offset << "," << e.length << "," << int(e.kind) << "}";
+  return os;
+}
+
+}  // namespace
+
+TEST("crc16 (ARC), crc32c and crc32 match the standard check values") {
+  const char* s = "123456789";
+  CHECK_EQ(crc16_update(0, s, 9), 0xBB3D);
+  CHECK_EQ(~crc32c_update(~0u, s, 9), 0xE3069283u);
+  CHECK_EQ(crc32(s, 9), 0xCBF43926u);
+}
+
+TEST("free ranges are never read, arrive as on_free, and split blocks off the grid") {
+  const size_t bs = 4096;
+  std::vector<uint8_t> buf(bs * 16, 0xEE);  // all non-zero
+  MemoryReader r(buf.data(), buf.size());
+  FreeMap fm;
+  fm.add(bs * 2 + 1024, bs * 5);  // starts mid-block
+  fm.add(bs * 5, bs * 6);         // touches: merged
+  fm.add(bs * 10, bs * 16);       // to the end
+  fm.normalize();
+  CHECK_EQ(fm.ranges().size(), 2u);
+  r.faults = {{bs * 2 + 1024, bs * 6}, {bs * 10, bs * 16}};  // reading them fails the test
+  ScanOptions opt;
+  opt.chunk_size = bs * 2;
+  opt.free = &fm;
+  Recorder rec;
+  Control control;
+  run_scan(r, opt, rec, control);
+  std::vector<Extent> expected = {{0, bs * 2 + 1024, ExtentKind::data},
+                                  {bs * 2 + 1024, bs * 4 - 1024, static_cast<ExtentKind>(3)},
+                                  {bs * 6, bs * 4, ExtentKind::data},
+                                  {bs * 10, bs * 6, static_cast<ExtentKind>(3)}};
+  CHECK_EQ(rec.ext, expected);
+  CHECK_EQ(rec.free_bytes, bs * 10 - 1024);
+}
+
+TEST("a free range over a hole stays a hole; CountingSink counts free apart") {
+  const size_t bs = 4096;
+  std::vector<uint8_t> buf(bs * 8, 0);
+  MemoryReader r(buf.data(), buf.size());
+  r.holes = {{0, bs * 4}};
+  FreeMap fm;
+  fm.add(bs * 2, bs * 6);
+  fm.normalize();
+  ScanOptions opt;
+  opt.free = &fm;
+  CountingSink counted(nullptr);
+  Control control;
+  run_scan(r, opt, counted, control);
+  CHECK_EQ(counted.totals().hole, bs * 4);
+  CHECK_EQ(counted.free_bytes(), bs * 2);
+  CHECK_EQ(counted.totals().zero, bs * 2);
+}
+
+static std::vector<uint8_t> mbr_image(size_t size) {
+  std::vector<uint8_t> img(size, 0);
+  img[510] = 0x55;
+  img[511] = 0xAA;
+  return img;
+}
+static void mbr_entry(uint8_t* sector, int i, uint8_t type, uint32_t start, uint32_t count) {
+  uint8_t* e = sector + 446 + 16 * i;
+  e[4] = type;
+  put32(e + 8, start);
+  put32(e + 12, count);
+}
+
+TEST("MBR: primaries and a logical chain are listed with Linux numbers") {
+  auto img = mbr_image(1 << 20);
+  mbr_entry(img.data(), 0, 0x83, 2048 / 8, 128);
+  mbr_entry(img.data(), 1, 0x05, 1024, 1024);
+  uint8_t* ebr1 = img.data() + 1024 * 512;
+  ebr1[510] = 0x55; ebr1[511] = 0xAA;
+  mbr_entry(ebr1, 0, 0x83, 1, 100);
+  mbr_entry(ebr1, 1, 0x05, 200, 300);
+  uint8_t* ebr2 = img.data() + (1024 + 200) * 512;
+  ebr2[510] = 0x55; ebr2[511] = 0xAA;
+  mbr_entry(ebr2, 0, 0x07, 2, 50);
+  MemoryReader r(img.data(), img.size());
+  auto t = read_partition_table(r, 512);
+  CHECK_EQ(t.scheme, std::string("mbr"));
+  CHECK_EQ(t.partitions.size(), 3u);
+  CHECK_EQ(t.partitions[1].number, 5u);
+  CHECK_EQ(t.partitions[1].offset, 1025u * 512);
+  CHECK_EQ(t.partitions[2].number, 6u);
+  CHECK_EQ(t.partitions[2].offset, (1024u + 200 + 2) * 512);
+  CHECK_EQ(t.partitions[2].type, std::string("0x07"));
+}
+
+TEST("MBR: a looping logical chain, overlaps and out-of-image EBRs are refused") {
+  auto img = mbr_image(1 << 20);
+  mbr_entry(img.data(), 0, 0x05, 1024, 1024);
+  uint8_t* ebr = img.data() + 1024 * 512;
+  ebr[510] = 0x55; ebr[511] = 0xAA;
+  mbr_entry(ebr, 0, 0x83, 1, 10);
+  mbr_entry(ebr, 1, 0x05, 0 + 1, 10);  // next EBR at ext_start + 1 ...
+  uint8_t* ebr2 = img.data() + 1025 * 512;
+  ebr2[510] = 0x55; ebr2[511] = 0xAA;
+  mbr_entry(ebr2, 1, 0x05, 0, 10);  // start 0 ends the chain: make it loop instead
+  put32(ebr2 + 446 + 16 + 8, 0);
+  mbr_entry(ebr2, 1, 0x05, 1, 10);  // ... which points to itself
+  MemoryReader r(img.data(), img.size());
+  CHECK_THROWS_CODE(read_partition_table(r, 512), "ERR_FS_CORRUPT");
+
+  auto img2 = mbr_image(1 << 20);
+  mbr_entry(img2.data(), 0, 0x83, 100, 200);
+  mbr_entry(img2.data(), 1, 0x83, 250, 200);
+  MemoryReader r2(img2.data(), img2.size());
+  CHECK_THROWS_CODE(read_partition_table(r2, 512), "ERR_FS_CORRUPT");
+
+  auto img3 = mbr_image(1 << 20);
+  mbr_entry(img3.data(), 0, 0x05, 100000, 10);  // EBR past the end
+  MemoryReader r3(img3.data(), img3.size());
+  CHECK_THROWS_CODE(read_partition_table(r3, 512), "ERR_FS_CORRUPT");
+}
+
+static void write_gpt_header(std::vector<uint8_t>& img, uint64_t lba, uint64_t alt, uint64_t entries_lba,
+                             const std::vector<uint8_t>& entries) {
+  uint8_t* h = img.data() + lba * 512;
+  std::memset(h, 0, 512);
+  std::memcpy(h, "EFI PART", 8);
+  put32(h + 8, 0x00010000);
+  put32(h + 12, 92);
+  put64(h + 24, lba);
+  put64(h + 32, alt);
+  put64(h + 40, 34);                    // first usable LBA
+  put64(h + 48, img.size() / 512 - 34);  // last usable LBA
+  put64(h + 72, entries_lba);
+  put32(h + 80, 128);
+  put32(h + 84, 128);
+  put32(h + 88, crc32(entries.data(), entries.size()));
+  put32(h + 16, crc32(h, 92));
+  std::memcpy(img.data() + entries_lba * 512, entries.data(), entries.size());
+}
+
+TEST("GPT: entries read; a corrupt primary falls back to the backup; both corrupt is refused") {
+  const size_t sectors = 4096;
+  auto img = mbr_image(sectors * 512);
+  mbr_entry(img.data(), 0, 0xEE, 1, sectors - 1);
+  std::vector<uint8_t> entries(128 * 128, 0);
+  entries[0] = 0xAF;  // a non-zero type GUID
+  put64(entries.data() + 32, 2048);
+  put64(entries.data() + 40, 3071);
+  put16(entries.data() + 56, 'r');
+  write_gpt_header(img, 1, sectors - 1, 2, entries);
+  write_gpt_header(img, sectors - 1, 1, sectors - 33, entries);
+  {
+    MemoryReader r(img.data(), img.size());
+    auto t = read_partition_table(r, 512);
+    CHECK_EQ(t.scheme, std::string("gpt"));
+    CHECK_EQ(t.partitions.size(), 1u);
+    CHECK_EQ(t.partitions[0].offset, 2048u * 512);
+    CHECK_EQ(t.partitions[0].length, 1024u * 512);
+    CHECK_EQ(t.partitions[0].name, std::string("r"));
+    CHECK(!t.gpt_backup_used);
+  }
+  img[2 * 512 + 40] ^= 1;  // primary entry array corrupt
+  {
+    MemoryReader r(img.data(), img.size());
+    auto t = read_partition_table(r, 512);
+    CHECK(t.gpt_backup_used);
+    CHECK_EQ(t.partitions[0].length, 1024u * 512);
+  }
+  img[(sectors - 1) * 512 + 30] ^= 1;  // backup header corrupt too
+  MemoryReader r(img.data(), img.size());
+  CHECK_THROWS_CODE(read_partition_table(r, 512), "ERR_FS_CORRUPT");
+}
+
+TEST("GPT: a partition over the GPT's own entry array is refused") {
+  const size_t sectors = 4096;
+  auto img = mbr_image(sectors * 512);
+  mbr_entry(img.data(), 0, 0xEE, 1, sectors - 1);
+  std::vector<uint8_t> entries(128 * 128, 0);
+  entries[0] = 0xAF;
+  put64(entries.data() + 32, 2);  // over the primary entries
+  put64(entries.data() + 40, 3071);
+  write_gpt_header(img, 1, sectors - 1, 2, entries);
+  write_gpt_header(img, sectors - 1, 1, sectors - 33, entries);
+  MemoryReader r(img.data(), img.size());
+  CHECK_THROWS_CODE(read_partition_table(r, 512), "ERR_FS_CORRUPT");
+}
+
+TEST("MBR: a logical partition covering the next EBR is refused") {
+  auto img = mbr_image(1 << 20);
+  mbr_entry(img.data(), 0, 0x05, 1024, 1024);
+  uint8_t* ebr1 = img.data() + 1024 * 512;
+  ebr1[510] = 0x55; ebr1[511] = 0xAA;
+  mbr_entry(ebr1, 0, 0x83, 1, 500);  // sectors 1025..1524 ...
+  mbr_entry(ebr1, 1, 0x05, 200, 300);  // ... cover the next EBR at 1224
+  uint8_t* ebr2 = img.data() + (1024 + 200) * 512;
+  ebr2[510] = 0x55; ebr2[511] = 0xAA;
+  mbr_entry(ebr2, 0, 0x83, 400, 50);
+  MemoryReader r(img.data(), img.size());
+  CHECK_THROWS_CODE(read_partition_table(r, 512), "ERR_FS_CORRUPT");
+}
+
+TEST("ext: hostile superblocks are refused, never parsed out of bounds") {
+  std::vector<uint8_t> img(64 * 1024, 0);
+  uint8_t* sb = img.data() + 1024;
+  put16(sb + 0x38, 0xEF53);
+  put16(sb + 0x3A, 1);
+  put32(sb + 0x04, 1000000);  // far larger than the image
+  put32(sb + 0x18, 0);
+  put32(sb + 0x14, 1);
+  put32(sb + 0x20, 8192);
+  put32(sb + 0x28, 128);
+  MemoryReader r(img.data(), img.size());
+  CHECK(probe_ext(r, 0, img.size()));
+  CHECK_THROWS_CODE(read_ext(r, 0, img.size()), "ERR_FS_CORRUPT");
+  put32(sb + 0x04, 64);
+  put32(sb + 0x60, 0x80000);  // unknown incompat
+  CHECK_THROWS_CODE(read_ext(r, 0, img.size()), "ERR_FS_UNSUPPORTED");
+  put32(sb + 0x60, 0x4);  // needs_recovery
+  CHECK_THROWS_CODE(read_ext(r, 0, img.size()), "ERR_FS_DIRTY");
+  put32(sb + 0x60, 0);
+  put16(sb + 0x3A, 0);  // not clean
+  CHECK_THROWS_CODE(read_ext(r, 0, img.size()), "ERR_FS_DIRTY");
+  put16(sb + 0x3A, 1);
+  put32(sb + 0x08 + 0xE0, 0);
+  put32(sb + 0x20, 0);  // zero blocks per group
+  CHECK_THROWS_CODE(read_ext(r, 0, img.size()), "ERR_FS_CORRUPT");
+  // Every truncation of a plausible superblock fails cleanly.
+  put32(sb + 0x20, 8192);
+  for (size_t cut : {0, 1000, 1500, 2047}) {
+    MemoryReader t(img.data(), cut);
+    try {
+      read_ext(t, 0, cut);
+    } catch (const Error&) {
+    }
+  }
+}
