@@ -17,6 +17,7 @@ export interface SparsifyOptions extends JobOptions {
    * in place, a qcow2 image is refused (unless 'raw' is forced: then its file is treated as raw bytes).
    */
   format?: ImageFormat;
+  /**
    * Also reclaim the free blocks of the ext2/3/4 filesystems inside the image (whole image or MBR/GPT
    * partitions), read from their allocation bitmaps: free blocks are not read and become holes (their
    * old content is dropped; files are unchanged). Refuses dirty, mounted or not understood filesystems.
