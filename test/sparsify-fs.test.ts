@@ -101,6 +101,21 @@ describe('sparsify --fs SRC DST (copy)', () => {
     expect(allocated(dst)).toBeLessThanOrEqual(before.usedBytes * 1.01 + 256 * KiB);
     expect(report.allocatedAfter).toBe(allocated(dst));
   });
+  it('from a qcow2 image: the filesystem is read through the qcow2 tables; the raw copy has the same files, free blocks as holes', async () => {
+    const raw = join(dir, 'q-src.img');
+    const q = join(dir, 'q-src.qcow2');
+    const dst = join(dir, 'q-dst.img');
+    blank(raw, 48 * MiB);
+    makeFs(raw, single('ext4', ['-b', '4096']));
+    const before = snapshot(raw, 0);
+    expect(junkBytes(raw, before.free)).toBeGreaterThan(100 * KiB);
+    run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, q]);
+    const r = await sparseCopy(q, dst, { fs: true });
+    expect(r.format).toBe('qcow2');
+    expect(r.volumes![0]).toMatchObject({ number: 0, filesystem: 'ext4', action: 'free-blocks', usedBytes: before.usedBytes });
+    expectIntact(dst, 0, before, 1);
+    expect(allocated(dst)).toBeLessThanOrEqual(before.usedBytes * 1.01 + 256 * KiB);
+  });
 });
 
 describe('sparsify --fs on partitioned images', () => {
