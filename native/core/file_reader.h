@@ -36,6 +36,7 @@ class FileReader final : public Reader {
 
   size_t read_at(void* buf, size_t len, uint64_t off) override;
   DataRange next_data(uint64_t off) override;
+  bool concurrent_reads() const override { return true; }  // pread only
   void advise_sequential() override;
   void advise_done(uint64_t off, uint64_t len) override;
 

@@ -34,6 +34,10 @@ class Reader {
     return off >= s ? DataRange{s, s} : DataRange{off, s};
   }
 
+  // True when read_at may be called from several threads at once (pread on
+  // one fd is). The pipeline then reads and classifies on several threads.
+  virtual bool concurrent_reads() const { return false; }
+
   // Hints: sequential access from here, and pages behind the scan may go.
   virtual void advise_sequential() {}
   virtual void advise_done(uint64_t /*off*/, uint64_t /*len*/) {}
