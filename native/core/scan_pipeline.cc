@@ -14,6 +14,7 @@
 #include "aligned_buffer.h"
 #include "buffer_pool.h"
 #include "error.h"
+#include "read_gate.h"
 #include "zero_detect.h"
 
 namespace blocksmith {
@@ -32,6 +33,7 @@ struct Item {
   uint64_t off = 0;
   uint64_t len = 0;
   Chunk* chunk = nullptr;    // data only
+  uint64_t ticket = 0;       // data only: its place in the ReadGate
   std::exception_ptr error;  // end only: why reading stopped
 };
 
@@ -99,7 +101,7 @@ class Planner {
         if (r.end == r.begin) r.end = size_;  // defensive: an empty range reported
         range_end_ = r.end;
         if (r.begin > pos_) {
-          Item hole{Item::hole, pos_, r.begin - pos_, nullptr, nullptr};
+          Item hole{Item::hole, pos_, r.begin - pos_, nullptr, 0, nullptr};
           pos_ = r.begin;
           return {seq, hole};
         }
@@ -107,7 +109,7 @@ class Planner {
       // Chunks end on the block grid so a block is never split between reads.
       const uint64_t bs = opt_.block_size;
       uint64_t chunk_end = std::min<uint64_t>(range_end_, (pos_ / bs) * bs + opt_.chunk_size);
-      Item data{Item::data, pos_, chunk_end - pos_, nullptr, nullptr};
+      Item data{Item::data, pos_, chunk_end - pos_, nullptr, data_seq_++, nullptr};
       pos_ = chunk_end;
       return {seq, data};
     } catch (...) {
@@ -135,6 +137,7 @@ class Planner {
   const uint64_t size_;
   std::mutex mu_;
   uint64_t seq_ = 0;
+  uint64_t data_seq_ = 0;   // tickets for the ReadGate
   uint64_t pos_ = 0;        // next byte to hand out
   uint64_t range_end_ = 0;  // end of the data range pos_ is in
   bool stopped_ = false;
@@ -220,8 +223,25 @@ class Delivery {
 // A reader thread: take a buffer, then the next task; read and classify.
 // The buffer is taken first so the holder of the oldest sequence number never
 // waits for one (buffers come back only as pieces are delivered, in order).
+// Reads one data piece: from the page cache on any thread, from the disk
+// only in turn (see ReadGate). With one reader there is nothing to order.
+size_t read_piece(Reader& reader, ReadGate& gate, bool parallel, const Item& item, uint8_t* buf) {
+  struct Finish {
+    ReadGate& gate;
+    uint64_t ticket;
+    ~Finish() { gate.finish(ticket); }
+  } finish{gate, item.ticket};
+  const size_t want = static_cast<size_t>(item.len);
+  size_t got = parallel ? reader.read_cached(buf, want, item.off) : 0;
+  if (got < want) {
+    gate.wait_turn(item.ticket);
+    got += reader.read_at(buf + got, want - got, item.off + got);
+  }
+  return got;
+}
+
 void read_pieces(Reader& reader, const ScanOptions& opt, Planner& planner, Delivery& delivery,
-                 BufferPool<Chunk>& free_chunks) {
+                 BufferPool<Chunk>& free_chunks, ReadGate& gate, bool parallel) {
   Chunk* mine = nullptr;
   for (;;) {
     if (!mine) {
@@ -237,7 +257,7 @@ void read_pieces(Reader& reader, const ScanOptions& opt, Planner& planner, Deliv
     if (t.item.type == Item::data) {
       try {
         size_t want = static_cast<size_t>(t.item.len);
-        size_t got = reader.read_at(mine->buf.data(), want, t.item.off);
+        size_t got = read_piece(reader, gate, parallel, t.item, mine->buf.data());
         if (got < want) {
           throw Error(0, "ERR_SOURCE_CHANGED", "read", reader.path(),
                       "'" + reader.path() + "' shrank while being read: it had " +
@@ -347,6 +367,7 @@ void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& c
     return true;
   };
   Delivery delivery(deliver);
+  ReadGate gate;
 
   std::vector<std::thread> threads;
   // Whatever happens below, stop and join the readers before buffers go away.
@@ -354,17 +375,19 @@ void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& c
     Planner& planner;
     Delivery& delivery;
     BufferPool<Chunk>& free_chunks;
+    ReadGate& gate;
     std::vector<std::thread>& threads;
     ~Joiner() {
       planner.stop();
+      gate.close();
       delivery.abandon();
       free_chunks.close();
       for (auto& t : threads) t.join();
     }
-  } joiner{planner, delivery, free_chunks, threads};
+  } joiner{planner, delivery, free_chunks, gate, threads};
   for (size_t i = 0; i < readers; ++i) {
     threads.emplace_back(read_pieces, std::ref(reader), std::cref(opt), std::ref(planner), std::ref(delivery),
-                         std::ref(free_chunks));
+                         std::ref(free_chunks), std::ref(gate), readers > 1);
   }
   delivery.wait();
 }
