@@ -4,6 +4,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -74,6 +75,24 @@ size_t FileReader::read_at(void* buf, size_t len, uint64_t off) {
       if (errno == EINTR) continue;
       throw_sys(errno, "read", path_,
                 "read of '" + path_ + "' at byte " + std::to_string(off + done) + " failed");
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+size_t FileReader::read_cached(void* buf, size_t len, uint64_t off) {
+  if (nowait_unsupported_.load(std::memory_order_relaxed)) return 0;
+  auto* p = static_cast<uint8_t*>(buf);
+  size_t done = 0;
+  while (done < len) {
+    struct iovec iov {p + done, len - done};
+    ssize_t n = ::preadv2(fd_.get(), &iov, 1, static_cast<off_t>(off + done), RWF_NOWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS) nowait_unsupported_.store(true, std::memory_order_relaxed);
+      break;  // EAGAIN: not cached; anything else: read_at will report it
     }
     if (n == 0) break;
     done += static_cast<size_t>(n);

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <string>
 
 #include "reader.h"
@@ -35,7 +36,9 @@ class FileReader final : public Reader {
   int fd() const { return fd_.get(); }
 
   size_t read_at(void* buf, size_t len, uint64_t off) override;
+  size_t read_cached(void* buf, size_t len, uint64_t off) override;  // preadv2(RWF_NOWAIT)
   DataRange next_data(uint64_t off) override;
+  bool concurrent_reads() const override { return true; }  // pread only
   void advise_sequential() override;
   void advise_done(uint64_t off, uint64_t len) override;
 
@@ -52,6 +55,7 @@ class FileReader final : public Reader {
   std::string path_;
   SourceInfo info_;
   bool use_seek_hole_;
+  std::atomic<bool> nowait_unsupported_{false};
 };
 
 // Opens `path` read-only and describes it (shared by FileReader and callers

@@ -39,6 +39,7 @@ class MemoryReader final : public Reader {
     return n;
   }
 
+  bool concurrent_reads() const override { return true; }
   DataRange next_data(uint64_t off) override {
     while (off < size_) {
       bool moved = false;

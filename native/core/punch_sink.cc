@@ -9,6 +9,8 @@
 
 namespace blocksmith {
 
+PunchSink::~PunchSink() { stop_thread(false); }
+
 void PunchSink::on_hole(uint64_t off, uint64_t len) {
   // Extend a pending zero run across a hole (punching a hole again is free);
   // a hole never starts a run on its own.
@@ -16,6 +18,7 @@ void PunchSink::on_hole(uint64_t off, uint64_t len) {
 }
 
 void PunchSink::on_zero(uint64_t off, uint64_t len) {
+  rethrow_if_failed();
   stats_.zero_bytes += len;
   if (pending_ && run_off_ + run_len_ == off) {
     run_len_ += len;
@@ -28,11 +31,78 @@ void PunchSink::on_zero(uint64_t off, uint64_t len) {
   pending_has_zero_ = true;
 }
 
-void PunchSink::on_data(uint64_t, const uint8_t*, size_t) { flush(); }
+void PunchSink::on_data(uint64_t, const uint8_t*, size_t) {
+  rethrow_if_failed();
+  flush();
+}
 
 void PunchSink::on_end(uint64_t size) {
   eof_ = size;
   flush();
+  stop_thread(true);
+  if (error_) std::rethrow_exception(error_);
+}
+
+void PunchSink::rethrow_if_failed() {
+  if (!failed_.load(std::memory_order_acquire)) return;
+  std::lock_guard lock(mu_);
+  std::rethrow_exception(error_);
+}
+
+void PunchSink::enqueue(Range r) {
+  std::unique_lock lock(mu_);
+  if (!thread_.joinable()) thread_ = std::thread(&PunchSink::punch_loop, this);
+  cv_.wait(lock, [&] { return error_ || (queue_.size() < kMaxQueued && !too_far_ahead(r)); });
+  if (error_) std::rethrow_exception(error_);
+  queue_.push_back(r);
+  cv_.notify_all();
+}
+
+bool PunchSink::too_far_ahead(const Range& next) const {
+  // Ranges are queued in ascending order: the oldest unfinished one is the
+  // one being punched, else the queue's front.
+  if (running_) return next.begin > running_end_ + kMaxLag;
+  if (!queue_.empty()) return next.begin > queue_.front().end + kMaxLag;
+  return false;
+}
+
+void PunchSink::punch_loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return abandon_ || closing_ || !queue_.empty(); });
+    if (abandon_ || queue_.empty()) return;  // queue_ empty here means closing
+    Range r = queue_.front();
+    queue_.pop_front();
+    running_ = true;
+    running_end_ = r.end;
+    lock.unlock();
+    std::exception_ptr err;
+    try {
+      fallocate_range(r);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    lock.lock();
+    running_ = false;
+    cv_.notify_all();  // room in the queue, and the scan may go further
+    if (err) {
+      error_ = err;
+      failed_.store(true, std::memory_order_release);
+      queue_.clear();
+      cv_.notify_all();
+      return;
+    }
+  }
+}
+
+void PunchSink::stop_thread(bool drain) {
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+    if (!drain) abandon_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
 }
 
 void PunchSink::flush() {
@@ -51,6 +121,11 @@ void PunchSink::punch(uint64_t off, uint64_t len) {
   ++stats_.punch_calls;
   stats_.punched_bytes += (eof_ != 0 && end > eof_ ? eof_ : end) - begin;
   if (dry_run_) return;
+  enqueue(Range{begin, end});
+}
+
+void PunchSink::fallocate_range(Range r) const {
+  const uint64_t begin = r.begin, end = r.end;
   for (;;) {
     if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(begin),
                     static_cast<off_t>(end - begin)) == 0) {

@@ -34,6 +34,15 @@ class Reader {
     return off >= s ? DataRange{s, s} : DataRange{off, s};
   }
 
+  // Reads only what is already in memory (the page cache), never waiting for
+  // the disk: may return fewer bytes than asked, 0 when the first byte is not
+  // there. Errors are left to read_at. The default knows nothing: 0.
+  virtual size_t read_cached(void* /*buf*/, size_t /*len*/, uint64_t /*off*/) { return 0; }
+
+  // True when read_at may be called from several threads at once (pread on
+  // one fd is). The pipeline then reads and classifies on several threads.
+  virtual bool concurrent_reads() const { return false; }
+
   // Hints: sequential access from here, and pages behind the scan may go.
   virtual void advise_sequential() {}
   virtual void advise_done(uint64_t /*off*/, uint64_t /*len*/) {}

@@ -1,26 +1,40 @@
 #include "scan_pipeline.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <map>
 #include <cerrno>
 #include <exception>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "aligned_buffer.h"
-#include "channel.h"
+#include "buffer_pool.h"
 #include "error.h"
+#include "read_gate.h"
 #include "zero_detect.h"
 
 namespace blocksmith {
 namespace {
 
+// A buffer and the classes of its pieces, filled by a reader thread.
+// Pieces follow the block grid (the first and last may be partial blocks).
+struct Chunk {
+  explicit Chunk(size_t size) : buf(size) {}
+  AlignedBuffer buf;
+  std::vector<uint8_t> zero;  // one entry per piece: 1 = all zero
+};
+
 struct Item {
   enum Type { hole, data, end, free } type = end;
   uint64_t off = 0;
   uint64_t len = 0;
-  AlignedBuffer* buf = nullptr;      // data only
-  std::exception_ptr error;          // end only: why the reader stopped
+  Chunk* chunk = nullptr;    // data only
+  uint64_t ticket = 0;       // data only: its place in the ReadGate
+  std::exception_ptr error;  // end only: why reading stopped
 };
 
 // Merges hole and zero pieces into maximal runs before they reach the sink.
@@ -61,84 +75,253 @@ class RunCoalescer {
   uint64_t off_ = 0, len_ = 0;
 };
 
-// Runs on its own thread: walks data ranges, reads chunks into free buffers.
-void read_source(Reader& reader, const ScanOptions& opt, Channel<Item>& out,
-                 Channel<AlignedBuffer*>& free_buffers, const Control& control) {
-  Item last;
-  try {
-    const uint64_t size = reader.size();
-    const uint64_t bs = opt.block_size;
-    uint64_t pos = 0;
-    while (pos < size) {
-      control.throw_if_cancelled();
-      DataRange r = reader.next_data(pos);
-      r.begin = std::clamp<uint64_t>(r.begin, pos, size);
-      r.end = std::clamp<uint64_t>(r.end, r.begin, size);
-      if (r.begin > pos) {
-        if (!out.push(Item{Item::hole, pos, r.begin - pos, nullptr, nullptr})) return;
-        pos = r.begin;
-      }
-      if (r.end == r.begin) {  // defensive: a reader that reports an empty range
-        if (r.begin >= size) break;
-        r.end = size;
-      }
-      while (pos < r.end) {
-        control.throw_if_cancelled();
-        // Chunks end on the block grid so a block is never split between reads.
-        uint64_t chunk_end = std::min<uint64_t>(r.end, (pos / bs) * bs + opt.chunk_size);
-        // Free in the filesystem: not read. A chunk stops where a free range
-        // starts (its partial blocks are classified on their own).
-        if (const fs::ByteRange* f = opt.free ? opt.free->next(pos) : nullptr) {
-          if (f->begin <= pos) {
-            uint64_t free_end = std::min<uint64_t>(f->end, r.end);
-            if (!out.push(Item{Item::free, pos, free_end - pos, nullptr, nullptr})) return;
-            pos = free_end;
-            continue;
-          }
-          chunk_end = std::min<uint64_t>(chunk_end, f->begin);
+// Cuts the source into an ordered sequence of holes and data chunks and hands
+// them out one at a time, each with its sequence number, to whichever reader
+// thread asks. SEEK_DATA/SEEK_HOLE (reader.next_data) runs under the lock, so
+// the Reader only needs concurrent read_at.
+class Planner {
+ public:
+  struct Task {
+    uint64_t seq;
+    Item item;
+  };
+
+  Planner(Reader& reader, const ScanOptions& opt, const Control& control)
+      : reader_(reader), opt_(opt), control_(control), size_(reader.size()) {}
+
+  Task next() {
+    std::lock_guard lock(mu_);
+    const uint64_t seq = seq_++;
+    if (stopped_) return {seq, Item{}};
+    try {
+      control_.throw_if_cancelled();
+      if (pos_ >= range_end_) {
+        if (pos_ >= size_) return stop(seq, nullptr);
+        DataRange r = reader_.next_data(pos_);
+        r.begin = std::clamp<uint64_t>(r.begin, pos_, size_);
+        r.end = std::clamp<uint64_t>(r.end, r.begin, size_);
+        if (r.end == r.begin) r.end = size_;  // defensive: an empty range reported
+        range_end_ = r.end;
+        if (r.begin > pos_) {
+          Item hole{Item::hole, pos_, r.begin - pos_, nullptr, 0, nullptr};
+          pos_ = r.begin;
+          return {seq, hole};
         }
-        auto buf = free_buffers.pop();
-        if (!buf) return;  // consumer stopped
-        size_t want = static_cast<size_t>(chunk_end - pos);
-        size_t got = reader.read_at((*buf)->data(), want, pos);
+      }
+      // Chunks end on the block grid so a block is never split between reads.
+      const uint64_t bs = opt_.block_size;
+      uint64_t chunk_end = std::min<uint64_t>(range_end_, (pos_ / bs) * bs + opt_.chunk_size);
+      // Free in the filesystem (sparsify --fs): not read. A piece stops where
+      // a free range starts (its partial blocks are classified on their own).
+      if (const fs::ByteRange* f = opt_.free ? opt_.free->next(pos_) : nullptr) {
+        if (f->begin <= pos_) {
+          const uint64_t free_end = std::min<uint64_t>(f->end, range_end_);
+          Item free{Item::free, pos_, free_end - pos_, nullptr, 0, nullptr};
+          pos_ = free_end;
+          return {seq, free};
+        }
+        chunk_end = std::min<uint64_t>(chunk_end, f->begin);
+      }
+      Item data{Item::data, pos_, chunk_end - pos_, nullptr, data_seq_++, nullptr};
+      pos_ = chunk_end;
+      return {seq, data};
+    } catch (...) {
+      return stop(seq, std::current_exception());
+    }
+  }
+
+  // After an error: everyone still asking gets an end item.
+  void stop() {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+  }
+
+ private:
+  Task stop(uint64_t seq, std::exception_ptr error) {
+    stopped_ = true;
+    Item end;
+    end.error = std::move(error);
+    return {seq, end};
+  }
+
+  Reader& reader_;
+  const ScanOptions& opt_;
+  const Control& control_;
+  const uint64_t size_;
+  std::mutex mu_;
+  uint64_t seq_ = 0;
+  uint64_t data_seq_ = 0;   // tickets for the ReadGate
+  uint64_t pos_ = 0;        // next byte to hand out
+  uint64_t range_end_ = 0;  // end of the data range pos_ is in
+  bool stopped_ = false;
+};
+
+// One block-grid piece at a time: is it all zero?
+void classify_chunk(Chunk& chunk, uint64_t off, uint64_t len, uint64_t bs) {
+  chunk.zero.clear();
+  const uint8_t* base = chunk.buf.data();
+  for (uint64_t pos = off, end = off + len; pos < end;) {
+    uint64_t piece_end = std::min(end, (pos / bs + 1) * bs);
+    chunk.zero.push_back(is_zero(base + (pos - off), static_cast<size_t>(piece_end - pos)) ? 1 : 0);
+    pos = piece_end;
+  }
+}
+
+// Puts finished pieces back in sequence order and hands them to the sink.
+// There is no consumer thread: the reader thread that completes the piece
+// the sink is waiting for delivers it, and every later one already done,
+// while the other reader keeps reading. On this paravirtualised 2-CPU VM a
+// thread handoff per piece (futex wake + switch) cost more CPU than the copy.
+// Sink calls are serialised by `delivering_` and happen in offset order.
+class Delivery {
+ public:
+  using Deliver = std::function<bool(Item&)>;  // false: that was the end
+
+  explicit Delivery(Deliver deliver) : deliver_(std::move(deliver)) {}
+
+  void complete(uint64_t seq, Item item) {
+    std::unique_lock lock(mu_);
+    if (finished_) return;
+    pending_.emplace(seq, std::move(item));
+    if (delivering_) return;  // the thread delivering now will take it
+    delivering_ = true;
+    while (!finished_ && !pending_.empty() && pending_.begin()->first == next_) {
+      auto node = pending_.extract(pending_.begin());
+      lock.unlock();
+      bool more = false;
+      std::exception_ptr error;
+      try {
+        more = deliver_(node.mapped());
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      ++next_;
+      if (!more) finish(std::move(error));
+    }
+    delivering_ = false;
+  }
+
+  // Stops delivering (an error on the calling side); wakes wait().
+  void abandon() {
+    std::lock_guard lock(mu_);
+    finish(nullptr);
+  }
+
+  // Blocks until the end was delivered or delivery failed; rethrows the failure.
+  void wait() {
+    std::unique_lock lock(mu_);
+    done_.wait(lock, [&] { return finished_ && !delivering_; });
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void finish(std::exception_ptr error) {
+    if (!finished_) error_ = std::move(error);
+    finished_ = true;
+    pending_.clear();
+    done_.notify_all();
+  }
+
+  Deliver deliver_;
+  std::mutex mu_;
+  std::condition_variable done_;
+  std::map<uint64_t, Item> pending_;
+  uint64_t next_ = 0;
+  bool delivering_ = false;
+  bool finished_ = false;
+  std::exception_ptr error_;
+};
+
+// A reader thread: take a buffer, then the next task; read and classify.
+// The buffer is taken first so the holder of the oldest sequence number never
+// waits for one (buffers come back only as pieces are delivered, in order).
+// Reads one data piece: from the page cache on any thread, from the disk
+// only in turn (see ReadGate). With one reader there is nothing to order.
+size_t read_piece(Reader& reader, ReadGate& gate, bool parallel, const Item& item, uint8_t* buf) {
+  struct Finish {
+    ReadGate& gate;
+    uint64_t ticket;
+    ~Finish() { gate.finish(ticket); }
+  } finish{gate, item.ticket};
+  const size_t want = static_cast<size_t>(item.len);
+  size_t got = parallel ? reader.read_cached(buf, want, item.off) : 0;
+  if (got < want) {
+    gate.wait_turn(item.ticket);
+    got += reader.read_at(buf + got, want - got, item.off + got);
+  }
+  return got;
+}
+
+void read_pieces(Reader& reader, const ScanOptions& opt, Planner& planner, Delivery& delivery,
+                 BufferPool<Chunk>& free_chunks, ReadGate& gate, bool parallel) {
+  Chunk* mine = nullptr;
+  for (;;) {
+    if (!mine) {
+      mine = free_chunks.take();
+      if (!mine) return;  // the scan is over
+    }
+    Planner::Task t = planner.next();
+    if (t.item.type == Item::end) {
+      free_chunks.give(mine);
+      delivery.complete(t.seq, std::move(t.item));
+      return;
+    }
+    if (t.item.type == Item::data) {
+      try {
+        size_t want = static_cast<size_t>(t.item.len);
+        size_t got = read_piece(reader, gate, parallel, t.item, mine->buf.data());
         if (got < want) {
           throw Error(0, "ERR_SOURCE_CHANGED", "read", reader.path(),
                       "'" + reader.path() + "' shrank while being read: it had " +
-                          std::to_string(size) + " bytes, reading stopped at byte " +
-                          std::to_string(pos + got));
+                          std::to_string(reader.size()) + " bytes, reading stopped at byte " +
+                          std::to_string(t.item.off + got));
         }
-        if (!out.push(Item{Item::data, pos, want, *buf, nullptr})) return;
-        pos = chunk_end;
+        classify_chunk(*mine, t.item.off, t.item.len, opt.block_size);
+      } catch (...) {
+        planner.stop();
+        Item end;
+        end.error = std::current_exception();
+        free_chunks.give(mine);
+        delivery.complete(t.seq, std::move(end));
+        return;
       }
+      t.item.chunk = mine;
+      mine = nullptr;
     }
-  } catch (...) {
-    last.error = std::current_exception();
+    delivery.complete(t.seq, std::move(t.item));
   }
-  out.push(std::move(last));
 }
 
-void classify_chunk(const Item& item, uint64_t bs, RunCoalescer& runs) {
-  const uint8_t* base = item.buf->data();
-  uint64_t pos = item.off;
+// Turns a classified chunk into runs for the sink, in order.
+void deliver_chunk(const Item& item, uint64_t bs, RunCoalescer& runs) {
+  const uint8_t* base = item.chunk->buf.data();
   const uint64_t end = item.off + item.len;
   uint64_t data_start = 0;
   bool in_data = false;
-  while (pos < end) {
-    uint64_t block_end = std::min(end, (pos / bs + 1) * bs);
-    bool zero = is_zero(base + (pos - item.off), static_cast<size_t>(block_end - pos));
-    if (zero) {
+  size_t i = 0;
+  for (uint64_t pos = item.off; pos < end; ++i) {
+    uint64_t piece_end = std::min(end, (pos / bs + 1) * bs);
+    if (item.chunk->zero[i]) {
       if (in_data) {
         runs.data(data_start, base + (data_start - item.off), static_cast<size_t>(pos - data_start));
         in_data = false;
       }
-      runs.zero(pos, block_end - pos);
+      runs.zero(pos, piece_end - pos);
     } else if (!in_data) {
       in_data = true;
       data_start = pos;
     }
-    pos = block_end;
+    pos = piece_end;
   }
   if (in_data) runs.data(data_start, base + (data_start - item.off), static_cast<size_t>(end - data_start));
+}
+
+size_t reader_count(const Reader& reader, const ScanOptions& opt) {
+  if (!reader.concurrent_reads()) return 1;
+  if (opt.readers) return std::clamp<size_t>(opt.readers, 1, 16);
+  unsigned cpus = std::thread::hardware_concurrency();
+  return std::clamp<size_t>(cpus, 1, 2);
 }
 
 }  // namespace
@@ -151,61 +334,77 @@ void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& c
                     " is not a power of two from 512 B to 1 MiB");
   }
   opt.chunk_size = std::max(opt.block_size, (opt.chunk_size / opt.block_size) * opt.block_size);
-  opt.buffers = std::max<size_t>(2, opt.buffers);
+  const size_t readers = reader_count(reader, opt);
+  opt.buffers = std::max<size_t>({2, opt.buffers, readers + 1});
 
   const uint64_t size = reader.size();
   control.set_total(size);
   control.set_done(0);
   reader.advise_sequential();
 
-  std::vector<std::unique_ptr<AlignedBuffer>> storage;
-  Channel<AlignedBuffer*> free_buffers(opt.buffers);
-  Channel<Item> items(opt.buffers + 1);
+  std::vector<std::unique_ptr<Chunk>> storage;
+  BufferPool<Chunk> free_chunks;
   for (size_t i = 0; i < opt.buffers; ++i) {
-    storage.push_back(std::make_unique<AlignedBuffer>(opt.chunk_size));
-    free_buffers.push(storage.back().get());
+    storage.push_back(std::make_unique<Chunk>(opt.chunk_size));
+    free_chunks.give(storage.back().get());
   }
-
-  std::thread reader_thread(read_source, std::ref(reader), std::cref(opt), std::ref(items),
-                            std::ref(free_buffers), std::cref(control));
-  // Whatever happens below, stop and join the reader before buffers go away.
-  struct Joiner {
-    Channel<Item>& items;
-    Channel<AlignedBuffer*>& free_buffers;
-    std::thread& t;
-    ~Joiner() {
-      items.close();
-      free_buffers.close();
-      if (t.joinable()) t.join();
-    }
-  } joiner{items, free_buffers, reader_thread};
+  Planner planner(reader, opt, control);
 
   RunCoalescer runs(sink);
-  for (;;) {
-    auto item = items.pop();
-    if (!item) break;
-    if (item->type == Item::end) {
-      if (item->error) std::rethrow_exception(item->error);
-      break;
+  // Runs on whichever reader thread completes the next piece (see Delivery).
+  auto deliver = [&](Item& item) -> bool {
+    if (item.type == Item::end) {
+      if (item.error) std::rethrow_exception(item.error);
+      control.throw_if_cancelled();
+      runs.flush();
+      sink.on_end(size);
+      control.set_done(size);
+      control.tick(true);
+      return false;
     }
     control.throw_if_cancelled();
-    if (item->type == Item::hole) {
-      runs.hole(item->off, item->len);
-    } else if (item->type == Item::free) {
-      runs.free(item->off, item->len);
+    if (item.type == Item::hole) {
+      runs.hole(item.off, item.len);
+    } else if (item.type == Item::free) {
+      runs.free(item.off, item.len);
     } else {
-      classify_chunk(*item, opt.block_size, runs);
-      if (opt.drop_behind) reader.advise_done(item->off, item->len);
-      free_buffers.push(item->buf);
+      // The buffer goes back even if the sink throws.
+      struct Release {
+        BufferPool<Chunk>& free_chunks;
+        Chunk* chunk;
+        ~Release() { free_chunks.give(chunk); }
+      } release{free_chunks, item.chunk};
+      deliver_chunk(item, opt.block_size, runs);
+      if (opt.drop_behind) reader.advise_done(item.off, item.len);
     }
-    control.set_done(item->off + item->len);
+    control.set_done(item.off + item.len);
     control.tick();
+    return true;
+  };
+  Delivery delivery(deliver);
+  ReadGate gate;
+
+  std::vector<std::thread> threads;
+  // Whatever happens below, stop and join the readers before buffers go away.
+  struct Joiner {
+    Planner& planner;
+    Delivery& delivery;
+    BufferPool<Chunk>& free_chunks;
+    ReadGate& gate;
+    std::vector<std::thread>& threads;
+    ~Joiner() {
+      planner.stop();
+      gate.close();
+      delivery.abandon();
+      free_chunks.close();
+      for (auto& t : threads) t.join();
+    }
+  } joiner{planner, delivery, free_chunks, gate, threads};
+  for (size_t i = 0; i < readers; ++i) {
+    threads.emplace_back(read_pieces, std::ref(reader), std::cref(opt), std::ref(planner), std::ref(delivery),
+                         std::ref(free_chunks), std::ref(gate), readers > 1);
   }
-  control.throw_if_cancelled();
-  runs.flush();
-  sink.on_end(size);
-  control.set_done(size);
-  control.tick(true);
+  delivery.wait();
 }
 
 }  // namespace blocksmith

@@ -1,9 +1,12 @@
 // The one data path of blocksmith: reader -> block classifier -> sink.
 //
-// A reader thread walks the source's data ranges (holes are skipped, never
-// read) and fills buffers; the calling thread classifies each buffer's blocks
-// and hands the sink maximal hole/zero runs and the data bytes, in offset
-// order, covering [0, size) exactly once. Sinks: the extent map (info/map),
+// Reader threads take the next piece of the source in order (holes are
+// skipped, never read), read it into a buffer small enough to stay in the
+// CPU cache and classify its blocks there; the calling thread takes the
+// pieces back in offset order and hands the sink maximal hole/zero runs and
+// the data bytes, covering [0, size) exactly once. With two readers a warm
+// scan copies out of the page cache on both cores (a single pread stream was
+// measured at ~23 GB/s here, two at ~27-33 GB/s). Sinks: the extent map (info/map),
 // and later hole punching in place, sparse files and RBD images.
 #pragma once
 
@@ -19,8 +22,11 @@ namespace blocksmith {
 
 struct ScanOptions {
   size_t block_size = kDefaultBlockSize;  // classification grid, from offset 0
-  size_t chunk_size = 4 << 20;            // bytes per read; rounded to the block size
-  size_t buffers = 4;                     // reads in flight between the two threads
+  size_t chunk_size = 1 << 20;            // bytes per read; rounded to the block size.
+                                          // 1 MiB: fits L2, so classifying reads cached bytes
+  size_t buffers = 8;                     // pieces in flight (read, classified, not yet consumed)
+  size_t readers = 0;                     // reader threads; 0 = one per CPU, at most 2
+                                          // (1 when the reader is not concurrent_reads())
   bool drop_behind = false;               // POSIX_FADV_DONTNEED after each chunk
   // Byte ranges free in the filesystem that owns them (sparsify --fs): not
   // read, delivered as on_free. Must outlive run_scan. Null: none.

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <random>
 
@@ -75,7 +76,11 @@ SparseFileSink::~SparseFileSink() {
 void SparseFileSink::on_data(uint64_t off, const uint8_t* bytes, size_t len) {
   size_t done = 0;
   while (done < len) {
-    ssize_t n = ::pwrite(fd_.get(), bytes + done, len - done, static_cast<off_t>(off + done));
+    // At most 256 KiB per call: writing the same data in 4 MiB pwrites was
+    // measured 14x slower here (bench/results/sparsify-floors.json,
+    // pageCacheWriteByPwriteSize).
+    size_t piece = std::min(len - done, kMaxWrite);
+    ssize_t n = ::pwrite(fd_.get(), bytes + done, piece, static_cast<off_t>(off + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       throw_sys(errno, "write", target_, "writing the copy '" + target_ + "' at byte " + std::to_string(off + done) + " failed");
@@ -83,6 +88,29 @@ void SparseFileSink::on_data(uint64_t off, const uint8_t* bytes, size_t len) {
     done += static_cast<size_t>(n);
   }
   written_ += len;
+  write_behind(off + len);
+}
+
+// Starts writeback of each window as soon as it is written and waits for the
+// one before it, so the disk writes while the source is still being read,
+// dirty pages stay bounded, and the final fdatasync only covers the tail.
+void SparseFileSink::write_behind(uint64_t written_to) {
+  if (written_to < started_to_ + kWindow) return;
+  if (::sync_file_range(fd_.get(), static_cast<off_t>(started_to_), static_cast<off_t>(written_to - started_to_),
+                        SYNC_FILE_RANGE_WRITE) != 0) {
+    return;  // only a hint: fdatasync in commit() still does all of it
+  }
+  if (started_to_ > waited_to_) {
+    // The previous window: wait until it is on the disk (also surfaces EIO/ENOSPC early).
+    if (::sync_file_range(fd_.get(), static_cast<off_t>(waited_to_), static_cast<off_t>(started_to_ - waited_to_),
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+      int err = errno;
+      if (err != EINVAL && err != ESPIPE && err != ENOSYS)
+        throw_sys(err, "sync_file_range", target_, "writing the copy '" + target_ + "' failed");
+    }
+    waited_to_ = started_to_;
+  }
+  started_to_ = written_to;
 }
 
 void SparseFileSink::on_end(uint64_t size) {

@@ -32,12 +32,19 @@ class SparseFileSink final : public Sink {
   uint64_t allocated_bytes() const;  // of the copy, after commit
 
  private:
+  void write_behind(uint64_t written_to);
+
+  static constexpr size_t kMaxWrite = 256 << 10;   // bytes per pwrite
+  static constexpr uint64_t kWindow = 64 << 20;    // writeback window
+
   std::string target_;
   std::string dir_;
   bool overwrite_;
   UniqueFd fd_;
   std::string temp_name_;  // only when O_TMPFILE is not available
   uint64_t written_ = 0;
+  uint64_t started_to_ = 0;  // writeback started for [0, started_to_)
+  uint64_t waited_to_ = 0;   // and finished for [0, waited_to_)
   uint64_t size_ = 0;
   bool ended_ = false;
   bool committed_ = false;

@@ -1,5 +1,5 @@
 // Zero detection with a kernel chosen once, at load, from what the CPU offers
-// (AVX-512 > AVX2 > SSE2 > portable). Tests and benchmarks may name a kernel.
+// (AVX2 > SSE2 > portable; AVX-512 only when asked for, see pick_best). Tests and benchmarks may name a kernel.
 #pragma once
 
 #include <cstddef>

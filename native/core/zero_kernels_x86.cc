@@ -29,27 +29,33 @@ __attribute__((target("sse2"))) bool is_zero_sse2(const uint8_t* p, size_t n) no
   return true;
 }
 
+__attribute__((target("avx2"))) static inline __m256i load256u(const uint8_t* q) noexcept {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+}
+__attribute__((target("avx2"))) static inline bool zero256(__m256i v) noexcept { return _mm256_testz_si256(v, v) != 0; }
+
+// Eight vectors (256 B) per step from a 32-byte aligned address: one
+// vptest per 256 bytes, no load ever splits a cache line. The first and the
+// last vector are unaligned loads that may overlap the aligned body.
 __attribute__((target("avx2"))) bool is_zero_avx2(const uint8_t* p, size_t n) noexcept {
   constexpr size_t W = 32;
   if (n < W) return is_zero_sse2(p, n);
-  size_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
-    __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
-    __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + W));
-    __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 2 * W));
-    __m256i d = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 3 * W));
-    __m256i v = _mm256_or_si256(_mm256_or_si256(a, b), _mm256_or_si256(c, d));
-    if (!_mm256_testz_si256(v, v)) return false;
+  if (!zero256(load256u(p))) return false;
+  const uint8_t* end = p + n;
+  const uint8_t* q = reinterpret_cast<const uint8_t*>((reinterpret_cast<uintptr_t>(p) + W) & ~uintptr_t{W - 1});
+  for (; q + 8 * W <= end; q += 8 * W) {
+    auto a = reinterpret_cast<const __m256i*>(q);
+    __m256i v0 = _mm256_or_si256(_mm256_load_si256(a + 0), _mm256_load_si256(a + 1));
+    __m256i v1 = _mm256_or_si256(_mm256_load_si256(a + 2), _mm256_load_si256(a + 3));
+    __m256i v2 = _mm256_or_si256(_mm256_load_si256(a + 4), _mm256_load_si256(a + 5));
+    __m256i v3 = _mm256_or_si256(_mm256_load_si256(a + 6), _mm256_load_si256(a + 7));
+    __m256i v = _mm256_or_si256(_mm256_or_si256(v0, v1), _mm256_or_si256(v2, v3));
+    if (!zero256(v)) return false;
   }
-  for (; i + W <= n; i += W) {
-    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
-    if (!_mm256_testz_si256(v, v)) return false;
+  for (; q + W <= end; q += W) {
+    if (!zero256(_mm256_load_si256(reinterpret_cast<const __m256i*>(q)))) return false;
   }
-  if (i < n) {
-    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + n - W));
-    return _mm256_testz_si256(v, v);
-  }
-  return true;
+  return q >= end || zero256(load256u(end - W));
 }
 
 __attribute__((target("avx512f"))) bool is_zero_avx512(const uint8_t* p, size_t n) noexcept {

@@ -3,10 +3,8 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { info, mapExtents, type ExtentMap, type ImageInfo, type ScanOptions } from '../extents.js';
-import { renderExtentSvg } from '../svg.js';
 import { cpuFeatures } from '../zero.js';
 import { isRbdSpec } from '../rbd.js';
-import { runRbdInfo } from './rbd-command.js';
 import { inspectFilesystems, type FsInspection } from '../sparsify.js';
 import { formatBytes, parseBlockSize } from '../units.js';
 import { parseImageFormat } from '../format.js';
@@ -103,7 +101,7 @@ Examples:
   $ blocksmith info rbd:rbd/vm1          # provisioned vs used bytes of an RBD image`,
   );
   cmd.action(async (path: string, flags: ScanFlags) => {
-    if (isRbdSpec(path)) return runRbdInfo('blocksmith', path, flags);
+    if (isRbdSpec(path)) return (await import('./rbd-command.js')).runRbdInfo('blocksmith', path, flags);
     const r = await withScan<ImageInfo>('scanning', flags, (o) => info(path, o));
     if (typeof r === 'number') {
       process.exitCode = r;
@@ -167,7 +165,7 @@ Examples:
       process.exitCode = r;
       return;
     }
-    if (flags.svg) await writeFile(flags.svg, renderExtentSvg(r));
+    if (flags.svg) await writeFile(flags.svg, (await import('../svg.js')).renderExtentSvg(r));
     if (flags.json) {
       // One extent per line inside a JSON array, like `qemu-img map --output=json`.
       const lines = r.extents.map((e) => JSON.stringify(e));

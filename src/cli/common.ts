@@ -3,8 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
 import { CommanderError, type Command } from 'commander';
+import type * as CliProgress from 'cli-progress';
 import { AbortError, BlocksmithError, InvalidArgumentError } from '../errors.js';
 import type { Progress } from '../job.js';
 import { formatBytes } from '../units.js';
@@ -64,6 +65,9 @@ export function interruptSignal(): { signal: AbortSignal; interrupted: () => boo
 /** A progress bar with rate and ETA on stderr, only when stderr is a terminal. */
 export function progressBar(label: string, flags: CommonFlags): { update: (p: Progress) => void; stop: () => void } {
   if (!process.stderr.isTTY || flags.json || flags.quiet) return { update: () => {}, stop: () => {} };
+  // Loaded only when a bar is drawn: it costs ~15-30 ms of start-up, which a
+  // scripted `info --json` of a warm image would otherwise pay (bench/README.md).
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
