@@ -30,6 +30,14 @@ class FileReader final : public Reader {
   // devices, FIFOs and sockets. `use_seek_hole` = false reads everything.
   static FileReader open(const std::string& path, bool use_seek_hole = true);
 
+  // Movable (image_open keeps it on the heap); the atomic flag is copied by value.
+  FileReader(FileReader&& o) noexcept
+      : fd_(std::move(o.fd_)),
+        path_(std::move(o.path_)),
+        info_(o.info_),
+        use_seek_hole_(o.use_seek_hole_),
+        nowait_unsupported_(o.nowait_unsupported_.load(std::memory_order_relaxed)) {}
+
   uint64_t size() const override { return info_.size; }
   const std::string& path() const override { return path_; }
   const SourceInfo& info() const { return info_; }
