@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AbortError, copyToRbd, type Progress } from '../src/index.js';
+import { AbortError, copyToRbd, type Progress, type RbdImportReport } from '../src/index.js';
 import {
   imageExists,
   imageName,
@@ -61,18 +61,8 @@ function newImage(prefix: string): string {
 
 const bs = (args: string[], timeoutMs = 120_000) => runCli(args, { cli: blocksmithCli, timeoutMs });
 
-interface ImportJson {
-  source: string;
-  image: string;
-  size: number;
-  dataBytes: number;
-  zeroBytes: number;
-  holeBytes: number;
-  writes: number;
-  objectSize: number;
-  verified: boolean;
-  libvirtXml?: string;
-}
+/** What `--json` prints: the API's report, plus the libvirt disk XML with --libvirt-xml. */
+type ImportJson = RbdImportReport & { libvirtXml?: string };
 
 async function importJson(src: string, image: string, extra: string[] = []): Promise<ImportJson> {
   const r = await bs(['rbd', 'import', '--json', ...extra, src, `rbd/${image}`]);
