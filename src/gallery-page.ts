@@ -143,7 +143,8 @@ export const GALLERY_SCRIPT = `
   const keys = {
     offset: (a, b) => a.offset - b.offset,
     size: (a, b) => a.length - b.length,
-    date: (a, b) => (a.date || '').localeCompare(b.date || ''),
+    // EXIF dates (2024:05:06 07:08:09) order as plain strings; no locale rules needed.
+    date: (a, b) => ((a.date || '') < (b.date || '') ? -1 : (a.date || '') > (b.date || '') ? 1 : 0),
   };
   function order() {
     const key = sortBy.value in keys ? sortBy.value : 'offset';
