@@ -1,11 +1,12 @@
 // carve(): recover JPEGs from an image file or a block device. The source is
 // only ever opened read-only (by the addon's FileReader); files go to outDir,
-// partial ones to outDir/partial, thumbnails to outDir/thumbnails, and a
-// report.json describes the run.
+// partial ones to outDir/partial, thumbnails to outDir/thumbnails, a
+// report.json describes the run and index.html shows it (src/gallery.ts).
 import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AbortError, BlocksmithError, InvalidArgumentError } from './errors.js';
+import { writeGallery } from './gallery.js';
 import { runJob, type JobOptions } from './job.js';
 import { native } from './native.js';
 import { parseSize } from './units.js';
@@ -92,6 +93,8 @@ export interface CarveOptions extends JobOptions {
   seekHole?: boolean;
   /** A report.json of an interrupted run of the same source: continue from its nextOffset. */
   resume?: string;
+  /** Write outDir/index.html, a page showing the recovered photos (default true). */
+  gallery?: boolean;
   /** Called once for every file written (and every duplicate), in order. */
   onFile?: (file: CarvedFile) => void;
 }
@@ -255,6 +258,7 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
     files,
   };
   await writeJsonAtomic(join(outDir, 'report.json'), report);
+  if (options.gallery ?? true) await writeGallery(outDir, report);
   if (r.cancelled) {
     const err = new AbortError(undefined, { cause: options.signal?.reason }) as CarveAbortError;
     err.report = report;

@@ -18,3 +18,5 @@ export { copyToRbd, copyFromRbd, rbdInfo, parseRbdSpec, formatRbdSpec, isRbdSpec
 export type { RbdTarget, CopyToRbdOptions, RbdImportReport, RbdInfo } from './rbd.js';
 export { carve, sameStorage } from './carve.js';
 export type { CarveOptions, CarveReport, CarveSummary, CarvedFile, CarveAbortError, UnreadableRange } from './carve.js';
+export { renderGallery, writeGallery } from './gallery.js';
+export type { GalleryReport, GalleryFile, GalleryFragment } from './gallery.js';

@@ -27,6 +27,8 @@ check mcopy mtools
 check mkfs.vfat dosfstools
 check debugfs e2fsprogs
 check zerofree zerofree
+# The gallery tests open the carve gallery in headless Chromium (playwright-core).
+check chromium chromium
 
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t pkgs < <(printf '%s\n' "${need[@]}" | sort -u)

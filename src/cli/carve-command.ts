@@ -20,6 +20,7 @@ interface CarveFlags extends CommonFlags {
   force?: boolean;
   seekHole?: boolean;
   resume?: string;
+  gallery?: boolean;
 }
 
 function intFlag(v: string | undefined, what: string): number | undefined {
@@ -50,7 +51,7 @@ export function formatSummary(r: CarveReport): string {
 
 export function carveCommand(name = 'carve', prefix = ''): Command {
   const cmd = new Command(name)
-    .description('recover JPEG photos from an image file or block device (read-only), validated by decoding; writes OUTDIR/report.json')
+    .description('recover JPEG photos from an image file or block device (read-only), validated by decoding; writes OUTDIR/report.json and OUTDIR/index.html')
     .argument('<source>', 'image file or block device (opened read-only)')
     .requiredOption('-o, --output <dir>', 'output directory (not on the source device)')
     .addOption(new Option('-s, --sector-size <n>', 'look for JPEG starts only at multiples of n bytes (default: every byte)'))
@@ -66,6 +67,8 @@ export function carveCommand(name = 'carve', prefix = ''): Command {
     .option('-f, --force', 'allow an output directory on the same device or filesystem as the source')
     .option('--no-seek-hole', 'read holes of sparse images too')
     .option('--resume <report>', 'continue an interrupted run from its report.json')
+    .option('--gallery', 'write OUTDIR/index.html, a page of the recovered photos to open in a browser (default)')
+    .option('--no-gallery', 'do not write OUTDIR/index.html')
     .option('--json', 'NDJSON on stdout: one object per file, then the summary')
     .option('-q, --quiet', 'no progress bar, no summary')
     .option('--debug', 'print stack traces on errors');
@@ -76,6 +79,8 @@ Examples:
   $ ${prefix}${name} /dev/sdb -o /mnt/usb/recovered
   $ ${prefix}${name} card.img -o out --min-width 640 --dedupe --json > files.ndjson
   $ ${prefix}${name} /dev/md1 -o out --sector-size 512 --resume out/report.json
+
+Open OUTDIR/index.html to browse what was recovered (offset, size, status, camera, date; filter and sort).
 
 Exit codes: 0 done, 1 failed, 2 usage, 3 done but unreadable ranges were skipped, 130 stopped (files and report kept).`,
   );
@@ -110,6 +115,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 done but unreadable ranges were skipped
           force: !!flags.force,
           seekHole: flags.seekHole !== false,
           resume: flags.resume,
+          gallery: flags.gallery !== false,
           signal: interrupt.signal,
           onProgress: bar.update,
           onFile: flags.json ? (f) => process.stdout.write(JSON.stringify(f) + '\n') : undefined,

@@ -86,14 +86,14 @@ export function withExif(outer: Buffer, make: string, model: string, date: strin
   return Buffer.concat([head, payload, outer.subarray(2)]);
 }
 
-/** Every regular file under dir (relative path -> sha256), skipping report.json. */
+/** Every regular file under dir (relative path -> sha256), skipping report.json and the gallery's index.html. */
 export function outputs(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile() && e.name !== 'report.json') out.set(relative(dir, p), sha256(readFileSync(p)));
+      else if (e.isFile() && e.name !== 'report.json' && e.name !== 'index.html') out.set(relative(dir, p), sha256(readFileSync(p)));
     }
   };
   walk(dir);
