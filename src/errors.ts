@@ -20,9 +20,12 @@ export class BlocksmithError extends Error {
 /** Thrown when an operation is stopped through its AbortSignal. */
 export class AbortError extends Error {
   code = 'ABORT_ERR' as const;
-  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
-    super(message, options);
+  /** What the stopped operation left behind, when that matters (e.g. a partial RBD image it could not remove). */
+  note?: string;
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown; note?: string }) {
+    super(options?.note ? `${message}; ${options.note}` : message, options);
     this.name = 'AbortError';
+    if (options?.note) this.note = options.note;
   }
 }
 
@@ -34,12 +37,12 @@ export class InvalidArgumentError extends BlocksmithError {
   }
 }
 
-type NativeErrorShape = Error & { code?: string; errno?: number; syscall?: string; path?: string };
+type NativeErrorShape = Error & { code?: string; errno?: number; syscall?: string; path?: string; note?: string };
 
 export function toBlocksmithError(err: unknown, signal?: AbortSignal): Error {
   if (err instanceof BlocksmithError || err instanceof AbortError) return err;
   const e = err as NativeErrorShape;
-  if (e && e.code === 'ABORT_ERR') return new AbortError(undefined, { cause: signal?.reason });
+  if (e && e.code === 'ABORT_ERR') return new AbortError(undefined, { cause: signal?.reason, note: e.note });
   if (e && typeof e.code === 'string') {
     if (e.code === 'ERR_INVALID_ARG_VALUE' || e.code === 'ERR_OUT_OF_RANGE') return new InvalidArgumentError(e.message);
     return new BlocksmithError(e.message, { code: e.code, errno: e.errno, syscall: e.syscall, path: e.path });

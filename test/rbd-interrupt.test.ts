@@ -50,6 +50,8 @@ describe('Ctrl-C (SIGINT) mid-copy', () => {
       const r = await interruptedCopy(image, ['--keep-partial']);
 
       expect(r.code).toBe(130);
+      // What was left behind is said on the same line as "stopped".
+      expect(r.stderr).toMatch(new RegExp(`blocksmith: stopped; the partial image rbd:rbd/${image}\\S* was kept \\(--keep-partial\\)\n$`));
       expect(imageExists(conf, image)).toBe(true);
       expect(rbdInfoJson(conf, image).size).toBe(SIZE);
       const objects = rbdObjects(conf, image).length;

@@ -18,6 +18,7 @@ Napi::Error to_js_error(Napi::Env env, std::exception_ptr error) {
     Napi::Error js = Napi::Error::New(env, e.what());
     js.Set("code", "ABORT_ERR");
     js.Set("name", "AbortError");
+    if (!e.note().empty()) js.Set("note", e.note());
     return js;
   } catch (const std::bad_alloc&) {
     Napi::Error js = Napi::Error::New(env, "out of memory");

@@ -27,9 +27,17 @@ class Error : public std::runtime_error {
 };
 
 // Thrown when the caller cancelled the operation (AbortSignal in JS).
+// `note` says what was left behind when it matters (e.g. a partial RBD image
+// that could not be removed); the CLI prints it after "stopped".
 class Cancelled : public std::exception {
  public:
+  Cancelled() = default;
+  explicit Cancelled(std::string note) : note_(std::move(note)) {}
   const char* what() const noexcept override { return "The operation was aborted"; }
+  const std::string& note() const { return note_; }
+
+ private:
+  std::string note_;
 };
 
 // "ENOENT" for ENOENT, "E123" for an errno without a name.

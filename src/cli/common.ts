@@ -105,7 +105,7 @@ export function printJson(value: unknown): void {
 /** One line on stderr, the stack only with --debug; returns the exit code. */
 export function reportError(prog: string, err: unknown, flags: CommonFlags): number {
   if (err instanceof AbortError) {
-    process.stderr.write(`${prog}: stopped\n`);
+    process.stderr.write(`${prog}: stopped${err.note ? `; ${err.note}` : ''}\n`);
     return interruptedExitCode();
   }
   if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;

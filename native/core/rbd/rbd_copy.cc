@@ -206,8 +206,10 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
       throw;
     } catch (const Error& e) {
       throw Error(e.errnum(), e.code(), e.syscall(), e.path(), std::string(e.what()) + "; " + note);
+    } catch (const Cancelled&) {
+      throw Cancelled(note);  // Ctrl-C: "stopped; <note>"
     }
-    // Cancelled and others pass through unchanged: Ctrl-C reports "stopped".
+    // Others pass through unchanged.
   }
   return rep;
 }
