@@ -1,0 +1,302 @@
+#include "reassemble.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "../error.h"
+#include "entropy.h"
+#include "jpeg_check.h"
+
+namespace blocksmith::carve {
+
+void Claims::add(uint64_t offset, uint64_t length) {
+  if (length == 0) return;
+  uint64_t b = offset, e = offset + length;
+  // Keep the ranges disjoint: merge every range this one touches.
+  auto it = ranges_.upper_bound(b);
+  if (it != ranges_.begin() && std::prev(it)->second >= b) --it;
+  while (it != ranges_.end() && it->first <= e) {
+    b = std::min(b, it->first);
+    e = std::max(e, it->second);
+    it = ranges_.erase(it);
+  }
+  ranges_.emplace(b, e);
+}
+
+bool Claims::overlaps(uint64_t begin, uint64_t end) const {
+  auto it = ranges_.upper_bound(begin);
+  if (it != ranges_.begin() && std::prev(it)->second > begin) return true;
+  return it != ranges_.end() && it->first < end;
+}
+
+namespace {
+
+// Reads of the source through one window, since the search walks forward
+// block by block.
+class SourceBytes {
+ public:
+  explicit SourceBytes(Reader& r) : r_(r), size_(r.size()) {}
+  uint64_t size() const { return size_; }
+
+  // Copies [off, off + len) clipped at the end of the source; returns the bytes copied.
+  size_t copy(uint8_t* dst, uint64_t off, size_t len) {
+    if (off >= size_) return 0;
+    len = size_t(std::min<uint64_t>(len, size_ - off));
+    if (len > kWindow / 2) return r_.read_at(dst, len, off);
+    if (off < base_ || off + len > base_ + have_) load(off);
+    size_t n = size_t(std::min<uint64_t>(len, base_ + have_ - off));
+    std::memcpy(dst, win_.data() + (off - base_), n);
+    return n;
+  }
+
+  // True when [off, off + len) cannot be entropy-coded data: all zeros, or
+  // all text (tab, CR, LF, printable ASCII; compressed data has every byte
+  // value, so a whole block of text is not JPEG data). Both decode as valid
+  // Huffman codes for long stretches under common tables, which would let
+  // them pass as a continuation or hide where a fragment ended.
+  bool filler(uint64_t off, size_t len) {
+    if (off + len > size_) len = size_t(size_ - std::min(off, size_));
+    if (len == 0) return true;
+    if (off < base_ || off + len > base_ + have_) load(off);
+    len = size_t(std::min<uint64_t>(len, base_ + have_ - off));
+    const uint8_t* p = win_.data() + (off - base_);
+    if (p[0] == 0 && std::memcmp(p, p + 1, len - 1) == 0) return true;
+    for (size_t i = 0; i < len; i++) {
+      uint8_t b = p[i];
+      if (b >= 0x7F || (b < 0x20 && b != '\t' && b != '\n' && b != '\r')) return false;
+    }
+    return true;
+  }
+
+ private:
+  static constexpr size_t kWindow = size_t(4) << 20;
+  void load(uint64_t off) {
+    win_.resize(kWindow);
+    base_ = off;
+    have_ = r_.read_at(win_.data(), size_t(std::min<uint64_t>(kWindow, size_ - off)), off);
+  }
+  Reader& r_;
+  uint64_t size_;
+  std::vector<uint8_t> win_;
+  uint64_t base_ = 0;
+  size_t have_ = 0;
+};
+
+struct AbsState {
+  uint64_t abs;  // source offset of the byte holding the next bit
+  ScanState s;
+};
+
+// One fragment being followed: where it starts, where its data broke, the
+// decoder's states inside it, and the fragments already fixed before it.
+struct Level {
+  uint64_t start = 0;
+  uint64_t broke = 0;
+  std::vector<AbsState> states;
+  std::vector<Fragment> done;
+};
+
+class Search {
+ public:
+  Search(SourceBytes& src, const ScanProbe& probe, uint64_t offset, const Claims& claims, const ReassembleOptions& opt)
+      : src_(src), probe_(probe), offset_(offset), claims_(claims), opt_(opt), block_(std::max<uint32_t>(opt.block_size, 1)) {}
+
+  bool follow(const Level& lv);
+  unsigned fragments_ = 2;  // most fragments a result may have in this pass
+  std::vector<Fragment> result;
+  std::vector<uint8_t> file;
+  uint64_t attempts = 0;
+
+ private:
+  std::vector<uint64_t> fragment_ends(const Level& lv);
+  const AbsState* state_before(const Level& lv, uint64_t k) const;
+  bool attempt(const Level& lv, uint64_t k, const AbsState& st, const std::vector<uint8_t>& prefix, uint64_t c);
+  bool accept(std::vector<Fragment> frags);
+
+  SourceBytes& src_;
+  const ScanProbe& probe_;
+  uint64_t offset_;
+  const Claims& claims_;
+  const ReassembleOptions& opt_;
+  uint64_t block_;
+  std::vector<uint8_t> scratch_;
+};
+
+// Where the fragment may really end: the last few block boundaries at or
+// before the break (garbage decodes for a little while), then the start of
+// the runs of filler blocks before it (zeros or text decode as valid
+// Huffman codes for long stretches, so the break shows only after them),
+// nearest first.
+std::vector<uint64_t> Search::fragment_ends(const Level& lv) {
+  std::vector<uint64_t> ks;
+  if (lv.states.empty() || lv.broke <= offset_) return ks;
+  const uint64_t first = lv.states.front().abs;
+  const uint64_t last = offset_ + (lv.broke - offset_) / block_ * block_;
+  for (unsigned i = 0; i < opt_.tail_boundaries && last >= i * block_; i++) {
+    uint64_t k = last - i * block_;
+    if (k <= lv.start || k <= first) break;
+    ks.push_back(k);
+  }
+  std::vector<uint64_t> zero_starts;
+  bool prev_zero = true;
+  for (uint64_t k = offset_ + (first - offset_) / block_ * block_ + block_; k <= last; k += block_) {
+    bool z = src_.filler(k, block_);
+    if (z && !prev_zero && k > lv.start) zero_starts.push_back(k);
+    prev_zero = z;
+  }
+  for (size_t i = zero_starts.size(), n = 0; i-- > 0 && n < 2; n++)
+    if (std::find(ks.begin(), ks.end(), zero_starts[i]) == ks.end()) ks.push_back(zero_starts[i]);
+  return ks;
+}
+
+// The last snapshot that needs no byte at or after k.
+const AbsState* Search::state_before(const Level& lv, uint64_t k) const {
+  auto it = std::partition_point(lv.states.begin(), lv.states.end(), [&](const AbsState& a) {
+    return a.abs < k || (a.abs == k && a.s.bit == 0);
+  });
+  return it == lv.states.begin() ? nullptr : &*std::prev(it);
+}
+
+bool Search::follow(const Level& lv) {
+  std::vector<uint64_t> ks = fragment_ends(lv);
+  if (ks.empty()) return false;
+  // Per fragment end: the state to resume from and the bytes from it to the end.
+  std::vector<const AbsState*> from;
+  std::vector<std::vector<uint8_t>> prefix(ks.size());
+  for (size_t i = 0; i < ks.size(); i++) {
+    from.push_back(state_before(lv, ks[i]));
+    if (!from[i]) continue;
+    prefix[i].resize(size_t(ks[i] - from[i]->abs));
+    if (src_.copy(prefix[i].data(), from[i]->abs, prefix[i].size()) != prefix[i].size()) from[i] = nullptr;
+  }
+  const uint64_t kmin = *std::min_element(ks.begin(), ks.end());
+  const uint64_t kmax = *std::max_element(ks.begin(), ks.end());
+  const uint64_t stop = std::min(src_.size(), kmax + opt_.max_gap + 1);
+  for (uint64_t c = kmin + block_; c < stop; c += block_) {
+    // A continuation does not start inside a recovered file, nor in filler.
+    if (claims_.overlaps(c, c + block_) || src_.filler(c, block_)) continue;
+    for (size_t i = 0; i < ks.size(); i++) {
+      if (!from[i] || ks[i] >= c || c - ks[i] > opt_.max_gap) continue;
+      if (++attempts > opt_.max_attempts) return false;
+      if (attempt(lv, ks[i], *from[i], prefix[i], c)) return true;
+    }
+  }
+  return false;
+}
+
+// Decodes on from `st` over the bytes [st.abs, k) then from c, reading more
+// while the decode asks for it.
+bool Search::attempt(const Level& lv, uint64_t k, const AbsState& st, const std::vector<uint8_t>& prefix, uint64_t c) {
+  const size_t plen = prefix.size();
+  const uint64_t used = k - offset_;  // bytes of the file before c (plus gaps, a bound is all that is needed)
+  if (used >= opt_.max_size) return false;
+  uint64_t w = std::max<uint64_t>(2 * block_, 4096);
+  while (true) {
+    bool eof = false;
+    uint64_t room = std::min(src_.size() - c, opt_.max_size - used);
+    if (w >= room) {
+      w = room;
+      eof = true;
+    }
+    scratch_.resize(plen + size_t(w));
+    std::memcpy(scratch_.data(), prefix.data(), plen);
+    size_t got = src_.copy(scratch_.data() + plen, c, size_t(w));
+    if (got < w) eof = true;
+    const uint8_t* p = scratch_.data();
+    const uint8_t* end = p + plen + got;
+    ScanState s = st.s;
+    s.byte = 0;
+    Frame frame = probe_.frame;
+    std::vector<ScanState> snaps;
+    ScanResult r = decode_scan(p, end, eof, frame, probe_.tables, probe_.scan, &s, &snaps);
+    if (r.outcome == ScanOutcome::need_more) {
+      if (eof) return false;
+      w *= 4;
+      continue;
+    }
+    std::vector<Fragment> frags = lv.done;
+    frags.push_back({lv.start, k - lv.start});
+    if (r.outcome == ScanOutcome::ok) {
+      size_t m = size_t(r.end - p);
+      if (m < plen || m + 2 > plen + got || p[m + 1] != 0xD9) return false;  // only EOI may follow the last scan
+      frags.push_back({c, m + 2 - plen});
+      return accept(std::move(frags));
+    }
+    // It broke again: worth following as a middle fragment only when it
+    // decoded for a good distance (random data rarely lasts a block).
+    size_t b = r.broke_at ? size_t(r.broke_at - p) : 0;
+    if (b < plen + std::max<uint64_t>(block_, 4096) || frags.size() + 2 > fragments_) return false;
+    Level next;
+    next.start = c;
+    next.broke = c + (b - plen);
+    next.done = std::move(frags);
+    for (const ScanState& x : snaps)
+      if (x.byte >= plen) next.states.push_back({c + (x.byte - plen), x});
+    return follow(next);
+  }
+}
+
+// The fragments joined must check as one complete JPEG of exactly their length.
+bool Search::accept(std::vector<Fragment> frags) {
+  uint64_t total = 0;
+  for (auto& f : frags) total += f.length;
+  if (total > opt_.max_size) return false;
+  std::vector<uint8_t> bytes(static_cast<size_t>(total));
+  size_t at = 0;
+  for (auto& f : frags) {
+    if (src_.copy(bytes.data() + at, f.offset, size_t(f.length)) != f.length) return false;
+    at += size_t(f.length);
+  }
+  CheckResult r = check_jpeg(bytes.data(), bytes.size(), true);
+  if (r.status != Status::complete || r.length != bytes.size()) return false;
+  result = std::move(frags);
+  file = std::move(bytes);
+  return true;
+}
+
+}  // namespace
+
+Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const Claims& claims,
+                      const ReassembleOptions& opt, std::vector<uint8_t>* bytes) {
+  Reassembly out;
+  try {
+    SourceBytes src(reader);
+    // The candidate again, up to a little past its break, with the decoder's
+    // state recorded after every MCU.
+    uint64_t n = std::min<uint64_t>({src.size() - std::min(offset, src.size()), opt.max_size,
+                                     broke_at > offset ? broke_at - offset + (uint64_t(64) << 10) : 0});
+    std::vector<uint8_t> head(static_cast<size_t>(n));
+    head.resize(src.copy(head.data(), offset, head.size()));
+    auto probe = std::make_unique<ScanProbe>();
+    CheckOptions co;
+    co.probe = probe.get();
+    CheckResult first = check_jpeg(head.data(), head.size(), true, co);
+    if (first.status != Status::partial || !probe->valid) return out;
+    Level lv;
+    lv.start = offset;
+    lv.broke = offset + probe->broke_at;
+    for (const ScanState& s : probe->states) lv.states.push_back({offset + probe->data_start + s.byte, s});
+    std::vector<uint8_t>().swap(head);
+    // Two fragments first: the common case, and the one with least room
+    // for a chain of wrong guesses that happens to decode.
+    Search search(src, *probe, offset, claims, opt);
+    out.ok = search.follow(lv);
+    if (!out.ok && opt.max_fragments > 2) {
+      search.fragments_ = opt.max_fragments;
+      out.ok = search.follow(lv);
+    }
+    out.attempts = search.attempts;
+    if (out.ok) {
+      out.fragments = std::move(search.result);
+      if (bytes) *bytes = std::move(search.file);
+    }
+  } catch (const Error& e) {
+    if (e.errnum() != EIO) throw;
+    out = Reassembly{};
+  }
+  return out;
+}
+
+}  // namespace blocksmith::carve
