@@ -277,6 +277,30 @@ CarveReport Driver::run() {
   return rep_;
 }
 
+// The bytes of a partial file again; what cannot be read is zeros, as it
+// was in the scan (which recorded the range).
+void read_zero_filled(Reader& reader, uint8_t* dst, size_t len, uint64_t off, uint32_t sector) {
+  try {
+    size_t n = reader.read_at(dst, len, off);
+    std::memset(dst + n, 0, len - n);
+    return;
+  } catch (const Error& e) {
+    if (e.errnum() != EIO) throw;
+  }
+  const uint32_t sec = std::max<uint32_t>(sector, 1);
+  for (size_t done = 0; done < len;) {
+    size_t step = std::min<uint64_t>(sec - (off + done) % sec, len - done);
+    try {
+      size_t n = reader.read_at(dst + done, step, off + done);
+      std::memset(dst + done + n, 0, step - n);
+    } catch (const Error& e) {
+      if (e.errnum() != EIO) throw;
+      std::memset(dst + done, 0, step);
+    }
+    done += step;
+  }
+}
+
 // After the scan: each held partial candidate is reassembled from its
 // fragments when the search finds them, else written to partial/ as before.
 void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control, std::vector<CarvedFile> partials,
@@ -333,7 +357,7 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
     }
     if (!opt.partials) continue;
     bytes.resize(f.length);
-    if (reader.read_at(bytes.data(), bytes.size(), f.offset) != bytes.size()) continue;
+    read_zero_filled(reader, bytes.data(), bytes.size(), f.offset, opt.io_sector);
     f.sha256 = sha256_hex(bytes.data(), bytes.size());
     f.kind = "partial";
     f.path = "partial/" + carved_name(f.offset);

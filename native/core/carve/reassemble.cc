@@ -179,7 +179,8 @@ bool Search::follow(const Level& lv) {
     if (claims_.overlaps(c, c + block_) || src_.filler(c, block_)) continue;
     for (size_t i = 0; i < ks.size(); i++) {
       if (!from[i] || ks[i] >= c || c - ks[i] > opt_.max_gap) continue;
-      if (++attempts > opt_.max_attempts) return false;
+      if (attempts >= opt_.max_attempts) return false;
+      attempts++;
       if (attempt(lv, ks[i], *from[i], prefix[i], c)) return true;
     }
   }
