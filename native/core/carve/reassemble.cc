@@ -125,10 +125,9 @@ class Search {
 };
 
 // Where the fragment may really end: the last few block boundaries at or
-// before the break (garbage decodes for a little while), then the start of
-// the runs of filler blocks before it (zeros or text decode as valid
-// Huffman codes for long stretches, so the break shows only after them),
-// nearest first.
+// before the break (garbage decodes for a little while), or else the first
+// filler block after the fragment start (zeros or text decode as valid
+// Huffman codes for long stretches, so the break shows only after them).
 std::vector<uint64_t> Search::fragment_ends(const Level& lv) {
   std::vector<uint64_t> ks;
   if (lv.states.empty() || lv.broke <= offset_) return ks;
@@ -139,15 +138,15 @@ std::vector<uint64_t> Search::fragment_ends(const Level& lv) {
     if (k <= lv.start || k <= first) break;
     ks.push_back(k);
   }
-  std::vector<uint64_t> zero_starts;
-  bool prev_zero = true;
+  // Entropy-coded data never fills a whole block with zeros or text, so
+  // the fragment ends at the first filler block at the latest.
   for (uint64_t k = offset_ + (first - offset_) / block_ * block_ + block_; k <= last; k += block_) {
-    bool z = src_.filler(k, block_);
-    if (z && !prev_zero && k > lv.start) zero_starts.push_back(k);
-    prev_zero = z;
+    if (k > lv.start && src_.filler(k, block_)) {
+      ks.erase(std::remove_if(ks.begin(), ks.end(), [&](uint64_t x) { return x > k; }), ks.end());
+      if (std::find(ks.begin(), ks.end(), k) == ks.end()) ks.push_back(k);
+      break;
+    }
   }
-  for (size_t i = zero_starts.size(), n = 0; i-- > 0 && n < 2; n++)
-    if (std::find(ks.begin(), ks.end(), zero_starts[i]) == ks.end()) ks.push_back(zero_starts[i]);
   return ks;
 }
 
@@ -226,9 +225,13 @@ bool Search::attempt(const Level& lv, uint64_t k, const AbsState& st, const std:
       return accept(std::move(frags));
     }
     // It broke again: worth following as a middle fragment only when it
-    // decoded for a good distance (random data rarely lasts a block).
+    // decoded for a good distance (random data rarely lasts a block), and
+    // only from past this fragment's own break: the file's own later bytes
+    // decode too when a block is skipped (Huffman codes resynchronise), and
+    // chains of such skips could end at an EOI by chance.
     size_t b = r.broke_at ? size_t(r.broke_at - p) : 0;
-    if (b < plen + std::max<uint64_t>(block_, 4096) || frags.size() + 2 > fragments_) return false;
+    if (frags.size() + 2 > fragments_ || c + block_ <= lv.broke) return false;
+    if (b < plen + std::max<uint64_t>(4 * block_, 8192)) return false;
     Level next;
     next.start = c;
     next.broke = c + (b - plen);
