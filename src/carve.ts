@@ -106,7 +106,7 @@ export interface CarveOptions extends JobOptions {
   blockSize?: number | string;
   /** Farthest a continuation may start after a fragment's end (default 32 MiB). */
   maxGap?: number | string;
-  /** Decodes tried per broken file before it is left partial (default 200000). */
+  /** Decodes tried per broken file before it is left partial (default 50000). */
   maxAttempts?: number;
   /** Allow an output directory on the same device/filesystem as the source. */
   force?: boolean;

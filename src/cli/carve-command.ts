@@ -70,7 +70,7 @@ export function carveCommand(name = 'carve', prefix = ''): Command {
     .option('--no-reassemble', 'do not search for the further fragments of a JPEG whose data breaks off')
     .option('--block-size <size>', 'filesystem block/cluster size fragments are aligned to (default: from a FAT/ext superblock, else from the files found)')
     .option('--max-gap <size>', 'farthest a further fragment may start after the end of the previous one (default 32M)')
-    .option('--max-attempts <n>', 'continuations decoded per broken file before it is left partial (default 200000)')
+    .option('--max-attempts <n>', 'continuations decoded per broken file before it is left partial (default 50000)')
     .option('-f, --force', 'allow an output directory on the same device or filesystem as the source')
     .option('--no-seek-hole', 'read holes of sparse images too')
     .option('--resume <report>', 'continue an interrupted run from its report.json')
@@ -91,7 +91,8 @@ Fragmented JPEGs: when a file's data stops decoding, the blocks after the break
 decoder's exact state; one is taken only if the image then decodes to its end
 (EOI, every MCU) - 'reassembled' in the report, with its fragments. Only files
 that broke are searched, so unfragmented data scans as fast as before; each one
-costs at most --max-attempts decodes (about a second), bounding a whole-disk run.
+costs at most --max-attempts decodes (about a quarter of a second), bounding a
+whole-disk run.
 Baseline JPEGs only; progressive ones stay partial.
 
 Exit codes: 0 done, 1 failed, 2 usage, 3 done but unreadable ranges were skipped, 130 stopped (files and report kept).`,

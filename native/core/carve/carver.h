@@ -40,7 +40,7 @@ struct CarveOptions {
   bool reassemble = true;
   uint32_t block_size = 0;                 // 0: from the filesystem, else from the files' offsets
   uint64_t max_gap = uint64_t(32) << 20;   // farthest a continuation may start after a fragment end
-  uint64_t max_attempts = 200000;          // decodes tried per broken file
+  uint64_t max_attempts = 50000;           // decodes tried per broken file
 };
 
 struct CarvedFile {

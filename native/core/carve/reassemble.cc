@@ -122,6 +122,9 @@ class Search {
   const ReassembleOptions& opt_;
   uint64_t block_;
   std::vector<uint8_t> scratch_;
+  std::vector<ScanState> snaps_;
+  static constexpr uint64_t kWorkPerAttempt = 4096;  // bytes decoded that count as one attempt
+  uint64_t work_ = 0;                                // bytes decoded so far
 };
 
 // Where the fragment may really end: the last few block boundaries at or
@@ -178,7 +181,9 @@ bool Search::follow(const Level& lv) {
     if (claims_.overlaps(c, c + block_) || src_.filler(c, block_)) continue;
     for (size_t i = 0; i < ks.size(); i++) {
       if (!from[i] || ks[i] >= c || c - ks[i] > opt_.max_gap) continue;
-      if (attempts >= opt_.max_attempts) return false;
+      // Long decodes count too: a continuation of data that decodes (another
+      // file with the same tables) costs as much as many random ones.
+      if (attempts >= opt_.max_attempts || work_ / kWorkPerAttempt >= opt_.max_attempts) return false;
       attempts++;
       if (attempt(lv, ks[i], *from[i], prefix[i], c)) return true;
     }
@@ -192,7 +197,7 @@ bool Search::attempt(const Level& lv, uint64_t k, const AbsState& st, const std:
   const size_t plen = prefix.size();
   const uint64_t used = k - offset_;  // bytes of the file before c (plus gaps, a bound is all that is needed)
   if (used >= opt_.max_size) return false;
-  uint64_t w = std::max<uint64_t>(2 * block_, 4096);
+  uint64_t w = std::max<uint64_t>(2 * block_, 2048);  // random data fails within it; more is read when it does not
   while (true) {
     bool eof = false;
     uint64_t room = std::min(src_.size() - c, opt_.max_size - used);
@@ -209,8 +214,10 @@ bool Search::attempt(const Level& lv, uint64_t k, const AbsState& st, const std:
     ScanState s = st.s;
     s.byte = 0;
     Frame frame = probe_.frame;
-    std::vector<ScanState> snaps;
-    ScanResult r = decode_scan(p, end, eof, frame, probe_.tables, probe_.scan, &s, &snaps);
+    // Snapshots only when a middle fragment may follow (they cost a push per MCU).
+    snaps_.clear();
+    ScanResult r = decode_scan(p, end, eof, frame, probe_.tables, probe_.scan, &s, fragments_ > 2 ? &snaps_ : nullptr);
+    work_ += uint64_t(end - p);
     if (r.outcome == ScanOutcome::need_more) {
       if (eof) return false;
       w *= 4;
@@ -236,7 +243,7 @@ bool Search::attempt(const Level& lv, uint64_t k, const AbsState& st, const std:
     next.start = c;
     next.broke = c + (b - plen);
     next.done = std::move(frags);
-    for (const ScanState& x : snaps)
+    for (const ScanState& x : snaps_)
       if (x.byte >= plen) next.states.push_back({c + (x.byte - plen), x});
     return follow(next);
   }
