@@ -103,8 +103,12 @@ class Search {
   Search(SourceBytes& src, const ScanProbe& probe, uint64_t offset, const Claims& claims, const ReassembleOptions& opt)
       : src_(src), probe_(probe), offset_(offset), claims_(claims), opt_(opt), block_(std::max<uint32_t>(opt.block_size, 1)) {}
 
-  bool follow(const Level& lv);
-  unsigned fragments_ = 2;  // most fragments a result may have in this pass
+  // A pass allows results of up to `fragments` fragments, with a budget of its own.
+  bool pass(const Level& lv, unsigned fragments) {
+    fragments_ = fragments;
+    pass_attempts_ = work_ = 0;
+    return follow(lv);
+  }
   std::vector<Fragment> result;
   std::vector<uint8_t> file;
   uint64_t attempts = 0;
@@ -124,7 +128,10 @@ class Search {
   std::vector<uint8_t> scratch_;
   std::vector<ScanState> snaps_;
   static constexpr uint64_t kWorkPerAttempt = 4096;  // bytes decoded that count as one attempt
-  uint64_t work_ = 0;                                // bytes decoded so far
+  uint64_t work_ = 0;                                // bytes decoded in this pass
+  uint64_t pass_attempts_ = 0;
+  unsigned fragments_ = 2;  // most fragments a result may have in this pass
+  bool follow(const Level& lv);
 };
 
 // Where the fragment may really end: the last few block boundaries at or
@@ -183,7 +190,8 @@ bool Search::follow(const Level& lv) {
       if (!from[i] || ks[i] >= c || c - ks[i] > opt_.max_gap) continue;
       // Long decodes count too: a continuation of data that decodes (another
       // file with the same tables) costs as much as many random ones.
-      if (attempts >= opt_.max_attempts || work_ / kWorkPerAttempt >= opt_.max_attempts) return false;
+      if (pass_attempts_ >= opt_.max_attempts || work_ / kWorkPerAttempt >= opt_.max_attempts) return false;
+      pass_attempts_++;
       attempts++;
       if (attempt(lv, ks[i], *from[i], prefix[i], c)) return true;
     }
@@ -293,11 +301,8 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
     // Two fragments first: the common case, and the one with least room
     // for a chain of wrong guesses that happens to decode.
     Search search(src, *probe, offset, claims, opt);
-    out.ok = search.follow(lv);
-    if (!out.ok && opt.max_fragments > 2) {
-      search.fragments_ = opt.max_fragments;
-      out.ok = search.follow(lv);
-    }
+    out.ok = search.pass(lv, 2);
+    if (!out.ok && opt.max_fragments > 2) out.ok = search.pass(lv, opt.max_fragments);
     out.attempts = search.attempts;
     if (out.ok) {
       out.fragments = std::move(search.result);

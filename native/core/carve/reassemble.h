@@ -39,7 +39,7 @@ class Claims {
 struct ReassembleOptions {
   uint32_t block_size = 512;                // allocation unit; boundaries are offset + k * block_size
   uint64_t max_gap = uint64_t(32) << 20;    // a continuation starts at most this far after a fragment end
-  uint64_t max_attempts = 50000;            // decodes tried per file (or 4 KiB decoded per attempt) before giving up
+  uint64_t max_attempts = 50000;            // per pass (2 fragments, then more): decodes, and 4 KiB units decoded
   uint64_t max_size = uint64_t(256) << 20;  // longest file
   unsigned max_fragments = 8;
   unsigned tail_boundaries = 8;             // boundaries before a break tried as the fragment end
