@@ -50,6 +50,7 @@ class Driver {
   void shift(size_t k);
   void emit(uint64_t abs, const uint8_t* data, const CheckResult& res, bool thumbnail, uint64_t parent);
   void thumbnails(uint64_t abs, const uint8_t* data, const CheckResult& res);
+  void hold_rejected(uint64_t abs, const CheckResult& res);
 
   Reader& reader_;
   const CarveOptions& opt_;
@@ -192,6 +193,18 @@ void Driver::emit(uint64_t abs, const uint8_t* data, const CheckResult& res, boo
   sink_(f);
 }
 
+// A whole header whose scan broke before 1 KiB of data: too little to
+// write as partial, but the first fragment of a file may be that short.
+void Driver::hold_rejected(uint64_t abs, const CheckResult& res) {
+  CarvedFile f;
+  f.offset = abs;
+  f.status = Status::reject;
+  f.info = res.info;
+  f.broke_at = abs + res.broke_at;
+  f.reason = res.reason;
+  held_.push_back(std::move(f));
+}
+
 void Driver::thumbnails(uint64_t abs, const uint8_t* data, const CheckResult& res) {
   for (auto [b, e] : res.info.app_payloads) {
     size_t i = b;
@@ -260,6 +273,7 @@ CarveReport Driver::run() {
       scan = i + res.length;
     } else {
       if (res.status == Status::partial) emit(abs, buf_.data() + i, res, false, 0);
+      else if (opt_.reassemble && res.header_end > 1) hold_rejected(abs, res);
       else rep_.rejected++;
       scan = i + std::max<size_t>(res.header_end, 1);
     }
@@ -324,7 +338,10 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
   bool made_partial = false;
   std::vector<uint8_t> bytes;
   for (auto& f : partials) {
-    if (claims.overlaps(f.offset, f.offset + 1)) continue;  // inside a file recovered from fragments
+    if (claims.overlaps(f.offset, f.offset + 1)) {  // inside a file recovered from fragments
+      if (f.status == Status::reject) rep.rejected++;
+      continue;
+    }
     bool filtered = f.info.width < opt.min_width || f.info.height < opt.min_height;
     if (opt.reassemble && !filtered && !control.cancelled()) {
       Reassembly ra = reassemble(reader, f.offset, f.broke_at, claims, ro, &bytes);
@@ -350,6 +367,10 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
         sink(f);
         continue;
       }
+    }
+    if (f.status == Status::reject) {
+      rep.rejected++;  // held only for the search
+      continue;
     }
     if (filtered || f.length < opt.min_size) {
       rep.filtered++;

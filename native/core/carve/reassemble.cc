@@ -291,8 +291,11 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
     auto probe = std::make_unique<ScanProbe>();
     CheckOptions co;
     co.probe = probe.get();
+    co.min_partial_entropy = 0;  // the caller decided it is worth a search
+    // Partial or not (a first fragment may hold less than an MCU row of
+    // data), what counts is a sequential scan that broke.
     CheckResult first = check_jpeg(head.data(), head.size(), true, co);
-    if (first.status != Status::partial || !probe->valid) return out;
+    if (first.status == Status::complete || !probe->valid) return out;
     Level lv;
     lv.start = offset;
     lv.broke = offset + probe->broke_at;
