@@ -252,23 +252,32 @@ TEST("claims merge overlapping ranges and answer overlap queries at their edges"
   CHECK(!c.overlaps(310, 400));
 }
 
-TEST("block size: FAT cluster and ext block from the superblock; else the offsets' common power of two") {
+TEST("block grid: FAT clusters from the data region, ext blocks from the superblock; else the offsets' common grid") {
   Bytes fat(4096, 0);
   fat[11] = 0x00; fat[12] = 0x02;  // 512 bytes per sector
   fat[13] = 8;                     // 8 sectors per cluster
+  fat[14] = 32;                    // reserved sectors
+  fat[16] = 2;                     // FATs
+  fat[36] = 0x01; fat[37] = 0x02;  // 513 sectors per FAT (FAT32 field; the FAT16 one is 0)
   std::memcpy(fat.data() + 82, "FAT32   ", 8);
   fat[510] = 0x55; fat[511] = 0xAA;
   MemoryReader f(fat.data(), fat.size());
-  CHECK_EQ(filesystem_block_size(f), 4096u);
+  BlockGrid fg = filesystem_grid(f);
+  CHECK_EQ(fg.size, 4096u);
+  CHECK_EQ(fg.phase, uint64_t((32 + 2 * 513) * 512 % 4096));  // cluster 2 starts after the FATs
   Bytes ext(4096, 0);
   ext[1024 + 56] = 0x53; ext[1024 + 57] = 0xEF;
   ext[1024 + 24] = 2;  // 1024 << 2
   MemoryReader e(ext.data(), ext.size());
-  CHECK_EQ(filesystem_block_size(e), 4096u);
+  CHECK_EQ(filesystem_grid(e).size, 4096u);
   Bytes none = noise(4096, 1);
   MemoryReader n(none.data(), none.size());
-  CHECK_EQ(filesystem_block_size(n), 0u);
-  CHECK_EQ(offsets_block_size({8192, 16384, 4096 * 7, 4096 * 9, 2048 * 3}), 4096u);  // 4 of 5 agree
-  CHECK_EQ(offsets_block_size({512, 1536, 4096, 7}), 512u);
-  CHECK_EQ(offsets_block_size({}), 512u);
+  CHECK_EQ(filesystem_grid(n).size, 0u);
+  BlockGrid og = offsets_grid({8192 + 512, 16384 + 512, 4096 * 7 + 512, 4096 * 9 + 512, 2048 * 3 + 7});  // 4 of 5 agree
+  CHECK_EQ(og.size, 512u);   // 512-aligned all but one, 4096 only after the shift: size 512
+  CHECK_EQ(og.phase, 0u);
+  BlockGrid shifted = offsets_grid({8192 + 1024, 16384 + 1024, 4096 * 7 + 1024, 3}, 4096);
+  CHECK_EQ(shifted.size, 4096u);
+  CHECK_EQ(shifted.phase, 1024u);
+  CHECK_EQ(offsets_grid({}).size, 512u);
 }

@@ -193,8 +193,9 @@ void Driver::emit(uint64_t abs, const uint8_t* data, const CheckResult& res, boo
   sink_(f);
 }
 
-// A whole header whose scan broke before 1 KiB of data: too little to
-// write as partial, but the first fragment of a file may be that short.
+// A whole header whose scan broke before 1 KiB of data (too little to
+// write as partial), or a header that broke after its first 512 bytes: the
+// first fragment of a file may end there.
 void Driver::hold_rejected(uint64_t abs, const CheckResult& res) {
   CarvedFile f;
   f.offset = abs;
@@ -273,7 +274,7 @@ CarveReport Driver::run() {
       scan = i + res.length;
     } else {
       if (res.status == Status::partial) emit(abs, buf_.data() + i, res, false, 0);
-      else if (opt_.reassemble && res.header_end > 1) hold_rejected(abs, res);
+      else if (opt_.reassemble && (res.header_end > 1 || res.broke_at > 512)) hold_rejected(abs, res);
       else rep_.rejected++;
       scan = i + std::max<size_t>(res.header_end, 1);
     }
@@ -329,9 +330,12 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
   }
   for (auto& f : partials) starts.push_back(f.offset);
   ReassembleOptions ro;
-  ro.block_size = opt.block_size;
-  if (opt.reassemble && ro.block_size == 0) ro.block_size = filesystem_block_size(reader);
-  if (opt.reassemble && ro.block_size == 0) ro.block_size = offsets_block_size(starts);
+  if (opt.reassemble) {
+    BlockGrid g = opt.block_size ? offsets_grid(starts, opt.block_size) : filesystem_grid(reader);
+    if (g.size == 0) g = offsets_grid(starts);
+    ro.block_size = g.size;
+    ro.block_phase = g.phase;
+  }
   ro.max_gap = opt.max_gap;
   ro.max_attempts = opt.max_attempts;
   ro.max_size = opt.max_size;

@@ -8,6 +8,7 @@
 #include "../error.h"
 #include "entropy.h"
 #include "jpeg_check.h"
+#include "signature.h"
 
 namespace blocksmith::carve {
 
@@ -56,6 +57,27 @@ class SourceBytes {
   // value, so a whole block of text is not JPEG data). Both decode as valid
   // Huffman codes for long stretches under common tables, which would let
   // them pass as a continuation or hide where a fragment ended.
+  // Marker segments from `at` on, each FF xx LL LL ending where the next
+  // begins, up to an SOS: what the rest of a header cut by a fragment end
+  // looks like. Random data fails this at the first byte or two.
+  bool header_tail(uint64_t at) {
+    uint8_t b[4];
+    for (int segs = 0; segs < 64; segs++) {
+      if (copy(b, at, 4) < 4 || b[0] != 0xFF) return false;
+      uint8_t m = b[1];
+      if (m == 0xFF) {  // fill byte
+        at++;
+        continue;
+      }
+      if (m == 0xDA) return true;
+      if (m < 0xC0 || m == 0xC8 || (m >= 0xD0 && m <= 0xD9)) return false;
+      unsigned len = unsigned(b[2]) << 8 | b[3];
+      if (len < 2) return false;
+      at += 2 + len;
+    }
+    return false;
+  }
+
   bool filler(uint64_t off, size_t len) {
     if (off + len > size_) len = size_t(size_ - std::min(off, size_));
     if (len == 0) return true;
@@ -101,7 +123,8 @@ struct Level {
 class Search {
  public:
   Search(SourceBytes& src, const ScanProbe& probe, uint64_t offset, const Claims& claims, const ReassembleOptions& opt)
-      : src_(src), probe_(probe), offset_(offset), claims_(claims), opt_(opt), block_(std::max<uint32_t>(opt.block_size, 1)) {}
+      : src_(src), probe_(probe), offset_(offset), claims_(claims), opt_(opt), block_(std::max<uint32_t>(opt.block_size, 1)),
+        phase_(opt.block_phase % block_) {}
 
   // A pass allows results of up to `fragments` fragments, with a budget of its own.
   bool pass(const Level& lv, unsigned fragments) {
@@ -109,6 +132,8 @@ class Search {
     pass_attempts_ = work_ = 0;
     return follow(lv);
   }
+  // The first fragment ends inside the marker segments (two fragments only).
+  bool header_pass(const std::vector<uint8_t>& head, size_t broke);
   std::vector<Fragment> result;
   std::vector<uint8_t> file;
   uint64_t attempts = 0;
@@ -125,6 +150,9 @@ class Search {
   const Claims& claims_;
   const ReassembleOptions& opt_;
   uint64_t block_;
+  uint64_t phase_;
+  // The block boundary at or before x (x >= phase_ assumed by callers; below it: phase_ - block_ wraps, never used).
+  uint64_t floor_boundary(uint64_t x) const { return x < phase_ ? 0 : phase_ + (x - phase_) / block_ * block_; }
   std::vector<uint8_t> scratch_;
   std::vector<ScanState> snaps_;
   static constexpr uint64_t kWorkPerAttempt = 4096;  // bytes decoded that count as one attempt
@@ -142,7 +170,7 @@ std::vector<uint64_t> Search::fragment_ends(const Level& lv) {
   std::vector<uint64_t> ks;
   if (lv.states.empty() || lv.broke <= offset_) return ks;
   const uint64_t first = lv.states.front().abs;
-  const uint64_t last = offset_ + (lv.broke - offset_) / block_ * block_;
+  const uint64_t last = floor_boundary(lv.broke);
   for (unsigned i = 0; i < opt_.tail_boundaries && last >= i * block_; i++) {
     uint64_t k = last - i * block_;
     if (k <= lv.start || k <= first) break;
@@ -150,7 +178,7 @@ std::vector<uint64_t> Search::fragment_ends(const Level& lv) {
   }
   // Entropy-coded data never fills a whole block with zeros or text, so
   // the fragment ends at the first filler block at the latest.
-  for (uint64_t k = offset_ + (first - offset_) / block_ * block_ + block_; k <= last; k += block_) {
+  for (uint64_t k = floor_boundary(first) + block_; k <= last; k += block_) {
     if (k > lv.start && src_.filler(k, block_)) {
       ks.erase(std::remove_if(ks.begin(), ks.end(), [&](uint64_t x) { return x > k; }), ks.end());
       if (std::find(ks.begin(), ks.end(), k) == ks.end()) ks.push_back(k);
@@ -257,6 +285,107 @@ bool Search::attempt(const Level& lv, uint64_t k, const AbsState& st, const std:
   }
 }
 
+// Where the segment that a header walk broke in begins (the walk found no
+// marker at `broke`, where that segment should have ended), or SIZE_MAX;
+// `parsed` receives how many segments before it ended on a marker.
+size_t last_segment(const std::vector<uint8_t>& d, size_t broke, int& parsed) {
+  size_t pos = 2, seg = SIZE_MAX;
+  parsed = -1;
+  while (pos + 4 <= broke && d[pos] == 0xFF) {
+    seg = pos;
+    parsed++;
+    while (pos < broke && d[pos] == 0xFF) pos++;
+    if (pos + 3 > d.size()) break;
+    pos += 1 + (size_t(d[pos + 1]) << 8 | d[pos + 2]);
+  }
+  return seg;
+}
+
+bool known_app_segment(const std::vector<uint8_t>& d, size_t seg) {
+  static const char* const ids[] = {"Exif", "http://ns.adobe.com/", "ICC_PROFILE", "Photoshop 3.0", "JFIF", "MPF", "Adobe", "Ducky"};
+  if (seg + 4 >= d.size() || d[seg + 1] < 0xE0 || d[seg + 1] > 0xEF) return false;
+  for (const char* id : ids) {
+    size_t n = std::strlen(id);
+    if (seg + 4 + n <= d.size() && std::memcmp(d.data() + seg + 4, id, n) == 0) return true;
+  }
+  return false;
+}
+
+// Only a complete JPEG embedded in an APPn payload (an EXIF thumbnail) and
+// spanning the join proves where in a segment the first fragment ended: the
+// segment's other bytes are not checked by anything, and any boundary with
+// the same shift to the continuation lines the rest of the header up.
+bool join_inside_embedded(const uint8_t* d, size_t n, const CheckResult& whole, size_t join) {
+  for (auto [b, e] : whole.info.app_payloads) {
+    if (e > n || join <= b || join >= e) continue;
+    for (size_t i = b; i < e;) {
+      size_t k = find_soi(d, e, i);
+      if (k == SIZE_MAX) break;
+      CheckResult t = check_jpeg(d + k, e - k, true);
+      if (t.status == Status::complete && join > k && join < k + t.length) return true;
+      i = k + 1;
+    }
+  }
+  return false;
+}
+
+// The first fragment ends inside the marker segments: the walk skipped a
+// segment by its length into other data and found no marker there. The
+// fragment ends at a block boundary inside that segment; the continuation
+// is where the rest of the header (segments up to an SOS) lines up, the
+// whole file must then check complete, and an embedded JPEG must span the
+// join (else nothing tells which boundary of the segment was the end).
+bool Search::header_pass(const std::vector<uint8_t>& head, size_t broke) {
+  int parsed = 0;
+  size_t seg = last_segment(head, broke, parsed);
+  // A decoy (FF D8 FF + junk) breaks in its first segment: ask for a known
+  // APPn payload there, or real segments before it.
+  if (seg == SIZE_MAX || broke > head.size() || (parsed < 2 && !known_app_segment(head, seg))) return false;
+  std::vector<uint64_t> ks;
+  for (uint64_t k = floor_boundary(offset_ + broke); k > offset_ + seg + 4 && ks.size() < 256; k = k >= block_ ? k - block_ : 0) ks.push_back(k);
+  if (ks.empty()) return false;
+  const uint64_t end_abs = offset_ + broke;
+  const uint64_t kmin = ks.back(), kmax = ks.front();
+  const uint64_t stop = std::min(src_.size(), kmax + opt_.max_gap + 1);
+  for (uint64_t c = kmin + block_; c < stop; c += block_) {
+    if (claims_.overlaps(c, c + block_) || src_.filler(c, block_)) continue;
+    for (uint64_t k : ks) {
+      if (k >= c || c - k > opt_.max_gap) continue;
+      // Cheap checks count a little (a decoy costs a bounded time too).
+      if (work_ / kWorkPerAttempt >= opt_.max_attempts || pass_attempts_ >= opt_.max_attempts) return false;
+      work_ += 64;
+      if (!src_.header_tail(c + (end_abs - k))) continue;
+      pass_attempts_++;
+      attempts++;
+      const size_t plen = size_t(k - offset_);
+      uint64_t w = std::max<uint64_t>(4 * block_, 65536);
+      while (true) {
+        bool eof = false;
+        uint64_t room = std::min(src_.size() - c, opt_.max_size > plen ? opt_.max_size - plen : 0);
+        if (w >= room) {
+          w = room;
+          eof = true;
+        }
+        scratch_.resize(plen + size_t(w));
+        std::memcpy(scratch_.data(), head.data(), plen);
+        size_t got = src_.copy(scratch_.data() + plen, c, size_t(w));
+        if (got < w) eof = true;
+        work_ += plen + got;
+        CheckResult r = check_jpeg(scratch_.data(), plen + got, eof);
+        if (r.status == Status::need_more && !eof) {
+          w *= 4;
+          continue;
+        }
+        if (r.status == Status::complete && r.length > plen && join_inside_embedded(scratch_.data(), plen + got, r, plen) &&
+            accept({{offset_, k - offset_}, {c, r.length - plen}}))
+          return true;
+        break;
+      }
+    }
+  }
+  return false;
+}
+
 // The fragments joined must check as one complete JPEG of exactly their length.
 bool Search::accept(std::vector<Fragment> frags) {
   uint64_t total = 0;
@@ -295,7 +424,18 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
     // Partial or not (a first fragment may hold less than an MCU row of
     // data), what counts is a sequential scan that broke.
     CheckResult first = check_jpeg(head.data(), head.size(), true, co);
-    if (first.status == Status::complete || !probe->valid) return out;
+    if (first.status == Status::complete) return out;
+    if (!probe->valid) {
+      if (first.header_end != 1) return out;  // broke in a scan that cannot be resumed (progressive)
+      Search search(src, *probe, offset, claims, opt);
+      out.ok = search.header_pass(head, first.broke_at);
+      out.attempts = search.attempts;
+      if (out.ok) {
+        out.fragments = std::move(search.result);
+        if (bytes) *bytes = std::move(search.file);
+      }
+      return out;
+    }
     Level lv;
     lv.start = offset;
     lv.broke = offset + probe->broke_at;

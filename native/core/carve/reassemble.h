@@ -37,7 +37,8 @@ class Claims {
 };
 
 struct ReassembleOptions {
-  uint32_t block_size = 512;                // allocation unit; boundaries are offset + k * block_size
+  uint32_t block_size = 512;                // allocation unit; boundaries are block_phase + k * block_size
+  uint64_t block_phase = 0;
   uint64_t max_gap = uint64_t(32) << 20;    // a continuation starts at most this far after a fragment end
   uint64_t max_attempts = 50000;            // per pass (2 fragments, then more): decodes, and 4 KiB units decoded
   uint64_t max_size = uint64_t(256) << 20;  // longest file
