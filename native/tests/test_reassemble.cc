@@ -281,3 +281,32 @@ TEST("block grid: FAT clusters from the data region, ext blocks from the superbl
   CHECK_EQ(shifted.phase, 1024u);
   CHECK_EQ(offsets_grid({}).size, 512u);
 }
+
+TEST("a first fragment ending inside an EXIF segment is joined only where the embedded thumbnail checks complete") {
+  // SOI, APP1 "Exif\0\0" + a whole JPEG (the thumbnail), then the main image.
+  auto with_app1 = [](const Bytes& outer, const Bytes& payload) {
+    const size_t seglen = 2 + 6 + payload.size();
+    Bytes out(4 + seglen + outer.size() - 2);
+    const uint8_t head[10] = {0xFF, 0xD8, 0xFF, 0xE1, uint8_t(seglen >> 8), uint8_t(seglen), 'E', 'x', 'i', 'f'};
+    std::memcpy(out.data(), head, sizeof head);
+    std::memcpy(out.data() + 12, payload.data(), payload.size());
+    std::memcpy(out.data() + 4 + seglen, outer.data() + 2, outer.size() - 2);
+    return out;
+  };
+  const size_t at = 32 * 512, cut = 2 * 512, gap = 5 * 512;  // the cut falls inside the thumbnail
+  Bytes jpeg = with_app1(carve_samples::s444, carve_samples::gray);
+  Bytes img = two_fragments(jpeg, at, cut, gap, noise(1 << 20, 61));
+  TempDir dir;
+  Run r = carve_memory(img, dir.path, 512);
+  CHECK_EQ(r.rep.reassembled, uint64_t(1));
+  CHECK(read_file(dir.path + "/" + carved_name(at)) == jpeg);
+  CHECK_EQ(r.files.at(0).fragments.at(1).offset, uint64_t(at + cut + gap));
+
+  // The same cut in an APP1 of bytes nothing checks: every boundary in it
+  // lines the rest of the header up equally well, so nothing is joined.
+  Bytes plain = with_app1(carve_samples::s444, noise(carve_samples::gray.size(), 62));
+  Bytes img2 = two_fragments(plain, at, cut, gap, noise(1 << 20, 63));
+  TempDir dir2;
+  Run r2 = carve_memory(img2, dir2.path, 512);
+  CHECK_EQ(r2.rep.reassembled, uint64_t(0));
+}

@@ -12,6 +12,10 @@
 // one is accepted when the rest of the image decodes from it to EOI with the
 // exact MCU count of the frame, and the whole file then checks complete.
 // Baseline / extended sequential Huffman scans only (progressive: no).
+// A first fragment that ends inside the marker segments (a large EXIF or
+// ICC segment) is joined where the rest of the header lines up, only when
+// an embedded JPEG (the EXIF thumbnail) spans the join and checks complete:
+// nothing else in a segment's payload tells which boundary was the end.
 #pragma once
 
 #include <cstdint>
