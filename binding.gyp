@@ -50,6 +50,9 @@
         "native/core/carve/exif.cc",
         "native/core/carve/jpeg_check.cc",
         "native/core/carve/sha256.cc",
+        "native/core/carve/output.cc",
+        "native/core/carve/block_size.cc",
+        "native/core/carve/reassemble.cc",
         "native/core/carve/carver.cc"
       ], "include_dirs": ["native"
       ]
@@ -83,6 +86,7 @@
         "native/tests/test_scan_pipeline.cc",
         "native/tests/test_qcow2.cc",
         "native/tests/test_carve.cc",
+        "native/tests/test_reassemble.cc",
         "native/tests/test_fs.cc"
       ],
       "conditions": [

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BENCH_DIR, ROOT, ownCommandLine } from './lib.js';
 
-const SUITES = ['zero-detect', 'scan-throughput', 'sparsify', 'rbd', 'qcow2', 'carve', 'fs-sparsify'];
+const SUITES = ['zero-detect', 'scan-throughput', 'sparsify', 'rbd', 'qcow2', 'carve', 'carve-frag', 'fs-sparsify'];
 const wanted = process.argv.slice(2);
 for (const w of wanted) {
   if (!SUITES.includes(w)) {

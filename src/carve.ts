@@ -15,7 +15,7 @@ export interface CarvedFile {
   /** Byte offset of the file's SOI in the source. */
   offset: number;
   length: number;
-  status: 'complete' | 'partial' | 'thumbnail' | 'duplicate';
+  status: 'complete' | 'reassembled' | 'partial' | 'thumbnail' | 'duplicate';
   /** Relative to outDir (absent for a duplicate, which is not written). */
   path?: string;
   sha256: string;
@@ -31,9 +31,16 @@ export interface CarvedFile {
   reason?: string;
   /** thumbnail: offset of the file it is embedded in. */
   parent?: number;
+  /** reassembled: where the file's bytes lie in the source, in file order (their concatenation is the file). */
+  fragments?: FileFragment[];
   make?: string;
   model?: string;
   date?: string;
+}
+
+export interface FileFragment {
+  offset: number;
+  length: number;
 }
 
 export interface UnreadableRange {
@@ -52,6 +59,8 @@ export interface CarveSummary {
   bytesScanned: number;
   candidates: number;
   complete: number;
+  /** Files recovered from two or more fragments (status 'reassembled'). */
+  reassembled: number;
   partial: number;
   rejected: number;
   filtered: number;
@@ -88,6 +97,18 @@ export interface CarveOptions extends JobOptions {
   thumbnails?: boolean;
   /** Write partial files to outDir/partial (default true). */
   partials?: boolean;
+  /**
+   * Search for the continuation of a JPEG whose data stops decoding (default
+   * true): the next fragment starts on a block boundary after the break and
+   * decodes on from the decoder's state there, to EOI.
+   */
+  reassemble?: boolean;
+  /** Filesystem block (cluster) size fragments are aligned to; default: from a FAT/ext superblock, else from the files' offsets. */
+  blockSize?: number | string;
+  /** Farthest a continuation may start after a fragment's end (default 32 MiB). */
+  maxGap?: number | string;
+  /** Decodes tried per broken file before it is left partial (default 50000). */
+  maxAttempts?: number;
   /** Allow an output directory on the same device/filesystem as the source. */
   force?: boolean;
   seekHole?: boolean;
@@ -171,6 +192,12 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
   let length = optSize(options.length, 'length') ?? 0;
   const minSize = optSize(options.minSize, 'min size') ?? 0;
   const maxSize = optSize(options.maxSize, 'max size');
+  const blockSize = optSize(options.blockSize, 'block size');
+  const maxGap = optSize(options.maxGap, 'max gap');
+  if (blockSize !== undefined && (blockSize < 1 || blockSize > 1 << 24))
+    throw new InvalidArgumentError(`block size must be from 1 to 16M, got ${options.blockSize}`);
+  if (options.maxAttempts !== undefined && (!Number.isSafeInteger(options.maxAttempts) || options.maxAttempts < 0))
+    throw new InvalidArgumentError('maxAttempts must be a non-negative integer');
   try {
     const st = await stat(source);
     if (st.isDirectory()) throw new BlocksmithError(`'${source}' is a directory; expected an image file or a block device`, { code: 'EISDIR', path: source, syscall: 'open' });
@@ -215,6 +242,10 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
     thumbnails: !!options.thumbnails,
     partials: options.partials ?? true,
     seekHole: options.seekHole ?? true,
+    reassemble: options.reassemble ?? true,
+    ...(blockSize !== undefined ? { blockSize } : {}),
+    ...(maxGap !== undefined ? { maxGap } : {}),
+    ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
   };
   // A resumed run rescans from the first unfinished part: a file it finds
   // again replaces its earlier entry instead of being listed twice.
@@ -228,7 +259,7 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
   // The job resolves (with cancelled: true) when stopped, so that the
   // report is written; abort is then reported as AbortError.
   const r = await runJob((onProgress) => native.carve(source, nativeOpts, onProgress, onFile), { signal: options.signal, onProgress: options.onProgress });
-  type Counter = 'bytesScanned' | 'candidates' | 'complete' | 'partial' | 'rejected' | 'filtered' | 'duplicates' | 'thumbnails' | 'bytesWritten' | 'seconds';
+  type Counter = 'bytesScanned' | 'candidates' | 'complete' | 'reassembled' | 'partial' | 'rejected' | 'filtered' | 'duplicates' | 'thumbnails' | 'bytesWritten' | 'seconds';
   const add = (k: Counter) => r[k] + (previous?.[k] ?? 0);
   const report: CarveReport = {
     tool: 'blocksmith carve',
@@ -245,6 +276,7 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
     bytesScanned: add('bytesScanned'),
     candidates: add('candidates'),
     complete: add('complete'),
+    reassembled: add('reassembled'),
     partial: add('partial'),
     rejected: add('rejected'),
     filtered: add('filtered'),

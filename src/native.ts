@@ -178,6 +178,7 @@ export interface NativeCarveReport {
   bytesScanned: number;
   candidates: number;
   complete: number;
+  reassembled: number;
   partial: number;
   rejected: number;
   filtered: number;

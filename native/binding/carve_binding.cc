@@ -39,6 +39,10 @@ CarveOptions read_options(Napi::Env env, Napi::Value v) {
   c.partials = bool_option(o, "partials", true);
   c.use_seek_hole = bool_option(o, "seekHole", true);
   c.write = bool_option(o, "write", true);
+  c.reassemble = bool_option(o, "reassemble", true);
+  c.block_size = static_cast<uint32_t>(uint_option(env, o, "blockSize", 0));
+  c.max_gap = uint_option(env, o, "maxGap", c.max_gap);
+  c.max_attempts = uint_option(env, o, "maxAttempts", c.max_attempts);
   if (c.sector_size == 0 || c.max_size < 1024) throw invalid_arg(env, "sectorSize and maxSize must be positive");
   return c;
 }
@@ -61,6 +65,16 @@ Napi::Object file_object(Napi::Env env, const CarvedFile& f) {
     o.Set("reason", f.reason);
   }
   if (f.kind == "thumbnail") o.Set("parent", static_cast<double>(f.parent));
+  if (f.kind == "reassembled") {
+    Napi::Array frags = Napi::Array::New(env, f.fragments.size());
+    for (size_t i = 0; i < f.fragments.size(); i++) {
+      Napi::Object fr = Napi::Object::New(env);
+      fr.Set("offset", static_cast<double>(f.fragments[i].offset));
+      fr.Set("length", static_cast<double>(f.fragments[i].length));
+      frags.Set(static_cast<uint32_t>(i), fr);
+    }
+    o.Set("fragments", frags);
+  }
   if (!f.info.exif.make.empty()) o.Set("make", f.info.exif.make);
   if (!f.info.exif.model.empty()) o.Set("model", f.info.exif.model);
   if (!f.info.exif.date.empty()) o.Set("date", f.info.exif.date);
@@ -139,6 +153,7 @@ Napi::Value Carve(const Napi::CallbackInfo& info) {
       o.Set("candidates", static_cast<double>(rep.candidates));
       o.Set("complete", static_cast<double>(rep.complete));
       o.Set("partial", static_cast<double>(rep.partial));
+      o.Set("reassembled", static_cast<double>(rep.reassembled));
       o.Set("rejected", static_cast<double>(rep.rejected));
       o.Set("filtered", static_cast<double>(rep.filtered));
       o.Set("duplicates", static_cast<double>(rep.duplicates));

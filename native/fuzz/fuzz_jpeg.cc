@@ -3,13 +3,16 @@
 // a complete file ends with EOI (or its MPF images), and with `eof` false it
 // never decides differently than with more data (only need-more). The driver
 // over a memory source with a tiny chunk size writes nothing (write=false)
-// and reports files inside the source.
+// and reports files inside the source. The fragment search, on a partial
+// candidate at the start with a tiny block size, returns fragments inside
+// the source, in order, not overlapping, whose bytes check complete.
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
 
 #include "core/carve/carver.h"
 #include "core/carve/jpeg_check.h"
+#include "core/carve/reassemble.h"
 #include "core/control.h"
 #include "core/memory_reader.h"
 
@@ -41,9 +44,39 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   opt.write = false;
   opt.chunk_size = 1 << 16;
   opt.thumbnails = true;
+  opt.block_size = 64;
+  opt.max_attempts = 2000;
   Control control;
   carve::carve(reader, opt, control, [&](const CarvedFile& f) {
     if (f.offset + f.length > size) std::abort();
+    uint64_t total = 0, prev_end = 0;
+    for (const Fragment& fr : f.fragments) {
+      if (fr.offset < prev_end || fr.offset + fr.length > size) std::abort();
+      prev_end = fr.offset + fr.length;
+      total += fr.length;
+    }
+    if (!f.fragments.empty() && total != f.length) std::abort();
   });
+  CheckOptions small;
+  small.min_partial_entropy = 0;
+  CheckResult head = check_jpeg(buf.data(), buf.size(), true, small);
+  if (head.status == Status::partial && size > 0) {
+    ReassembleOptions ro;
+    ro.block_size = 1u << (2 + data[size - 1] % 6);  // 4..128
+    ro.max_attempts = 2000;
+    std::vector<uint8_t> joined;
+    Reassembly ra = reassemble(reader, 0, head.broke_at, Claims{}, ro, &joined);
+    if (ra.ok) {
+      uint64_t prev_end = 0, total = 0;
+      for (const Fragment& fr : ra.fragments) {
+        if (fr.offset < prev_end || fr.length == 0 || fr.offset + fr.length > size) std::abort();
+        prev_end = fr.offset + fr.length;
+        total += fr.length;
+      }
+      if (ra.fragments.size() < 2 || total != joined.size()) std::abort();
+      CheckResult whole = check_jpeg(joined.data(), joined.size(), true);
+      if (whole.status != Status::complete || whole.length != joined.size()) std::abort();
+    }
+  }
   return 0;
 }

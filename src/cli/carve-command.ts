@@ -17,6 +17,10 @@ interface CarveFlags extends CommonFlags {
   dedupe?: boolean;
   thumbnails?: boolean;
   partial?: boolean;
+  reassemble?: boolean;
+  blockSize?: string;
+  maxGap?: string;
+  maxAttempts?: string;
   force?: boolean;
   seekHole?: boolean;
   resume?: string;
@@ -37,7 +41,7 @@ export function summaryOf(r: CarveReport): CarveSummary {
 export function formatSummary(r: CarveReport): string {
   const lines = [
     `${r.cancelled ? 'stopped' : 'carved'} ${r.source} -> ${r.outDir}`,
-    `  complete: ${r.complete}   partial: ${r.partial}   thumbnails: ${r.thumbnails}   duplicates: ${r.duplicates}   filtered: ${r.filtered}`,
+    `  complete: ${r.complete}   reassembled: ${r.reassembled ?? 0}   partial: ${r.partial}   thumbnails: ${r.thumbnails}   duplicates: ${r.duplicates}   filtered: ${r.filtered}`,
     `  candidates: ${r.candidates} (${r.rejected} rejected)   written: ${formatBytes(r.bytesWritten)}`,
     `  scanned: ${formatBytes(r.nextOffset - r.start)} of ${formatBytes(r.end - r.start)} in ${r.seconds.toFixed(2)} s (${formatBytes(r.bytesPerSecond)}/s)`,
   ];
@@ -64,6 +68,10 @@ export function carveCommand(name = 'carve', prefix = ''): Command {
     .option('--dedupe', 'write identical files once (by sha256)')
     .option('--thumbnails', 'also write embedded EXIF thumbnails to OUTDIR/thumbnails')
     .option('--no-partial', 'do not write partial files')
+    .option('--no-reassemble', 'do not search for the further fragments of a JPEG whose data breaks off')
+    .option('--block-size <size>', 'filesystem block/cluster size fragments are aligned to (default: from a FAT/ext superblock, else from the files found)')
+    .option('--max-gap <size>', 'farthest a further fragment may start after the end of the previous one (default 32M)')
+    .option('--max-attempts <n>', 'continuations decoded per broken file before it is left partial (default 50000)')
     .option('-f, --force', 'allow an output directory on the same device or filesystem as the source')
     .option('--no-seek-hole', 'read holes of sparse images too')
     .option('--resume <report>', 'continue an interrupted run from its report.json')
@@ -79,6 +87,16 @@ Examples:
   $ ${prefix}${name} /dev/sdb -o /mnt/usb/recovered
   $ ${prefix}${name} card.img -o out --min-width 640 --dedupe --json > files.ndjson
   $ ${prefix}${name} /dev/md1 -o out --sector-size 512 --resume out/report.json
+  $ ${prefix}${name} sdcard.img -o out --block-size 32K --max-gap 8M
+
+Fragmented JPEGs: when a file's data stops decoding, the blocks after the break
+(up to --max-gap, at --block-size steps) are tried as its next fragment, from the
+decoder's exact state; one is taken only if the image then decodes to its end
+(EOI, every MCU) - 'reassembled' in the report, with its fragments. Only files
+that broke are searched, so unfragmented data scans as fast as before; each one
+costs at most --max-attempts decodes (about a quarter of a second), bounding a
+whole-disk run.
+Baseline JPEGs only; progressive ones stay partial.
 
 Open OUTDIR/index.html to browse what was recovered (offset, size, status, camera, date; filter and sort).
 
@@ -99,6 +117,9 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 done but unreadable ranges were skipped
           minWidth: intFlag(flags.minWidth, 'min width'),
           minHeight: intFlag(flags.minHeight, 'min height'),
           maxSize: flags.maxSize,
+          blockSize: flags.blockSize,
+          maxGap: flags.maxGap,
+          maxAttempts: intFlag(flags.maxAttempts, 'max attempts'),
         };
       } catch (err) {
         process.stderr.write(`${name}: ${(err as Error).message}\n`);
@@ -112,6 +133,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 done but unreadable ranges were skipped
           dedupe: !!flags.dedupe,
           thumbnails: !!flags.thumbnails,
           partials: flags.partial !== false,
+          reassemble: flags.reassemble !== false,
           force: !!flags.force,
           seekHole: flags.seekHole !== false,
           resume: flags.resume,

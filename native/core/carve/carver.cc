@@ -15,6 +15,8 @@
 #include <unordered_map>
 
 #include "../error.h"
+#include "block_size.h"
+#include "output.h"
 #include "sha256.h"
 #include "signature.h"
 
@@ -28,36 +30,6 @@ std::string carved_name(uint64_t offset) {
 
 namespace {
 
-void ensure_dir(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throw_sys(errno, "mkdir", dir);
-}
-
-// Writes `data` to dir/name through a temporary name, renamed when complete.
-void write_file(const std::string& dir, const std::string& name, const uint8_t* data, size_t len) {
-  std::string final_path = dir + "/" + name;
-  std::string tmp = dir + "/." + name + ".part";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw_sys(errno, "open", tmp);
-  size_t done = 0;
-  while (done < len) {
-    ssize_t w = ::write(fd, data + done, len - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw_sys(e, "write", tmp);
-    }
-    done += size_t(w);
-  }
-  if (::close(fd) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    throw_sys(e, "close", tmp);
-  }
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) throw_sys(errno, "rename", final_path);
-}
-
 class Driver {
  public:
   using ProgressHook = std::function<void(uint64_t done, bool force)>;
@@ -65,6 +37,11 @@ class Driver {
       : reader_(reader), opt_(opt), control_(control), sink_(sink), progress_(std::move(progress)) {}
 
   CarveReport run();
+  // With reassembly on, partial candidates wait for the end of the run (a
+  // continuation may lie in a part scanned later): these, and the ranges
+  // of the files recovered, for resolve_partials.
+  std::vector<CarvedFile>& held_partials() { return held_; }
+  const std::vector<Fragment>& recovered() const { return recovered_; }
 
  private:
   size_t read_tolerant(uint8_t* dst, size_t want, uint64_t off);
@@ -73,6 +50,7 @@ class Driver {
   void shift(size_t k);
   void emit(uint64_t abs, const uint8_t* data, const CheckResult& res, bool thumbnail, uint64_t parent);
   void thumbnails(uint64_t abs, const uint8_t* data, const CheckResult& res);
+  void hold_rejected(uint64_t abs, const CheckResult& res);
 
   Reader& reader_;
   const CarveOptions& opt_;
@@ -86,6 +64,8 @@ class Driver {
   uint64_t size_ = 0;
   std::unordered_map<std::string, uint64_t> seen_;  // sha256 -> offset (dedupe)
   bool made_partial_ = false, made_thumbs_ = false;
+  std::vector<CarvedFile> held_;
+  std::vector<Fragment> recovered_;
 };
 
 void Driver::add_unreadable(uint64_t off, uint64_t len) {
@@ -163,7 +143,12 @@ void Driver::emit(uint64_t abs, const uint8_t* data, const CheckResult& res, boo
   if (res.status == Status::partial) {
     f.broke_at = abs + res.broke_at;
     f.reason = res.reason;
+    if (opt_.reassemble && !thumbnail) {
+      held_.push_back(std::move(f));  // filtered and written by resolve_partials
+      return;
+    }
   }
+  if (!thumbnail && res.status == Status::complete) recovered_.push_back({abs, res.length});
   if (res.length < opt_.min_size || res.info.width < opt_.min_width || res.info.height < opt_.min_height) {
     if (!thumbnail) rep_.filtered++;
     return;
@@ -206,6 +191,19 @@ void Driver::emit(uint64_t abs, const uint8_t* data, const CheckResult& res, boo
     rep_.bytes_written += res.length;
   }
   sink_(f);
+}
+
+// A whole header whose scan broke before 1 KiB of data (too little to
+// write as partial), or a header that broke after its first 512 bytes: the
+// first fragment of a file may end there.
+void Driver::hold_rejected(uint64_t abs, const CheckResult& res) {
+  CarvedFile f;
+  f.offset = abs;
+  f.status = Status::reject;
+  f.info = res.info;
+  f.broke_at = abs + res.broke_at;
+  f.reason = res.reason;
+  held_.push_back(std::move(f));
 }
 
 void Driver::thumbnails(uint64_t abs, const uint8_t* data, const CheckResult& res) {
@@ -276,6 +274,7 @@ CarveReport Driver::run() {
       scan = i + res.length;
     } else {
       if (res.status == Status::partial) emit(abs, buf_.data() + i, res, false, 0);
+      else if (opt_.reassemble && (res.header_end > 1 || res.broke_at > 512)) hold_rejected(abs, res);
       else rep_.rejected++;
       scan = i + std::max<size_t>(res.header_end, 1);
     }
@@ -293,6 +292,111 @@ CarveReport Driver::run() {
   return rep_;
 }
 
+// The bytes of a partial file again; what cannot be read is zeros, as it
+// was in the scan (which recorded the range).
+void read_zero_filled(Reader& reader, uint8_t* dst, size_t len, uint64_t off, uint32_t sector) {
+  try {
+    size_t n = reader.read_at(dst, len, off);
+    std::memset(dst + n, 0, len - n);
+    return;
+  } catch (const Error& e) {
+    if (e.errnum() != EIO) throw;
+  }
+  const uint32_t sec = std::max<uint32_t>(sector, 1);
+  for (size_t done = 0; done < len;) {
+    size_t step = std::min<uint64_t>(sec - (off + done) % sec, len - done);
+    try {
+      size_t n = reader.read_at(dst + done, step, off + done);
+      std::memset(dst + done + n, 0, step - n);
+    } catch (const Error& e) {
+      if (e.errnum() != EIO) throw;
+      std::memset(dst + done, 0, step);
+    }
+    done += step;
+  }
+}
+
+// After the scan: each held partial candidate is reassembled from its
+// fragments when the search finds them, else written to partial/ as before.
+void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control, std::vector<CarvedFile> partials,
+                      const std::vector<Fragment>& recovered, CarveReport& rep, const FileSink& sink) {
+  if (partials.empty()) return;
+  std::sort(partials.begin(), partials.end(), [](const CarvedFile& a, const CarvedFile& b) { return a.offset < b.offset; });
+  Claims claims;
+  std::vector<uint64_t> starts;
+  for (auto& r : recovered) {
+    claims.add(r.offset, r.length);
+    starts.push_back(r.offset);
+  }
+  for (auto& f : partials) starts.push_back(f.offset);
+  ReassembleOptions ro;
+  if (opt.reassemble) {
+    BlockGrid g = opt.block_size ? offsets_grid(starts, opt.block_size) : filesystem_grid(reader);
+    if (g.size == 0) g = offsets_grid(starts);
+    ro.block_size = g.size;
+    ro.block_phase = g.phase;
+  }
+  ro.max_gap = opt.max_gap;
+  ro.max_attempts = opt.max_attempts;
+  ro.max_size = opt.max_size;
+  bool made_partial = false;
+  std::vector<uint8_t> bytes;
+  for (auto& f : partials) {
+    if (claims.overlaps(f.offset, f.offset + 1)) {  // inside a file recovered from fragments
+      if (f.status == Status::reject) rep.rejected++;
+      continue;
+    }
+    bool filtered = f.info.width < opt.min_width || f.info.height < opt.min_height;
+    if (opt.reassemble && !filtered && !control.cancelled()) {
+      Reassembly ra = reassemble(reader, f.offset, f.broke_at, claims, ro, &bytes);
+      if (ra.ok) {
+        for (auto& fr : ra.fragments) claims.add(fr.offset, fr.length);
+        f.kind = "reassembled";
+        f.status = Status::complete;
+        f.length = bytes.size();
+        f.fragments = std::move(ra.fragments);
+        f.broke_at = 0;
+        f.reason.clear();
+        if (f.length < opt.min_size) {
+          rep.filtered++;
+          continue;
+        }
+        f.sha256 = sha256_hex(bytes.data(), bytes.size());
+        f.path = carved_name(f.offset);
+        if (opt.write) {
+          write_file(opt.out_dir, f.path, bytes.data(), bytes.size());
+          rep.bytes_written += bytes.size();
+        }
+        rep.reassembled++;
+        sink(f);
+        continue;
+      }
+    }
+    if (f.status == Status::reject) {
+      rep.rejected++;  // held only for the search
+      continue;
+    }
+    if (filtered || f.length < opt.min_size) {
+      rep.filtered++;
+      continue;
+    }
+    if (!opt.partials) continue;
+    bytes.resize(f.length);
+    read_zero_filled(reader, bytes.data(), bytes.size(), f.offset, opt.io_sector);
+    f.sha256 = sha256_hex(bytes.data(), bytes.size());
+    f.kind = "partial";
+    f.path = "partial/" + carved_name(f.offset);
+    if (opt.write) {
+      if (!made_partial) ensure_dir(opt.out_dir + "/partial");
+      made_partial = true;
+      write_file(opt.out_dir + "/partial", carved_name(f.offset), bytes.data(), bytes.size());
+      rep.bytes_written += bytes.size();
+    }
+    rep.partial++;
+    sink(f);
+  }
+}
+
 }  // namespace
 
 CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file) {
@@ -307,7 +411,9 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
       control.set_done(done);
       control.tick(force);
     });
-    return d.run();
+    CarveReport rep = d.run();
+    resolve_partials(reader, opt, control, std::move(d.held_partials()), d.recovered(), rep, on_file);
+    return rep;
   }
 
   // Parts scanned in parallel. A part finds candidates only in its range but
@@ -337,6 +443,8 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
   std::vector<FileSink> sinks(threads);
   uint64_t covered = 0;  // end of the furthest file reported so far
   std::vector<std::exception_ptr> errors(threads);
+  std::vector<std::vector<CarvedFile>> partials(threads);
+  std::vector<std::vector<Fragment>> recovered(threads);
   for (unsigned k = 0; k < threads; k++) {
     opts[k].offset = bounds[k];
     opts[k].length = bounds[k + 1] - bounds[k];
@@ -348,6 +456,8 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
       try {
         Driver d(reader, opts[k], control, sinks[k], progress(k));
         reps[k] = d.run();
+        partials[k] = std::move(d.held_partials());
+        recovered[k] = d.recovered();
       } catch (...) {
         errors[k] = std::current_exception();
         control.cancel();
@@ -361,6 +471,8 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
     };
     Driver d(reader, opts[0], control, first, progress(0));
     reps[0] = d.run();
+    partials[0] = std::move(d.held_partials());
+    recovered[0] = d.recovered();
   } catch (...) {
     errors[0] = std::current_exception();
     control.cancel();
@@ -414,6 +526,13 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
   } else {
     total.next_offset = end;
   }
+  std::vector<CarvedFile> waiting;
+  std::vector<Fragment> claimed;
+  for (unsigned k = 0; k < threads; k++) {
+    waiting.insert(waiting.end(), partials[k].begin(), partials[k].end());
+    claimed.insert(claimed.end(), recovered[k].begin(), recovered[k].end());
+  }
+  resolve_partials(reader, opt, control, std::move(waiting), claimed, total, on_file);
   return total;
 }
 

@@ -13,6 +13,7 @@
 #include "../control.h"
 #include "../reader.h"
 #include "jpeg_check.h"
+#include "reassemble.h"
 
 namespace blocksmith::carve {
 
@@ -34,18 +35,25 @@ struct CarveOptions {
   // Scan threads: the range is split into this many parts scanned in
   // parallel (0: one per CPU, at most 4; ranges under 64 MiB and --dedupe use one).
   unsigned threads = 0;
+  // Fragment search (reassemble.h) for candidates whose data broke, after
+  // the scan; what it does not recover stays partial.
+  bool reassemble = true;
+  uint32_t block_size = 0;                 // 0: from the filesystem, else from the files' offsets
+  uint64_t max_gap = uint64_t(32) << 20;   // farthest a continuation may start after a fragment end
+  uint64_t max_attempts = 50000;           // decodes tried per broken file
 };
 
 struct CarvedFile {
   uint64_t offset = 0, length = 0;
   Status status = Status::complete;
-  std::string kind;       // "complete" | "partial" | "thumbnail" | "duplicate"
+  std::string kind;       // "complete" | "reassembled" | "partial" | "thumbnail" | "duplicate"
   std::string path;       // relative to out_dir; empty for a duplicate
   std::string sha256;
   std::string duplicate_of;
   uint64_t broke_at = 0;  // partial: absolute offset where the data went bad
   std::string reason;
   uint64_t parent = 0;    // thumbnail: offset of the outer file
+  std::vector<Fragment> fragments;  // reassembled: where its bytes lie, in file order
   JpegInfo info;
 };
 
@@ -56,6 +64,7 @@ struct CarveReport {
   uint64_t next_offset = 0;      // where a resumed run continues (== end when finished)
   uint64_t bytes_scanned = 0;    // bytes actually read
   uint64_t candidates = 0, complete = 0, partial = 0, rejected = 0, filtered = 0, duplicates = 0, thumbnails = 0;
+  uint64_t reassembled = 0;
   uint64_t bytes_written = 0;
   std::vector<DataRange> unreadable;
   double seconds = 0;

@@ -156,6 +156,24 @@ __attribute__((always_inline)) inline bool block_ac_refine(Ctx& c, const HuffTab
 
 enum class Kind { sequential, dc_first, dc_refine, ac_first, ac_refine };
 
+// The state between two MCUs: the next unread bit, found by walking back from
+// the reader's position over the bits still buffered. A byte of data is one
+// source byte, or two for a stuffed FF 00 (an FF is always followed by 00
+// inside a segment, so walking back is unambiguous). `seg` is where the
+// current restart interval's bytes begin; nothing buffered lies before it.
+ScanState state_here(const BitReader& br, const uint8_t* p, const uint8_t* seg, uint64_t unit, unsigned next_rst) {
+  const uint8_t* q = br.pos();
+  auto back = [&] { q -= (q - seg >= 2 && q[-1] == 0x00 && q[-2] == 0xFF) ? 2 : 1; };
+  int r = br.unread_real_bits();
+  for (; r >= 8; r -= 8) back();
+  int bit = 0;
+  if (r > 0) {
+    back();
+    bit = 8 - r;
+  }
+  return ScanState{size_t(q - p), bit, unit, next_rst};
+}
+
 }  // namespace
 
 ScanResult skip_scan(const uint8_t* p, const uint8_t* end, bool eof) {
@@ -188,10 +206,17 @@ ScanResult skip_scan(const uint8_t* p, const uint8_t* end, bool eof) {
 }
 
 ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& frame, const DecoderTables& tables,
-                       const ScanHeader& scan) {
-  Ctx c{BitReader(p, end), frame, tables, scan, frame.precision > 8 ? 15 : 11, frame.precision > 8 ? 14 : 10};
+                       const ScanHeader& scan, const ScanState* from, std::vector<ScanState>* states) {
+  const uint8_t* start = from ? p + std::min<size_t>(from->byte, size_t(end - p)) : p;
+  Ctx c{BitReader(start, end), frame, tables, scan, frame.precision > 8 ? 15 : 11, frame.precision > 8 ? 14 : 10};
   ScanResult res;
-  res.good_end = p;
+  res.good_end = start;
+  if (from && frame.progressive) {
+    res.broke_at = start;
+    res.reason = "only sequential scans can be resumed";
+    return res;
+  }
+  if (from) c.br.get(from->bit);
   Kind kind = Kind::sequential;
   if (frame.progressive) {
     if (scan.ss == 0) kind = scan.ah == 0 ? Kind::dc_first : Kind::dc_refine;
@@ -202,13 +227,14 @@ ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& fr
   const uint64_t per_row = interleaved ? uint64_t(frame.mcux) : uint64_t(c0.bw_real);
   const uint64_t units = interleaved ? per_row * uint64_t(frame.mcuy) : per_row * uint64_t(c0.bh_real);
   const unsigned ri = tables.restart_interval;
-  unsigned next_rst = 0;
+  unsigned next_rst = from ? from->next_rst & 7 : 0;
+  const uint8_t* seg = start;  // where the current restart interval's bytes begin
 
   // Random bytes often decode for a while before an error shows, so a
   // failure discards the MCU row it happened in and the one before; a
   // restart marker in the right order is proof that what precedes it is good.
-  const uint8_t* rst_good = p;
-  const uint8_t* row_prev = p;
+  const uint8_t* rst_good = start;
+  const uint8_t* row_prev = start;
   auto fail = [&](const char* why) {
     res.good_end = std::max(rst_good, row_prev);
     bool short_data = c.br.at_end() && !eof;
@@ -251,7 +277,7 @@ ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& fr
     }
   }
 
-  for (uint64_t u = 0; u < units; u++) {
+  for (uint64_t u = from ? from->unit : 0; u < units; u++) {
     if (ri && u > 0 && u % ri == 0) {
       // The interval must end exactly before RSTn (n counting 0..7).
       if (c.br.overran()) return fail("entropy-coded data ends inside a restart interval");
@@ -266,6 +292,7 @@ ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& fr
       if (m[0] != 0xFF || m[1] != 0xD0 + next_rst) return fail("restart marker missing or out of order");
       next_rst = (next_rst + 1) & 7;
       c.br.restart(m + 2);
+      seg = m + 2;
       c.eobrun = 0;
       res.good_end = m + 2;
       rst_good = m + 2;
@@ -287,6 +314,7 @@ ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& fr
       if (!one_block(0, int(u % per_row), int(u / per_row))) return fail("invalid Huffman data");
     }
     if (c.br.overran()) return fail("entropy-coded data ends before the last MCU");
+    if (states) states->push_back(state_here(c.br, p, seg, u + 1, next_rst));
     if ((u + 1) % per_row == 0) {
       row_prev = res.good_end;
       res.good_end = c.br.approx_pos();

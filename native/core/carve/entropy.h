@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "jpeg_types.h"
 
@@ -22,11 +23,25 @@ struct ScanResult {
   const char* reason = "";
 };
 
+// Where a sequential scan's decoder stands between two MCUs: all a
+// validating decoder carries from one MCU to the next (it keeps no
+// coefficient values, so no DC predictors), enough to go on decoding from
+// there over other bytes, such as the next fragment of a fragmented file.
+struct ScanState {
+  size_t byte = 0;        // offset from the scan data start of the byte holding the next bit
+  int bit = 0;            // bits of that byte already used (0..7)
+  uint64_t unit = 0;      // MCUs decoded
+  unsigned next_rst = 0;  // the RSTn expected next (0..7)
+};
+
 // Decodes the scan whose entropy-coded data starts at p; `end` is the end of
 // the bytes available, `eof` whether more could follow. The frame's
 // progressive non-zero maps are updated.
+// `from` (sequential scans only): start in that state instead of at MCU 0,
+// its byte counted from p. `states`: receives the state after every MCU
+// (bytes counted from p), the snapshots a fragment search resumes from.
 ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& frame, const DecoderTables& tables,
-                       const ScanHeader& scan);
+                       const ScanHeader& scan, const ScanState* from = nullptr, std::vector<ScanState>* states = nullptr);
 
 // Structure-only walk (arithmetic / lossless data): to the first marker that
 // is not FF00 or RSTn. ok with `end` at that marker, or need_more / bad.

@@ -307,9 +307,21 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
         good_end = data;
         r.header_end = mpos;
       }
+      const bool probed = opt.probe && !frame.arithmetic && !frame.lossless && !frame.progressive;
+      if (probed) opt.probe->states.clear();
       ScanResult sr = (frame.arithmetic || frame.lossless)
                           ? skip_scan(d + data, d + n, eof)
-                          : decode_scan(d + data, d + n, eof, frame, *tables, sc);
+                          : decode_scan(d + data, d + n, eof, frame, *tables, sc, nullptr,
+                                        probed ? &opt.probe->states : nullptr);
+      if (probed && sr.outcome == ScanOutcome::bad) {
+        ScanProbe& pr = *opt.probe;
+        pr.valid = true;
+        pr.data_start = data;
+        pr.broke_at = sr.broke_at ? size_t(sr.broke_at - d) : data;
+        pr.frame = frame;
+        pr.tables = *tables;
+        pr.scan = sc;
+      }
       if (sr.outcome == ScanOutcome::need_more) {
         r.status = Status::need_more;
         return r;

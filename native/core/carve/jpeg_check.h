@@ -12,7 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "entropy.h"
 #include "exif.h"
+#include "jpeg_types.h"
 
 namespace blocksmith::carve {
 
@@ -36,10 +38,25 @@ struct JpegInfo {
   bool mpf_included = false;  // the file was extended over them (all checked complete)
 };
 
+// What a fragment search needs from the sequential Huffman scan whose data
+// stopped decoding: the decoder's inputs and its state after every MCU
+// before the break (reassemble.h resumes from one of them).
+struct ScanProbe {
+  bool valid = false;      // a sequential Huffman scan broke (else nothing below is set)
+  size_t data_start = 0;   // offset in the span of that scan's entropy-coded data
+  size_t broke_at = 0;     // offset in the span where decoding failed
+  Frame frame;
+  DecoderTables tables;
+  ScanHeader scan;
+  std::vector<ScanState> states;  // bytes counted from data_start
+};
+
 struct CheckOptions {
   // A partial needs at least this many verified bytes of entropy-coded data;
   // less is indistinguishable from a header followed by garbage (a decoy).
   size_t min_partial_entropy = 1024;
+  // When set, filled in for a sequential scan that breaks (costs a push per MCU).
+  ScanProbe* probe = nullptr;
 };
 
 struct CheckResult {

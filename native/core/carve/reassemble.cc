@@ -1,0 +1,461 @@
+#include "reassemble.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "../error.h"
+#include "entropy.h"
+#include "jpeg_check.h"
+#include "signature.h"
+
+namespace blocksmith::carve {
+
+void Claims::add(uint64_t offset, uint64_t length) {
+  if (length == 0) return;
+  uint64_t b = offset, e = offset + length;
+  // Keep the ranges disjoint: merge every range this one touches.
+  auto it = ranges_.upper_bound(b);
+  if (it != ranges_.begin() && std::prev(it)->second >= b) --it;
+  while (it != ranges_.end() && it->first <= e) {
+    b = std::min(b, it->first);
+    e = std::max(e, it->second);
+    it = ranges_.erase(it);
+  }
+  ranges_.emplace(b, e);
+}
+
+bool Claims::overlaps(uint64_t begin, uint64_t end) const {
+  auto it = ranges_.upper_bound(begin);
+  if (it != ranges_.begin() && std::prev(it)->second > begin) return true;
+  return it != ranges_.end() && it->first < end;
+}
+
+namespace {
+
+// Reads of the source through one window, since the search walks forward
+// block by block.
+class SourceBytes {
+ public:
+  explicit SourceBytes(Reader& r) : r_(r), size_(r.size()) {}
+  uint64_t size() const { return size_; }
+
+  // Copies [off, off + len) clipped at the end of the source; returns the bytes copied.
+  size_t copy(uint8_t* dst, uint64_t off, size_t len) {
+    if (off >= size_) return 0;
+    len = size_t(std::min<uint64_t>(len, size_ - off));
+    if (len > kWindow / 2) return r_.read_at(dst, len, off);
+    if (off < base_ || off + len > base_ + have_) load(off);
+    size_t n = size_t(std::min<uint64_t>(len, base_ + have_ - off));
+    std::memcpy(dst, win_.data() + (off - base_), n);
+    return n;
+  }
+
+  // True when [off, off + len) cannot be entropy-coded data: all zeros, or
+  // all text (tab, CR, LF, printable ASCII; compressed data has every byte
+  // value, so a whole block of text is not JPEG data). Both decode as valid
+  // Huffman codes for long stretches under common tables, which would let
+  // them pass as a continuation or hide where a fragment ended.
+  // Marker segments from `at` on, each FF xx LL LL ending where the next
+  // begins, up to an SOS: what the rest of a header cut by a fragment end
+  // looks like. Random data fails this at the first byte or two.
+  bool header_tail(uint64_t at) {
+    uint8_t b[4];
+    for (int segs = 0; segs < 64; segs++) {
+      if (copy(b, at, 4) < 4 || b[0] != 0xFF) return false;
+      uint8_t m = b[1];
+      if (m == 0xFF) {  // fill byte
+        at++;
+        continue;
+      }
+      if (m == 0xDA) return true;
+      if (m < 0xC0 || m == 0xC8 || (m >= 0xD0 && m <= 0xD9)) return false;
+      unsigned len = unsigned(b[2]) << 8 | b[3];
+      if (len < 2) return false;
+      at += 2 + len;
+    }
+    return false;
+  }
+
+  bool filler(uint64_t off, size_t len) {
+    if (off + len > size_) len = size_t(size_ - std::min(off, size_));
+    if (len == 0) return true;
+    if (off < base_ || off + len > base_ + have_) load(off);
+    len = size_t(std::min<uint64_t>(len, base_ + have_ - off));
+    const uint8_t* p = win_.data() + (off - base_);
+    if (p[0] == 0 && std::memcmp(p, p + 1, len - 1) == 0) return true;
+    for (size_t i = 0; i < len; i++) {
+      uint8_t b = p[i];
+      if (b >= 0x7F || (b < 0x20 && b != '\t' && b != '\n' && b != '\r')) return false;
+    }
+    return true;
+  }
+
+ private:
+  static constexpr size_t kWindow = size_t(4) << 20;
+  void load(uint64_t off) {
+    win_.resize(kWindow);
+    base_ = off;
+    have_ = r_.read_at(win_.data(), size_t(std::min<uint64_t>(kWindow, size_ - off)), off);
+  }
+  Reader& r_;
+  uint64_t size_;
+  std::vector<uint8_t> win_;
+  uint64_t base_ = 0;
+  size_t have_ = 0;
+};
+
+struct AbsState {
+  uint64_t abs;  // source offset of the byte holding the next bit
+  ScanState s;
+};
+
+// One fragment being followed: where it starts, where its data broke, the
+// decoder's states inside it, and the fragments already fixed before it.
+struct Level {
+  uint64_t start = 0;
+  uint64_t broke = 0;
+  std::vector<AbsState> states;
+  std::vector<Fragment> done;
+};
+
+class Search {
+ public:
+  Search(SourceBytes& src, const ScanProbe& probe, uint64_t offset, const Claims& claims, const ReassembleOptions& opt)
+      : src_(src), probe_(probe), offset_(offset), claims_(claims), opt_(opt), block_(std::max<uint32_t>(opt.block_size, 1)),
+        phase_(opt.block_phase % block_) {}
+
+  // A pass allows results of up to `fragments` fragments, with a budget of its own.
+  bool pass(const Level& lv, unsigned fragments) {
+    fragments_ = fragments;
+    pass_attempts_ = work_ = 0;
+    return follow(lv);
+  }
+  // The first fragment ends inside the marker segments (two fragments only).
+  bool header_pass(const std::vector<uint8_t>& head, size_t broke);
+  std::vector<Fragment> result;
+  std::vector<uint8_t> file;
+  uint64_t attempts = 0;
+
+ private:
+  std::vector<uint64_t> fragment_ends(const Level& lv);
+  const AbsState* state_before(const Level& lv, uint64_t k) const;
+  bool attempt(const Level& lv, uint64_t k, const AbsState& st, const std::vector<uint8_t>& prefix, uint64_t c);
+  bool accept(std::vector<Fragment> frags);
+
+  SourceBytes& src_;
+  const ScanProbe& probe_;
+  uint64_t offset_;
+  const Claims& claims_;
+  const ReassembleOptions& opt_;
+  uint64_t block_;
+  uint64_t phase_;
+  // The block boundary at or before x (x >= phase_ assumed by callers; below it: phase_ - block_ wraps, never used).
+  uint64_t floor_boundary(uint64_t x) const { return x < phase_ ? 0 : phase_ + (x - phase_) / block_ * block_; }
+  std::vector<uint8_t> scratch_;
+  std::vector<ScanState> snaps_;
+  static constexpr uint64_t kWorkPerAttempt = 4096;  // bytes decoded that count as one attempt
+  uint64_t work_ = 0;                                // bytes decoded in this pass
+  uint64_t pass_attempts_ = 0;
+  unsigned fragments_ = 2;  // most fragments a result may have in this pass
+  bool follow(const Level& lv);
+};
+
+// Where the fragment may really end: the last few block boundaries at or
+// before the break (garbage decodes for a little while), or else the first
+// filler block after the fragment start (zeros or text decode as valid
+// Huffman codes for long stretches, so the break shows only after them).
+std::vector<uint64_t> Search::fragment_ends(const Level& lv) {
+  std::vector<uint64_t> ks;
+  if (lv.states.empty() || lv.broke <= offset_) return ks;
+  const uint64_t first = lv.states.front().abs;
+  const uint64_t last = floor_boundary(lv.broke);
+  for (unsigned i = 0; i < opt_.tail_boundaries && last >= i * block_; i++) {
+    uint64_t k = last - i * block_;
+    if (k <= lv.start || k <= first) break;
+    ks.push_back(k);
+  }
+  // Entropy-coded data never fills a whole block with zeros or text, so
+  // the fragment ends at the first filler block at the latest.
+  for (uint64_t k = floor_boundary(first) + block_; k <= last; k += block_) {
+    if (k > lv.start && src_.filler(k, block_)) {
+      ks.erase(std::remove_if(ks.begin(), ks.end(), [&](uint64_t x) { return x > k; }), ks.end());
+      if (std::find(ks.begin(), ks.end(), k) == ks.end()) ks.push_back(k);
+      break;
+    }
+  }
+  return ks;
+}
+
+// The last snapshot that needs no byte at or after k.
+const AbsState* Search::state_before(const Level& lv, uint64_t k) const {
+  auto it = std::partition_point(lv.states.begin(), lv.states.end(), [&](const AbsState& a) {
+    return a.abs < k || (a.abs == k && a.s.bit == 0);
+  });
+  return it == lv.states.begin() ? nullptr : &*std::prev(it);
+}
+
+bool Search::follow(const Level& lv) {
+  std::vector<uint64_t> ks = fragment_ends(lv);
+  if (ks.empty()) return false;
+  // Per fragment end: the state to resume from and the bytes from it to the end.
+  std::vector<const AbsState*> from;
+  std::vector<std::vector<uint8_t>> prefix(ks.size());
+  for (size_t i = 0; i < ks.size(); i++) {
+    from.push_back(state_before(lv, ks[i]));
+    if (!from[i]) continue;
+    prefix[i].resize(size_t(ks[i] - from[i]->abs));
+    if (src_.copy(prefix[i].data(), from[i]->abs, prefix[i].size()) != prefix[i].size()) from[i] = nullptr;
+  }
+  const uint64_t kmin = *std::min_element(ks.begin(), ks.end());
+  const uint64_t kmax = *std::max_element(ks.begin(), ks.end());
+  const uint64_t stop = std::min(src_.size(), kmax + opt_.max_gap + 1);
+  for (uint64_t c = kmin + block_; c < stop; c += block_) {
+    // A continuation does not start inside a recovered file, nor in filler.
+    if (claims_.overlaps(c, c + block_) || src_.filler(c, block_)) continue;
+    for (size_t i = 0; i < ks.size(); i++) {
+      if (!from[i] || ks[i] >= c || c - ks[i] > opt_.max_gap) continue;
+      // Long decodes count too: a continuation of data that decodes (another
+      // file with the same tables) costs as much as many random ones.
+      if (pass_attempts_ >= opt_.max_attempts || work_ / kWorkPerAttempt >= opt_.max_attempts) return false;
+      pass_attempts_++;
+      attempts++;
+      if (attempt(lv, ks[i], *from[i], prefix[i], c)) return true;
+    }
+  }
+  return false;
+}
+
+// Decodes on from `st` over the bytes [st.abs, k) then from c, reading more
+// while the decode asks for it.
+bool Search::attempt(const Level& lv, uint64_t k, const AbsState& st, const std::vector<uint8_t>& prefix, uint64_t c) {
+  const size_t plen = prefix.size();
+  const uint64_t used = k - offset_;  // bytes of the file before c (plus gaps, a bound is all that is needed)
+  if (used >= opt_.max_size) return false;
+  uint64_t w = std::max<uint64_t>(2 * block_, 2048);  // random data fails within it; more is read when it does not
+  while (true) {
+    bool eof = false;
+    uint64_t room = std::min(src_.size() - c, opt_.max_size - used);
+    if (w >= room) {
+      w = room;
+      eof = true;
+    }
+    scratch_.resize(plen + size_t(w));
+    std::memcpy(scratch_.data(), prefix.data(), plen);
+    size_t got = src_.copy(scratch_.data() + plen, c, size_t(w));
+    if (got < w) eof = true;
+    const uint8_t* p = scratch_.data();
+    const uint8_t* end = p + plen + got;
+    ScanState s = st.s;
+    s.byte = 0;
+    Frame frame = probe_.frame;
+    // Snapshots only when a middle fragment may follow (they cost a push per MCU).
+    snaps_.clear();
+    ScanResult r = decode_scan(p, end, eof, frame, probe_.tables, probe_.scan, &s, fragments_ > 2 ? &snaps_ : nullptr);
+    work_ += uint64_t(end - p);
+    if (r.outcome == ScanOutcome::need_more) {
+      if (eof) return false;
+      w *= 4;
+      continue;
+    }
+    std::vector<Fragment> frags = lv.done;
+    frags.push_back({lv.start, k - lv.start});
+    if (r.outcome == ScanOutcome::ok) {
+      size_t m = size_t(r.end - p);
+      if (m < plen || m + 2 > plen + got || p[m + 1] != 0xD9) return false;  // only EOI may follow the last scan
+      frags.push_back({c, m + 2 - plen});
+      return accept(std::move(frags));
+    }
+    // It broke again: worth following as a middle fragment only when it
+    // decoded for a good distance (random data rarely lasts a block), and
+    // only from past this fragment's own break: the file's own later bytes
+    // decode too when a block is skipped (Huffman codes resynchronise), and
+    // chains of such skips could end at an EOI by chance.
+    size_t b = r.broke_at ? size_t(r.broke_at - p) : 0;
+    if (frags.size() + 2 > fragments_ || c + block_ <= lv.broke) return false;
+    if (b < plen + std::max<uint64_t>(4 * block_, 8192)) return false;
+    Level next;
+    next.start = c;
+    next.broke = c + (b - plen);
+    next.done = std::move(frags);
+    for (const ScanState& x : snaps_)
+      if (x.byte >= plen) next.states.push_back({c + (x.byte - plen), x});
+    return follow(next);
+  }
+}
+
+// Where the segment that a header walk broke in begins (the walk found no
+// marker at `broke`, where that segment should have ended), or SIZE_MAX;
+// `parsed` receives how many segments before it ended on a marker.
+size_t last_segment(const std::vector<uint8_t>& d, size_t broke, int& parsed) {
+  size_t pos = 2, seg = SIZE_MAX;
+  parsed = -1;
+  while (pos + 4 <= broke && d[pos] == 0xFF) {
+    seg = pos;
+    parsed++;
+    while (pos < broke && d[pos] == 0xFF) pos++;
+    if (pos + 3 > d.size()) break;
+    pos += 1 + (size_t(d[pos + 1]) << 8 | d[pos + 2]);
+  }
+  return seg;
+}
+
+bool known_app_segment(const std::vector<uint8_t>& d, size_t seg) {
+  static const char* const ids[] = {"Exif", "http://ns.adobe.com/", "ICC_PROFILE", "Photoshop 3.0", "JFIF", "MPF", "Adobe", "Ducky"};
+  if (seg + 4 >= d.size() || d[seg + 1] < 0xE0 || d[seg + 1] > 0xEF) return false;
+  for (const char* id : ids) {
+    size_t n = std::strlen(id);
+    if (seg + 4 + n <= d.size() && std::memcmp(d.data() + seg + 4, id, n) == 0) return true;
+  }
+  return false;
+}
+
+// Only a complete JPEG embedded in an APPn payload (an EXIF thumbnail) and
+// spanning the join proves where in a segment the first fragment ended: the
+// segment's other bytes are not checked by anything, and any boundary with
+// the same shift to the continuation lines the rest of the header up.
+bool join_inside_embedded(const uint8_t* d, size_t n, const CheckResult& whole, size_t join) {
+  for (auto [b, e] : whole.info.app_payloads) {
+    if (e > n || join <= b || join >= e) continue;
+    for (size_t i = b; i < e;) {
+      size_t k = find_soi(d, e, i);
+      if (k == SIZE_MAX) break;
+      CheckResult t = check_jpeg(d + k, e - k, true);
+      if (t.status == Status::complete && join > k && join < k + t.length) return true;
+      i = k + 1;
+    }
+  }
+  return false;
+}
+
+// The first fragment ends inside the marker segments: the walk skipped a
+// segment by its length into other data and found no marker there. The
+// fragment ends at a block boundary inside that segment; the continuation
+// is where the rest of the header (segments up to an SOS) lines up, the
+// whole file must then check complete, and an embedded JPEG must span the
+// join (else nothing tells which boundary of the segment was the end).
+bool Search::header_pass(const std::vector<uint8_t>& head, size_t broke) {
+  int parsed = 0;
+  size_t seg = last_segment(head, broke, parsed);
+  // A decoy (FF D8 FF + junk) breaks in its first segment: ask for a known
+  // APPn payload there, or real segments before it.
+  if (seg == SIZE_MAX || broke > head.size() || (parsed < 2 && !known_app_segment(head, seg))) return false;
+  std::vector<uint64_t> ks;
+  for (uint64_t k = floor_boundary(offset_ + broke); k > offset_ + seg + 4 && ks.size() < 256; k = k >= block_ ? k - block_ : 0) ks.push_back(k);
+  if (ks.empty()) return false;
+  const uint64_t end_abs = offset_ + broke;
+  const uint64_t kmin = ks.back(), kmax = ks.front();
+  const uint64_t stop = std::min(src_.size(), kmax + opt_.max_gap + 1);
+  for (uint64_t c = kmin + block_; c < stop; c += block_) {
+    if (claims_.overlaps(c, c + block_) || src_.filler(c, block_)) continue;
+    for (uint64_t k : ks) {
+      if (k >= c || c - k > opt_.max_gap) continue;
+      // Cheap checks count a little (a decoy costs a bounded time too).
+      if (work_ / kWorkPerAttempt >= opt_.max_attempts || pass_attempts_ >= opt_.max_attempts) return false;
+      work_ += 64;
+      if (!src_.header_tail(c + (end_abs - k))) continue;
+      pass_attempts_++;
+      attempts++;
+      const size_t plen = size_t(k - offset_);
+      uint64_t w = std::max<uint64_t>(4 * block_, 65536);
+      while (true) {
+        bool eof = false;
+        uint64_t room = std::min(src_.size() - c, opt_.max_size > plen ? opt_.max_size - plen : 0);
+        if (w >= room) {
+          w = room;
+          eof = true;
+        }
+        scratch_.resize(plen + size_t(w));
+        std::memcpy(scratch_.data(), head.data(), plen);
+        size_t got = src_.copy(scratch_.data() + plen, c, size_t(w));
+        if (got < w) eof = true;
+        work_ += plen + got;
+        CheckResult r = check_jpeg(scratch_.data(), plen + got, eof);
+        if (r.status == Status::need_more && !eof) {
+          w *= 4;
+          continue;
+        }
+        if (r.status == Status::complete && r.length > plen && join_inside_embedded(scratch_.data(), plen + got, r, plen) &&
+            accept({{offset_, k - offset_}, {c, r.length - plen}}))
+          return true;
+        break;
+      }
+    }
+  }
+  return false;
+}
+
+// The fragments joined must check as one complete JPEG of exactly their length.
+bool Search::accept(std::vector<Fragment> frags) {
+  uint64_t total = 0;
+  for (auto& f : frags) total += f.length;
+  if (total > opt_.max_size) return false;
+  std::vector<uint8_t> bytes(static_cast<size_t>(total));
+  size_t at = 0;
+  for (auto& f : frags) {
+    if (src_.copy(bytes.data() + at, f.offset, size_t(f.length)) != f.length) return false;
+    at += size_t(f.length);
+  }
+  CheckResult r = check_jpeg(bytes.data(), bytes.size(), true);
+  if (r.status != Status::complete || r.length != bytes.size()) return false;
+  result = std::move(frags);
+  file = std::move(bytes);
+  return true;
+}
+
+}  // namespace
+
+Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const Claims& claims,
+                      const ReassembleOptions& opt, std::vector<uint8_t>* bytes) {
+  Reassembly out;
+  try {
+    SourceBytes src(reader);
+    // The candidate again, up to a little past its break, with the decoder's
+    // state recorded after every MCU.
+    uint64_t n = std::min<uint64_t>({src.size() - std::min(offset, src.size()), opt.max_size,
+                                     broke_at > offset ? broke_at - offset + (uint64_t(64) << 10) : 0});
+    std::vector<uint8_t> head(static_cast<size_t>(n));
+    head.resize(src.copy(head.data(), offset, head.size()));
+    auto probe = std::make_unique<ScanProbe>();
+    CheckOptions co;
+    co.probe = probe.get();
+    co.min_partial_entropy = 0;  // the caller decided it is worth a search
+    // Partial or not (a first fragment may hold less than an MCU row of
+    // data), what counts is a sequential scan that broke.
+    CheckResult first = check_jpeg(head.data(), head.size(), true, co);
+    if (first.status == Status::complete) return out;
+    if (!probe->valid) {
+      if (first.header_end != 1) return out;  // broke in a scan that cannot be resumed (progressive)
+      Search search(src, *probe, offset, claims, opt);
+      out.ok = search.header_pass(head, first.broke_at);
+      out.attempts = search.attempts;
+      if (out.ok) {
+        out.fragments = std::move(search.result);
+        if (bytes) *bytes = std::move(search.file);
+      }
+      return out;
+    }
+    Level lv;
+    lv.start = offset;
+    lv.broke = offset + probe->broke_at;
+    for (const ScanState& s : probe->states) lv.states.push_back({offset + probe->data_start + s.byte, s});
+    std::vector<uint8_t>().swap(head);
+    // Two fragments first: the common case, and the one with least room
+    // for a chain of wrong guesses that happens to decode.
+    Search search(src, *probe, offset, claims, opt);
+    out.ok = search.pass(lv, 2);
+    if (!out.ok && opt.max_fragments > 2) out.ok = search.pass(lv, opt.max_fragments);
+    out.attempts = search.attempts;
+    if (out.ok) {
+      out.fragments = std::move(search.result);
+      if (bytes) *bytes = std::move(search.file);
+    }
+  } catch (const Error& e) {
+    if (e.errnum() != EIO) throw;
+    out = Reassembly{};
+  }
+  return out;
+}
+
+}  // namespace blocksmith::carve

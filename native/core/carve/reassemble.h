@@ -1,0 +1,66 @@
+// Fragment search for a JPEG whose entropy-coded data stopped decoding:
+// bifragment gap carving (Garfinkel, DFRWS 2007) validated by the decoder,
+// extended to more fragments when a continuation breaks again.
+//
+// Files are allocated in blocks (clusters), so a fragment ends and the next
+// one starts on a block boundary. The decoder notices the end of a fragment
+// some bytes after it (garbage decodes for a while; zeros decode for as long
+// as they last), so the fragment end is tried at the last few boundaries
+// before the break and at the start of any run of zero blocks. From the
+// decoder's state at that boundary (an MCU snapshot plus the few bytes after
+// it), each later block start within `max_gap` is tried as the continuation;
+// one is accepted when the rest of the image decodes from it to EOI with the
+// exact MCU count of the frame, and the whole file then checks complete.
+// Baseline / extended sequential Huffman scans only (progressive: no).
+// A first fragment that ends inside the marker segments (a large EXIF or
+// ICC segment) is joined where the rest of the header lines up, only when
+// an embedded JPEG (the EXIF thumbnail) spans the join and checks complete:
+// nothing else in a segment's payload tells which boundary was the end.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "../reader.h"
+
+namespace blocksmith::carve {
+
+struct Fragment {
+  uint64_t offset = 0, length = 0;
+};
+
+// Byte ranges no continuation may start in: the files already recovered.
+class Claims {
+ public:
+  void add(uint64_t offset, uint64_t length);
+  bool overlaps(uint64_t begin, uint64_t end) const;
+
+ private:
+  std::map<uint64_t, uint64_t> ranges_;  // begin -> end, may overlap
+};
+
+struct ReassembleOptions {
+  uint32_t block_size = 512;                // allocation unit; boundaries are block_phase + k * block_size
+  uint64_t block_phase = 0;
+  uint64_t max_gap = uint64_t(32) << 20;    // a continuation starts at most this far after a fragment end
+  uint64_t max_attempts = 50000;            // per pass (2 fragments, then more): decodes, and 4 KiB units decoded
+  uint64_t max_size = uint64_t(256) << 20;  // longest file
+  unsigned max_fragments = 8;
+  unsigned tail_boundaries = 8;             // boundaries before a break tried as the fragment end
+};
+
+struct Reassembly {
+  bool ok = false;
+  std::vector<Fragment> fragments;  // in file order; their bytes concatenated are the file
+  uint64_t attempts = 0;
+};
+
+// The file whose SOI is at `offset` (a candidate that checked partial with
+// its data breaking near `broke_at`), in fragments, or ok=false. Reads the
+// source only; EIO ends the search without a result. `bytes`, when given,
+// receives the file (the fragments joined) on success.
+Reassembly reassemble(Reader& src, uint64_t offset, uint64_t broke_at, const Claims& claims,
+                      const ReassembleOptions& opt, std::vector<uint8_t>* bytes = nullptr);
+
+}  // namespace blocksmith::carve
