@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { AbortError, BlocksmithError, InvalidArgumentError } from './errors.js';
 import { writeGallery } from './gallery.js';
 import { runJob, type JobOptions } from './job.js';
-import { native } from './native.js';
+import { native, type NativeCarveReport } from './native.js';
 import { parseSize } from './units.js';
 
 export interface CarvedFile {
@@ -48,29 +48,11 @@ export interface UnreadableRange {
   length: number;
 }
 
-export interface CarveSummary {
-  source: string;
+/** The run's figures: the addon's (bytes scanned, candidates, complete / reassembled / partial / rejected counts,
+ * unreadable ranges, where `resume` continues: `nextOffset`) plus where the files went and the rate. */
+export interface CarveSummary extends NativeCarveReport {
   outDir: string;
-  size: number;
-  start: number;
-  end: number;
-  /** Where `resume` continues; equals `end` when the run finished. */
-  nextOffset: number;
-  bytesScanned: number;
-  candidates: number;
-  complete: number;
-  /** Files recovered from two or more fragments (status 'reassembled'). */
-  reassembled: number;
-  partial: number;
-  rejected: number;
-  filtered: number;
-  duplicates: number;
-  thumbnails: number;
-  bytesWritten: number;
-  unreadable: UnreadableRange[];
-  seconds: number;
   bytesPerSecond: number;
-  cancelled: boolean;
 }
 
 export interface CarveReport extends CarveSummary {

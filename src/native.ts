@@ -174,10 +174,12 @@ export interface NativeCarveReport {
   size: number;
   start: number;
   end: number;
+  /** Where `resume` continues; equals `end` when the run finished. */
   nextOffset: number;
   bytesScanned: number;
   candidates: number;
   complete: number;
+  /** Files recovered from two or more fragments (status 'reassembled'). */
   reassembled: number;
   partial: number;
   rejected: number;
