@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "carve_samples.h"
+#include "test_bytes.h"
 #include "core/carve/carver.h"
 #include "core/carve/jpeg_check.h"
 #include "core/carve/sha256.h"
@@ -26,17 +27,7 @@ using Bytes = std::vector<uint8_t>;
 
 namespace {
 
-Bytes random_bytes(size_t n, uint32_t seed) {
-  Bytes b(n);
-  uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-  for (auto& v : b) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    v = uint8_t(x >> 24);
-  }
-  return b;
-}
+Bytes random_bytes(size_t n, uint32_t seed) { return test_bytes::random_bytes(n, seed, 1); }
 
 const std::vector<const Bytes*> all_samples() {
   return {&carve_samples::baseline, &carve_samples::progressive, &carve_samples::restart, &carve_samples::gray,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "carve_samples.h"
+#include "test_bytes.h"
 #include "core/carve/block_size.h"
 #include "core/carve/carver.h"
 #include "core/carve/entropy.h"
@@ -27,17 +28,7 @@ using Bytes = std::vector<uint8_t>;
 
 namespace {
 
-Bytes noise(size_t n, uint32_t seed) {
-  Bytes b(n);
-  uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 7;
-  for (auto& v : b) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    v = uint8_t(x >> 24);
-  }
-  return b;
-}
+Bytes noise(size_t n, uint32_t seed) { return test_bytes::random_bytes(n, seed, 7); }
 
 void put(Bytes& img, size_t off, const uint8_t* p, size_t n) { std::memcpy(img.data() + off, p, n); }
 
