@@ -257,7 +257,12 @@ if (process.getuid?.() !== 0) {
 }
 ensureTool('zerofree', 'zerofree');
 if (!opts.noVirtSparsify) {
+  // supermin builds the appliance from a kernel in /boot: Debian's, if the host has none.
   ensureTool('virt-sparsify', 'libguestfs-tools');
+  if (!fs.readdirSync('/boot').some((n) => n.startsWith('vmlinuz-'))) {
+    log('installing linux-image-amd64 (for the libguestfs appliance)');
+    sh('DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends linux-image-amd64 >/dev/null');
+  }
   // Build (and cache) the appliance outside the timed runs, as a user's second run would find it.
   log('libguestfs-test-tool (builds the appliance once)');
   run('libguestfs-test-tool', [], { env: GUESTFS_ENV });
