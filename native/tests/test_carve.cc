@@ -371,3 +371,57 @@ TEST("sha256_hex (libcrypto when present) agrees with the portable implementatio
     CHECK_EQ(sha256_hex(b.data(), b.size()), h.hex());
   }
 }
+
+TEST("hostile JPEGs: a segment length past the end is rejected at the end of the source, waits for more before it") {
+  for (uint8_t m : {uint8_t(0xE0), uint8_t(0xE1), uint8_t(0xDB), uint8_t(0xC4), uint8_t(0xFE)}) {
+    Bytes b = {0xFF, 0xD8, 0xFF, m, 0xFF, 0xF0};  // a 65520-byte segment...
+    b.resize(b.size() + 200, 0x41);              // ...with 200 bytes behind it
+    CheckResult at_eof = check_jpeg(b.data(), b.size(), true);
+    CHECK(at_eof.status == Status::reject);
+    CHECK(!at_eof.reason.empty());
+    CHECK(check_jpeg(b.data(), b.size(), false).status == Status::need_more);
+  }
+}
+
+// The sample's marker segments up to its first scan, then `scans` DC
+// refinement scans of the luma component (one bit per block, no state
+// between scans), then EOI.
+static Bytes progressive_with_scans(size_t scans) {
+  const Bytes& p = carve_samples::progressive;
+  const size_t header = check_jpeg(p.data(), p.size(), true).header_end;  // the first SOS marker
+  Bytes b(p.begin(), p.begin() + header);
+  const uint8_t luma = p[header + 5];  // Cs of the sample's first scan (the luma component comes first)
+  const Bytes sos = {0xFF, 0xDA, 0x00, 0x08, 0x01, luma, 0x00, 0x00, 0x00, 0x10};  // Ss=0 Se=0 Ah=1 Al=0
+  const Bytes data(12, 0x00);  // 96x64 4:2:0: 12x8 luma blocks, one bit each
+  b.reserve(b.size() + scans * (sos.size() + data.size()) + 2);
+  for (size_t i = 0; i < scans; i++) {
+    b.insert(b.end(), sos.begin(), sos.end());
+    b.insert(b.end(), data.begin(), data.end());
+  }
+  b.push_back(0xFF);
+  b.push_back(0xD9);
+  return b;
+}
+
+TEST("hostile JPEGs: a progressive file with 10^6 scans stops at the scan limit with a reason") {
+  Bytes few = progressive_with_scans(3);
+  CheckResult ok = check_jpeg(few.data(), few.size(), true);
+  CHECK(ok.status == Status::complete);  // the crafted scans are valid ones
+  CHECK_EQ(ok.info.scans, 3);
+
+  Bytes many = progressive_with_scans(1000000);
+  CheckResult r = check_jpeg(many.data(), many.size(), true);
+  CHECK(r.status != Status::complete);
+  CHECK(r.reason.find("scans") != std::string::npos);
+  CHECK_EQ(r.info.scans, 1000);
+}
+
+TEST("hostile JPEGs: the blocks decoded over all scans are bounded (a real file stays within the default)") {
+  const Bytes& p = carve_samples::progressive;
+  CHECK(check_jpeg(p.data(), p.size(), true).status == Status::complete);
+  CheckOptions tight;
+  tight.max_decoded_blocks = 100;  // the sample's first scan alone decodes 96+24+24 blocks
+  CheckResult r = check_jpeg(p.data(), p.size(), true, tight);
+  CHECK(r.status == Status::reject);
+  CHECK(r.reason.find("decoding work") != std::string::npos);
+}

@@ -269,3 +269,94 @@ TEST("ext: hostile superblocks are refused, never parsed out of bounds") {
     }
   }
 }
+
+namespace {
+// A huge image that is zeros but for its first bytes (a sparse file as a
+// reader: nothing past the head is stored).
+class HeadOnlyReader final : public Reader {
+ public:
+  HeadOnlyReader(std::vector<uint8_t> head, uint64_t size) : head_(std::move(head)), size_(size) {}
+  uint64_t size() const override { return size_; }
+  const std::string& path() const override { return path_; }
+  size_t read_at(void* buf, size_t len, uint64_t off) override {
+    if (off >= size_) return 0;
+    len = static_cast<size_t>(std::min<uint64_t>(len, size_ - off));
+    std::memset(buf, 0, len);
+    if (off < head_.size()) std::memcpy(buf, head_.data() + off, std::min<size_t>(len, head_.size() - off));
+    return len;
+  }
+
+ private:
+  std::vector<uint8_t> head_;
+  uint64_t size_;
+  std::string path_ = "huge.img";
+};
+}  // namespace
+
+TEST("ext: a superblock claiming billions of groups is refused before anything is allocated") {
+  // 16 TiB of 4 KiB blocks in groups of 8 blocks: 2^29 groups, a 32 GiB
+  // descriptor table. The image really is that large (sparse), so the
+  // size check passes and only the memory bound can stop it.
+  std::vector<uint8_t> head(64 * 1024, 0);
+  uint8_t* sb = head.data() + 1024;
+  put16(sb + 0x38, 0xEF53);
+  put16(sb + 0x3A, 1);        // clean
+  put32(sb + 0x18, 2);        // 4 KiB blocks
+  put32(sb + 0x14, 0);        // first data block
+  put32(sb + 0x20, 8);        // blocks per group
+  put32(sb + 0x28, 8);        // inodes per group
+  put32(sb + 0x04, 0);        // blocks count: 2^32 (lo 0, hi 1)
+  put32(sb + 0x150, 1);
+  put32(sb + 0x60, 0x80);     // incompat: 64bit
+  put16(sb + 0xFE, 64);       // descriptor size
+  HeadOnlyReader r(head, uint64_t(1) << 44);
+  CHECK(probe_ext(r, 0, r.size()));
+  CHECK_THROWS_CODE(read_ext(r, 0, r.size()), "ERR_FS_UNSUPPORTED");
+  try {
+    read_ext(r, 0, r.size());
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("536870912 block groups") != std::string::npos);
+  }
+}
+
+static void reseal_gpt_header(std::vector<uint8_t>& img, uint64_t lba) {
+  uint8_t* h = img.data() + lba * 512;
+  put32(h + 16, 0);
+  put32(h + 16, crc32(h, 92));
+}
+
+TEST("GPT: a partition past the end of the image is cut there and marked truncated; an entry array past the end falls back to the backup") {
+  const size_t sectors = 4096;
+  auto img = mbr_image(sectors * 512);
+  mbr_entry(img.data(), 0, 0xEE, 1, sectors - 1);
+  std::vector<uint8_t> entries(128 * 128, 0);
+  entries[0] = 0xAF;
+  put64(entries.data() + 32, 2048);
+  put64(entries.data() + 40, 4 * sectors);  // the disk was larger than this image
+  write_gpt_header(img, 1, sectors - 1, 2, entries);
+  write_gpt_header(img, sectors - 1, 1, sectors - 33, entries);
+  for (uint64_t lba : {uint64_t(1), uint64_t(sectors - 1)}) {
+    put64(img.data() + lba * 512 + 48, 8 * sectors);  // last usable LBA as on the larger disk
+    reseal_gpt_header(img, lba);
+  }
+  {
+    MemoryReader r(img.data(), img.size());
+    auto t = read_partition_table(r, 512);
+    CHECK_EQ(t.partitions.size(), 1u);
+    CHECK(t.partitions[0].truncated);
+    CHECK_EQ(t.partitions[0].offset, 2048u * 512);
+    CHECK_EQ(t.partitions[0].length, (sectors - 2048) * 512);
+  }
+  put64(img.data() + 512 + 72, 10 * sectors);  // the primary's entry array: past the end
+  reseal_gpt_header(img, 1);
+  {
+    MemoryReader r(img.data(), img.size());
+    auto t = read_partition_table(r, 512);
+    CHECK(t.gpt_backup_used);
+    CHECK(t.partitions[0].truncated);
+  }
+  put64(img.data() + (sectors - 1) * 512 + 72, uint64_t(1) << 60);  // and the backup's, far past it
+  reseal_gpt_header(img, sectors - 1);
+  MemoryReader r(img.data(), img.size());
+  CHECK_THROWS_CODE(read_partition_table(r, 512), "ERR_FS_CORRUPT");
+}

@@ -201,6 +201,7 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
   size_t first_scan_at = 0;  // where the first scan's entropy data begins
   size_t good_end = 0;       // last verified cut point
   bool in_scans = false;
+  uint64_t decoded_blocks = 0;  // over all scans so far (bounded by opt)
 
   // file check: what a walk that stopped early amounts to.
   auto stop = [&](const char* why, size_t broke_at) -> CheckResult& {
@@ -299,6 +300,18 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
       if (!frame.lossless && !frame.arithmetic) {
         for (int i = 0; i < frame.ncomp; i++)
           if (!tables->qt[frame.comp[i].tq]) return stop("a component without its quantisation table", mpos);
+      }
+      if (static_cast<unsigned>(r.info.scans) >= opt.max_scans) return stop("more scans than any real JPEG has (the limit is reached)", mpos);
+      {
+        const Component& c0 = frame.comp[sc.cidx[0]];
+        uint64_t blocks = uint64_t(c0.bw_real) * c0.bh_real;
+        if (sc.ns > 1) {
+          uint64_t per_mcu = 0;
+          for (int i = 0; i < sc.ns; i++) per_mcu += uint64_t(frame.comp[sc.cidx[i]].h) * frame.comp[sc.cidx[i]].v;
+          blocks = uint64_t(frame.mcux) * frame.mcuy * per_mcu;
+        }
+        decoded_blocks += blocks;
+        if (decoded_blocks > opt.max_decoded_blocks) return stop("more decoding work than any real JPEG needs (the limit is reached)", mpos);
       }
       size_t data = pos + len;
       if (!in_scans) {

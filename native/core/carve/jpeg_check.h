@@ -57,6 +57,12 @@ struct CheckOptions {
   size_t min_partial_entropy = 1024;
   // When set, filled in for a sequential scan that breaks (costs a push per MCU).
   ScanProbe* probe = nullptr;
+  // Bounds on a hostile file's cost. Real progressive files have ~10 scans;
+  // an AC scan of a few bytes (one EOBRUN) can cover 32767 blocks, so scans
+  // are capped and the blocks decoded over all scans too (a 100-megapixel
+  // progressive photo decodes ~30 million).
+  unsigned max_scans = 1000;
+  uint64_t max_decoded_blocks = uint64_t(1) << 28;
 };
 
 struct CheckResult {

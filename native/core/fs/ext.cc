@@ -32,6 +32,10 @@ constexpr uint32_t kRoKnown = kRoSparseSuper | kRoLargeFile | kRoBtreeDir | kRoH
 
 constexpr uint16_t kBgBlockUninit = 0x2;
 
+// Bounds on what a superblock may make us hold in memory (see read_ext).
+constexpr uint64_t kMaxDescriptorBytes = uint64_t(256) << 20;
+constexpr size_t kMaxFreeRanges = size_t(16) << 20;  // 16 bytes each: 256 MiB
+
 [[noreturn]] void unsupported(const std::string& path, const std::string& what) {
   throw Error(0, "ERR_FS_UNSUPPORTED", "", path, "'" + path + "': " + what);
 }
@@ -169,6 +173,13 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit) {
   uint64_t groups = (g.blocks_count - g.first_data_block + g.bpg - 1) / g.bpg;
   if (groups == 0 || groups > (1ull << 32) - 1) corrupt(path, where + ": bad group count");
   g.groups = static_cast<uint32_t>(groups);
+  // Memory stays bounded whatever the superblock claims: a real filesystem's
+  // descriptor table is a few MiB (8 MiB for 16 TiB with default groups).
+  if (groups * g.desc_size > kMaxDescriptorBytes) {
+    unsupported(path, where + " claims " + std::to_string(groups) + " block groups (a " +
+                          std::to_string((groups * g.desc_size) >> 20) + " MiB descriptor table, more than the " +
+                          std::to_string(kMaxDescriptorBytes >> 20) + " MiB blocksmith reads); use sparsify without --fs");
+  }
   g.descs_per_block = g.bs / g.desc_size;
   g.desc_blocks = (groups + g.descs_per_block - 1) / g.descs_per_block;
   if ((g.incompat & kIncompatMetaBg) && g.first_meta_bg > g.desc_blocks) {
@@ -340,6 +351,10 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit) {
       while (j < nclusters && !(bitmap[j / 8] & (1u << (j % 8)))) ++j;
       uint64_t b0 = g.first_data_block + (first_cluster + i) * g.ratio;
       uint64_t b1 = std::min<uint64_t>(g.blocks_count, g.first_data_block + (first_cluster + j) * g.ratio);
+      if (info.free.size() >= kMaxFreeRanges) {
+        unsupported(path, where + " has its free space in more than " + std::to_string(kMaxFreeRanges) +
+                              " pieces; use sparsify without --fs");
+      }
       info.free.push_back({offset + b0 * g.bs, offset + b1 * g.bs});
       free_here += j - i;
       i = j;
