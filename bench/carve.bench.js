@@ -7,8 +7,8 @@
 //                             [--peers foremost,foremost-q,scalpel-fwd,photorec | --peers none] [--peer-images big]
 //
 // For every image: `node dist/cli/carve.js IMG -o OUT --force --quiet`, then
-// score.py on OUT (report.json is moved aside first: the scorer counts every
-// file). On big.img (3 GiB, every JPEG contiguous) the timed runs are
+// score.py on OUT (report.json and the gallery's index.html are moved aside
+// first: the scorer counts every file). On big.img (3 GiB, every JPEG contiguous) the timed runs are
 // repeated --reps times, warm page cache (the image is read once first, as
 // run_peers.py does), and `carve --sector-size 512` is timed too (the
 // like-for-like of foremost -q). The ceiling is measured in the same run:
@@ -61,6 +61,8 @@ function carveOnce(img, out, extra = []) {
   const r = run([process.execPath, carveCli, img, '-o', out, '--force', '--quiet', ...extra]);
   const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
   fs.renameSync(path.join(out, 'report.json'), `${out}.report.json`);
+  // The gallery page is not a carved file either (the scorer would count it as a false positive).
+  fs.rmSync(path.join(out, 'index.html'), { force: true });
   return { wall: r.wall, report };
 }
 
@@ -151,6 +153,11 @@ for (const name of images) {
 // Peers, same run (or the shared measured results with --peers none).
 let peers;
 if (opts.peers !== 'none') {
+  const missing = ['foremost', 'scalpel', 'photorec'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  if (missing.length) {
+    log(`installing the peers (${missing.join(', ')}): foremost scalpel testdisk`);
+    run(['sh', '-c', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends foremost scalpel testdisk >/dev/null']);
+  }
   const dir = path.join(work, 'peers');
   // --peer-images big: the peers run here on those images only; the other
   // images' peer scores come from the shared measured results.
