@@ -230,6 +230,12 @@ if (process.getuid() !== 0) {
   console.error('rbd.bench.js needs root (drop_caches, the cluster)');
   process.exit(2);
 }
+// qemu-img's rbd driver is a separate Debian package.
+if (spawnSync('dpkg-query', ['-W', '-f=${Status}', 'qemu-block-extra'], { encoding: 'utf8' }).stdout?.includes('ok installed') !== true) {
+  log('installing qemu-block-extra (qemu-img -O rbd)');
+  const r = spawnSync('sh', ['-c', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-block-extra >/dev/null'], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('could not install qemu-block-extra');
+}
 const manifest = ensureInputs();
 log(`data bytes (non-zero 4 KiB blocks): ${manifest.dataBytes} of ${size}`);
 const cluster = startCluster();
