@@ -1,15 +1,16 @@
 // The cluster stops answering in the middle of a copy. These tests freeze
-// (SIGSTOP) or kill (SIGKILL) the only OSD of a private cluster started for
-// this file, so the other RBD suites keep their shared cluster. The command
+// (SIGSTOP) or kill (SIGKILL) the only OSD, kill the monitor, or delete the
+// target pool, of a private cluster started for this file, so the other RBD
+// suites keep their shared cluster. The command
 // must fail with ETIMEDOUT in a time bounded by --timeout (the writes in
 // flight, closing the image and the removal attempt each wait at most that
 // long), then remove the partial image when the cluster is back, or say that
 // it could not and how to remove it.
-import { openSync, closeSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { openSync, closeSync, readFileSync, writeSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { imageExists, imageName, rbd, startOwnCluster, type OwnCluster } from './helpers/ceph.js';
+import { ceph, imageExists, imageName, rbd, rbdExportSha256, startOwnCluster, type OwnCluster } from './helpers/ceph.js';
 import { MiB, blocksmithCli, bytesRead, isOneLine, makeTempDir, removeDir, sleep, startCli, waitFor } from './helpers/sparsify.js';
 
 const TIMEOUT = 3; // --timeout for these tests, seconds
@@ -45,13 +46,18 @@ afterAll(() => {
   } catch {
     // gone
   }
+  try {
+    process.kill(cluster.monPid(), 0);
+  } catch {
+    cluster.restartMon(); // so that stop() finds the daemons it knows
+  }
   cluster?.stop();
   removeDir(dir);
 });
 
 /** Starts an import against the private cluster and waits until it has read 64 MiB of the source. */
-async function startCopy(image: string, extra: string[] = []) {
-  const child = startCli(['rbd', 'import', '--conf', cluster.conf, '--timeout', String(TIMEOUT), ...extra, src, `rbd/${image}`], {
+async function startCopy(image: string, extra: string[] = [], pool = 'rbd') {
+  const child = startCli(['rbd', 'import', '--conf', cluster.conf, '--timeout', String(TIMEOUT), ...extra, src, `${pool}/${image}`], {
     cli: blocksmithCli,
     timeoutMs: 120_000,
   });
@@ -104,5 +110,56 @@ describe('the OSD stops mid-copy', () => {
     // What the message says is true: with the OSD back, the image is there.
     cluster.restartOsd();
     expect(rbd(cluster.conf, ['info', `rbd/${image}`], { timeoutMs: 60_000 }).code).toBe(0);
+  });
+});
+
+describe('the cluster changes under a running copy', () => {
+  it('the monitor killed (SIGKILL) mid-copy: the copy ends in bounded time, and what it reports is true once the monitor is back', async () => {
+    // The data path is client <-> OSD; a monitor is needed only for map
+    // changes. So the copy may finish (then it must be whole) or fail with
+    // one line (then no image may be left behind unmentioned): never hang.
+    const image = imageName('mon-killed');
+    const child = await startCopy(image);
+    process.kill(cluster.monPid(), 'SIGKILL');
+    const t0 = Date.now();
+    const r = await child.done;
+    const seconds = (Date.now() - t0) / 1000;
+    cluster.restartMon();
+
+    expect(seconds).toBeLessThan(10 * TIMEOUT + 5);
+    if (r.code === 0) {
+      const exported = await rbdExportSha256(cluster.conf, image);
+      expect(exported.bytes).toBe(512 * MiB);
+      expect(exported.sha256).toBe(createHash('sha256').update(readFileSync(src)).digest('hex'));
+    } else {
+      expect(r.code).toBe(1);
+      expect(isOneLine(r.stderr)).toBe(true);
+      expect(r.stderr).toMatch(/^blocksmith: .*\(E[A-Z]+\)\n$/);
+      // Left behind only if the message says so.
+      expect(imageExists(cluster.conf, image)).toBe(/could not be removed/.test(r.stderr));
+    }
+  });
+
+  it('the target pool deleted mid-copy: exit 1 with one line in bounded time, and nothing is left', async () => {
+    ceph(cluster.conf, ['osd', 'pool', 'create', 'victim', '8']);
+    rbd(cluster.conf, ['pool', 'init', 'victim']);
+    const image = imageName('pool-deleted');
+    const child = await startCopy(image, [], 'victim');
+    ceph(cluster.conf, ['osd', 'pool', 'delete', 'victim', 'victim', '--yes-i-really-really-mean-it']);
+    const t0 = Date.now();
+    const r = await child.done;
+    const seconds = (Date.now() - t0) / 1000;
+
+    expect(r.code).toBe(1);
+    expect(isOneLine(r.stderr)).toBe(true);
+    // Not "check the keyring": the same key had its earlier writes accepted.
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^blocksmith: writing to rbd:victim/${image} at byte \\d+ failed: [a-z ]+ ` +
+          `\\(the cluster refused a write after accepting earlier ones: was the pool or the image deleted\\?\\) \\((EPERM|ENOENT|EACCES)\\)\\n$`,
+      ),
+    );
+    expect(seconds).toBeLessThan(10 * TIMEOUT + 5);
+    expect(JSON.parse(ceph(cluster.conf, ['osd', 'pool', 'ls', '--format', 'json'])) as string[]).not.toContain('victim');
   });
 });

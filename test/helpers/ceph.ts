@@ -71,6 +71,9 @@ export interface OwnCluster {
   osdPid(): number;
   /** Starts the OSD again after it was killed (same data, same id). */
   restartOsd(): void;
+  monPid(): number;
+  /** Starts the monitor again after it was killed (same store, same address). */
+  restartMon(): void;
   stop(): void;
 }
 
@@ -102,6 +105,11 @@ export async function startOwnCluster(): Promise<OwnCluster> {
       const s = spawnSync('ceph-osd', ['-c', conf, '-i', '0'], { encoding: 'utf8', env: toolEnv() });
       if (s.status !== 0) throw new Error(`ceph-osd restart: ${s.stderr}`);
     },
+    monPid: () => Number(readFileSync(join(dir, 'run', 'mon.a.pid'), 'utf8').trim()),
+    restartMon: () => {
+      const s = spawnSync('ceph-mon', ['-c', conf, '-i', 'a'], { encoding: 'utf8', env: toolEnv() });
+      if (s.status !== 0) throw new Error(`ceph-mon restart: ${s.stderr}`);
+    },
     stop,
   };
 }
@@ -112,6 +120,14 @@ export function rbd(conf: string, args: string[], opts: { allowFail?: boolean; t
   if (r.error) throw new Error(`rbd ${args.join(' ')}: ${r.error.message}`);
   if (r.status !== 0 && !opts.allowFail) throw new Error(`rbd ${args.join(' ')} exited ${r.status}: ${r.stderr.trim()}`);
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs Ceph's `ceph` tool against `conf`; throws on failure. */
+export function ceph(conf: string, args: string[], opts: { timeoutMs?: number } = {}): string {
+  const r = spawnSync('ceph', ['-c', conf, ...args], { encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000, env: toolEnv() });
+  if (r.error) throw new Error(`ceph ${args.join(' ')}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`ceph ${args.join(' ')} exited ${r.status}: ${r.stderr.trim()}`);
+  return r.stdout;
 }
 
 /** A fresh image name for this test (pool "rbd"). */

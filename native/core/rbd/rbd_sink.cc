@@ -26,6 +26,7 @@ void RbdSink::on_complete(rbd_completion_t c, void* arg) {
   RbdSink* self = slot->owner;
   ssize_t r = api().rbd_aio_get_return_value(c);
   api().rbd_aio_release(c);
+  if (r >= 0) self->acknowledged_.fetch_add(1);
   if (r < 0) {
     std::lock_guard lock(self->error_mu_);
     if (self->first_error_ == 0) {
@@ -44,7 +45,10 @@ void RbdSink::check_error() {
     err = first_error_;
     off = first_error_off_;
   }
-  if (err < 0) throw_rbd(err, "rbd_aio_write", target_, "writing to " + target_.spec() + " at byte " + std::to_string(off) + " failed");
+  if (err < 0) {
+    throw_rbd(err, "rbd_aio_write", target_, "writing to " + target_.spec() + " at byte " + std::to_string(off) + " failed",
+              acknowledged_.load() > 0);
+  }
 }
 
 RbdSink::Slot* RbdSink::take_slot() {

@@ -60,6 +60,7 @@ class RbdSink final : public Sink {
   uint64_t first_error_off_ = 0;
   uint64_t written_ = 0;
   uint64_t writes_ = 0;
+  std::atomic<uint64_t> acknowledged_{0};  // writes the cluster accepted (set on librbd's threads)
 };
 
 }  // namespace blocksmith::rbd

@@ -12,7 +12,7 @@ std::string Target::spec() const {
   return "rbd:" + pool + "/" + (ns.empty() ? "" : ns + "/") + image;
 }
 
-void throw_rbd(int ret, const char* call, const Target& t, const std::string& what) {
+void throw_rbd(int ret, const char* call, const Target& t, const std::string& what, bool after_access) {
   int err = ret < 0 ? -ret : EIO;
   std::string reason = std::strerror(err);
   if (!reason.empty()) reason[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(reason[0])));
@@ -20,7 +20,11 @@ void throw_rbd(int ret, const char* call, const Target& t, const std::string& wh
   switch (err) {
     case EACCES:
     case EPERM:
-      hint = " (check the client id and keyring: the cluster refused the key)";
+    case ENOENT:
+      // Refused after the cluster had accepted this client's earlier writes:
+      // not a bad key but a pool or image that went away (or changed caps).
+      if (after_access) hint = " (the cluster refused a write after accepting earlier ones: was the pool or the image deleted?)";
+      else if (err != ENOENT) hint = " (check the client id and keyring: the cluster refused the key)";
       break;
     case ETIMEDOUT:
       hint = " (the cluster did not answer within " + std::to_string(t.timeout_seconds) + " s)";

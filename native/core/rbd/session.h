@@ -24,7 +24,8 @@ struct Target {
 };
 
 // Throws blocksmith::Error for a negative librados/librbd return value.
-[[noreturn]] void throw_rbd(int ret, const char* call, const Target& t, const std::string& what);
+[[noreturn]] void throw_rbd(int ret, const char* call, const Target& t, const std::string& what,
+                            bool after_access = false);
 
 class Cluster {
  public:
