@@ -66,6 +66,13 @@ async function startCopy(image: string, extra: string[] = [], pool = 'rbd') {
   return child;
 }
 
+/** Waits for the copy to end: its result, and the seconds it took from now. */
+async function outcome(child: Awaited<ReturnType<typeof startCopy>>) {
+  const t0 = Date.now();
+  const r = await child.done;
+  return { r, seconds: (Date.now() - t0) / 1000 };
+}
+
 describe('the OSD stops mid-copy', () => {
   it('frozen (SIGSTOP) and back (SIGCONT) a second after the first write timed out: ETIMEDOUT, and the partial image is removed', async () => {
     const image = imageName('frozen');
@@ -93,9 +100,7 @@ describe('the OSD stops mid-copy', () => {
     const image = imageName('killed');
     const child = await startCopy(image);
     process.kill(cluster.osdPid(), 'SIGKILL');
-    const t0 = Date.now();
-    const r = await child.done;
-    const seconds = (Date.now() - t0) / 1000;
+    const { r, seconds } = await outcome(child);
 
     expect(r.code).toBe(1);
     expect(isOneLine(r.stderr)).toBe(true);
@@ -121,9 +126,7 @@ describe('the cluster changes under a running copy', () => {
     const image = imageName('mon-killed');
     const child = await startCopy(image);
     process.kill(cluster.monPid(), 'SIGKILL');
-    const t0 = Date.now();
-    const r = await child.done;
-    const seconds = (Date.now() - t0) / 1000;
+    const { r, seconds } = await outcome(child);
     cluster.restartMon();
 
     expect(seconds).toBeLessThan(10 * TIMEOUT + 5);
@@ -146,9 +149,7 @@ describe('the cluster changes under a running copy', () => {
     const image = imageName('pool-deleted');
     const child = await startCopy(image, [], 'victim');
     ceph(cluster.conf, ['osd', 'pool', 'delete', 'victim', 'victim', '--yes-i-really-really-mean-it']);
-    const t0 = Date.now();
-    const r = await child.done;
-    const seconds = (Date.now() - t0) / 1000;
+    const { r, seconds } = await outcome(child);
 
     expect(r.code).toBe(1);
     expect(isOneLine(r.stderr)).toBe(true);

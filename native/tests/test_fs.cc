@@ -173,17 +173,23 @@ static void write_gpt_header(std::vector<uint8_t>& img, uint64_t lba, uint64_t a
   std::memcpy(img.data() + entries_lba * 512, entries.data(), entries.size());
 }
 
-TEST("GPT: entries read; a corrupt primary falls back to the backup; both corrupt is refused") {
-  const size_t sectors = 4096;
+// A protective MBR and both GPT headers with one partition "r" (LBAs first..last).
+static std::vector<uint8_t> one_partition_gpt(size_t sectors, uint64_t first, uint64_t last) {
   auto img = mbr_image(sectors * 512);
-  mbr_entry(img.data(), 0, 0xEE, 1, sectors - 1);
+  mbr_entry(img.data(), 0, 0xEE, 1, static_cast<uint32_t>(sectors - 1));
   std::vector<uint8_t> entries(128 * 128, 0);
   entries[0] = 0xAF;  // a non-zero type GUID
-  put64(entries.data() + 32, 2048);
-  put64(entries.data() + 40, 3071);
+  put64(entries.data() + 32, first);
+  put64(entries.data() + 40, last);
   put16(entries.data() + 56, 'r');
   write_gpt_header(img, 1, sectors - 1, 2, entries);
   write_gpt_header(img, sectors - 1, 1, sectors - 33, entries);
+  return img;
+}
+
+TEST("GPT: entries read; a corrupt primary falls back to the backup; both corrupt is refused") {
+  const size_t sectors = 4096;
+  auto img = one_partition_gpt(sectors, 2048, 3071);
   {
     MemoryReader r(img.data(), img.size());
     auto t = read_partition_table(r, 512);
@@ -207,15 +213,7 @@ TEST("GPT: entries read; a corrupt primary falls back to the backup; both corrup
 }
 
 TEST("GPT: a partition over the GPT's own entry array is refused") {
-  const size_t sectors = 4096;
-  auto img = mbr_image(sectors * 512);
-  mbr_entry(img.data(), 0, 0xEE, 1, sectors - 1);
-  std::vector<uint8_t> entries(128 * 128, 0);
-  entries[0] = 0xAF;
-  put64(entries.data() + 32, 2);  // over the primary entries
-  put64(entries.data() + 40, 3071);
-  write_gpt_header(img, 1, sectors - 1, 2, entries);
-  write_gpt_header(img, sectors - 1, 1, sectors - 33, entries);
+  auto img = one_partition_gpt(4096, 2, 3071);  // over the primary entries
   MemoryReader r(img.data(), img.size());
   CHECK_THROWS_CODE(read_partition_table(r, 512), "ERR_FS_CORRUPT");
 }
@@ -327,14 +325,7 @@ static void reseal_gpt_header(std::vector<uint8_t>& img, uint64_t lba) {
 
 TEST("GPT: a partition past the end of the image is cut there and marked truncated; an entry array past the end falls back to the backup") {
   const size_t sectors = 4096;
-  auto img = mbr_image(sectors * 512);
-  mbr_entry(img.data(), 0, 0xEE, 1, sectors - 1);
-  std::vector<uint8_t> entries(128 * 128, 0);
-  entries[0] = 0xAF;
-  put64(entries.data() + 32, 2048);
-  put64(entries.data() + 40, 4 * sectors);  // the disk was larger than this image
-  write_gpt_header(img, 1, sectors - 1, 2, entries);
-  write_gpt_header(img, sectors - 1, 1, sectors - 33, entries);
+  auto img = one_partition_gpt(sectors, 2048, 4 * sectors);  // the disk was larger than this image
   for (uint64_t lba : {uint64_t(1), uint64_t(sectors - 1)}) {
     put64(img.data() + lba * 512 + 48, 8 * sectors);  // last usable LBA as on the larger disk
     reseal_gpt_header(img, lba);
