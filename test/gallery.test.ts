@@ -16,6 +16,10 @@ import { fname, makeJpeg, randomBytes, withExif, withThumbnail } from './helpers
 import { KiB, MiB, makeTempDir, removeDir, runCli, writeLayout, type Piece } from './helpers/foundation.js';
 
 const CHROMIUM = process.env.BLOCKSMITH_CHROMIUM ?? '/usr/bin/chromium';
+// Under `npm run test:asan` node runs with the ASan runtime preloaded; Chromium must not inherit it (it hangs).
+const CHROMIUM_ENV = Object.fromEntries(
+  Object.entries(process.env).filter(([k, v]) => v !== undefined && k !== 'LD_PRELOAD' && !/^(ASAN|UBSAN|LSAN)_OPTIONS$/.test(k)),
+) as Record<string, string>;
 const haveChromium = existsSync(CHROMIUM);
 const isRoot = process.getuid?.() === 0;
 const skipBrowser = !haveChromium && !isRoot;
@@ -96,7 +100,7 @@ describe.skipIf(skipBrowser)('the gallery in headless Chromium', () => {
   beforeAll(async () => {
     if (!haveChromium) throw new Error(`no Chromium at ${CHROMIUM}: test/setup.sh installs Debian's chromium when run as root`);
     try {
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], env: CHROMIUM_ENV });
     } catch (err) {
       throw new Error(`cannot launch ${CHROMIUM} (headless, --no-sandbox): ${(err as Error).message}`);
     }
