@@ -29,6 +29,8 @@ const opts = parseArgs(process.argv.slice(2), {
 }, usage);
 const log = (...a) => console.error(...a);
 const corpus = path.resolve(opts.corpus);
+// Written as $CORPUS / $BEFORE_CLI in the result file.
+const places = { CORPUS: corpus, BEFORE_CLI: opts.beforeCli && path.resolve(opts.beforeCli) };
 const carveCli = path.join(ROOT, 'dist', 'cli', 'carve.js');
 fs.mkdirSync(WORK_DIR, { recursive: true });
 const work = fs.mkdtempSync(path.join(WORK_DIR, 'carve-frag-'));
@@ -123,7 +125,7 @@ for (const name of opts.images.split(',').filter(Boolean)) {
     fs.rmSync(out, { recursive: true, force: true });
   }
   result.images[name] = entry;
-  writeResult(opts.out, result);
+  writeResult(opts.out, result, places);
 }
 
 // Peers on the same images (measured by run_peers.py on this machine).
@@ -176,7 +178,7 @@ if (raw) {
   if (result.throughput?.before) result.goals.push(goal('big.img MB/s after / before', result.throughput.reassemble.mb_per_s / result.throughput.before.mb_per_s, 0.95));
   for (const g of result.goals) if (g.met === undefined && g.target === '= 0') g.met = g.value === 0;
 }
-const file = writeResult(opts.out, result);
+const file = writeResult(opts.out, result, places);
 fs.rmSync(work, { recursive: true, force: true });
 log(`wrote ${file}`);
 for (const g of result.goals ?? []) log(`${g.met ? 'met   ' : g.met === false ? 'MISSED' : 'info  '} ${g.name}: ${g.value}${g.target ? ` (target ${g.target})` : ''}`);

@@ -147,7 +147,7 @@ for (const name of images) {
   fs.rmSync(out, { recursive: true, force: true });
   fs.rmSync(`${out}-s512`, { recursive: true, force: true });
   result.images[name] = entry;
-  writeResult(opts.out, result);
+  writeResult(opts.out, result, { CORPUS: corpus });
 }
 
 // Peers, same run (or the shared measured results with --peers none).
@@ -204,7 +204,7 @@ if (big) {
   ];
   for (const g of result.goals) if (g.met === undefined) g.met = g.value === 0;
 }
-const file = writeResult(opts.out, result);
+const file = writeResult(opts.out, result, { CORPUS: corpus });
 fs.rmSync(work, { recursive: true, force: true });
 log(`wrote ${file}`);
 for (const g of result.goals ?? []) log(`${g.met ? 'met   ' : 'MISSED'} ${g.name}: ${g.value} (target ${g.target})`);

@@ -269,10 +269,32 @@ export async function waitForQuiet({ maxBusy = 0.1, timeoutMs = 120_000, log = c
 
 // ---------------------------------------------------------------- results
 
-export function writeResult(name, result) {
+/**
+ * Result files are committed and read on other machines: every path in them
+ * is made relative to the repository root (`root`), and each of `places`
+ * (e.g. { CORPUS: dir }) is written as $NAME.
+ */
+export function portablePaths(value, places = {}, root = ROOT) {
+  const subs = [...Object.entries(places).map(([name, dir]) => [dir, `$${name}`]), [root, '.']]
+    .filter(([dir]) => dir)
+    .sort((a, b) => b[0].length - a[0].length);
+  const fix = (s) => {
+    for (const [dir, to] of subs) s = s.split(`${dir}/`).join(to === '.' ? '' : `${to}/`).split(dir).join(to);
+    return s;
+  };
+  const walk = (v) => {
+    if (typeof v === 'string') return fix(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(value);
+}
+
+export function writeResult(name, result, places = {}) {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = join(RESULTS_DIR, `${name}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify(portablePaths(result, places), null, 2) + '\n');
   return file;
 }
 
