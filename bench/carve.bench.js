@@ -22,7 +22,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, WORK_DIR, median, parseArgs, provenance, machineInfo, round, writeResult, goal } from './lib.js';
+import { ROOT, WORK_DIR, aptInstall, haveCommand, median, parseArgs, provenance, machineInfo, round, writeResult, goal } from './lib.js';
 
 const SHARED = path.resolve(ROOT, '..', 'shared', 'carve');
 const usage = 'node bench/carve.bench.js [--corpus DIR] [--reps N] [--images a,b] [--peers list|none] [--out NAME]';
@@ -80,7 +80,8 @@ function dropCaches() {
   run(['sync']);
   fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
 }
-const warm = (img) => run(['dd', `if=${img}`, 'of=/dev/null', 'bs=16M', 'status=none']);
+// Reads the whole image once: warms the page cache, and times a sequential read.
+const readAll = (img) => run(['dd', `if=${img}`, 'of=/dev/null', 'bs=16M', 'status=none']);
 
 const result = {
   ...provenance(),
@@ -94,7 +95,7 @@ const result = {
 for (const name of images) {
   const img = path.join(corpus, `${name}.img`);
   const size = fs.statSync(img).size;
-  warm(img);
+  readAll(img);
   const out = path.join(work, name);
   const runs = [];
   const reps = name === 'big' ? opts.reps : 1;
@@ -117,7 +118,7 @@ for (const name of images) {
   };
   if (name === 'big') {
     const dd = [];
-    for (let i = 0; i < opts.reps; i++) dd.push(warm(img).wall);
+    for (let i = 0; i < opts.reps; i++) dd.push(readAll(img).wall);
     entry.sequential_read = { command: 'dd if=big.img of=/dev/null bs=16M (warm)', wall_s: dd.map((w) => round(w, 3)), mb_per_s: round(size / 1e6 / median(dd), 1) };
     const aligned = [];
     let al;
@@ -130,7 +131,7 @@ for (const name of images) {
     const coldDd = [], coldCarve = [];
     for (let i = 0; i < opts.reps; i++) {
       dropCaches();
-      coldDd.push(run(['dd', `if=${img}`, 'of=/dev/null', 'bs=16M', 'status=none']).wall);
+      coldDd.push(readAll(img).wall);
       dropCaches();
       coldCarve.push(carveOnce(img, `${out}-cold`).wall);
       log(`${name}: cold dd ${coldDd.at(-1).toFixed(2)} s, cold carve ${coldCarve.at(-1).toFixed(2)} s`);
@@ -141,7 +142,7 @@ for (const name of images) {
       sequential_read: { command: 'dd if=big.img of=/dev/null bs=16M (cold)', wall_s: coldDd.map((w) => round(w, 3)), mb_per_s: round(size / 1e6 / median(coldDd), 1) },
       carve: { command: 'carve big.img -o OUT --force --quiet (cold)', wall_s: coldCarve.map((w) => round(w, 3)), mb_per_s: round(size / 1e6 / median(coldCarve), 1) },
     };
-    warm(img);
+    readAll(img);
     entry.carve_sector512 = { command: 'carve big.img -o OUT --force --quiet --sector-size 512', wall_s: aligned.map((w) => round(w, 3)), mb_per_s: round(size / 1e6 / median(aligned), 1), score: score(name, `${out}-s512`) };
   }
   fs.rmSync(out, { recursive: true, force: true });
@@ -153,11 +154,7 @@ for (const name of images) {
 // Peers, same run (or the shared measured results with --peers none).
 let peers;
 if (opts.peers !== 'none') {
-  const missing = ['foremost', 'scalpel', 'photorec'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
-  if (missing.length) {
-    log(`installing the peers (${missing.join(', ')}): foremost scalpel testdisk`);
-    run(['sh', '-c', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends foremost scalpel testdisk >/dev/null']);
-  }
+  if (!['foremost', 'scalpel', 'photorec'].every(haveCommand)) aptInstall(['foremost', 'scalpel', 'testdisk'], log);
   const dir = path.join(work, 'peers');
   // --peer-images big: the peers run here on those images only; the other
   // images' peer scores come from the shared measured results.

@@ -31,7 +31,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, WORK_DIR, commandString, machineInfo, parseArgs, provenance, round, writeResult } from './lib.js';
+import { ROOT, WORK_DIR, commandString, machineInfo, parseArgs, provenance, round, writeResult, aptInstall, haveCommand } from './lib.js';
 
 const USAGE = `usage: node bench/fs-sparsify.bench.js [options]
   --size SIZE     image size (default 8G)
@@ -84,9 +84,7 @@ function dropCaches() {
   fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
 }
 function ensureTool(tool, pkg) {
-  if (spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0) return;
-  log(`installing ${pkg}`);
-  sh(`DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${pkg} >/dev/null`);
+  if (!haveCommand(tool)) aptInstall([pkg], log);
 }
 // The partition as its own loop device (-o/--sizelimit: no udev here to make loopNp1 nodes).
 function attach(file) {
@@ -169,6 +167,7 @@ function fresh() {
 
 // This machine has no KVM: libguestfs must run its appliance under TCG.
 const GUESTFS_ENV = { LIBGUESTFS_BACKEND: 'direct', LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg' };
+const VIRT_SPARSIFY_ARGS = ['--in-place', '--format', 'raw', IMAGE];
 
 const TOOLS = [
   {
@@ -217,9 +216,9 @@ const TOOLS = [
     name: 'virt-sparsify --in-place',
     skip: () => opts.noVirtSparsify,
     prepare: fresh,
-    argv: ['LIBGUESTFS_BACKEND=direct', 'LIBGUESTFS_BACKEND_SETTINGS=force_tcg', 'virt-sparsify', '--in-place', '--format', 'raw', IMAGE],
+    argv: [...Object.entries(GUESTFS_ENV).map(([k, v]) => `${k}=${v}`), 'virt-sparsify', ...VIRT_SPARSIFY_ARGS],
     run() {
-      run('virt-sparsify', ['--in-place', '--format', 'raw', IMAGE], { env: GUESTFS_ENV });
+      run('virt-sparsify', VIRT_SPARSIFY_ARGS, { env: GUESTFS_ENV });
     },
     result: IMAGE,
   },
@@ -259,10 +258,7 @@ ensureTool('zerofree', 'zerofree');
 if (!opts.noVirtSparsify) {
   // supermin builds the appliance from a kernel in /boot: Debian's, if the host has none.
   ensureTool('virt-sparsify', 'libguestfs-tools');
-  if (!fs.readdirSync('/boot').some((n) => n.startsWith('vmlinuz-'))) {
-    log('installing linux-image-amd64 (for the libguestfs appliance)');
-    sh('DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends linux-image-amd64 >/dev/null');
-  }
+  if (!fs.readdirSync('/boot').some((n) => n.startsWith('vmlinuz-'))) aptInstall(['linux-image-amd64'], log);
   // Build (and cache) the appliance outside the timed runs, as a user's second run would find it.
   log('libguestfs-test-tool (builds the appliance once)');
   run('libguestfs-test-tool', [], { env: GUESTFS_ENV });

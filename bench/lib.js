@@ -1,6 +1,6 @@
 // Shared helpers for the benchmark suites: statistics, machine description,
 // CPU-noise monitoring and result files. Plain ESM, no dependencies.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -265,6 +265,23 @@ export async function waitForQuiet({ maxBusy = 0.1, timeoutMs = 120_000, log = c
     quiet: last.otherCpuBusy <= maxBusy,
     loadAverage: os.loadavg().map((x) => round(x, 2)),
   };
+}
+
+// ---------------------------------------------------------------- peers
+
+/** Installs Debian packages (root; the suites that compare with peer tools install them themselves). */
+export function aptInstall(packages, log = console.error) {
+  log(`installing ${packages.join(' ')} (apt-get)`);
+  const r = spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '-qq', '--no-install-recommends', ...packages], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  if (r.status !== 0) throw new Error(`apt-get install ${packages.join(' ')} failed`);
+}
+
+/** True when `command` is on PATH. */
+export function haveCommand(command) {
+  return spawnSync('sh', ['-c', 'command -v "$0"', command], { stdio: 'ignore' }).status === 0;
 }
 
 // ---------------------------------------------------------------- results

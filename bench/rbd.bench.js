@@ -39,6 +39,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   GiB,
+  aptInstall,
   MiB,
   ROOT,
   WORK_DIR,
@@ -232,9 +233,7 @@ if (process.getuid() !== 0) {
 }
 // qemu-img's rbd driver is a separate Debian package.
 if (spawnSync('dpkg-query', ['-W', '-f=${Status}', 'qemu-block-extra'], { encoding: 'utf8' }).stdout?.includes('ok installed') !== true) {
-  log('installing qemu-block-extra (qemu-img -O rbd)');
-  const r = spawnSync('sh', ['-c', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-block-extra >/dev/null'], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('could not install qemu-block-extra');
+  aptInstall(['qemu-block-extra'], log);
 }
 const manifest = ensureInputs();
 log(`data bytes (non-zero 4 KiB blocks): ${manifest.dataBytes} of ${size}`);

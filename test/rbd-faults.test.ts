@@ -1,11 +1,11 @@
-// The cluster stops answering in the middle of a copy. These tests freeze
-// (SIGSTOP) or kill (SIGKILL) the only OSD, kill the monitor, or delete the
-// target pool, of a private cluster started for this file, so the other RBD
-// suites keep their shared cluster. The command
-// must fail with ETIMEDOUT in a time bounded by --timeout (the writes in
-// flight, closing the image and the removal attempt each wait at most that
-// long), then remove the partial image when the cluster is back, or say that
-// it could not and how to remove it.
+// The cluster changes in the middle of a copy, on a private cluster started
+// for this file (the other RBD suites keep their shared one). With the only
+// OSD frozen (SIGSTOP) or killed (SIGKILL) the command must fail with
+// ETIMEDOUT in a time bounded by --timeout (the writes in flight, closing the
+// image and the removal attempt each wait at most that long), then remove
+// the partial image when the cluster is back, or say that it could not and
+// how to remove it. With the monitor killed or the target pool deleted it
+// must end in bounded time, and what it reports must be true.
 import { openSync, closeSync, readFileSync, writeSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';

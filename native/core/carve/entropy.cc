@@ -205,6 +205,21 @@ ScanResult skip_scan(const uint8_t* p, const uint8_t* end, bool eof) {
   return r;
 }
 
+uint64_t scan_units(const Frame& frame, const ScanHeader& scan, uint64_t* blocks_per_unit) {
+  uint64_t per_unit = 1;
+  uint64_t units = 0;
+  if (scan.ns > 1) {
+    per_unit = 0;
+    for (int i = 0; i < scan.ns; i++) per_unit += uint64_t(frame.comp[scan.cidx[i]].h) * frame.comp[scan.cidx[i]].v;
+    units = uint64_t(frame.mcux) * uint64_t(frame.mcuy);
+  } else {
+    const Component& c0 = frame.comp[scan.cidx[0]];
+    units = uint64_t(c0.bw_real) * uint64_t(c0.bh_real);
+  }
+  if (blocks_per_unit) *blocks_per_unit = per_unit;
+  return units;
+}
+
 ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& frame, const DecoderTables& tables,
                        const ScanHeader& scan, const ScanState* from, std::vector<ScanState>* states) {
   const uint8_t* start = from ? p + std::min<size_t>(from->byte, size_t(end - p)) : p;
@@ -225,7 +240,7 @@ ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& fr
   const bool interleaved = scan.ns > 1;
   const Component& c0 = frame.comp[scan.cidx[0]];
   const uint64_t per_row = interleaved ? uint64_t(frame.mcux) : uint64_t(c0.bw_real);
-  const uint64_t units = interleaved ? per_row * uint64_t(frame.mcuy) : per_row * uint64_t(c0.bh_real);
+  const uint64_t units = scan_units(frame, scan);
   const unsigned ri = tables.restart_interval;
   unsigned next_rst = from ? from->next_rst & 7 : 0;
   const uint8_t* seg = start;  // where the current restart interval's bytes begin

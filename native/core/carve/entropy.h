@@ -34,6 +34,11 @@ struct ScanState {
   unsigned next_rst = 0;  // the RSTn expected next (0..7)
 };
 
+// The units a scan decodes: MCUs when it interleaves components, else the
+// blocks covering its one component. `blocks_per_unit` (optional) receives
+// how many 8x8 blocks each unit holds.
+uint64_t scan_units(const Frame& frame, const ScanHeader& scan, uint64_t* blocks_per_unit = nullptr);
+
 // Decodes the scan whose entropy-coded data starts at p; `end` is the end of
 // the bytes available, `eof` whether more could follow. The frame's
 // progressive non-zero maps are updated.

@@ -302,17 +302,9 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
           if (!tables->qt[frame.comp[i].tq]) return stop("a component without its quantisation table", mpos);
       }
       if (static_cast<unsigned>(r.info.scans) >= opt.max_scans) return stop("more scans than any real JPEG has (the limit is reached)", mpos);
-      {
-        const Component& c0 = frame.comp[sc.cidx[0]];
-        uint64_t blocks = uint64_t(c0.bw_real) * c0.bh_real;
-        if (sc.ns > 1) {
-          uint64_t per_mcu = 0;
-          for (int i = 0; i < sc.ns; i++) per_mcu += uint64_t(frame.comp[sc.cidx[i]].h) * frame.comp[sc.cidx[i]].v;
-          blocks = uint64_t(frame.mcux) * frame.mcuy * per_mcu;
-        }
-        decoded_blocks += blocks;
-        if (decoded_blocks > opt.max_decoded_blocks) return stop("more decoding work than any real JPEG needs (the limit is reached)", mpos);
-      }
+      uint64_t blocks_per_unit = 1;
+      decoded_blocks += scan_units(frame, sc, &blocks_per_unit) * blocks_per_unit;
+      if (decoded_blocks > opt.max_decoded_blocks) return stop("more decoding work than any real JPEG needs (the limit is reached)", mpos);
       size_t data = pos + len;
       if (!in_scans) {
         in_scans = true;

@@ -26,8 +26,9 @@ void RbdSink::on_complete(rbd_completion_t c, void* arg) {
   RbdSink* self = slot->owner;
   ssize_t r = api().rbd_aio_get_return_value(c);
   api().rbd_aio_release(c);
-  if (r >= 0) self->acknowledged_.fetch_add(1);
-  if (r < 0) {
+  if (r >= 0) {
+    self->acknowledged_.fetch_add(1);
+  } else {
     std::lock_guard lock(self->error_mu_);
     if (self->first_error_ == 0) {
       self->first_error_ = static_cast<int>(r);

@@ -23,8 +23,11 @@ void throw_rbd(int ret, const char* call, const Target& t, const std::string& wh
     case ENOENT:
       // Refused after the cluster had accepted this client's earlier writes:
       // not a bad key but a pool or image that went away (or changed caps).
-      if (after_access) hint = " (the cluster refused a write after accepting earlier ones: was the pool or the image deleted?)";
-      else if (err != ENOENT) hint = " (check the client id and keyring: the cluster refused the key)";
+      if (after_access) {
+        hint = " (the cluster refused a write after accepting earlier ones: was the pool or the image deleted?)";
+      } else if (err != ENOENT) {
+        hint = " (check the client id and keyring: the cluster refused the key)";
+      }
       break;
     case ETIMEDOUT:
       hint = " (the cluster did not answer within " + std::to_string(t.timeout_seconds) + " s)";
