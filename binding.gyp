@@ -33,6 +33,7 @@
         "native/core/sparse_file_sink.cc",
         "native/core/sparsify.cc",
         "native/core/image_open.cc",
+        "native/core/container_probe.cc",
         "native/core/qcow2/decompress.cc",
         "native/core/qcow2/qcow2_header.cc",
         "native/core/qcow2/cluster_map.cc",

@@ -3,7 +3,7 @@
 import { runJob, type JobOptions } from './job.js';
 import { native, type NativeScanResult } from './native.js';
 import { parseBlockSize } from './units.js';
-import { parseImageFormat, type ImageDescription, type ImageFormat } from './format.js';
+import { parseAllowBacking, parseImageFormat, type AllowBacking, type ImageDescription, type ImageFormat } from './format.js';
 
 export type ExtentKind = 'hole' | 'zero' | 'data';
 
@@ -20,6 +20,8 @@ export interface ScanOptions extends JobOptions {
   seekHole?: boolean;
   /** Force the image format instead of detecting it by magic. */
   format?: ImageFormat;
+  /** qcow2 backing files to follow beyond the default (regular files inside the image's directory tree). */
+  allowBacking?: AllowBacking;
 }
 
 export interface ImageInfo {
@@ -71,8 +73,9 @@ function toInfo(path: string, r: NativeScanResult): ImageInfo {
 function scan(path: string, options: ScanOptions, keepExtents: boolean): Promise<NativeScanResult> {
   const blockSize = parseBlockSize(options.blockSize);
   const format = parseImageFormat(options.format);
+  const allowBacking = parseAllowBacking(options.allowBacking);
   return runJob(
-    (onProgress) => native.scanExtents(path, { blockSize, seekHole: options.seekHole ?? true, extents: keepExtents, format }, onProgress),
+    (onProgress) => native.scanExtents(path, { blockSize, seekHole: options.seekHole ?? true, extents: keepExtents, format, allowBacking }, onProgress),
     options,
   );
 }

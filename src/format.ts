@@ -1,5 +1,7 @@
 // Image formats: raw and qcow2. The format is detected by magic in the addon
-// (native/core/image_open.cc); `format` forces it.
+// (native/core/image_open.cc), where containers we do not read (VMDK, VHD,
+// ...) are refused; `format` forces it. qcow2 backing files are followed
+// under a policy (allowBacking).
 import { InvalidArgumentError } from './errors.js';
 
 export type ImageFormat = 'raw' | 'qcow2';
@@ -14,8 +16,32 @@ export interface ImageDescription {
   clusterSize?: number;
   compression?: 'zlib' | 'zstd';
   extendedL2?: boolean;
-  /** Backing files, nearest first, resolved relative to the image's directory. */
-  backingChain?: { path: string; format: ImageFormat }[];
+  /** Backing files, nearest first. */
+  backingChain?: BackingLink[];
+}
+
+/** One backing file of a qcow2 image. */
+export interface BackingLink {
+  /** The name as written in the image that names it (relative to that image's directory, or absolute). */
+  name: string;
+  /** The file that was opened: absolute, with symlinks and '..' resolved. */
+  path: string;
+  format: ImageFormat;
+}
+
+/**
+ * Which qcow2 backing files may be followed. By default (undefined/false) only regular files inside the top
+ * image's directory tree (after symlinks and '..'); anything else is refused with code ERR_BACKING_REFUSED.
+ * An array of directories also allows regular files under them; true follows every backing file, devices too.
+ */
+export type AllowBacking = boolean | string[];
+
+/** Validates an allowBacking option. */
+export function parseAllowBacking(value: AllowBacking | undefined): AllowBacking {
+  if (value === undefined) return false;
+  if (typeof value === 'boolean') return value;
+  if (Array.isArray(value) && value.every((d) => typeof d === 'string' && d !== '')) return [...value];
+  throw new InvalidArgumentError('allowBacking must be true, false or an array of directory paths');
 }
 
 /** Validates a --format value; undefined means "detect". */

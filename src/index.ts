@@ -12,7 +12,7 @@ export { sparsify, sparseCopy } from './sparsify.js';
 export { inspectFilesystems } from './sparsify.js';
 export type { SparsifyOptions, InPlaceOptions, CopyOptions, SparsifyReport } from './sparsify.js';
 export { parseImageFormat } from './format.js';
-export type { ImageFormat, ImageDescription } from './format.js';
+export type { ImageFormat, ImageDescription, BackingLink, AllowBacking } from './format.js';
 export type { VolumeReport, FsInspection } from './sparsify.js';
 export { copyToRbd, copyFromRbd, rbdInfo, parseRbdSpec, formatRbdSpec, isRbdSpec, libvirtDiskXml, parseMonHosts } from './rbd.js';
 export type { RbdTarget, CopyToRbdOptions, RbdImportReport, RbdInfo } from './rbd.js';

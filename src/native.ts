@@ -44,6 +44,7 @@ export interface NativeScanOptions {
   seekHole?: boolean;
   extents?: boolean;
   format?: 'raw' | 'qcow2';
+  allowBacking?: boolean | string[];
 }
 
 export interface NativeSparsifyOptions {
@@ -54,6 +55,7 @@ export interface NativeSparsifyOptions {
   overwrite?: boolean;
   format?: 'raw' | 'qcow2';
   fs?: boolean;
+  allowBacking?: boolean | string[];
 }
 
 /** sparsify --fs: one partition (or the whole image) and what was done there. */
@@ -102,6 +104,8 @@ export interface NativeSparsifyReport {
   dryRun: boolean;
   /** Copies: the source's format. */
   format?: 'raw' | 'qcow2';
+  /** Copies: the source's backing files, nearest first. */
+  backingChain?: import('./format.js').BackingLink[];
   freeBytes?: number;
   partitionScheme?: 'none' | 'mbr' | 'gpt';
   gptBackupUsed?: boolean;
@@ -130,12 +134,15 @@ export interface NativeRbdImportOptions {
   keepPartial?: boolean;
   verify?: boolean;
   format?: 'raw' | 'qcow2';
+  allowBacking?: boolean | string[];
 }
 
 export interface NativeRbdImportReport {
   source: string;
   /** The source's format. */
   format: 'raw' | 'qcow2';
+  /** The source's backing files, nearest first. */
+  backingChain: import('./format.js').BackingLink[];
   image: string;
   size: number;
   dataBytes: number;

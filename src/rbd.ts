@@ -4,7 +4,7 @@ import { InvalidArgumentError } from './errors.js';
 import { runJob, type JobOptions } from './job.js';
 import { native, type NativeRbdExportReport, type NativeRbdImportReport, type NativeRbdInfo } from './native.js';
 import { parseBlockSize, parseSize } from './units.js';
-import { parseImageFormat, type ImageFormat } from './format.js';
+import { parseAllowBacking, parseImageFormat, type AllowBacking, type ImageFormat } from './format.js';
 
 export interface RbdTarget {
   pool: string;
@@ -72,6 +72,8 @@ export interface CopyToRbdOptions extends JobOptions {
   verify?: boolean;
   /** Source format; detected by magic when absent. */
   format?: ImageFormat;
+  /** qcow2 sources: backing files to follow beyond the default (regular files inside the image's directory tree). */
+  allowBacking?: AllowBacking;
 }
 
 export interface RbdImportReport extends NativeRbdImportReport {
@@ -87,6 +89,7 @@ export async function copyToRbd(source: string, target: RbdTarget | string, opti
   if (objectSize && (objectSize < 4096 || objectSize > 2 ** 30 || (objectSize & (objectSize - 1)) !== 0)) {
     throw new InvalidArgumentError(`object size ${options.objectSize} must be a power of two from 4 KiB to 1 GiB`);
   }
+  const allowBacking = parseAllowBacking(options.allowBacking);
   const writeSize = options.writeSize === undefined ? 2 * 1024 * 1024 : parseSize(options.writeSize, 'write size');
   if (writeSize < 4096 || writeSize > 32 * 1024 * 1024 || (writeSize & (writeSize - 1)) !== 0) {
     throw new InvalidArgumentError(`write size ${options.writeSize} must be a power of two from 4 KiB to 32 MiB`);
@@ -108,6 +111,7 @@ export async function copyToRbd(source: string, target: RbdTarget | string, opti
           keepPartial: !!options.keepPartial,
           verify: !!options.verify,
           format: parseImageFormat(options.format),
+          allowBacking,
         },
         onProgress,
       ),

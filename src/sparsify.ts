@@ -3,7 +3,7 @@
 import { runJob, type JobOptions } from './job.js';
 import { native, type NativeFsInspection, type NativeSparsifyReport, type NativeVolumeReport } from './native.js';
 import { parseBlockSize } from './units.js';
-import { parseImageFormat, type ImageFormat } from './format.js';
+import { parseAllowBacking, parseImageFormat, type AllowBacking, type BackingLink, type ImageFormat } from './format.js';
 
 export interface SparsifyOptions extends JobOptions {
   /** Zero-detection block size: a power of two from 512 B to 1 MiB. Default 4 KiB. */
@@ -36,6 +36,8 @@ export interface InPlaceOptions extends SparsifyOptions {
 export interface CopyOptions extends SparsifyOptions {
   /** Replace an existing target. */
   overwrite?: boolean;
+  /** qcow2 sources: backing files to follow beyond the default (regular files inside the image's directory tree). */
+  allowBacking?: AllowBacking;
 }
 
 export interface SparsifyReport {
@@ -63,6 +65,8 @@ export interface SparsifyReport {
   dryRun: boolean;
   /** Copies: the source's format. */
   format?: ImageFormat;
+  /** Copies: the source's backing files (qcow2), nearest first; empty when it has none. */
+  backingChain?: BackingLink[];
   /** `fs: true` only: bytes free in a filesystem (not read; punched in place, holes in a copy). */
   freeBytes?: number;
   /** `fs: true` only: the partition table found. */
@@ -92,6 +96,7 @@ function toReport(r: NativeSparsifyReport): SparsifyReport {
   };
   if (r.target !== undefined) report.target = r.target;
   if (r.format !== undefined) report.format = r.format;
+  if (r.backingChain !== undefined) report.backingChain = r.backingChain;
   if (r.volumes !== undefined) {
     report.freeBytes = r.freeBytes ?? 0;
     report.partitionScheme = r.partitionScheme ?? 'none';
@@ -123,12 +128,13 @@ export async function sparsify(path: string, options: InPlaceOptions = {}): Prom
 /** Writes `target` as a sparse file with the same content as `source` (a file or block device). */
 export async function sparseCopy(source: string, target: string, options: CopyOptions = {}): Promise<SparsifyReport> {
   const blockSize = parseBlockSize(options.blockSize);
+  const allowBacking = parseAllowBacking(options.allowBacking);
   const r = await runJob(
     (onProgress) =>
       native.sparseCopy(
         source,
         target,
-        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, overwrite: !!options.overwrite, format: parseImageFormat(options.format), fs: !!options.fs },
+        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, overwrite: !!options.overwrite, format: parseImageFormat(options.format), fs: !!options.fs, allowBacking },
         onProgress,
       ),
     options,

@@ -51,12 +51,14 @@ Napi::Value RbdImport(const Napi::CallbackInfo& info) {
   opt.keep_partial = bool_option(o, "keepPartial", false);
   opt.verify = bool_option(o, "verify", false);
   opt.format = format_option(env, o);
+  opt.backing = backing_option(env, o);
   return start_job(env, info[3], [src, t, opt](blocksmith::Control& control) -> ResultBuilder {
     rbd::ImportReport r = rbd::copy_to_rbd(src, t, opt, control);
     return [r](Napi::Env env) -> Napi::Value {
       Napi::Object o = Napi::Object::New(env);
       o.Set("source", r.source);
       o.Set("format", r.format);
+      o.Set("backingChain", backing_chain_to_js(env, r.backing_chain));
       o.Set("image", r.image);
       o.Set("size", static_cast<double>(r.size));
       o.Set("dataBytes", static_cast<double>(r.data_bytes));

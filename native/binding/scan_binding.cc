@@ -20,6 +20,7 @@ struct ScanRequest {
   bool use_seek_hole = true;
   bool keep_extents = true;
   blocksmith::ImageFormat format = blocksmith::ImageFormat::automatic;
+  blocksmith::BackingPolicy backing;
 };
 
 Napi::Value ScanExtents(const Napi::CallbackInfo& info) {
@@ -32,9 +33,10 @@ Napi::Value ScanExtents(const Napi::CallbackInfo& info) {
   req.use_seek_hole = bool_option(opts, "seekHole", true);
   req.keep_extents = bool_option(opts, "extents", true);
   req.format = format_option(env, opts);
+  req.backing = backing_option(env, opts);
 
   return start_job(env, info[2], [req](blocksmith::Control& control) -> ResultBuilder {
-    auto image = blocksmith::open_image(req.path, req.format, req.use_seek_hole);
+    auto image = blocksmith::open_image(req.path, req.format, req.use_seek_hole, req.backing);
     auto sink = std::make_shared<blocksmith::ExtentMapSink>(req.keep_extents);
     blocksmith::run_scan(*image.reader, req.scan, *sink, control);
     blocksmith::SourceInfo si = image.file->info();

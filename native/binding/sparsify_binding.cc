@@ -22,6 +22,7 @@ blocksmith::SparsifyOptions read_options(Napi::Env env, Napi::Value v) {
   o.force = bool_option(opts, "force", false);
   o.overwrite = bool_option(opts, "overwrite", false);
   o.format = format_option(env, opts);
+  o.backing = backing_option(env, opts);
   o.fs = bool_option(opts, "fs", false);
   return o;
 }
@@ -71,7 +72,10 @@ ResultBuilder report_builder(const blocksmith::SparsifyReport& r) {
     o.Set("punchedBytes", static_cast<double>(r.punched_bytes));
     o.Set("seconds", r.seconds);
     o.Set("dryRun", r.dry_run);
-    if (!r.target.empty()) o.Set("format", r.format);
+    if (!r.target.empty()) {
+      o.Set("format", r.format);
+      o.Set("backingChain", backing_chain_to_js(env, r.backing_chain));
+    }
     if (r.fs) {
       o.Set("freeBytes", static_cast<double>(r.free_bytes));
       o.Set("partitionScheme", r.inspection.scheme);

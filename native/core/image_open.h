@@ -1,8 +1,10 @@
 // Opening an image for reading: the one place where the format is decided
-// (by magic, or forced with --format), and where qcow2 backing chains are
-// resolved (relative to the image's directory, depth limit, loop check by
-// st_dev/st_ino). Every command that reads an image (info, map, sparse
-// copies, RBD import) opens it here and gets a Reader of the virtual disk.
+// (by magic, or forced with --format; containers we do not read are refused
+// here, see container_probe.h), and where qcow2 backing chains are resolved
+// and checked against the backing policy (relative to the image's directory,
+// depth limit, loop check by st_dev/st_ino). Every command that reads an
+// image (info, map, sparse copies, RBD import) opens it here and gets a
+// Reader of the virtual disk.
 #pragma once
 
 #include <memory>
@@ -20,6 +22,25 @@ enum class ImageFormat { automatic, raw, qcow2 };
 ImageFormat parse_image_format(const std::string& s);
 const char* image_format_name(ImageFormat f);
 
+// Which backing files a qcow2 image may make us read. A backing file name is
+// data from the image, which may be untrusted (a tenant's upload): by default
+// only regular files inside the top image's directory tree are followed,
+// checked on the file actually opened (its /proc/self/fd path, so symlinks
+// and '..' cannot lead out between the check and the read); block and
+// character devices, FIFOs, files of /proc or /sys and anything outside that
+// tree are refused (code ERR_BACKING_REFUSED).
+struct BackingPolicy {
+  bool allow_all = false;                 // follow any backing file (--allow-backing, allowBacking: true)
+  std::vector<std::string> allowed_dirs;  // also regular files under these (--allow-backing-dir, allowBacking: [dirs])
+};
+
+// One link of a backing chain, nearest first.
+struct BackingLink {
+  std::string name;    // as written in the image that names it
+  std::string path;    // the file opened: absolute, symlinks and '..' resolved
+  std::string format;  // "raw" or "qcow2" (from the header extension, or detected)
+};
+
 struct ImageDescription {
   ImageFormat format = ImageFormat::raw;   // as detected or forced
   uint64_t file_size = 0;                  // the top file's size (qcow2: not the virtual size)
@@ -28,8 +49,7 @@ struct ImageDescription {
   uint64_t cluster_size = 0;
   std::string compression;                 // "zlib" / "zstd"
   bool extended_l2 = false;
-  std::vector<std::string> backing_chain;  // resolved paths, nearest first
-  std::vector<std::string> backing_formats;
+  std::vector<BackingLink> backing_chain;
 };
 
 struct OpenedImage {
@@ -40,10 +60,13 @@ struct OpenedImage {
 
 constexpr int kMaxBackingDepth = 32;
 
-// Throws blocksmith::Error (ENOENT, ERR_QCOW2_*, ELOOP for backing loops, ...).
-OpenedImage open_image(const std::string& path, ImageFormat format, bool use_seek_hole = true);
+// Throws blocksmith::Error (ENOENT, ERR_QCOW2_*, ERR_UNSUPPORTED_FORMAT,
+// ERR_BACKING_REFUSED, ELOOP for backing loops and chains deeper than 32).
+OpenedImage open_image(const std::string& path, ImageFormat format, bool use_seek_hole = true,
+                       const BackingPolicy& backing = {});
 
-// True when `r` starts with the qcow2 magic.
+// qcow2 or raw, by magic. A container format we do not read (VMDK, VHD, ...)
+// throws ERR_UNSUPPORTED_FORMAT naming it and how to proceed.
 ImageFormat detect_format(Reader& r);
 
 }  // namespace blocksmith

@@ -154,7 +154,7 @@ SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions&
 SparsifyReport sparse_copy(const std::string& source, const std::string& target, const SparsifyOptions& options,
                            Control& control) {
   const auto t0 = std::chrono::steady_clock::now();
-  OpenedImage image = open_image(source, options.format, options.use_seek_hole);
+  OpenedImage image = open_image(source, options.format, options.use_seek_hole, options.backing);
   Reader& reader = *image.reader;
   FileReader& file = *image.file;
   struct stat tst {};
@@ -170,6 +170,7 @@ SparsifyReport sparse_copy(const std::string& source, const std::string& target,
   r.size = reader.size();
   r.dry_run = options.dry_run;
   r.format = image_format_name(image.description.format);
+  r.backing_chain = image.description.backing_chain;
   r.allocated_before = file.current_allocated();
   ScanOptions scan = options.scan;
   if (options.fs) {

@@ -21,6 +21,7 @@ struct SparsifyOptions {
   bool force = false;      // in place: ignore QEMU locks, loop devices, O_EXCL on devices
   bool overwrite = false;  // copy: replace an existing target
   ImageFormat format = ImageFormat::automatic;  // of the source (copy); in place: raw only
+  BackingPolicy backing;                        // copies of qcow2 images: which backing files to follow
   // Also reclaim the free blocks of the ext2/3/4 filesystems in the image
   // (partitions found from MBR/GPT). Refuses dirty or mounted filesystems;
   // `force` never overrides that.
@@ -42,6 +43,7 @@ struct SparsifyReport {
   double seconds = 0;
   bool dry_run = false;
   std::string format = "raw";     // of the source: raw or qcow2
+  std::vector<BackingLink> backing_chain;  // copies: the source's backing files, nearest first
   bool fs = false;
   uint64_t free_bytes = 0;        // --fs: bytes free in a filesystem, not read (punched / left as holes)
   fs::Inspection inspection;      // --fs: the partitions and filesystems found

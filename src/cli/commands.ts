@@ -9,8 +9,9 @@ import { inspectFilesystems, type FsInspection } from '../sparsify.js';
 import { formatBytes, parseBlockSize } from '../units.js';
 import { parseImageFormat } from '../format.js';
 import { interruptSignal, printJson, progressBar, reportError, type CommonFlags } from './common.js';
+import { addBackingOptions, allowBackingFrom, backingLines, type BackingFlags } from './backing-options.js';
 
-interface ScanFlags extends CommonFlags {
+interface ScanFlags extends CommonFlags, BackingFlags {
   blockSize?: string;
   seekHole?: boolean;
   verbose?: boolean;
@@ -20,6 +21,7 @@ interface ScanFlags extends CommonFlags {
 }
 
 function scanOptions(cmd: Command): Option[] {
+  addBackingOptions(cmd);
   return [
     new Option('-b, --block-size <size>', 'zero-detection block size, a power of two from 512 to 1M').default('4K'),
     new Option('--no-seek-hole', 'read every byte instead of skipping holes with SEEK_DATA/SEEK_HOLE'),
@@ -37,7 +39,7 @@ async function withScan<T>(label: string, flags: ScanFlags, run: (opts: ScanOpti
   const bar = progressBar(label, flags);
   try {
     const format = parseImageFormat(flags.format);
-    return await run({ blockSize, seekHole: flags.seekHole !== false, format, signal: interrupt.signal, onProgress: bar.update });
+    return await run({ blockSize, seekHole: flags.seekHole !== false, format, allowBacking: allowBackingFrom(flags), signal: interrupt.signal, onProgress: bar.update });
   } catch (err) {
     bar.stop();
     return reportError('blocksmith', err, flags);
@@ -72,7 +74,7 @@ export function formatInfo(i: ImageInfo, verbose: boolean): string {
     `holes: ${formatBytes(i.holeBytes)}${pct(i.holeBytes, i.virtualSize)}`,
     `block size: ${formatBytes(i.blockSize)}`,
   ];
-  for (const b of i.image.backingChain ?? []) lines.push(`backing file: ${b.path} (${b.format})`);
+  lines.push(...backingLines(i.image.backingChain, ''));
   if (i.logicalSectorSize) lines.push(`sector size: ${i.logicalSectorSize} logical / ${i.physicalSectorSize} physical`);
   if (verbose) {
     const cpu = cpuFeatures();

@@ -5,8 +5,9 @@ import { copyFromRbd, copyToRbd, formatRbdSpec, libvirtDiskXml, parseRbdSpec, rb
 import { formatBytes } from '../units.js';
 import type { ImageFormat } from '../format.js';
 import { interruptSignal, printJson, progressBar, reportError, type CommonFlags } from './common.js';
+import { addBackingOptions, allowBackingFrom, backingLines, type BackingFlags } from './backing-options.js';
 
-export interface RbdFlags extends CommonFlags {
+export interface RbdFlags extends CommonFlags, BackingFlags {
   blockSize?: string;
   seekHole?: boolean;
   parallel?: string;
@@ -28,7 +29,7 @@ export interface RbdFlags extends CommonFlags {
 
 /** Adds the options of an RBD import to a command. */
 export function addImportOptions(cmd: Command): Command {
-  return cmd
+  return addBackingOptions(cmd)
     .option('--format <format>', 'source format: raw or qcow2 (default: detected by magic)')
     .option('--parallel <n>', 'RBD writes in flight', '16')
     .option('--object-size <size>', 'RBD object size (power of two, e.g. 4M); default librbd\'s')
@@ -88,6 +89,7 @@ export async function runRbdImport(prog: string, source: string, spec: string, f
       keepPartial: !!flags.keepPartial,
       verify: !!flags.verify,
       format: flags.format as ImageFormat | undefined,
+      allowBacking: allowBackingFrom(flags),
       signal,
       onProgress,
     }),
@@ -102,6 +104,7 @@ export async function runRbdImport(prog: string, source: string, spec: string, f
     process.stdout.write(
       [
         `copied ${r.source}${r.format === 'qcow2' ? ' (qcow2)' : ''} -> ${r.image} (${formatBytes(r.size)}, ${r.size} bytes)`,
+        ...backingLines(r.backingChain, '  '),
         `  data written: ${formatBytes(r.dataBytes)} in ${r.writes} writes; skipped: ${formatBytes(r.zeroBytes)} zero blocks + ${formatBytes(r.holeBytes)} holes`,
         `  time: ${r.seconds.toFixed(2)} s (${formatBytes(r.bytesPerSecond)}/s)`,
         ...(flags.verify ? [`  verified: ${r.verified ? 'identical' : 'NOT verified'} (${r.verifySeconds.toFixed(2)} s)`] : []),

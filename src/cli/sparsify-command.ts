@@ -7,6 +7,7 @@ import { isRbdSpec } from '../rbd.js';
 import type { ImageFormat } from '../format.js';
 import { interruptSignal, printJson, progressBar, reportError } from './common.js';
 import { addImportOptions, runRbdExport, runRbdImport, type RbdFlags } from './rbd-command.js';
+import { allowBackingFrom, backingLines } from './backing-options.js';
 
 interface SparsifyFlags extends RbdFlags {
   blockSize?: string;
@@ -22,6 +23,7 @@ export function formatReport(r: SparsifyReport): string {
   const lines: string[] = [];
   if (r.target !== undefined) {
     lines.push(`${r.dryRun ? 'would copy' : 'copied'} ${r.source}${r.format === 'qcow2' ? ' (qcow2)' : ''} -> ${r.target} (${formatBytes(r.size)}, ${r.size} bytes)`);
+    lines.push(...backingLines(r.backingChain, '  '));
     lines.push(`  disk size: ${formatBytes(r.allocatedBefore)} (source) -> ${formatBytes(r.allocatedAfter)} (copy${r.dryRun ? ', estimated' : ''})`);
     lines.push(`  data ${r.dryRun ? 'to write' : 'written'}: ${formatBytes(r.dataBytes)}; left as holes: ${formatBytes(r.zeroBytes)} zero blocks + ${formatBytes(r.holeBytes)} holes`);
   } else {
@@ -110,7 +112,7 @@ RBD targets follow qemu's syntax: rbd:pool[/namespace]/image[:id=USER][:conf=PAT
       const report =
         target === undefined
           ? await sparsify(image, { ...common, force: !!flags.force })
-          : await sparseCopy(image, target, { ...common, overwrite: !!flags.overwrite });
+          : await sparseCopy(image, target, { ...common, overwrite: !!flags.overwrite, allowBacking: allowBackingFrom(flags) });
       bar.stop();
       if (flags.json) printJson(report);
       else if (!flags.quiet) process.stdout.write(formatReport(report));

@@ -73,7 +73,11 @@ Header read_header(Reader& file) {
   const uint64_t backing_offset = be64(h + 8);
   const uint32_t backing_size = be32(h + 16);
   hd.cluster_bits = be32(h + 20);
-  hd.size = be64(h + 24);
+  hd.header_size = be64(h + 24);
+  // QEMU keeps the virtual size in whole sectors (total_sectors = size / 512):
+  // `qemu-img info` shows, and `qemu-img convert` writes, the size rounded
+  // down; a copy must hold the same bytes.
+  hd.size = hd.header_size / 512 * 512;
   hd.crypt_method = be32(h + 32);
   hd.l1_size = be32(h + 36);
   hd.l1_table_offset = be64(h + 40);
@@ -164,12 +168,13 @@ Header read_header(Reader& file) {
   // L1 table: large enough for the virtual size, bounded, inside the file.
   const uint64_t l2_entries = hd.cluster_size / (hd.extended_l2 ? 16 : 8);
   const uint64_t span = hd.cluster_size * l2_entries;  // bytes one L1 entry maps (<= 2^39)
-  const uint64_t needed = hd.size / span + (hd.size % span != 0);
+  // (QEMU checks the L1 size against the size as stored.)
+  const uint64_t needed = hd.header_size / span + (hd.header_size % span != 0);
   if (uint64_t{hd.l1_size} * 8 > kMaxL1Bytes)
     corrupt(path, "the L1 table has " + std::to_string(hd.l1_size) + " entries, more than the 32 MiB qcow2 allows");
   if (needed > hd.l1_size)
     corrupt(path, "the L1 table (" + std::to_string(hd.l1_size) + " entries) is too small for the virtual size " +
-                      std::to_string(hd.size));
+                      std::to_string(hd.header_size));
   if (hd.l1_size) {
     if (hd.l1_table_offset % hd.cluster_size != 0) corrupt(path, "the L1 table offset " + hex(hd.l1_table_offset) + " is not cluster aligned");
     if (hd.l1_table_offset > fsize || uint64_t{hd.l1_size} * 8 > fsize - hd.l1_table_offset)

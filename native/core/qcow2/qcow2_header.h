@@ -34,7 +34,8 @@ struct Header {
   uint32_t version = 0;
   uint32_t cluster_bits = 0;
   uint64_t cluster_size = 0;
-  uint64_t size = 0;                 // virtual size
+  uint64_t size = 0;                 // virtual size, whole 512-byte sectors (as QEMU sees it)
+  uint64_t header_size = 0;          // the size field as stored (may not be a multiple of 512)
   uint32_t crypt_method = 0;
   uint32_t l1_size = 0;              // entries
   uint64_t l1_table_offset = 0;

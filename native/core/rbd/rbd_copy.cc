@@ -141,7 +141,7 @@ int remove_partial(IoCtx& io, const Target& t) {
 ImportReport copy_to_rbd(const std::string& source, const Target& target, const ImportOptions& options,
                          Control& control) {
   const auto t0 = std::chrono::steady_clock::now();
-  OpenedImage opened = open_image(source, options.format, options.use_seek_hole);
+  OpenedImage opened = open_image(source, options.format, options.use_seek_hole, options.backing);
   Reader& reader = *opened.reader;
   Cluster cluster(target);
   IoCtx io(cluster, target);
@@ -150,6 +150,7 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
   ImportReport rep;
   rep.source = source;
   rep.format = image_format_name(opened.description.format);
+  rep.backing_chain = opened.description.backing_chain;
   rep.image = target.spec();
   rep.size = reader.size();
   rep.mon_host = cluster.conf_get("mon_host");

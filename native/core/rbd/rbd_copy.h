@@ -28,11 +28,13 @@ struct ImportOptions {
   bool keep_partial = false;
   bool verify = false;
   ImageFormat format = ImageFormat::automatic;  // of the source
+  BackingPolicy backing;                        // qcow2 sources: which backing files to follow
 };
 
 struct ImportReport {
   std::string source;
   std::string format;       // of the source: raw or qcow2
+  std::vector<BackingLink> backing_chain;  // the source's backing files, nearest first
   std::string image;        // rbd:pool/image
   uint64_t size = 0;
   uint64_t data_bytes = 0;  // written
