@@ -86,6 +86,7 @@
         "native/tests/test_source.cc",
         "native/tests/test_scan_pipeline.cc",
         "native/tests/test_qcow2.cc",
+        "native/tests/test_container_probe.cc",
         "native/tests/test_carve.cc",
         "native/tests/test_reassemble.cc",
         "native/tests/test_fs.cc"

@@ -5,11 +5,11 @@
 // only data allocated, and `blocksmith map --json` must agree with
 // `qemu-img map --output=json` on which ranges hold data. Hostile or
 // unsupported images fail with exit 1 and one line.
-import { closeSync, mkdirSync, openSync, readSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, realpathSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mapExtents, info } from '../src/index.js';
-import { KiB, MiB, allocated, blocksmithCli, isOneLine, makeTempDir, removeDir, run, runCli, sha256, sizeOf } from './helpers/sparsify.js';
+import { KiB, MiB, allocated, blocksmithCli, isOneLine, makeTempDir, removeDir, repoRoot, run, runCli, sha256, sizeOf } from './helpers/sparsify.js';
 
 let dir: string;
 
@@ -159,19 +159,20 @@ describe('qcow2 -> sparse raw equals qemu-img convert, map agrees with qemu-img 
   });
 
   it('backing chains: qcow2 <- qcow2 <- qcow2 with relative names, zero clusters hiding backing data, and a raw base', async () => {
-    mkdirSync(join(dir, 'base'));
-    mkdirSync(join(dir, 'top'));
-    const base = makeBasic('base/base.qcow2');
-    const mid = join(dir, 'base', 'mid.qcow2');
+    // All inside the top image's directory: backing files elsewhere are
+    // refused by default (test/qcow2-backing.test.ts).
+    mkdirSync(join(dir, 'top', 'base'), { recursive: true });
+    const base = makeBasic('top/base/base.qcow2');
+    const mid = join(dir, 'top', 'base', 'mid.qcow2');
     const top = join(dir, 'top', 'top.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', mid);
     qemuIo(mid, ['write -P 0xcd 1536k 64k', 'write -z 3M 64k', 'write -P 0x44 30M 1M']);
-    qemuImg('create', '-q', '-f', 'qcow2', '-b', '../base/mid.qcow2', '-F', 'qcow2', top);
+    qemuImg('create', '-q', '-f', 'qcow2', '-b', 'base/mid.qcow2', '-F', 'qcow2', top);
     qemuIo(top, ['write -P 0xee 30M 64k', 'write -z 20M 64k', 'write -P 0x99 60M 64k']);
     const i = await info(top);
     expect(i.image.backingChain).toEqual([
-      { path: `${dir}/top/../base/mid.qcow2`, format: 'qcow2' },
-      { path: `${dir}/top/../base/base.qcow2`, format: 'qcow2' },
+      { name: 'base/mid.qcow2', path: realpathSync(mid), format: 'qcow2' },
+      { name: 'base.qcow2', path: realpathSync(base), format: 'qcow2' },
     ]);
     await expectRawCopyMatches(top);
     await expectMapMatches(top);
@@ -184,6 +185,24 @@ describe('qcow2 -> sparse raw equals qemu-img convert, map agrees with qemu-img 
     qemuIo(over, ['write -P 0xcd 512k 64k', 'write -z 8M 64k', 'write -P 0x12 20M 4k']);
     await expectRawCopyMatches(over);
     await expectMapMatches(over);
+  });
+});
+
+describe('a virtual size that is not a multiple of 512 (test/fixtures/regressions/size_not_512.qcow2.xz)', () => {
+  it('rounds down to whole sectors like qemu-img: info shows what a copy writes, the copy equals qemu-img convert', async () => {
+    const img = join(dir, 'size_not_512.qcow2');
+    run('sh', ['-c', `xz -dc '${join(repoRoot, 'test/fixtures/regressions/size_not_512.qcow2.xz')}' > '${img}'`]);
+    expect(readByte(img, 24 + 7)).toBe(67108764 % 256); // the header says 67108764
+    const qemu = JSON.parse(qemuImg('info', '--output=json', img)) as { 'virtual-size': number };
+    expect(qemu['virtual-size']).toBe(67108352);
+    const r = await runCli(['info', '--json', img], { cli: blocksmithCli });
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { virtualSize: number; dataBytes: number; zeroBytes: number; holeBytes: number };
+    expect(j.virtualSize).toBe(67108352);
+    expect(j.dataBytes + j.zeroBytes + j.holeBytes).toBe(67108352);
+    await expectRawCopyMatches(img);
+    expect(sizeOf(join(dir, 'ours.raw'))).toBe(67108352);
+    await expectMapMatches(img);
   });
 });
 

@@ -1,4 +1,6 @@
-// Fuzz harness: the qcow2 reader over an in-memory image (the input bytes).
+// Fuzz harness: the container-format probe (native/core/container_probe.cc:
+// the magic table, the VMDK descriptor text, the VHD footer checksum at the
+// end) and the qcow2 reader over an in-memory image (the input bytes).
 // Opening either fails with blocksmith::Error or yields a reader whose data
 // map is well formed (ranges in order, inside the virtual size) and whose
 // holes read as zeros; reads return exactly what was asked. A backing file,
@@ -10,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/container_probe.h"
 #include "core/error.h"
 #include "core/memory_reader.h"
 #include "core/qcow2/qcow2_reader.h"
@@ -18,6 +21,12 @@ using namespace blocksmith;
 using namespace blocksmith::qcow2;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  {
+    // The probe reads only what it is given and names a format of its table.
+    MemoryReader m(data, size, "<probe>");
+    const ContainerFormat* c = probe_container(m);
+    if (c && (!c->name || !c->title)) std::abort();
+  }
   std::unique_ptr<Qcow2Reader> r;
   BackingOpener opener = [data, size](const std::string&, const std::string&) -> std::unique_ptr<Reader> {
     return std::make_unique<MemoryReader>(data, size, "<backing>");

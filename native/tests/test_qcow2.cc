@@ -219,3 +219,17 @@ TEST("qcow2: compressed clusters that do not inflate to a full cluster fail with
   CHECK_EQ(r->next_data(0).begin, 0u);
   CHECK_EQ(r->next_data(0).end, 4 * Image::cs);
 }
+
+TEST("qcow2: a virtual size that is not a multiple of 512 rounds down to whole sectors, as in QEMU") {
+  Image img;
+  put64(img.bytes, 24, 8 * Image::cs - 412);  // stored size: 32356 bytes
+  const uint64_t host = img.add_cluster(0xab);
+  img.l2(7, host | (uint64_t{1} << 63));
+  auto r = open(img);
+  CHECK_EQ(r->size(), uint64_t{8 * Image::cs - 512});
+  CHECK_EQ(r->header().header_size, uint64_t{8 * Image::cs - 412});
+  CHECK_EQ(r->next_data(0).end, uint64_t{8 * Image::cs - 512});  // the data cluster is cut at the rounded end
+  std::vector<uint8_t> buf(1024, 0x55);
+  CHECK_EQ(r->read_at(buf.data(), buf.size(), 8 * Image::cs - 1024), size_t{512});
+  CHECK_EQ(buf[0], 0xab);
+}

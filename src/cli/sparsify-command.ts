@@ -76,6 +76,7 @@ Examples:
   $ ${prefix}${name} vm.raw                      # punch holes in place; the VM must be stopped
   $ ${prefix}${name} vm.raw vm-sparse.raw        # sparse copy (temp file, renamed when complete)
   $ ${prefix}${name} vm.qcow2 vm.raw             # qcow2 -> sparse raw, without qemu-img
+  $ ${prefix}${name} --allow-backing-dir /srv/base vm.qcow2 vm.raw  # also follow backing files kept in /srv/base
   $ ${prefix}${name} --fs vm.raw                 # also punch the ext4 free blocks (deleted files' junk)
   $ ${prefix}${name} --dry-run --json /dev/loop0 # what would be reclaimed on a device
   $ ${prefix}${name} vm.raw rbd:rbd/vm1 --verify  # sparse, parallel copy into Ceph RBD

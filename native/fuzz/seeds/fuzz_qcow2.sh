@@ -22,4 +22,11 @@ qemu-img convert -c -f qcow2 -O qcow2 -o cluster_size=512,compression_type=zstd 
 qemu-img create -q -f qcow2 -o cluster_size=512 -b v3.qcow2 -F qcow2 "$tmp/top.qcow2" 
 qemu-io -f qcow2 -c 'write -P 0xcd 1k 512' "$tmp/top.qcow2" >/dev/null
 cp "$tmp/top.qcow2" "$out/"
+# Containers for the probe table (the small ones qemu-img makes): sparse and
+# descriptor-file VMDK, dynamic and fixed VHD (footer at the end), VDI.
+qemu-img create -q -f vmdk "$out/c.vmdk" 1M
+qemu-img create -q -f vmdk -o subformat=monolithicFlat "$tmp/flat.vmdk" 64k && cp "$tmp/flat.vmdk" "$out/desc.vmdk"
+qemu-img create -q -f vpc "$out/c.vhd" 1M
+qemu-img create -q -f vpc -o subformat=fixed "$tmp/fixed.vhd" 64k && tail -c 4096 "$tmp/fixed.vhd" > "$out/fixed-tail.vhd"
+qemu-img create -q -f vdi "$out/c.vdi" 1M
 ls -l "$out" >&2
