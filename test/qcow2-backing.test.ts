@@ -131,7 +131,7 @@ describe('backing files that lead out of the image are refused by default', () =
 });
 
 describe('a chain inside the image\'s directory is followed and named everywhere', () => {
-  it('top -> images/mid.qcow2 -> base.qcow2 (and a symlink that stays inside): info, info --json, the copy report and --json name each link', async () => {
+  it('top -> images/mid.qcow2 -> base.qcow2 (and a symlink that stays inside): info, info --json, map, the copy report and --json name each link', async () => {
     const chain = join(dir, 'chain');
     mkdirSync(join(chain, 'images'), { recursive: true });
     const base = join(chain, 'images', 'base.qcow2');
@@ -153,6 +153,8 @@ describe('a chain inside the image\'s directory is followed and named everywhere
     expect(text.stdout.split('\n').filter((l) => l.startsWith('backing file:'))).toEqual(lines);
     const json = await runCli(['info', '--json', top], { cli: blocksmithCli });
     expect(JSON.parse(json.stdout).image.backingChain).toEqual(links);
+    const map = await runCli(['map', top], { cli: blocksmithCli });
+    expect(map.stdout.split('\n').filter((l) => l.startsWith('# backing file:'))).toEqual(lines.map((l) => `# ${l}`));
 
     expect((await copyMatchesQemu(top, [])).backingChain).toEqual(links);
     const copyText = await runCli(['sparsify', '--overwrite', top, join(dir, 'chain.raw')], { cli: blocksmithCli });

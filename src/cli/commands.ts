@@ -143,6 +143,7 @@ function formatMapText(m: ExtentMap): string {
   const out = [`${'offset'.padStart(w)}  ${'length'.padStart(w)}  kind`];
   for (const e of m.extents) out.push(`${String(e.offset).padStart(w)}  ${String(e.length).padStart(w)}  ${e.kind}`);
   out.push(`# ${m.extents.length} extents: data ${formatBytes(m.dataBytes)}, zero ${formatBytes(m.zeroBytes)}, holes ${formatBytes(m.holeBytes)}`);
+  out.push(...backingLines(m.image.backingChain, '# '));
   return out.join('\n') + '\n';
 }
 
