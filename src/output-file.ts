@@ -20,8 +20,8 @@ import { BlocksmithError } from './errors.js';
 export interface NewFileOptions {
   /** Replace an existing regular file (never a device, a link or a source). */
   overwrite?: boolean;
-  /** Paths that must never be written or replaced: the source(s) of the run. */
-  protect?: string[];
+  /** Files that must never be written or replaced: the source of the run (a path), its backing files ({ path, role }). */
+  protect?: (string | { path: string; role: string })[];
   /** What the file is, for messages ("SVG"). */
   what?: string;
 }
@@ -45,12 +45,13 @@ function kindOf(st: Stats | BigIntStats): string | undefined {
   return undefined;
 }
 
-async function identities(paths: string[]): Promise<{ path: string; dev: bigint; ino: bigint }[]> {
+async function identities(files: NonNullable<NewFileOptions['protect']>): Promise<{ path: string; role: string; dev: bigint; ino: bigint }[]> {
   const ids = [];
-  for (const p of paths) {
+  for (const f of files) {
+    const { path, role } = typeof f === 'string' ? { path: f, role: 'the source' } : f;
     try {
-      const st = await stat(p, { bigint: true });
-      ids.push({ path: p, dev: st.dev, ino: st.ino });
+      const st = await stat(path, { bigint: true });
+      ids.push({ path, role, dev: st.dev, ino: st.ino });
     } catch {
       // A source that cannot be stat'ed cannot be written through this path either.
     }
@@ -64,7 +65,7 @@ async function identities(paths: string[]): Promise<{ path: string; dev: bigint;
  * first; writeNewFile checks again.
  */
 export async function checkNewFile(path: string, options: NewFileOptions = {}): Promise<void> {
-  const what = options.what ? `${options.what} file ` : '';
+  const what = options.what ? `${options.what} file` : 'file';
   let link: Stats;
   try {
     link = await lstat(path);
@@ -77,16 +78,16 @@ export async function checkNewFile(path: string, options: NewFileOptions = {}): 
   if (target) {
     const kind = kindOf(target);
     if (kind && !target.isDirectory())
-      refuse('EINVAL', path, `refusing to write the ${what}'${path}': it is ${kind}${link.isSymbolicLink() ? ' (through a symbolic link)' : ''}; blocksmith never writes an output file onto a device`);
+      refuse('EINVAL', path, `refusing to write the ${what} '${path}': it is ${kind}${link.isSymbolicLink() ? ' (through a symbolic link)' : ''}; blocksmith never writes an output file onto a device`);
     for (const id of await identities(options.protect ?? [])) {
       if (id.dev === target.dev && id.ino === target.ino)
-        refuse('EINVAL', path, `refusing to write the ${what}'${path}': it is the source '${id.path}'${link.isSymbolicLink() ? ' (through a symbolic link)' : ''}`);
+        refuse('EINVAL', path, `refusing to write the ${what} '${path}': it is ${id.role} '${id.path}'${link.isSymbolicLink() ? ' (through a symbolic link)' : ''}`);
     }
   }
-  if (link.isSymbolicLink()) refuse(options.overwrite ? 'ELOOP' : 'EEXIST', path, `refusing to write the ${what}'${path}': it is a symbolic link (not followed, not replaced)`);
-  if (link.isDirectory()) refuse('EISDIR', path, `refusing to write the ${what}'${path}': it is a directory`);
-  if (!link.isFile()) refuse('EINVAL', path, `refusing to write the ${what}'${path}': it is ${kindOf(link) ?? 'not a regular file'}`);
-  if (!options.overwrite) refuse('EEXIST', path, `${what}'${path}' exists (use --overwrite to replace it)`);
+  if (link.isSymbolicLink()) refuse(options.overwrite ? 'ELOOP' : 'EEXIST', path, `refusing to write the ${what} '${path}': it is a symbolic link (not followed, not replaced)`);
+  if (link.isDirectory()) refuse('EISDIR', path, `refusing to write the ${what} '${path}': it is a directory`);
+  if (!link.isFile()) refuse('EINVAL', path, `refusing to write the ${what} '${path}': it is ${kindOf(link) ?? 'not a regular file'}`);
+  if (!options.overwrite) refuse('EEXIST', path, `${what} '${path}' exists (use --overwrite to replace it)`);
 }
 
 /** Opens a new file for writing: O_CREAT|O_EXCL|O_NOFOLLOW, so nothing already there (file, link, device) is used. */
@@ -112,7 +113,7 @@ async function removeOwn(path: string, fh: FileHandle): Promise<void> {
 /** Writes `data` as a new file at `path` under the rule above. */
 export async function writeNewFile(path: string, data: string | Uint8Array, options: NewFileOptions = {}): Promise<void> {
   await checkNewFile(path, options);
-  const what = options.what ? `${options.what} file ` : '';
+  const what = options.what ? `${options.what} file` : 'file';
   if (!options.overwrite) {
     let fh: FileHandle;
     try {
@@ -120,7 +121,7 @@ export async function writeNewFile(path: string, data: string | Uint8Array, opti
     } catch (err) {
       // Something appeared at the name since the check (EEXIST, ELOOP for a link).
       if ((err as NodeJS.ErrnoException).code === 'EEXIST' || (err as NodeJS.ErrnoException).code === 'ELOOP')
-        refuse('EEXIST', path, `${what}'${path}' exists (use --overwrite to replace it)`);
+        refuse('EEXIST', path, `${what} '${path}' exists (use --overwrite to replace it)`);
       throw errnoError(err, path, `cannot create the ${what}`);
     }
     try {
