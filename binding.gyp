@@ -89,7 +89,8 @@
         "native/tests/test_container_probe.cc",
         "native/tests/test_carve.cc",
         "native/tests/test_reassemble.cc",
-        "native/tests/test_fs.cc"
+        "native/tests/test_fs.cc",
+        "native/tests/test_output_files.cc"
       ],
       "conditions": [
         ["'<!(test -f /usr/include/rbd/librbd.h && test -f /usr/include/rados/librados.h && echo 1 || echo 0)'=='1'", {

@@ -10,6 +10,7 @@ import { writeGallery } from './gallery.js';
 import { runJob, type JobOptions } from './job.js';
 import { native, type NativeCarveReport } from './native.js';
 import { parseSize } from './units.js';
+import { sourceSize } from './source-size.js';
 
 export interface CarvedFile {
   /** Byte offset of the file's SOI in the source. */
@@ -187,6 +188,13 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
     if (err instanceof BlocksmithError) throw err;
     const e = err as NodeJS.ErrnoException;
     throw new BlocksmithError(`cannot open '${source}': ${e.message}`, { code: e.code ?? 'EIO', errno: e.errno, syscall: 'stat', path: source });
+  }
+  if (options.length !== undefined && length === 0) throw new InvalidArgumentError('length must be at least 1 byte (omit it to scan to the end)');
+  if (options.offset !== undefined && offset > 0) {
+    // Past the end nothing would be scanned: say so rather than "carved 0 files".
+    const size = await sourceSize(source).catch(() => undefined);
+    if (size !== undefined && offset >= size)
+      throw new BlocksmithError(`offset ${offset} is at or past the end of '${source}' (${size} bytes)`, { code: 'EINVAL', path: source });
   }
   let previous: CarveReport | undefined;
   if (options.resume !== undefined) {

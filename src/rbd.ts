@@ -3,7 +3,7 @@
 import { InvalidArgumentError } from './errors.js';
 import { runJob, type JobOptions } from './job.js';
 import { native, type NativeRbdExportReport, type NativeRbdImportReport, type NativeRbdInfo } from './native.js';
-import { parseBlockSize, parseSize } from './units.js';
+import { parseBlockSize, parseSizeIn } from './units.js';
 import { parseAllowBacking, parseImageFormat, type AllowBacking, type ImageFormat } from './format.js';
 
 export interface RbdTarget {
@@ -85,15 +85,9 @@ export async function copyToRbd(source: string, target: RbdTarget | string, opti
   const blockSize = parseBlockSize(options.blockSize);
   const parallel = options.parallel ?? 16;
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > 1024) throw new InvalidArgumentError(`--parallel must be an integer from 1 to 1024, got ${options.parallel}`);
-  const objectSize = options.objectSize === undefined ? 0 : parseSize(options.objectSize, 'object size');
-  if (objectSize && (objectSize < 4096 || objectSize > 2 ** 30 || (objectSize & (objectSize - 1)) !== 0)) {
-    throw new InvalidArgumentError(`object size ${options.objectSize} must be a power of two from 4 KiB to 1 GiB`);
-  }
+  const objectSize = options.objectSize === undefined ? 0 : parseSizeIn(options.objectSize, 'object size', { min: 4096, max: 2 ** 30, powerOfTwo: true });
+  const writeSize = options.writeSize === undefined ? 2 * 1024 * 1024 : parseSizeIn(options.writeSize, 'write size', { min: 4096, max: 32 * 1024 * 1024, powerOfTwo: true });
   const allowBacking = parseAllowBacking(options.allowBacking);
-  const writeSize = options.writeSize === undefined ? 2 * 1024 * 1024 : parseSize(options.writeSize, 'write size');
-  if (writeSize < 4096 || writeSize > 32 * 1024 * 1024 || (writeSize & (writeSize - 1)) !== 0) {
-    throw new InvalidArgumentError(`write size ${options.writeSize} must be a power of two from 4 KiB to 32 MiB`);
-  }
   const r = await runJob(
     (onProgress) =>
       native.rbdImport(

@@ -16,6 +16,42 @@ export function parseSize(input: string | number, what = 'size'): number {
   return value;
 }
 
+/** Bounds of a size option; every CLI size option goes through parseSizeIn (one parser, one wording). */
+export interface SizeBounds {
+  /** Smallest accepted value (default 0). */
+  min?: number;
+  /** Largest accepted value (default: any safe integer). */
+  max?: number;
+  /** Only powers of two (block, object and write sizes). */
+  powerOfTwo?: boolean;
+}
+
+/**
+ * parseSize with bounds: "4K" for `--sector-size`, `--offset 1M`, ...
+ * Throws InvalidArgumentError (a usage error in the CLIs) naming the option
+ * and the accepted range.
+ */
+export function parseSizeIn(input: string | number, what: string, bounds: SizeBounds = {}): number {
+  const v = parseSize(input, what);
+  const min = bounds.min ?? 0;
+  const max = bounds.max ?? Number.MAX_SAFE_INTEGER;
+  const pow2 = !!bounds.powerOfTwo;
+  const isPow2 = v > 0 && Number.isInteger(Math.log2(v));
+  const range = max === Number.MAX_SAFE_INTEGER ? `at least ${exactBytes(min)}` : `${exactBytes(min)} to ${exactBytes(max)}`;
+  if (pow2 && (!isPow2 || v < min || v > max)) throw new InvalidArgumentError(`${what} ${input} is not a power of two from ${exactBytes(min)} to ${exactBytes(max)}`);
+  if (v < min || v > max) throw new InvalidArgumentError(`${what} ${input} is out of range (${range})`);
+  return v;
+}
+
+/** A whole number option that is not a size (a count, pixels): digits only, at least `min`. */
+export function parseCount(input: string | number, what: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const v = typeof input === 'number' ? input : /^\s*\d+\s*$/.test(input) ? Number(input) : NaN;
+  const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `${min} to ${max}`;
+  if (!Number.isSafeInteger(v)) throw new InvalidArgumentError(`${what} '${input}' is not a whole number (${range})`);
+  if (v < min || v > max) throw new InvalidArgumentError(`${what} ${input} is out of range (${range})`);
+  return v;
+}
+
 export const MIN_BLOCK_SIZE = 512;
 export const MAX_BLOCK_SIZE = 1 << 20;
 export const DEFAULT_BLOCK_SIZE = 4096;
@@ -23,11 +59,18 @@ export const DEFAULT_BLOCK_SIZE = 4096;
 /** A power of two from 512 B to 1 MiB. */
 export function parseBlockSize(input: string | number | undefined): number {
   if (input === undefined) return DEFAULT_BLOCK_SIZE;
-  const bs = parseSize(input, 'block size');
-  if (bs < MIN_BLOCK_SIZE || bs > MAX_BLOCK_SIZE || (bs & (bs - 1)) !== 0) {
-    throw new InvalidArgumentError(`block size ${input} is not a power of two from 512 B to 1 MiB`);
+  return parseSizeIn(input, 'block size', { min: MIN_BLOCK_SIZE, max: MAX_BLOCK_SIZE, powerOfTwo: true });
+}
+
+/** A bound as typed: 512 B, 1 MiB, 16 MiB (the largest unit that divides it exactly). */
+function exactBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  while (i < units.length - 1 && n >= 1024 && n % 1024 === 0) {
+    n /= 1024;
+    i++;
   }
-  return bs;
+  return `${n} ${units[i]}`;
 }
 
 /** 0 B, 512 B, 4 KiB, 1.5 GiB. */

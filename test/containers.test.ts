@@ -59,8 +59,8 @@ describe('containers we do not read are refused with one line', () => {
     const runs = [
       [['info', img], 'blocksmith'],
       [['map', img], 'blocksmith'],
-      [['sparsify', img, out], 'sparsify'],
-      [['sparsify', img], 'sparsify'],
+      [['sparsify', img, out], 'blocksmith'],
+      [['sparsify', img], 'blocksmith'],
     ] as const;
     const results = await Promise.all(runs.map(([args]) => runCli([...args], { cli: blocksmithCli })));
     runs.forEach(([args, prog], k) => {

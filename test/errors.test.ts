@@ -269,7 +269,7 @@ describe('CLI usage errors: exit 2, one line on stderr, nothing on stdout', () =
       const r = await runCli([cmd]);
       expect(r.code).toBe(2);
       expect(r.stdout).toBe('');
-      expect(r.stderr).toBe("error: missing required argument 'path'\n");
+      expect(r.stderr).toBe("blocksmith: missing required argument 'path'\n");
     }
   });
 
@@ -277,27 +277,27 @@ describe('CLI usage errors: exit 2, one line on stderr, nothing on stdout', () =
     const r = await runCli(['info', file, file]);
     expect(r.code).toBe(2);
     expect(lines(r.stderr)).toHaveLength(1);
-    expect(r.stderr).toMatch(/^error: too many arguments/);
+    expect(r.stderr).toMatch(/^blocksmith: too many arguments/);
   });
 
   it('an unknown option of a command', async () => {
     const r = await runCli(['map', '--frobnicate', file]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe("error: unknown option '--frobnicate'\n");
+    expect(r.stderr).toBe("blocksmith: unknown option '--frobnicate'\n");
   });
 
   it('an unknown command', async () => {
     const r = await runCli(['frobnicate', file]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(lines(r.stderr)[0]).toBe("error: unknown command 'frobnicate'");
+    expect(lines(r.stderr)[0]).toBe("blocksmith: unknown command 'frobnicate'");
     expect(lines(r.stderr), 'a usage error is exactly one line on stderr').toHaveLength(1);
   });
 
   it('an unknown option of the program', async () => {
     const r = await runCli(['--frobnicate']);
     expect(r.code).toBe(2);
-    expect(lines(r.stderr)[0]).toBe("error: unknown option '--frobnicate'");
+    expect(lines(r.stderr)[0]).toBe("blocksmith: unknown option '--frobnicate'");
     expect(lines(r.stderr), 'a usage error is exactly one line on stderr').toHaveLength(1);
   });
 });

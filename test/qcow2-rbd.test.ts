@@ -101,7 +101,7 @@ describe('qcow2 with a hostile backing file -> RBD', () => {
         const name = newImage('q-evil');
         for (const [args, prog] of [
           [['rbd', 'import', image, `rbd/${name}`], 'blocksmith'],
-          [['sparsify', image, `rbd:rbd/${name}`], 'sparsify'],
+          [['sparsify', image, `rbd:rbd/${name}`], 'blocksmith'],
         ] as const) {
           const r = await runCli([...args], { cli: blocksmithCli });
           expect(r.code, r.stderr).toBe(1);

@@ -199,8 +199,7 @@ describe('sparsify SRC DST: the copy', () => {
 
     expect(r.code).toBe(1);
     expect(isOneLine(r.stderr)).toBe(true);
-    expect(r.stderr).toContain('same file');
-    expect(r.stderr).toContain('EINVAL');
+    expect(r.stderr).toBe(`sparsify: refusing to write the copy to '${dst}': it is the source '${src}'${dst === src ? '' : ' (through a symbolic link)'} (EINVAL)\n`);
     expect(await sha256(src)).toBe(srcHash);
     expect(allocated(src)).toBe(SOURCE_ALLOCATED);
     expect(listDir(dir)).toEqual(before);

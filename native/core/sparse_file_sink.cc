@@ -34,31 +34,63 @@ mode_t default_mode() {
 
 }  // namespace
 
-SparseFileSink::SparseFileSink(std::string target, bool overwrite)
-    : target_(std::move(target)), dir_(dirname_of(target_)), overwrite_(overwrite) {
+int create_exclusive(const std::string& path, mode_t mode) {
+  return ::open(path.c_str(), O_CREAT | O_EXCL | O_NOFOLLOW | O_RDWR | O_CLOEXEC, mode);
+}
+
+std::optional<FileId> file_id(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileId{st.st_dev, st.st_ino, path, "the source"};
+}
+
+void check_copy_target(const std::string& target, bool overwrite, const std::vector<FileId>& protect) {
+  struct stat lst {};
+  if (::lstat(target.c_str(), &lst) != 0) {
+    if (errno == ENOENT) return;  // a new name; linkat/link refuse one that appears meanwhile
+    throw_sys(errno, "lstat", target, "cannot create the copy '" + target + "'");
+  }
+  const bool link = S_ISLNK(lst.st_mode);
+  const std::string via = link ? " (through a symbolic link)" : "";
+  // What the name leads to: a device or a source is the message that matters.
+  struct stat st {};
+  if (::stat(target.c_str(), &st) == 0) {
+    const char* kind = S_ISBLK(st.st_mode) ? "a block device" : S_ISCHR(st.st_mode) ? "a character device" : nullptr;
+    if (kind) {
+      throw Error(EINVAL, "EINVAL", "open", target,
+                  "refusing to write the copy to '" + target + "': it is " + kind + via + "; a copy is never written onto a device");
+    }
+    for (const FileId& id : protect) {
+      if (id.dev == st.st_dev && id.ino == st.st_ino) {
+        throw Error(EINVAL, "EINVAL", "open", target, "refusing to write the copy to '" + target + "': it is " + id.role + " '" + id.path + "'" + via);
+      }
+    }
+  }
+  if (link) {
+    throw Error(overwrite ? ELOOP : EEXIST, overwrite ? "ELOOP" : "EEXIST", "open", target,
+                "refusing to write the copy to '" + target + "': it is a symbolic link (not followed, not replaced)");
+  }
+  if (S_ISDIR(lst.st_mode)) throw Error(EISDIR, "EISDIR", "open", target, "target '" + target + "' is a directory");
+  if (!S_ISREG(lst.st_mode)) {
+    throw Error(EINVAL, "EINVAL", "open", target, "target '" + target + "' exists and is not a regular file");
+  }
+  if (!overwrite) throw Error(EEXIST, "EEXIST", "open", target, "target '" + target + "' exists (use --overwrite to replace it)");
+}
+
+SparseFileSink::SparseFileSink(std::string target, bool overwrite, std::vector<FileId> protect)
+    : target_(std::move(target)), dir_(dirname_of(target_)), overwrite_(overwrite), protect_(std::move(protect)) {
   // A write past RLIMIT_FSIZE must fail with EFBIG, not kill the process.
   struct sigaction old {};
   if (::sigaction(SIGXFSZ, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) ::signal(SIGXFSZ, SIG_IGN);
 
-  struct stat st {};
-  if (::stat(target_.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) {
-      throw Error(EISDIR, "EISDIR", "open", target_, "target '" + target_ + "' is a directory");
-    }
-    if (!S_ISREG(st.st_mode)) {
-      throw Error(EINVAL, "EINVAL", "open", target_, "target '" + target_ + "' exists and is not a regular file");
-    }
-    if (!overwrite_) {
-      throw Error(EEXIST, "EEXIST", "open", target_, "target '" + target_ + "' exists (use --overwrite to replace it)");
-    }
-  }
+  check_copy_target(target_, overwrite_, protect_);
   int fd = ::open(dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, default_mode());
   if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
     // Filesystem without O_TMPFILE: a hidden temporary name, removed on failure.
     std::random_device rd;
     for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
       temp_name_ = dir_ + "/." + basename_of(target_) + ".blocksmith-" + std::to_string(rd());
-      fd = ::open(temp_name_.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, default_mode());
+      fd = create_exclusive(temp_name_, default_mode());
       if (fd < 0 && errno != EEXIST) break;
     }
   }
@@ -124,6 +156,9 @@ void SparseFileSink::commit() {
     throw_sys(errno, "ftruncate", target_, "setting the size of the copy '" + target_ + "' failed");
   }
   if (::fdatasync(fd_.get()) != 0) throw_sys(errno, "fdatasync", target_, "flushing the copy '" + target_ + "' failed");
+  // The target may have changed during the copy (minutes): check it again
+  // right before it gets its name.
+  check_copy_target(target_, overwrite_, protect_);
 
   if (temp_name_.empty()) {
     // Give the unnamed file a name. Without --overwrite, linkat itself refuses

@@ -157,11 +157,17 @@ SparsifyReport sparse_copy(const std::string& source, const std::string& target,
   OpenedImage image = open_image(source, options.format, options.use_seek_hole, options.backing);
   Reader& reader = *image.reader;
   FileReader& file = *image.file;
-  struct stat tst {};
-  if (::stat(target.c_str(), &tst) == 0 && tst.st_dev == file.info().st_dev && tst.st_ino == file.info().st_ino &&
-      file.info().kind == SourceKind::regular_file) {
-    throw Error(EINVAL, "EINVAL", "open", target, "source and target are the same file ('" + target + "')");
+  // Files the copy must never replace: the source and every backing file it
+  // reads through (replacing a qcow2's backing file changes the qcow2's disk).
+  std::vector<FileId> sources{{file.info().st_dev, file.info().st_ino, source, "the source"}};
+  for (const BackingLink& b : image.description.backing_chain) {
+    if (auto id = file_id(b.path)) {
+      id->role = "a backing file of the source";
+      sources.push_back(*id);
+    }
   }
+  // Checked here too, so that a dry run says what the real run would refuse.
+  check_copy_target(target, options.overwrite, sources);
 
   SparsifyReport r;
   r.source = source;
@@ -187,7 +193,7 @@ SparsifyReport sparse_copy(const std::string& source, const std::string& target,
     r.data_bytes = counted.totals().data;
     r.allocated_after = r.data_bytes;  // what the copy would allocate
   } else {
-    SparseFileSink sink(target, options.overwrite);
+    SparseFileSink sink(target, options.overwrite, sources);
     CountingSink counted(&sink);
     run_scan(reader, scan, counted, control);
     r.free_bytes = counted.free_bytes();

@@ -2,8 +2,8 @@
 import { Command, Option } from 'commander';
 import { carve, type CarveAbortError, type CarveReport, type CarveSummary } from '../carve.js';
 import { AbortError } from '../errors.js';
-import { formatBytes } from '../units.js';
-import { EXIT_PARTIAL, interruptSignal, progressBar, reportError, type CommonFlags } from './common.js';
+import { formatBytes, parseCount, parseSizeIn } from '../units.js';
+import { EXIT_PARTIAL, out, runOperation, type CommonFlags } from './common.js';
 
 interface CarveFlags extends CommonFlags {
   output: string;
@@ -27,10 +27,25 @@ interface CarveFlags extends CommonFlags {
   gallery?: boolean;
 }
 
-function intFlag(v: string | undefined, what: string): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) throw Object.assign(new Error(`${what} must be a non-negative integer, got '${v}'`), { usage: true });
-  return Number(v);
+/** The options of one carve run, with every size and number checked (usage errors, exit 2) before any work. */
+function parseCarveOptions(flags: CarveFlags) {
+  const size = (v: string | undefined, what: string, bounds?: Parameters<typeof parseSizeIn>[2]) => (v === undefined ? undefined : parseSizeIn(v, what, bounds));
+  const count = (v: string | undefined, what: string) => (v === undefined ? undefined : parseCount(v, what));
+  return {
+    outDir: flags.output,
+    sectorSize: size(flags.sectorSize, 'sector size', { min: 1, max: 1 << 20 }),
+    offset: size(flags.offset, 'offset'),
+    // 0 would be read as "to the end": a length names at least one byte (omit it to scan to the end).
+    length: size(flags.length, 'length', { min: 1 }),
+    minSize: size(flags.minSize, 'min size'),
+    minWidth: count(flags.minWidth, 'min width'),
+    minHeight: count(flags.minHeight, 'min height'),
+    maxSize: size(flags.maxSize, 'max size', { min: 1 }),
+    // Filesystem blocks and clusters: powers of two, like --block-size of the other commands (up to exFAT's 32 MiB is not needed: 16 MiB).
+    blockSize: size(flags.blockSize, 'block size', { min: 512, max: 16 << 20, powerOfTwo: true }),
+    maxGap: size(flags.maxGap, 'max gap'),
+    maxAttempts: count(flags.maxAttempts, 'max attempts'),
+  };
 }
 
 export function summaryOf(r: CarveReport): CarveSummary {
@@ -103,32 +118,15 @@ Open OUTDIR/index.html to browse what was recovered (offset, size, status, camer
 Exit codes: 0 done, 1 failed, 2 usage, 3 done but unreadable ranges were skipped, 130 stopped (files and report kept).`,
   );
   cmd.action(async (source: string, flags: CarveFlags) => {
-    const interrupt = interruptSignal();
-    const bar = progressBar('carving', flags);
+    const opts = parseCarveOptions(flags);
+    const printSummary = (r: CarveReport) => {
+      if (flags.json) out(JSON.stringify({ summary: summaryOf(r) }) + '\n');
+      else if (!flags.quiet) out(formatSummary(r));
+    };
+    let report: CarveReport;
     try {
-      let opts;
-      try {
-        opts = {
-          outDir: flags.output,
-          sectorSize: intFlag(flags.sectorSize, 'sector size'),
-          offset: flags.offset,
-          length: flags.length,
-          minSize: flags.minSize,
-          minWidth: intFlag(flags.minWidth, 'min width'),
-          minHeight: intFlag(flags.minHeight, 'min height'),
-          maxSize: flags.maxSize,
-          blockSize: flags.blockSize,
-          maxGap: flags.maxGap,
-          maxAttempts: intFlag(flags.maxAttempts, 'max attempts'),
-        };
-      } catch (err) {
-        process.stderr.write(`${name}: ${(err as Error).message}\n`);
-        process.exitCode = 2;
-        return;
-      }
-      let report: CarveReport;
-      try {
-        report = await carve(source, {
+      report = await runOperation('carving', flags, (op) =>
+        carve(source, {
           ...opts,
           dedupe: !!flags.dedupe,
           thumbnails: !!flags.thumbnails,
@@ -138,31 +136,18 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 done but unreadable ranges were skipped
           seekHole: flags.seekHole !== false,
           resume: flags.resume,
           gallery: flags.gallery !== false,
-          signal: interrupt.signal,
-          onProgress: bar.update,
-          onFile: flags.json ? (f) => process.stdout.write(JSON.stringify(f) + '\n') : undefined,
-        });
-      } catch (err) {
-        if (err instanceof AbortError && (err as CarveAbortError).report) {
-          bar.stop();
-          const r = (err as CarveAbortError).report;
-          if (flags.json) process.stdout.write(JSON.stringify({ summary: summaryOf(r) }) + '\n');
-          else if (!flags.quiet) process.stdout.write(formatSummary(r));
-          process.exitCode = reportError(name, err, flags); // 130 (Ctrl-C) or 143 (SIGTERM)
-          return;
-        }
-        throw err;
-      }
-      bar.stop();
-      if (flags.json) process.stdout.write(JSON.stringify({ summary: summaryOf(report) }) + '\n');
-      else if (!flags.quiet) process.stdout.write(formatSummary(report));
-      if (report.unreadable.length > 0) process.exitCode = EXIT_PARTIAL;
+          signal: op.signal,
+          onProgress: op.onProgress,
+          onFile: flags.json ? (f) => out(JSON.stringify(f) + '\n') : undefined,
+        }),
+      );
     } catch (err) {
-      bar.stop();
-      process.exitCode = reportError(name, err, flags);
-    } finally {
-      interrupt.dispose();
+      // Stopped (Ctrl-C, SIGTERM): the summary of what was done, then "stopped" and 130 / 143 from the harness.
+      if (err instanceof AbortError && (err as CarveAbortError).report) printSummary((err as CarveAbortError).report);
+      throw err;
     }
+    printSummary(report);
+    if (report.unreadable.length > 0) process.exitCode = EXIT_PARTIAL;
   });
   return cmd;
 }

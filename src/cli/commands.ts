@@ -1,6 +1,5 @@
 // The `info` and `map` subcommands (kept apart from the program so the
 // direct CLIs can reuse them).
-import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { info, mapExtents, type ExtentMap, type ImageInfo, type ScanOptions } from '../extents.js';
 import { cpuFeatures } from '../zero.js';
@@ -8,7 +7,8 @@ import { isRbdSpec } from '../rbd.js';
 import { inspectFilesystems, type FsInspection } from '../sparsify.js';
 import { formatBytes, parseBlockSize } from '../units.js';
 import { parseImageFormat } from '../format.js';
-import { interruptSignal, printJson, progressBar, reportError, type CommonFlags } from './common.js';
+import { checkNewFile, writeNewFile } from '../output-file.js';
+import { out, printJson, runOperation, usageError, type CommonFlags } from './common.js';
 import { addBackingOptions, allowBackingFrom, backingLines, type BackingFlags } from './backing-options.js';
 
 interface ScanFlags extends CommonFlags, BackingFlags {
@@ -16,6 +16,7 @@ interface ScanFlags extends CommonFlags, BackingFlags {
   seekHole?: boolean;
   verbose?: boolean;
   svg?: string;
+  overwrite?: boolean;
   format?: string;
   fs?: boolean;
 }
@@ -32,21 +33,9 @@ function scanOptions(cmd: Command): Option[] {
   ].map((o) => (cmd.addOption(o), o));
 }
 
-/** Runs a scan with progress bar and Ctrl-C handling; returns the result or an exit code. */
-async function withScan<T>(label: string, flags: ScanFlags, run: (opts: ScanOptions) => Promise<T>): Promise<T | number> {
-  const blockSize = parseBlockSize(flags.blockSize);
-  const interrupt = interruptSignal();
-  const bar = progressBar(label, flags);
-  try {
-    const format = parseImageFormat(flags.format);
-    return await run({ blockSize, seekHole: flags.seekHole !== false, format, allowBacking: allowBackingFrom(flags), signal: interrupt.signal, onProgress: bar.update });
-  } catch (err) {
-    bar.stop();
-    return reportError('blocksmith', err, flags);
-  } finally {
-    bar.stop();
-    interrupt.dispose();
-  }
+/** The scan options from the flags (usage errors before any work). */
+function scanSettings(flags: ScanFlags): Pick<ScanOptions, 'blockSize' | 'seekHole' | 'format' | 'allowBacking'> {
+  return { blockSize: parseBlockSize(flags.blockSize), seekHole: flags.seekHole !== false, format: parseImageFormat(flags.format), allowBacking: allowBackingFrom(flags) };
 }
 
 function pct(part: number, whole: number): string {
@@ -103,30 +92,19 @@ Examples:
   $ blocksmith info rbd:rbd/vm1          # provisioned vs used bytes of an RBD image`,
   );
   cmd.action(async (path: string, flags: ScanFlags) => {
-    if (isRbdSpec(path)) return (await import('./rbd-command.js')).runRbdInfo('blocksmith', path, flags);
-    const r = await withScan<ImageInfo>('scanning', flags, (o) => info(path, o));
-    if (typeof r === 'number') {
-      process.exitCode = r;
-      return;
-    }
-    let fsInfo: FsInspection | undefined;
-    if (flags.fs) {
-      try {
-        fsInfo = await inspectFilesystems(path);
-      } catch (err) {
-        process.exitCode = reportError('blocksmith', err, flags);
-        return;
-      }
-    }
+    if (isRbdSpec(path)) return (await import('./rbd-command.js')).runRbdInfo(path, flags);
+    const settings = scanSettings(flags);
+    const r = await runOperation('scanning', flags, (op) => info(path, { ...settings, ...op }));
+    const fsInfo: FsInspection | undefined = flags.fs ? await runOperation('reading filesystems', flags, (op) => inspectFilesystems(path, op)) : undefined;
     if (flags.json) {
       printJson({ ...r, ...(flags.verbose ? { zeroKernel: cpuFeatures().zeroKernel } : {}), ...(fsInfo ? { filesystems: fsInfo } : {}) });
     } else {
-      process.stdout.write(formatInfo(r, !!flags.verbose));
+      out(formatInfo(r, !!flags.verbose));
       if (fsInfo) {
-        process.stdout.write(`partition table: ${fsInfo.partitionScheme}${fsInfo.gptBackupUsed ? ' (backup GPT used: the primary is corrupt)' : ''}\n`);
+        out(`partition table: ${fsInfo.partitionScheme}${fsInfo.gptBackupUsed ? ' (backup GPT used: the primary is corrupt)' : ''}\n`);
         for (const v of fsInfo.volumes) {
           const where = v.number === 0 ? 'whole image' : `partition ${v.number} (${v.type})`;
-          process.stdout.write(
+          out(
             v.action === 'free-blocks'
               ? `  ${where} at ${v.offset}, ${formatBytes(v.length)}: ${v.filesystem}, ${v.blockSize} B blocks, used ${formatBytes(v.usedBytes)}, free ${formatBytes(v.freeBytes)}\n`
               : `  ${where} at ${v.offset}, ${formatBytes(v.length)}: no known filesystem\n`,
@@ -151,7 +129,8 @@ export function mapCommand(): Command {
   const cmd = new Command('map')
     .description('list the hole / zero / data extents of a raw or qcow2 image or a block device')
     .argument('<path>', 'raw image file or block device')
-    .option('--svg <file>', 'also draw the map as an SVG picture (open it in a browser)');
+    .option('--svg <file>', 'also draw the map as an SVG picture (open it in a browser); a new file: never a device or the image')
+    .option('--overwrite', 'replace an existing --svg file (atomically, through a temporary file and rename)');
   scanOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -163,18 +142,24 @@ Examples:
   $ blocksmith map --svg vm.svg /dev/loop0`,
   );
   cmd.action(async (path: string, flags: ScanFlags) => {
-    const r = await withScan<ExtentMap>('mapping', flags, (o) => mapExtents(path, o));
-    if (typeof r === 'number') {
-      process.exitCode = r;
-      return;
+    const settings = scanSettings(flags);
+    if (flags.overwrite && flags.svg === undefined) usageError('--overwrite applies to --svg FILE only');
+    // Refuse a bad --svg target before the scan, not after minutes of it;
+    // writeNewFile checks again when it creates the file.
+    const svgRule = { overwrite: !!flags.overwrite, protect: [path], what: 'SVG' };
+    if (flags.svg !== undefined) await checkNewFile(flags.svg, svgRule);
+    const r = await runOperation('mapping', flags, (op) => mapExtents(path, { ...settings, ...op }));
+    if (flags.svg !== undefined) {
+      const svg = (await import('../svg.js')).renderExtentSvg(r);
+      // The backing files of a qcow2 are sources too.
+      await writeNewFile(flags.svg, svg, { ...svgRule, protect: [path, ...(r.image.backingChain ?? []).map((b) => ({ path: b.path, role: 'a backing file of the image' }))] });
     }
-    if (flags.svg) await writeFile(flags.svg, (await import('../svg.js')).renderExtentSvg(r));
     if (flags.json) {
       // One extent per line inside a JSON array, like `qemu-img map --output=json`.
       const lines = r.extents.map((e) => JSON.stringify(e));
-      process.stdout.write('[' + lines.join(',\n') + ']\n');
+      out('[' + lines.join(',\n') + ']\n');
     } else {
-      process.stdout.write(formatMapText(r));
+      out(formatMapText(r));
     }
   });
   return cmd;

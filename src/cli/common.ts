@@ -1,5 +1,9 @@
-// What every blocksmith CLI shares: exit codes, one-line errors, the
-// progress bar, Ctrl-C handling, JSON output.
+// The one harness every blocksmith CLI runs under (blocksmith, sparsify,
+// carve and all their subcommands): exit codes, one-line errors, usage
+// errors, the progress bar, Ctrl-C / SIGTERM, and standard output (stdout.ts).
+// A command's action only parses its options (throwing usageError) and runs
+// its work through runOperation(); runCli() reports whatever it throws and
+// picks the exit code, in one place.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +13,9 @@ import type * as CliProgress from 'cli-progress';
 import { AbortError, BlocksmithError, InvalidArgumentError } from '../errors.js';
 import type { Progress } from '../job.js';
 import { formatBytes } from '../units.js';
+import { flushStdout, out, stdoutExitCode, stdoutFailure, watchStdout } from './stdout.js';
+
+export { out, printJson, EXIT_BROKEN_PIPE } from './stdout.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -17,12 +24,6 @@ export const EXIT_PARTIAL = 3;
 export const EXIT_INTERRUPTED = 130;
 /** 128 + SIGTERM, as a shell reports a process killed by it. */
 export const EXIT_TERMINATED = 143;
-
-// The signal that stopped the run, for the exit code (130 Ctrl-C, 143 SIGTERM).
-let stoppedBy: NodeJS.Signals | undefined;
-function interruptedExitCode(): number {
-  return stoppedBy === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
-}
 
 export function packageVersion(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -36,34 +37,39 @@ export interface CommonFlags {
   debug?: boolean;
 }
 
-/**
- * An AbortController wired to SIGINT/SIGTERM: the first Ctrl-C asks the
- * running operation to stop cleanly; a second one exits at once.
- */
-export function interruptSignal(): { signal: AbortSignal; interrupted: () => boolean; dispose: () => void } {
-  const controller = new AbortController();
-  let count = 0;
-  const onSignal = (name: NodeJS.Signals) => {
-    count++;
-    stoppedBy ??= name;
-    if (count > 1) process.exit(interruptedExitCode());
-    process.stderr.write(`\n${name === 'SIGINT' ? 'interrupted' : 'terminated'}: stopping cleanly (Ctrl-C again to quit at once)\n`);
-    controller.abort(new AbortError(`stopped by ${name}`));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    signal: controller.signal,
-    interrupted: () => count > 0,
-    dispose: () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
+/** A bad option value or a bad combination of options: one line, exit 2. */
+export function usageError(message: string): never {
+  throw new InvalidArgumentError(message);
 }
 
+// --- Signals -----------------------------------------------------------------
+// One AbortController for the whole run: the first SIGINT/SIGTERM asks the
+// running operation to stop cleanly (it keeps what it finished: carve's files
+// and report, a sparsify's punched holes); a second one, or a first one when
+// no operation is running, exits at once with 130 / 143. Always through
+// process.exit(), which runs 'exit' listeners (carve writes its report there).
+
+const stop = new AbortController();
+let signalCount = 0;
+let stoppedBy: NodeJS.Signals | undefined;
+let operationsRunning = 0;
+
+function interruptedExitCode(): number {
+  return stoppedBy === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED;
+}
+
+function onSignal(name: NodeJS.Signals): void {
+  signalCount++;
+  stoppedBy ??= name;
+  if (signalCount > 1 || operationsRunning === 0) process.exit(interruptedExitCode());
+  process.stderr.write(`\n${name === 'SIGINT' ? 'interrupted' : 'terminated'}: stopping cleanly (Ctrl-C again to quit at once)\n`);
+  stop.abort(new AbortError(`stopped by ${name}`));
+}
+
+// --- Progress bar --------------------------------------------------------------
+
 /** A progress bar with rate and ETA on stderr, only when stderr is a terminal. */
-export function progressBar(label: string, flags: CommonFlags): { update: (p: Progress) => void; stop: () => void } {
+function progressBar(label: string, flags: CommonFlags): { update: (p: Progress) => void; stop: () => void } {
   if (!process.stderr.isTTY || flags.json || flags.quiet) return { update: () => {}, stop: () => {} };
   // Loaded only when a bar is drawn: it costs ~15-30 ms of start-up, which a
   // scripted `info --json` of a warm image would otherwise pay (bench/README.md).
@@ -94,48 +100,103 @@ export function progressBar(label: string, flags: CommonFlags): { update: (p: Pr
     },
     stop: () => {
       if (started) bar.stop();
+      started = false;
     },
   };
 }
 
-export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+// --- Operations -----------------------------------------------------------------
+
+export interface Operation {
+  /** Aborted by the first Ctrl-C / SIGTERM, or when stdout fails. */
+  signal: AbortSignal;
+  onProgress: (p: Progress) => void;
+  /** Removes the progress bar (before printing while the operation is still running). */
+  clearProgress: () => void;
 }
 
-/** One line on stderr, the stack only with --debug; returns the exit code. */
-export function reportError(prog: string, err: unknown, flags: CommonFlags): number {
+/**
+ * Runs one long operation with the progress bar (`label`) and signal
+ * handling. Errors propagate to runCli, which reports them.
+ */
+export async function runOperation<T>(label: string, flags: CommonFlags, run: (op: Operation) => Promise<T>): Promise<T> {
+  const bar = progressBar(label, flags);
+  operationsRunning++;
+  try {
+    return await run({ signal: stop.signal, onProgress: bar.update, clearProgress: bar.stop });
+  } finally {
+    operationsRunning--;
+    bar.stop();
+  }
+}
+
+// --- Errors and exit ---------------------------------------------------------------
+
+/** One line on stderr (the stack only with --debug); returns the exit code. */
+function reportError(prog: string, err: unknown, flags: CommonFlags): number {
   if (err instanceof AbortError) {
     process.stderr.write(`${prog}: stopped${err.note ? `; ${err.note}` : ''}\n`);
     return interruptedExitCode();
   }
-  if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE; // commander printed it (outputError below)
+  const usage = err instanceof InvalidArgumentError;
   const e = err as BlocksmithError;
-  const code = e && typeof e.code === 'string' && !(err instanceof InvalidArgumentError) ? ` (${e.code})` : '';
+  const code = e && typeof e.code === 'string' && !usage ? ` (${e.code})` : '';
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`${prog}: ${message}${code}\n`);
   if (flags.debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
-  if (flags.json) process.stdout.write(JSON.stringify({ error: { message, code: e?.code, syscall: e?.syscall, path: e?.path } }) + '\n');
-  return err instanceof InvalidArgumentError ? EXIT_USAGE : EXIT_FAILED;
+  // A usage error prints nothing on stdout; a failed operation under --json
+  // also says what failed as JSON, for the script reading stdout.
+  if (flags.json && !usage) out(JSON.stringify({ error: { message, code: e?.code, syscall: e?.syscall, path: e?.path } }) + '\n');
+  return usage ? EXIT_USAGE : EXIT_FAILED;
 }
 
-/** Parses argv with usage errors mapped to exit 2, runs, and exits with the action's code. */
+/** Commander's messages ("error: unknown option '--x'\n(Did you mean --y?)\n") as one line: "PROG: unknown option '--x' (did you mean --y?)". */
+function commanderLine(prog: string, message: string): string {
+  const text = message
+    .trim()
+    .replace(/^error: /, '')
+    .replace(/\s*\n\(Did you mean (.*)\?\)$/s, ' (did you mean $1?)')
+    .replace(/\s*\n\s*/g, ' ');
+  return `${prog}: ${text}\n`;
+}
+
+/**
+ * Parses argv (usage errors exit 2 with one line), runs the action, reports
+ * what it threw, flushes stdout and exits with the code. Never returns.
+ */
 export async function runCli(program: Command, argv: string[]): Promise<never> {
+  const prog = program.name();
+  watchStdout(() => stop.abort(new AbortError('standard output failed')));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // The command whose action ran: its flags say --debug / --json.
+  let actionCommand: Command = program;
+  program.hook('preAction', (_program, action) => {
+    actionCommand = action;
+  });
   // Subcommands added with addCommand() do not inherit these: set them on all.
   const configure = (cmd: Command) => {
     cmd.exitOverride();
-    cmd.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    cmd.configureOutput({
+      writeOut: (s) => out(s),
+      writeErr: (s) => process.stderr.write(s),
+      outputError: (s, write) => write(commanderLine(prog, s)),
+    });
     cmd.commands.forEach(configure);
   };
   configure(program);
-  let code: number;
+  let code: number = EXIT_OK;
+  let failed: { err: unknown } | undefined;
   try {
     await program.parseAsync(argv);
     code = (process.exitCode as number | undefined) ?? EXIT_OK;
   } catch (err) {
-    const flags = (program.opts() ?? {}) as CommonFlags;
-    code = reportError(program.name(), err, flags);
+    failed = { err };
   }
-  // Flush stdout before leaving (large --json outputs through a pipe).
-  await new Promise<void>((resolve) => (process.stdout.writableLength === 0 ? resolve() : process.stdout.once('drain', () => resolve())));
-  process.exit(code);
+  // The failure to report: stdout's first (an operation stopped because its
+  // output is gone says nothing more), else the operation's.
+  if (failed && !stdoutFailure()) code = reportError(prog, failed.err, (actionCommand.opts() ?? {}) as CommonFlags);
+  await flushStdout();
+  process.exit(stdoutExitCode(prog) ?? code);
 }

@@ -2,9 +2,9 @@
 // (sparsify SRC rbd:pool/image, sparsify rbd:pool/image DST).
 import { Command, Option } from 'commander';
 import { copyFromRbd, copyToRbd, formatRbdSpec, libvirtDiskXml, parseRbdSpec, rbdInfo, type RbdTarget } from '../rbd.js';
-import { formatBytes } from '../units.js';
-import type { ImageFormat } from '../format.js';
-import { interruptSignal, printJson, progressBar, reportError, type CommonFlags } from './common.js';
+import { formatBytes, parseCount } from '../units.js';
+import { parseImageFormat } from '../format.js';
+import { out, printJson, runOperation, type CommonFlags } from './common.js';
 import { addBackingOptions, allowBackingFrom, backingLines, type BackingFlags } from './backing-options.js';
 
 export interface RbdFlags extends CommonFlags, BackingFlags {
@@ -44,64 +44,38 @@ export function addImportOptions(cmd: Command): Command {
 }
 
 function withConnection(t: RbdTarget, flags: RbdFlags): RbdTarget {
-  const out = { ...t };
-  if (flags.id) out.user = flags.id;
-  if (flags.conf) out.conf = flags.conf;
-  if (flags.keyring) out.keyring = flags.keyring;
-  if (flags.timeout !== undefined) out.timeout = Number(flags.timeout);
-  return out;
+  const conn = { ...t };
+  if (flags.id) conn.user = flags.id;
+  if (flags.conf) conn.conf = flags.conf;
+  if (flags.keyring) conn.keyring = flags.keyring;
+  if (flags.timeout !== undefined) conn.timeout = parseCount(flags.timeout, '--timeout');
+  return conn;
 }
 
-async function withJob<T>(prog: string, label: string, flags: RbdFlags, run: (signal: AbortSignal, onProgress: (p: { bytesDone: number; bytesTotal: number }) => void) => Promise<T>): Promise<T | undefined> {
-  const interrupt = interruptSignal();
-  const bar = progressBar(label, flags);
-  try {
-    const r = await run(interrupt.signal, bar.update);
-    bar.stop();
-    return r;
-  } catch (err) {
-    bar.stop();
-    process.exitCode = reportError(prog, err, flags);
-    return undefined;
-  } finally {
-    interrupt.dispose();
-  }
-}
-
-export async function runRbdImport(prog: string, source: string, spec: string, flags: RbdFlags): Promise<void> {
-  let target: RbdTarget;
-  try {
-    target = withConnection(parseRbdSpec(spec), flags);
-  } catch (err) {
-    process.exitCode = reportError(prog, err, flags);
-    return;
-  }
-  const r = await withJob(prog, 'importing', flags, (signal, onProgress) =>
-    copyToRbd(source, target, {
-      blockSize: flags.blockSize,
-      seekHole: flags.seekHole !== false,
-      parallel: flags.parallel === undefined ? undefined : Number(flags.parallel),
-      objectSize: flags.objectSize,
-      writeSize: flags.writeSize,
-      features: flags.features === undefined ? undefined : Number(flags.features),
-      dataPool: flags.dataPool,
-      overwrite: !!flags.overwrite,
-      keepPartial: !!flags.keepPartial,
-      verify: !!flags.verify,
-      format: flags.format as ImageFormat | undefined,
-      allowBacking: allowBackingFrom(flags),
-      signal,
-      onProgress,
-    }),
-  );
-  if (!r) return;
+export async function runRbdImport(source: string, spec: string, flags: RbdFlags): Promise<void> {
+  const target = withConnection(parseRbdSpec(spec), flags);
+  const options = {
+    blockSize: flags.blockSize,
+    seekHole: flags.seekHole !== false,
+    parallel: flags.parallel === undefined ? undefined : parseCount(flags.parallel, '--parallel', 1, 1024),
+    objectSize: flags.objectSize,
+    writeSize: flags.writeSize,
+    features: flags.features === undefined ? undefined : parseCount(flags.features, '--features'),
+    dataPool: flags.dataPool,
+    overwrite: !!flags.overwrite,
+    keepPartial: !!flags.keepPartial,
+    verify: !!flags.verify,
+    format: parseImageFormat(flags.format),
+    allowBacking: allowBackingFrom(flags),
+  };
+  const r = await runOperation('importing', flags, (op) => copyToRbd(source, target, { ...options, ...op }));
   const xml = flags.libvirtXml ? libvirtDiskXml(target, r.monHost, { user: r.user, secretUuid: flags.secretUuid }) : undefined;
   if (flags.json) {
     printJson(xml ? { ...r, libvirtXml: xml } : r);
     return;
   }
   if (!flags.quiet) {
-    process.stdout.write(
+    out(
       [
         `copied ${r.source}${r.format === 'qcow2' ? ' (qcow2)' : ''} -> ${r.image} (${formatBytes(r.size)}, ${r.size} bytes)`,
         ...backingLines(r.backingChain, '  '),
@@ -111,42 +85,26 @@ export async function runRbdImport(prog: string, source: string, spec: string, f
       ].join('\n') + '\n',
     );
   }
-  if (xml) process.stdout.write(xml);
+  if (xml) out(xml);
 }
 
-export async function runRbdExport(prog: string, spec: string, target: string, flags: RbdFlags): Promise<void> {
-  let source: RbdTarget;
-  try {
-    source = withConnection(parseRbdSpec(spec), flags);
-  } catch (err) {
-    process.exitCode = reportError(prog, err, flags);
-    return;
-  }
-  const r = await withJob(prog, 'exporting', flags, (signal, onProgress) =>
-    copyFromRbd(source, target, { blockSize: flags.blockSize, overwrite: !!flags.overwrite, signal, onProgress }),
-  );
-  if (!r) return;
+export async function runRbdExport(spec: string, target: string, flags: RbdFlags): Promise<void> {
+  const source = withConnection(parseRbdSpec(spec), flags);
+  const r = await runOperation('exporting', flags, (op) => copyFromRbd(source, target, { blockSize: flags.blockSize, overwrite: !!flags.overwrite, ...op }));
   if (flags.json) printJson(r);
   else if (!flags.quiet) {
-    process.stdout.write(
+    out(
       `exported ${r.image} -> ${r.target} (${formatBytes(r.size)})\n  data written: ${formatBytes(r.dataBytes)}; disk size of the copy: ${formatBytes(r.allocatedAfter)}\n  time: ${r.seconds.toFixed(2)} s\n`,
     );
   }
 }
 
-export async function runRbdInfo(prog: string, spec: string, flags: RbdFlags): Promise<void> {
-  let t: RbdTarget;
-  try {
-    t = withConnection(parseRbdSpec(spec), flags);
-  } catch (err) {
-    process.exitCode = reportError(prog, err, flags);
-    return;
-  }
-  const r = await withJob(prog, 'reading', flags, () => rbdInfo(t));
-  if (!r) return;
+export async function runRbdInfo(spec: string, flags: RbdFlags): Promise<void> {
+  const t = withConnection(parseRbdSpec(spec), flags);
+  const r = await runOperation('reading', flags, (op) => rbdInfo(t, op));
   if (flags.json) printJson(r);
   else {
-    process.stdout.write(
+    out(
       `image: ${formatRbdSpec(t)}\nprovisioned size: ${formatBytes(r.size)} (${r.size} bytes)\nused: ${formatBytes(r.used)} (${r.used} bytes in existing objects)\nobject size: ${formatBytes(r.objectSize)}\n`,
     );
   }
@@ -182,7 +140,7 @@ Examples:
   $ blocksmith rbd import --verify --libvirt-xml /dev/vg0/vm1 rbd/vm1
   $ blocksmith rbd import --id libvirt --conf /etc/ceph/ceph.conf vm.raw rbd/ns1/vm1`,
   );
-  imp.action((source: string, image: string, flags: RbdFlags) => runRbdImport('blocksmith', source, image, flags));
+  imp.action((source: string, image: string, flags: RbdFlags) => runRbdImport(source, image, flags));
 
   const exp = new Command('export')
     .description('copy an RBD image to a sparse raw file (only existing objects are read)')
@@ -192,12 +150,12 @@ Examples:
     .option('--overwrite', 'replace an existing file');
   connectionOptions(exp);
   exp.addHelpText('after', `\nExamples:\n  $ blocksmith rbd export rbd/vm1 vm1.raw\n  $ blocksmith rbd export --json rbd:rbd/vm1:conf=/etc/ceph/ceph.conf vm1.raw`);
-  exp.action((image: string, target: string, flags: RbdFlags) => runRbdExport('blocksmith', image, target, flags));
+  exp.action((image: string, target: string, flags: RbdFlags) => runRbdExport(image, target, flags));
 
   const info = new Command('info').description('provisioned and used bytes of an RBD image').argument('<image>', 'POOL/IMAGE or rbd:...');
   connectionOptions(info);
   info.addHelpText('after', `\nExamples:\n  $ blocksmith rbd info rbd/vm1\n  $ blocksmith rbd info --json rbd:rbd/vm1`);
-  info.action((image: string, flags: RbdFlags) => runRbdInfo('blocksmith', image, flags));
+  info.action((image: string, flags: RbdFlags) => runRbdInfo(image, flags));
 
   return rbd.addCommand(imp).addCommand(exp).addCommand(info);
 }

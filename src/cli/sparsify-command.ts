@@ -4,8 +4,8 @@ import { Command, Option } from 'commander';
 import { sparseCopy, sparsify, type SparsifyReport } from '../sparsify.js';
 import { formatBytes, parseBlockSize } from '../units.js';
 import { isRbdSpec } from '../rbd.js';
-import type { ImageFormat } from '../format.js';
-import { interruptSignal, printJson, progressBar, reportError } from './common.js';
+import { parseImageFormat } from '../format.js';
+import { out, printJson, runOperation, usageError } from './common.js';
 import { addImportOptions, runRbdExport, runRbdImport, type RbdFlags } from './rbd-command.js';
 import { allowBackingFrom, backingLines } from './backing-options.js';
 
@@ -85,44 +85,21 @@ Examples:
 RBD targets follow qemu's syntax: rbd:pool[/namespace]/image[:id=USER][:conf=PATH][:keyring=PATH]`,
   );
   cmd.action(async (image: string, target: string | undefined, flags: SparsifyFlags) => {
-    if (target === undefined && flags.overwrite) {
-      process.stderr.write(`${name}: --overwrite applies to copies (SRC DST) only\n`);
-      process.exitCode = 2;
-      return;
-    }
-    if (flags.fs && (isRbdSpec(image) || (target !== undefined && isRbdSpec(target)))) {
-      process.stderr.write(`${name}: --fs applies to raw images and block devices, not to RBD copies\n`);
-      process.exitCode = 2;
-      return;
-    }
-    if (target !== undefined && isRbdSpec(target)) return runRbdImport(name, image, target, flags);
+    if (target === undefined && flags.overwrite) usageError('--overwrite applies to copies (SRC DST) only');
+    if (flags.fs && (isRbdSpec(image) || (target !== undefined && isRbdSpec(target)))) usageError('--fs applies to raw images and block devices, not to RBD copies');
+    if (target !== undefined && isRbdSpec(target)) return runRbdImport(image, target, flags);
     if (isRbdSpec(image)) {
-      if (target === undefined) {
-        process.stderr.write(`${name}: in-place sparsify of an RBD image is not supported; give a target file to export it\n`);
-        process.exitCode = 2;
-        return;
-      }
-      return runRbdExport(name, image, target, flags);
+      if (target === undefined) usageError('in-place sparsify of an RBD image is not supported; give a target file to export it');
+      return runRbdExport(image, target, flags);
     }
-    const interrupt = interruptSignal();
-    const bar = progressBar(target === undefined ? 'sparsifying' : 'copying', flags);
-    try {
-      const blockSize = parseBlockSize(flags.blockSize);
-      const format = flags.format as ImageFormat | undefined;
-      const common = { blockSize, seekHole: flags.seekHole !== false, dryRun: !!flags.dryRun, format, fs: !!flags.fs, signal: interrupt.signal, onProgress: bar.update };
-      const report =
-        target === undefined
-          ? await sparsify(image, { ...common, force: !!flags.force })
-          : await sparseCopy(image, target, { ...common, overwrite: !!flags.overwrite, allowBacking: allowBackingFrom(flags) });
-      bar.stop();
-      if (flags.json) printJson(report);
-      else if (!flags.quiet) process.stdout.write(formatReport(report));
-    } catch (err) {
-      bar.stop();
-      process.exitCode = reportError(name, err, flags);
-    } finally {
-      interrupt.dispose();
-    }
+    const blockSize = parseBlockSize(flags.blockSize);
+    const format = parseImageFormat(flags.format);
+    const report = await runOperation(target === undefined ? 'sparsifying' : 'copying', flags, (op) => {
+      const common = { blockSize, seekHole: flags.seekHole !== false, dryRun: !!flags.dryRun, format, fs: !!flags.fs, signal: op.signal, onProgress: op.onProgress };
+      return target === undefined ? sparsify(image, { ...common, force: !!flags.force }) : sparseCopy(image, target, { ...common, overwrite: !!flags.overwrite, allowBacking: allowBackingFrom(flags) });
+    });
+    if (flags.json) printJson(report);
+    else if (!flags.quiet) out(formatReport(report));
   });
   return cmd;
 }

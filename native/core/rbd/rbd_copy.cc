@@ -218,6 +218,8 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
 ExportReport copy_from_rbd(const Target& source, const std::string& target, const ScanOptions& scan, bool overwrite,
                            Control& control) {
   const auto t0 = std::chrono::steady_clock::now();
+  // A refused target (a device, a link, an existing file) before connecting.
+  check_copy_target(target, overwrite, {});
   Cluster cluster(source);
   IoCtx io(cluster, source);
   Image image(io, source);
