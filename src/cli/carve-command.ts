@@ -34,13 +34,13 @@ function intFlag(v: string | undefined, what: string): number | undefined {
 }
 
 export function summaryOf(r: CarveReport): CarveSummary {
-  const { files: _files, tool: _tool, version: _v, startedAt: _s, finishedAt: _f, options: _o, ...summary } = r;
+  const { files: _files, tool: _tool, version: _v, startedAt: _s, finishedAt: _f, options: _o, resumeState: _rs, ...summary } = r;
   return summary;
 }
 
 export function formatSummary(r: CarveReport): string {
   const lines = [
-    `${r.cancelled ? 'stopped' : 'carved'} ${r.source} -> ${r.outDir}`,
+    `${r.finished === false ? 'stopped' : 'carved'} ${r.source} -> ${r.outDir}`,
     `  complete: ${r.complete}   reassembled: ${r.reassembled ?? 0}   partial: ${r.partial}   thumbnails: ${r.thumbnails}   duplicates: ${r.duplicates}   filtered: ${r.filtered}`,
     `  candidates: ${r.candidates} (${r.rejected} rejected)   written: ${formatBytes(r.bytesWritten)}`,
     `  scanned: ${formatBytes(r.nextOffset - r.start)} of ${formatBytes(r.end - r.start)} in ${r.seconds.toFixed(2)} s (${formatBytes(r.bytesPerSecond)}/s)`,
@@ -49,7 +49,7 @@ export function formatSummary(r: CarveReport): string {
     const bytes = r.unreadable.reduce((a, u) => a + u.length, 0);
     lines.push(`  unreadable: ${r.unreadable.length} range(s), ${formatBytes(bytes)} skipped (see report.json)`);
   }
-  if (r.cancelled) lines.push(`  resume with: --resume ${r.outDir}/report.json`);
+  if (r.finished === false) lines.push(`  resume with: ${r.resumeWith ?? `--resume ${r.outDir}/report.json`}`);
   return lines.join('\n') + '\n';
 }
 
@@ -105,6 +105,22 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 done but unreadable ranges were skipped
   cmd.action(async (source: string, flags: CarveFlags) => {
     const interrupt = interruptSignal();
     const bar = progressBar('carving', flags);
+    // Standard output closed by its reader (`--json | head -1`): stop the run
+    // as Ctrl-C does (the report is written) and leave quietly with 141, as a
+    // coreutils tool killed by SIGPIPE.
+    const pipe = new AbortController();
+    let stdoutFailed = false;
+    const onStdoutError = (err: NodeJS.ErrnoException) => {
+      if (stdoutFailed) return;
+      stdoutFailed = true;
+      pipe.abort(new AbortError(`standard output: ${err.code ?? err.message}`));
+      if (err.code !== 'EPIPE') process.stderr.write(`${name}: cannot write standard output: ${err.message}\n`);
+      process.exitCode = err.code === 'EPIPE' ? 141 : 1;
+    };
+    process.stdout.on('error', onStdoutError);
+    const out = (text: string) => {
+      if (!stdoutFailed && !process.stdout.destroyed) process.stdout.write(text);
+    };
     try {
       let opts;
       try {
@@ -138,25 +154,26 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 done but unreadable ranges were skipped
           seekHole: flags.seekHole !== false,
           resume: flags.resume,
           gallery: flags.gallery !== false,
-          signal: interrupt.signal,
+          signal: AbortSignal.any([interrupt.signal, pipe.signal]),
           onProgress: bar.update,
-          onFile: flags.json ? (f) => process.stdout.write(JSON.stringify(f) + '\n') : undefined,
+          onFile: flags.json ? (f) => out(JSON.stringify(f) + '\n') : undefined,
         });
       } catch (err) {
         if (err instanceof AbortError && (err as CarveAbortError).report) {
           bar.stop();
           const r = (err as CarveAbortError).report;
-          if (flags.json) process.stdout.write(JSON.stringify({ summary: summaryOf(r) }) + '\n');
-          else if (!flags.quiet) process.stdout.write(formatSummary(r));
+          if (stdoutFailed) return; // exit code set by onStdoutError
+          if (flags.json) out(JSON.stringify({ summary: summaryOf(r) }) + '\n');
+          else if (!flags.quiet) out(formatSummary(r));
           process.exitCode = reportError(name, err, flags); // 130 (Ctrl-C) or 143 (SIGTERM)
           return;
         }
         throw err;
       }
       bar.stop();
-      if (flags.json) process.stdout.write(JSON.stringify({ summary: summaryOf(report) }) + '\n');
-      else if (!flags.quiet) process.stdout.write(formatSummary(report));
-      if (report.unreadable.length > 0) process.exitCode = EXIT_PARTIAL;
+      if (flags.json) out(JSON.stringify({ summary: summaryOf(report) }) + '\n');
+      else if (!flags.quiet) out(formatSummary(report));
+      if (report.unreadable.length > 0 && !stdoutFailed) process.exitCode = EXIT_PARTIAL;
     } catch (err) {
       bar.stop();
       process.exitCode = reportError(name, err, flags);
