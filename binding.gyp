@@ -87,6 +87,7 @@
         "native/tests/test_qcow2.cc",
         "native/tests/test_carve.cc",
         "native/tests/test_reassemble.cc",
+        "native/tests/test_carve_output.cc",
         "native/tests/test_fs.cc"
       ],
       "conditions": [

@@ -70,7 +70,7 @@ export interface CarveSummary extends Omit<NativeCarveReport, 'held' | 'recovere
   outDir: string;
   bytesPerSecond: number;
   /**
-   * running: the run is going on (report.json is brought up to date every few seconds and every 100 files);
+   * running: the run is going on (report.json is brought up to date every second, and soon after each new file);
    * stopped: by a signal or a closed stdout; failed: by an error (`error`), e.g. the output filesystem full;
    * done: the whole range was carved. Only `done` is finished; the others say how to continue (`resumeWith`).
    */
@@ -234,6 +234,13 @@ const FILE_PATH = /^(partial\/|thumbnails\/)?f\d{14}\.jpg$/;
  */
 function readPrevious(resumePath: string, source: string, outDir: string, outExists: boolean): CarveReport {
   const where = resolve(resumePath);
+  try {
+    // Our own report is a regular file; a symlink there was planted.
+    if (!lstatSync(where).isFile()) throw new Error('not a regular file');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new InvalidArgumentError(`cannot read the report to resume from (${resumePath}): ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+  }
   let inOut = false;
   try {
     inOut = outExists && basename(where) === 'report.json' && realpathSync(dirname(where)) === outDir;
@@ -269,19 +276,19 @@ function readPrevious(resumePath: string, source: string, outDir: string, outExi
 }
 
 /** Options that change which files a run writes: a resumed run must use the interrupted run's. */
-const RESULT_OPTIONS: [key: string, flag: string, fallback: unknown][] = [
-  ['sectorSize', '--sector-size', 1],
-  ['minSize', '--min-size', 0],
-  ['minWidth', '--min-width', 0],
-  ['minHeight', '--min-height', 0],
-  ['maxSize', '--max-size', 256 * 1024 * 1024],
-  ['dedupe', '--dedupe', false],
-  ['thumbnails', '--thumbnails', false],
-  ['partials', '--no-partial', true],
-  ['reassemble', '--no-reassemble', true],
-  ['blockSize', '--block-size', undefined],
-  ['maxGap', '--max-gap', 32 * 1024 * 1024],
-  ['maxAttempts', '--max-attempts', 50000],
+const RESULT_OPTIONS: [key: string, name: string, fallback: unknown][] = [
+  ['sectorSize', 'sector size', 1],
+  ['minSize', 'min size', 0],
+  ['minWidth', 'min width', 0],
+  ['minHeight', 'min height', 0],
+  ['maxSize', 'max size', 256 * 1024 * 1024],
+  ['dedupe', 'dedupe', false],
+  ['thumbnails', 'thumbnails', false],
+  ['partials', 'partial files', true],
+  ['reassemble', 'reassemble', true],
+  ['blockSize', 'block size', 'auto'],
+  ['maxGap', 'max gap', 32 * 1024 * 1024],
+  ['maxAttempts', 'max attempts', 50000],
 ];
 
 const sha256Of = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -319,7 +326,7 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
     throw new InvalidArgumentError('maxAttempts must be a non-negative integer');
   const size = checkSource(source);
   if (options.offset !== undefined && size !== undefined && offset > 0 && offset >= size)
-    throw new InvalidArgumentError(`offset ${offset} is at or past the end of ${source} (${size} bytes)`);
+    throw new BlocksmithError(`offset ${offset} is at or past the end of '${source}' (${size} bytes)`, { code: 'EINVAL', path: source });
 
   const plan = planOutput(options.outDir);
   const outDir = plan.dir;
@@ -350,9 +357,9 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
       const was = (previous!.options as Record<string, unknown>)?.[k] ?? fallback;
       const now = (nativeOpts as Record<string, unknown>)[k] ?? fallback;
       return was !== now;
-    }).map(([k, flag, fallback]) => `${flag} ${String((previous!.options as Record<string, unknown>)?.[k] ?? fallback)}, not ${String((nativeOpts as Record<string, unknown>)[k] ?? fallback)}`);
+    }).map(([k, flag, fallback]) => `${flag}: ${String((previous!.options as Record<string, unknown>)?.[k] ?? fallback)} then, ${String((nativeOpts as Record<string, unknown>)[k] ?? fallback)} now`);
     if (differ.length > 0)
-      throw new InvalidArgumentError(`--resume: give the options of the interrupted run (${differ.join('; ')})`);
+      throw new InvalidArgumentError(`--resume: the interrupted run used other options (${differ.join('; ')}); give the same ones`);
     if (options.offset === undefined) offset = previous.nextOffset;
     nativeOpts.offset = offset;
     // Up to where the interrupted run was to end (nothing, when only held candidates are left).
@@ -486,15 +493,21 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
   const writeGalleryQuiet = (report: CarveReport) => {
     if (options.gallery ?? true) writeGallerySync(outDir, report, previous !== undefined || existsSync(join(outDir, 'index.html')));
   };
+  // Every second, and within a quarter of a second of a new file, but
+  // spending at most about 5% of the time on it (a report of 10,000 files is
+  // a few MB).
   let lastWrite = Date.now();
+  let cost = 0;
   let unwritten = 0;
   const update = () => {
     const now = Date.now();
-    if (now - lastWrite < 2000 && !(unwritten >= 100 && now - lastWrite >= 500)) return;
+    const since = now - lastWrite;
+    if (since < Math.max(1000, 20 * cost) && !(unwritten > 0 && since >= Math.max(250, 20 * cost))) return;
     lastWrite = now;
     unwritten = 0;
     try {
       writeReport(build('running', undefined));
+      cost = Date.now() - now;
     } catch {
       // Out of space or the like: the last good report stays; the run's own
       // writes will fail soon and the final report goes into the reserve.
@@ -559,7 +572,11 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
     try {
       const report = build('failed', undefined, err);
       writeReport(report);
-      writeGalleryQuiet(report);
+      try {
+        writeGalleryQuiet(report);
+      } catch {
+        // the page is a view of the report; the report is what matters here
+      }
     } catch (e2) {
       note = `; report.json could not be brought up to date (${(e2 as NodeJS.ErrnoException).code ?? (e2 as Error).message}): the last one written says where to resume (--resume ${reportPath})`;
     }

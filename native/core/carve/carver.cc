@@ -503,8 +503,13 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
   auto checkpoint = [&](Driver& d, uint64_t pos) {
     CarveReport c = d.counters();
     c.next_offset = pos;
-    auto [h, r] = with_carried(d.held_partials(), d.recovered());
-    resume_state(c, carried, h, r, pos);
+    c.held = carried.unchecked;
+    for (auto& f : carried.held) c.held.push_back(f.offset);
+    for (auto& f : d.held_partials())
+      if (f.offset < pos) c.held.push_back(f.offset);
+    c.recovered = opt.recovered;
+    for (auto& f : d.recovered())
+      if (f.offset < pos) c.recovered.push_back(f);
     opt.checkpoint(c);
   };
   if (threads <= 1) {

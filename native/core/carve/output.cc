@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -23,7 +22,10 @@ UniqueFd open_dir(const std::string& dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) {
     int e = errno;
-    if (e == ELOOP) throw_sys(e, "open", dir, "'" + dir + "' is a symbolic link (not followed)");
+    struct stat st;
+    // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR (or ELOOP): say which.
+    if ((e == ENOTDIR || e == ELOOP) && ::lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+      throw_sys(ELOOP, "open", dir, "'" + dir + "' is a symbolic link (not followed)");
     throw_sys(e, "open", dir);
   }
   return fd;
@@ -72,8 +74,6 @@ int rename_noreplace(int dfd, const std::string& tmp, const std::string& name) {
   return ::renameat(dfd, tmp.c_str(), dfd, name.c_str());
 }
 
-std::atomic<uint64_t> temp_counter{0};
-
 }  // namespace
 
 void ensure_dir(const std::string& dir) {
@@ -97,10 +97,11 @@ Written write_file(const std::string& dir, const std::string& name, const uint8_
   // A fresh temporary name: one left by a killed run, or planted, is skipped.
   std::string tmp;
   UniqueFd fd;
+  const std::string prefix = "." + name + ".part-" + std::to_string(::getpid()) + "-";
   for (int attempt = 0; !fd; attempt++) {
-    tmp = "." + name + ".part-" + std::to_string(::getpid()) + "-" + std::to_string(temp_counter++);
+    tmp = prefix + std::to_string(attempt);
     fd.reset(::openat(dfd.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-    if (!fd && (errno != EEXIST || attempt >= 1000)) throw_sys(errno, "open", dir + "/" + tmp);
+    if (!fd && (errno != EEXIST || attempt >= 100000)) throw_sys(errno, "open", dir + "/" + tmp);
   }
   auto fail = [&](int e, const char* syscall) {
     fd.reset();
