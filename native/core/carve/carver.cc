@@ -256,9 +256,13 @@ CarveReport Driver::run() {
     progress_(std::min(buf_off_ + scan, scan_end) - rep_.start, false);
     if (checkpoint_) {
       auto now = std::chrono::steady_clock::now();
-      // Every second, and every 32 files (a run that fails soon after, on a
-      // full output filesystem, resumes from near where it stopped).
-      if (now - last_checkpoint >= std::chrono::seconds(1) || rep_.complete + rep_.partial + held_.size() >= files_at_checkpoint + 32) {
+      // Every second, and after 32 more files at most every 100 ms (a run
+      // that fails soon after, on a full output filesystem, resumes from near
+      // where it stopped; a checkpoint copies the lists of held candidates and
+      // recovered files, so not after every file).
+      auto since = now - last_checkpoint;
+      if (since >= std::chrono::seconds(1) ||
+          (since >= std::chrono::milliseconds(100) && rep_.complete + rep_.partial + held_.size() >= files_at_checkpoint + 32)) {
         last_checkpoint = now;
         files_at_checkpoint = rep_.complete + rep_.partial + held_.size();
         checkpoint_(std::min(buf_off_ + scan, scan_end));
