@@ -12,8 +12,8 @@
 // statuses and fields grow with the carver (e.g. `reassembled` files with their
 // `fragments`), and an older gallery must still render a newer report.
 import { createHash } from 'node:crypto';
-import { rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomicSync } from './carve-output.js';
 import { GALLERY_CSS, GALLERY_SCRIPT } from './gallery-page.js';
 
 export interface GalleryFragment {
@@ -45,6 +45,8 @@ export interface GalleryReport {
   source?: string;
   finishedAt?: string;
   cancelled?: boolean;
+  /** false: the run did not end (stopped or failed); the page says where it stopped. */
+  finished?: boolean;
   nextOffset?: number;
   files: GalleryFile[];
 }
@@ -146,7 +148,7 @@ export function renderGallery(report: GalleryReport): string {
 <header>
 <h1>Recovered photos from ${escapeHtml(source)}</h1>
 <p class="summary">${tiles.length} file${tiles.length === 1 ? '' : 's'}${when ? `, carved ${escapeHtml(when)}` : ''}${
-    report.cancelled ? `; the run was stopped at offset ${num(report.nextOffset) ?? '?'} (continue it with --resume)` : ''
+    report.cancelled || report.finished === false ? `; the run was stopped at offset ${num(report.nextOffset) ?? '?'} (continue it with --resume)` : ''
   }. Details of every file are in <a href="report.json">report.json</a>.</p>
 ${left.length > 0 ? `<p class="note">Not shown as tiles: ${escapeHtml(left.join('; '))}.</p>\n` : ''}<div class="controls">
 <span id="filters" role="group" aria-label="status"></span>
@@ -166,16 +168,18 @@ ${left.length > 0 ? `<p class="note">Not shown as tiles: ${escapeHtml(left.join(
 `;
 }
 
-/** Writes OUTDIR/index.html for `report` (temp file + rename, so a reader never sees half a page); returns its path. */
-export async function writeGallery(outDir: string, report: GalleryReport): Promise<string> {
-  const path = join(outDir, 'index.html');
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    await writeFile(tmp, renderGallery(report));
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-  return path;
+/**
+ * Writes OUTDIR/index.html for `report`, so that a reader never sees half a
+ * page: a fresh temporary file (O_EXCL|O_NOFOLLOW: nothing planted is
+ * followed), then renamed into place. An existing index.html is replaced only
+ * with `overwrite` (else EEXIST). Returns its path.
+ */
+export function writeGallerySync(outDir: string, report: GalleryReport, overwrite = false): string {
+  writeFileAtomicSync(outDir, 'index.html', renderGallery(report), overwrite);
+  return join(outDir, 'index.html');
+}
+
+/** writeGallerySync as a promise (the page is rendered and written in one go either way). */
+export async function writeGallery(outDir: string, report: GalleryReport, options: { overwrite?: boolean } = {}): Promise<string> {
+  return writeGallerySync(outDir, report, options.overwrite ?? false);
 }

@@ -197,6 +197,9 @@ export interface NativeCarveReport {
   unreadable: { offset: number; length: number }[];
   seconds: number;
   cancelled: boolean;
+  /** What a resumed run continues from besides nextOffset (filled when cancelled and in checkpoints): candidates before it held for the fragment search, and the files recovered before it. */
+  held: number[];
+  recovered: { offset: number; length: number }[];
 }
 
 export interface NativeBinding {
@@ -229,7 +232,8 @@ export interface NativeBinding {
     source: string,
     options: Record<string, unknown>,
     onProgress: NativeProgress | undefined,
-    onFile: (file: import('./carve.js').CarvedFile) => void,
+    /** (file) for each file written; (null, checkpoint) about once a second, after every file the checkpoint covers. */
+    onEvent: (file: import('./carve.js').CarvedFile | null, checkpoint?: NativeCarveReport) => void,
   ): NativeJob<NativeCarveReport>;
 }
 

@@ -84,7 +84,7 @@ describe('map --svg OUT', () => {
     await remember(image);
     const before = listDir(dir);
     const r = run('blocksmith', ['map', '--overwrite', '--svg', 'vm.raw', 'top.qcow2'], dir);
-    await expectRefused(r, `blocksmith: refusing to write the SVG file 'vm.raw': it is a backing file of the image 'vm.raw' (EINVAL)\n`, [image], before);
+    await expectRefused(r, `blocksmith: refusing to write the SVG file 'vm.raw': it is a backing file of 'top.qcow2', opened as '${image}' (EINVAL)\n`, [image], before);
   });
 
   it.each([[[]], [['--overwrite']]])('never a block device (%j), also through a symbolic link: the device unchanged', async (flags) => {
@@ -203,7 +203,7 @@ describe('sparse copies (sparsify SRC DST) and RBD exports: the same rule', () =
     await remember(image, top);
     const before = listDir(dir);
     const r = run('sparsify', ['--overwrite', 'top.qcow2', 'vm.raw'], dir);
-    await expectRefused(r, `sparsify: refusing to write the copy to 'vm.raw': it is a backing file of the source 'vm.raw' (EINVAL)\n`, [image, top], before);
+    await expectRefused(r, `sparsify: refusing to write the copy to 'vm.raw': it is a backing file of 'top.qcow2', opened as '${image}' (EINVAL)\n`, [image, top], before);
   });
 
   it.each([[[]], [['--overwrite']]])('a symbolic link planted at the target (%j) is refused before any work; nothing is created', async (flags) => {

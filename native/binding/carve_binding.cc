@@ -1,7 +1,10 @@
-// carve(source, options, onProgress, onFile) -> { promise, cancel }.
-// Per-file events are queued losslessly (an unbounded thread-safe function,
-// BlockingCall) and the job settles only after every queued event has been
-// delivered, so onFile sees each written file before the promise resolves.
+// carve(source, options, onProgress, onEvent) -> { promise, cancel }.
+// onEvent(file) for each file written, onEvent(null, checkpoint) about once a
+// second with a state a resumed run can continue from. Events are queued
+// losslessly and in order (an unbounded thread-safe function, BlockingCall):
+// a checkpoint arrives after every file it covers. The job settles only after
+// every queued event has been delivered, so onEvent sees each written file
+// before the promise resolves.
 #include <napi.h>
 
 #include <condition_variable>
@@ -20,6 +23,23 @@ namespace {
 using blocksmith::carve::CarvedFile;
 using blocksmith::carve::CarveOptions;
 using blocksmith::carve::CarveReport;
+using blocksmith::carve::Fragment;
+
+// Offsets and ranges of a resumed run, from its report.json (which may have
+// been edited): numbers that are non-negative integers, or a TypeError.
+uint64_t uint_value(Napi::Env env, Napi::Value v, const char* what) {
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<uint64_t>(d)))
+    throw invalid_arg(env, std::string(what) + " must hold non-negative integers");
+  return static_cast<uint64_t>(d);
+}
+
+Napi::Array array_option(Napi::Env env, Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return Napi::Array::New(env, 0);
+  if (!v.IsArray()) throw invalid_arg(env, std::string(key) + " must be an array");
+  return v.As<Napi::Array>();
+}
 
 CarveOptions read_options(Napi::Env env, Napi::Value v) {
   Napi::Object o = v.IsObject() ? v.As<Napi::Object>() : Napi::Object::New(env);
@@ -28,6 +48,7 @@ CarveOptions read_options(Napi::Env env, Napi::Value v) {
   c.out_dir = string_arg(env, out, "outDir");
   c.offset = uint_option(env, o, "offset", 0);
   c.length = uint_option(env, o, "length", 0);
+  c.length_set = !o.Get("length").IsUndefined();
   c.sector_size = static_cast<uint32_t>(uint_option(env, o, "sectorSize", 1));
   c.min_size = uint_option(env, o, "minSize", 0);
   c.min_width = static_cast<int>(uint_option(env, o, "minWidth", 0));
@@ -43,6 +64,23 @@ CarveOptions read_options(Napi::Env env, Napi::Value v) {
   c.block_size = static_cast<uint32_t>(uint_option(env, o, "blockSize", 0));
   c.max_gap = uint_option(env, o, "maxGap", c.max_gap);
   c.max_attempts = uint_option(env, o, "maxAttempts", c.max_attempts);
+  c.keep_identical = bool_option(o, "keepIdentical", false);
+  Napi::Array held = array_option(env, o, "held");
+  for (uint32_t i = 0; i < held.Length(); i++) c.held.push_back(uint_value(env, held.Get(i), "held"));
+  Napi::Array recovered = array_option(env, o, "recovered");
+  for (uint32_t i = 0; i < recovered.Length(); i++) {
+    Napi::Value r = recovered.Get(i);
+    if (!r.IsObject()) throw invalid_arg(env, "recovered must hold {offset, length} objects");
+    Napi::Object ro = r.As<Napi::Object>();
+    c.recovered.push_back(Fragment{uint_value(env, ro.Get("offset"), "recovered"), uint_value(env, ro.Get("length"), "recovered")});
+  }
+  Napi::Array known = array_option(env, o, "known");
+  for (uint32_t i = 0; i < known.Length(); i++) {
+    Napi::Value k = known.Get(i);
+    if (!k.IsObject() || !k.As<Napi::Object>().Get("sha256").IsString()) throw invalid_arg(env, "known must hold {sha256, offset} objects");
+    Napi::Object ko = k.As<Napi::Object>();
+    c.known.emplace_back(ko.Get("sha256").As<Napi::String>().Utf8Value(), uint_value(env, ko.Get("offset"), "known"));
+  }
   if (c.sector_size == 0 || c.max_size < 1024) throw invalid_arg(env, "sectorSize and maxSize must be positive");
   return c;
 }
@@ -81,12 +119,89 @@ Napi::Object file_object(Napi::Env env, const CarvedFile& f) {
   return o;
 }
 
+Napi::Object report_object(Napi::Env env, const CarveReport& rep) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("source", rep.source);
+  o.Set("size", static_cast<double>(rep.size));
+  o.Set("start", static_cast<double>(rep.start));
+  o.Set("end", static_cast<double>(rep.end));
+  o.Set("nextOffset", static_cast<double>(rep.next_offset));
+  o.Set("bytesScanned", static_cast<double>(rep.bytes_scanned));
+  o.Set("candidates", static_cast<double>(rep.candidates));
+  o.Set("complete", static_cast<double>(rep.complete));
+  o.Set("partial", static_cast<double>(rep.partial));
+  o.Set("reassembled", static_cast<double>(rep.reassembled));
+  o.Set("rejected", static_cast<double>(rep.rejected));
+  o.Set("filtered", static_cast<double>(rep.filtered));
+  o.Set("duplicates", static_cast<double>(rep.duplicates));
+  o.Set("thumbnails", static_cast<double>(rep.thumbnails));
+  o.Set("bytesWritten", static_cast<double>(rep.bytes_written));
+  Napi::Array un = Napi::Array::New(env, rep.unreadable.size());
+  for (size_t i = 0; i < rep.unreadable.size(); i++) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("offset", static_cast<double>(rep.unreadable[i].begin));
+    r.Set("length", static_cast<double>(rep.unreadable[i].end - rep.unreadable[i].begin));
+    un.Set(static_cast<uint32_t>(i), r);
+  }
+  o.Set("unreadable", un);
+  o.Set("seconds", rep.seconds);
+  o.Set("cancelled", rep.cancelled);
+  Napi::Array held = Napi::Array::New(env, rep.held.size());
+  for (size_t i = 0; i < rep.held.size(); i++) held.Set(static_cast<uint32_t>(i), static_cast<double>(rep.held[i]));
+  o.Set("held", held);
+  Napi::Array rec = Napi::Array::New(env, rep.recovered.size());
+  for (size_t i = 0; i < rep.recovered.size(); i++) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("offset", static_cast<double>(rep.recovered[i].offset));
+    r.Set("length", static_cast<double>(rep.recovered[i].length));
+    rec.Set(static_cast<uint32_t>(i), r);
+  }
+  o.Set("recovered", rec);
+  return o;
+}
+
+// A file written, or a checkpoint.
+struct Event {
+  bool checkpoint = false;
+  CarvedFile file;
+  CarveReport state;
+};
+
 struct EventQueue {
   std::mutex mu;
   std::condition_variable cv;
   uint64_t pending = 0;
   Napi::ThreadSafeFunction tsfn;
   bool active = false;
+
+  void post(std::unique_ptr<Event> ev) {
+    if (!active) return;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      pending++;
+    }
+    Event* raw = ev.release();
+    napi_status st = tsfn.BlockingCall(raw, [this](Napi::Env env, Napi::Function cb, Event* e) {
+      std::unique_ptr<Event> owned(e);
+      if (env != nullptr && cb != nullptr) {
+        try {
+          if (owned->checkpoint)
+            cb.Call({env.Null(), report_object(env, owned->state)});
+          else
+            cb.Call({file_object(env, owned->file)});
+        } catch (...) {
+        }
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      pending--;
+      cv.notify_all();
+    });
+    if (st != napi_ok) {
+      delete raw;
+      std::lock_guard<std::mutex> lock(mu);
+      pending--;
+    }
+  }
 };
 
 Napi::Value Carve(const Napi::CallbackInfo& info) {
@@ -101,30 +216,18 @@ Napi::Value Carve(const Napi::CallbackInfo& info) {
   }
   return start_job(env, info[2], [source, opts, seek_hole, q](blocksmith::Control& control) -> ResultBuilder {
     auto sink = [q](const CarvedFile& f) {
-      if (!q->active) return;
-      {
-        std::lock_guard<std::mutex> lock(q->mu);
-        q->pending++;
-      }
-      auto* copy = new CarvedFile(f);
-      napi_status st = q->tsfn.BlockingCall(copy, [q](Napi::Env env, Napi::Function cb, CarvedFile* file) {
-        std::unique_ptr<CarvedFile> owned(file);
-        if (env != nullptr && cb != nullptr) {
-          try {
-            cb.Call({file_object(env, *owned)});
-          } catch (...) {
-          }
-        }
-        std::lock_guard<std::mutex> lock(q->mu);
-        q->pending--;
-        q->cv.notify_all();
-      });
-      if (st != napi_ok) {
-        delete copy;
-        std::lock_guard<std::mutex> lock(q->mu);
-        q->pending--;
-      }
+      auto ev = std::make_unique<Event>();
+      ev->file = f;
+      q->post(std::move(ev));
     };
+    CarveOptions o = opts;
+    if (q->active)
+      o.checkpoint = [q](const CarveReport& state) {
+        auto ev = std::make_unique<Event>();
+        ev->checkpoint = true;
+        ev->state = state;
+        q->post(std::move(ev));
+      };
     auto finish_events = [q]() {
       if (!q->active) return;
       std::unique_lock<std::mutex> lock(q->mu);
@@ -136,41 +239,13 @@ Napi::Value Carve(const Napi::CallbackInfo& info) {
     CarveReport rep;
     try {
       auto reader = blocksmith::FileReader::open(source, seek_hole);
-      rep = blocksmith::carve::carve(reader, opts, control, sink);
+      rep = blocksmith::carve::carve(reader, o, control, sink);
     } catch (...) {
       finish_events();
       throw;
     }
     finish_events();
-    return [rep](Napi::Env env) -> Napi::Value {
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("source", rep.source);
-      o.Set("size", static_cast<double>(rep.size));
-      o.Set("start", static_cast<double>(rep.start));
-      o.Set("end", static_cast<double>(rep.end));
-      o.Set("nextOffset", static_cast<double>(rep.next_offset));
-      o.Set("bytesScanned", static_cast<double>(rep.bytes_scanned));
-      o.Set("candidates", static_cast<double>(rep.candidates));
-      o.Set("complete", static_cast<double>(rep.complete));
-      o.Set("partial", static_cast<double>(rep.partial));
-      o.Set("reassembled", static_cast<double>(rep.reassembled));
-      o.Set("rejected", static_cast<double>(rep.rejected));
-      o.Set("filtered", static_cast<double>(rep.filtered));
-      o.Set("duplicates", static_cast<double>(rep.duplicates));
-      o.Set("thumbnails", static_cast<double>(rep.thumbnails));
-      o.Set("bytesWritten", static_cast<double>(rep.bytes_written));
-      Napi::Array un = Napi::Array::New(env, rep.unreadable.size());
-      for (size_t i = 0; i < rep.unreadable.size(); i++) {
-        Napi::Object r = Napi::Object::New(env);
-        r.Set("offset", static_cast<double>(rep.unreadable[i].begin));
-        r.Set("length", static_cast<double>(rep.unreadable[i].end - rep.unreadable[i].begin));
-        un.Set(static_cast<uint32_t>(i), r);
-      }
-      o.Set("unreadable", un);
-      o.Set("seconds", rep.seconds);
-      o.Set("cancelled", rep.cancelled);
-      return o;
-    };
+    return [rep](Napi::Env env) -> Napi::Value { return report_object(env, rep); };
   });
 }
 

@@ -162,7 +162,7 @@ SparsifyReport sparse_copy(const std::string& source, const std::string& target,
   std::vector<FileId> sources{{file.info().st_dev, file.info().st_ino, source, "the source"}};
   for (const BackingLink& b : image.description.backing_chain) {
     if (auto id = file_id(b.path)) {
-      id->role = "a backing file of the source";
+      id->role = "a backing file of '" + source + "', opened as";
       sources.push_back(*id);
     }
   }

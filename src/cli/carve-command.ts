@@ -49,13 +49,13 @@ function parseCarveOptions(flags: CarveFlags) {
 }
 
 export function summaryOf(r: CarveReport): CarveSummary {
-  const { files: _files, tool: _tool, version: _v, startedAt: _s, finishedAt: _f, options: _o, ...summary } = r;
+  const { files: _files, tool: _tool, version: _v, startedAt: _s, finishedAt: _f, options: _o, resumeState: _rs, ...summary } = r;
   return summary;
 }
 
 export function formatSummary(r: CarveReport): string {
   const lines = [
-    `${r.cancelled ? 'stopped' : 'carved'} ${r.source} -> ${r.outDir}`,
+    `${r.finished === false ? 'stopped' : 'carved'} ${r.source} -> ${r.outDir}`,
     `  complete: ${r.complete}   reassembled: ${r.reassembled ?? 0}   partial: ${r.partial}   thumbnails: ${r.thumbnails}   duplicates: ${r.duplicates}   filtered: ${r.filtered}`,
     `  candidates: ${r.candidates} (${r.rejected} rejected)   written: ${formatBytes(r.bytesWritten)}`,
     `  scanned: ${formatBytes(r.nextOffset - r.start)} of ${formatBytes(r.end - r.start)} in ${r.seconds.toFixed(2)} s (${formatBytes(r.bytesPerSecond)}/s)`,
@@ -64,7 +64,7 @@ export function formatSummary(r: CarveReport): string {
     const bytes = r.unreadable.reduce((a, u) => a + u.length, 0);
     lines.push(`  unreadable: ${r.unreadable.length} range(s), ${formatBytes(bytes)} skipped (see report.json)`);
   }
-  if (r.cancelled) lines.push(`  resume with: --resume ${r.outDir}/report.json`);
+  if (r.finished === false) lines.push(`  resume with: ${r.resumeWith ?? `--resume ${r.outDir}/report.json`}`);
   return lines.join('\n') + '\n';
 }
 

@@ -152,7 +152,7 @@ Examples:
     if (flags.svg !== undefined) {
       const svg = (await import('../svg.js')).renderExtentSvg(r);
       // The backing files of a qcow2 are sources too.
-      await writeNewFile(flags.svg, svg, { ...svgRule, protect: [path, ...(r.image.backingChain ?? []).map((b) => ({ path: b.path, role: 'a backing file of the image' }))] });
+      await writeNewFile(flags.svg, svg, { ...svgRule, protect: [path, ...(r.image.backingChain ?? []).map((b) => ({ path: b.path, role: `a backing file of '${path}', opened as` }))] });
     }
     if (flags.json) {
       // One extent per line inside a JSON array, like `qemu-img map --output=json`.

@@ -34,7 +34,9 @@ class Driver {
  public:
   using ProgressHook = std::function<void(uint64_t done, bool force)>;
   Driver(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& sink, ProgressHook progress)
-      : reader_(reader), opt_(opt), control_(control), sink_(sink), progress_(std::move(progress)) {}
+      : reader_(reader), opt_(opt), control_(control), sink_(sink), progress_(std::move(progress)) {
+    for (auto& [sha, off] : opt_.known) seen_.emplace(sha, off);  // a resumed run dedupes against the earlier files
+  }
 
   CarveReport run();
   // With reassembly on, partial candidates wait for the end of the run (a
@@ -42,6 +44,10 @@ class Driver {
   // of the files recovered, for resolve_partials.
   std::vector<CarvedFile>& held_partials() { return held_; }
   const std::vector<Fragment>& recovered() const { return recovered_; }
+  // Called about once a second from run() with the scan position: every
+  // candidate before it has been written (and passed to the sink) or held.
+  void set_checkpoint(std::function<void(uint64_t pos)> hook) { checkpoint_ = std::move(hook); }
+  const CarveReport& counters() const { return rep_; }
 
  private:
   size_t read_tolerant(uint8_t* dst, size_t want, uint64_t off);
@@ -57,6 +63,7 @@ class Driver {
   Control& control_;
   const FileSink& sink_;
   ProgressHook progress_;
+  std::function<void(uint64_t)> checkpoint_;
   CarveReport rep_;
   std::vector<uint8_t> buf_;
   uint64_t buf_off_ = 0;  // source offset of buf_[0]
@@ -187,8 +194,8 @@ void Driver::emit(uint64_t abs, const uint8_t* data, const CheckResult& res, boo
     rep_.complete++;
   }
   if (opt_.write) {
-    write_file(dir, carved_name(abs), data, res.length);
-    rep_.bytes_written += res.length;
+    if (write_file(dir, carved_name(abs), data, res.length, opt_.keep_identical) == Written::created)
+      rep_.bytes_written += res.length;
   }
   sink_(f);
 }
@@ -229,7 +236,7 @@ CarveReport Driver::run() {
   rep_.source = reader_.path();
   rep_.size = size_;
   rep_.start = std::min(opt_.offset, size_);
-  uint64_t scan_end = opt_.length ? std::min(size_, rep_.start + opt_.length) : size_;
+  uint64_t scan_end = opt_.length || opt_.length_set ? std::min(size_, rep_.start + opt_.length) : size_;
   rep_.end = scan_end;
   size_t chunk = std::max<size_t>(opt_.chunk_size, 1 << 16);
   buf_.resize(chunk);
@@ -238,6 +245,8 @@ CarveReport Driver::run() {
   const uint32_t align = std::max<uint32_t>(opt_.sector_size, 1);
   size_t scan = 0;  // next position in buf_ to search
   bool done = false;
+  auto last_checkpoint = std::chrono::steady_clock::time_point{};
+  uint64_t files_at_checkpoint = 0;
 
   while (!done) {
     if (control_.cancelled()) {
@@ -245,6 +254,20 @@ CarveReport Driver::run() {
       break;
     }
     progress_(std::min(buf_off_ + scan, scan_end) - rep_.start, false);
+    if (checkpoint_) {
+      auto now = std::chrono::steady_clock::now();
+      // Every second, and after 32 more files at most every 100 ms (a run
+      // that fails soon after, on a full output filesystem, resumes from near
+      // where it stopped; a checkpoint copies the lists of held candidates and
+      // recovered files, so not after every file).
+      auto since = now - last_checkpoint;
+      if (since >= std::chrono::seconds(1) ||
+          (since >= std::chrono::milliseconds(100) && rep_.complete + rep_.partial + held_.size() >= files_at_checkpoint + 32)) {
+        last_checkpoint = now;
+        files_at_checkpoint = rep_.complete + rep_.partial + held_.size();
+        checkpoint_(std::min(buf_off_ + scan, scan_end));
+      }
+    }
     if (buf_off_ + scan >= scan_end) break;
     size_t i = find_soi(buf_.data(), len_, scan, buf_off_, align);
     if (i == SIZE_MAX) {
@@ -342,12 +365,18 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
   bool made_partial = false;
   std::vector<uint8_t> bytes;
   for (auto& f : partials) {
+    if (control.cancelled()) {
+      // Stopped: nothing more is written; the candidates stay held
+      // (CarveReport::held) and a resumed run resolves them all again.
+      rep.cancelled = true;
+      break;
+    }
     if (claims.overlaps(f.offset, f.offset + 1)) {  // inside a file recovered from fragments
       if (f.status == Status::reject) rep.rejected++;
       continue;
     }
     bool filtered = f.info.width < opt.min_width || f.info.height < opt.min_height;
-    if (opt.reassemble && !filtered && !control.cancelled()) {
+    if (opt.reassemble && !filtered) {
       Reassembly ra = reassemble(reader, f.offset, f.broke_at, claims, ro, &bytes);
       if (ra.ok) {
         for (auto& fr : ra.fragments) claims.add(fr.offset, fr.length);
@@ -364,8 +393,8 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
         f.sha256 = sha256_hex(bytes.data(), bytes.size());
         f.path = carved_name(f.offset);
         if (opt.write) {
-          write_file(opt.out_dir, f.path, bytes.data(), bytes.size());
-          rep.bytes_written += bytes.size();
+          if (write_file(opt.out_dir, f.path, bytes.data(), bytes.size(), opt.keep_identical) == Written::created)
+            rep.bytes_written += bytes.size();
         }
         rep.reassembled++;
         sink(f);
@@ -389,12 +418,71 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
     if (opt.write) {
       if (!made_partial) ensure_dir(opt.out_dir + "/partial");
       made_partial = true;
-      write_file(opt.out_dir + "/partial", carved_name(f.offset), bytes.data(), bytes.size());
-      rep.bytes_written += bytes.size();
+      if (write_file(opt.out_dir + "/partial", carved_name(f.offset), bytes.data(), bytes.size(), opt.keep_identical) ==
+          Written::created)
+        rep.bytes_written += bytes.size();
     }
     rep.partial++;
     sink(f);
   }
+}
+
+// What a resumed run takes over from the interrupted one: the candidates it
+// held for the fragment search, checked again here exactly as the scan checks
+// them (a Driver over the one byte where each starts), and held again.
+struct Carried {
+  std::vector<CarvedFile> held;
+  std::vector<uint64_t> unchecked;  // not checked again (stopped first): still held
+};
+
+Carried recheck_held(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file) {
+  Carried c;
+  CarveOptions o = opt;
+  o.held.clear();
+  o.recovered.clear();
+  o.checkpoint = nullptr;
+  o.threads = 1;
+  o.length = 1;
+  o.chunk_size = size_t(1) << 20;
+  for (uint64_t p : opt.held) {
+    if (p >= opt.offset) continue;  // scanned again anyway
+    if (control.cancelled()) {
+      c.unchecked.push_back(p);
+      continue;
+    }
+    o.offset = p;
+    Driver d(reader, o, control, on_file, [](uint64_t, bool) {});
+    if (d.run().cancelled) c.unchecked.push_back(p);
+    for (auto& f : d.held_partials()) c.held.push_back(std::move(f));
+  }
+  return c;
+}
+
+// The state a resumed run continues from (CarveReport::held/recovered):
+// what was carried over plus this run's finds before `limit`.
+void resume_state(CarveReport& r, const Carried& carried, const std::vector<CarvedFile>& held,
+                  const std::vector<Fragment>& recovered, uint64_t limit) {
+  r.held = carried.unchecked;
+  for (auto& f : held)
+    if (f.offset < limit) r.held.push_back(f.offset);
+  r.recovered.clear();
+  for (auto& f : recovered)
+    if (f.offset < limit) r.recovered.push_back(f);
+}
+
+// After the scan: a checkpoint, the fragment search, and when stopped, the
+// state to resume from. `held` and `recovered` include what was carried over.
+void finish(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file, const Carried& carried,
+            std::vector<CarvedFile> held, std::vector<Fragment> recovered, CarveReport& rep) {
+  if (!rep.cancelled && opt.checkpoint) {
+    CarveReport c = rep;
+    c.next_offset = rep.end;
+    resume_state(c, carried, held, recovered, rep.end);
+    opt.checkpoint(c);
+  }
+  std::vector<CarvedFile> all = held;
+  resolve_partials(reader, opt, control, std::move(held), recovered, rep, on_file);
+  if (rep.cancelled) resume_state(rep, carried, all, recovered, rep.next_offset);
 }
 
 }  // namespace
@@ -402,17 +490,41 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
 CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file) {
   const uint64_t size = reader.size();
   const uint64_t start = std::min(opt.offset, size);
-  const uint64_t end = opt.length ? std::min(size, start + opt.length) : size;
+  const uint64_t end = opt.length || opt.length_set ? std::min(size, start + opt.length) : size;
   control.set_total(end - start);
   unsigned threads = opt.threads ? opt.threads : std::min(4u, std::max(1u, std::thread::hardware_concurrency()));
   if (opt.dedupe || end - start < (uint64_t(64) << 20)) threads = 1;
+  Carried carried = recheck_held(reader, opt, control, on_file);
+  auto with_carried = [&](std::vector<CarvedFile> held, const std::vector<Fragment>& recovered) {
+    std::vector<CarvedFile> h = carried.held;
+    h.insert(h.end(), std::make_move_iterator(held.begin()), std::make_move_iterator(held.end()));
+    std::vector<Fragment> r = opt.recovered;
+    r.insert(r.end(), recovered.begin(), recovered.end());
+    return std::make_pair(std::move(h), std::move(r));
+  };
+  // Checkpoints come from the part that starts at `start` only: the others'
+  // files reach on_file at the merge.
+  auto checkpoint = [&](Driver& d, uint64_t pos) {
+    CarveReport c = d.counters();
+    c.next_offset = pos;
+    c.held = carried.unchecked;
+    for (auto& f : carried.held) c.held.push_back(f.offset);
+    for (auto& f : d.held_partials())
+      if (f.offset < pos) c.held.push_back(f.offset);
+    c.recovered = opt.recovered;
+    for (auto& f : d.recovered())
+      if (f.offset < pos) c.recovered.push_back(f);
+    opt.checkpoint(c);
+  };
   if (threads <= 1) {
     Driver d(reader, opt, control, on_file, [&](uint64_t done, bool force) {
       control.set_done(done);
       control.tick(force);
     });
+    if (opt.checkpoint) d.set_checkpoint([&](uint64_t pos) { checkpoint(d, pos); });
     CarveReport rep = d.run();
-    resolve_partials(reader, opt, control, std::move(d.held_partials()), d.recovered(), rep, on_file);
+    auto [h, r] = with_carried(std::move(d.held_partials()), d.recovered());
+    finish(reader, opt, control, on_file, carried, std::move(h), std::move(r), rep);
     return rep;
   }
 
@@ -448,6 +560,7 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
   for (unsigned k = 0; k < threads; k++) {
     opts[k].offset = bounds[k];
     opts[k].length = bounds[k + 1] - bounds[k];
+    opts[k].length_set = true;
     sinks[k] = FileSink([&held, k](const CarvedFile& f) { held[k].push_back(f); });
   }
   std::vector<std::thread> pool;
@@ -470,6 +583,7 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
       on_file(f);
     };
     Driver d(reader, opts[0], control, first, progress(0));
+    if (opt.checkpoint) d.set_checkpoint([&](uint64_t pos) { checkpoint(d, pos); });
     reps[0] = d.run();
     partials[0] = std::move(d.held_partials());
     recovered[0] = d.recovered();
@@ -490,7 +604,7 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
     for (auto& f : held[k]) {
       if ((f.kind == "thumbnail" ? f.parent : f.offset) < covered) {
         // Inside a file of the previous part: not a file of its own.
-        if (!f.path.empty() && opt.write) ::unlink((opt.out_dir + "/" + f.path).c_str());
+        if (!f.path.empty() && opt.write) remove_file(opt.out_dir, f.path);
         if (f.kind == "complete") total.complete--;
         else if (f.kind == "partial") total.partial--;
         else if (f.kind == "thumbnail") total.thumbnails--;
@@ -532,7 +646,8 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
     waiting.insert(waiting.end(), partials[k].begin(), partials[k].end());
     claimed.insert(claimed.end(), recovered[k].begin(), recovered[k].end());
   }
-  resolve_partials(reader, opt, control, std::move(waiting), claimed, total, on_file);
+  auto [h, r] = with_carried(std::move(waiting), claimed);
+  finish(reader, opt, control, on_file, carried, std::move(h), std::move(r), total);
   return total;
 }
 

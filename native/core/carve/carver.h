@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../control.h"
@@ -17,10 +18,13 @@
 
 namespace blocksmith::carve {
 
+struct CarveReport;
+
 struct CarveOptions {
   std::string out_dir;             // must exist; partial/ and thumbnails/ are made when needed
   uint64_t offset = 0;             // first byte where candidates are looked for
-  uint64_t length = 0;             // 0: to the end of the source
+  uint64_t length = 0;             // 0: to the end of the source, unless length_set
+  bool length_set = false;         // length is the range's length even when 0 (a resumed run with only held candidates left)
   uint32_t sector_size = 1;        // candidates only at multiples of this (1: every byte)
   uint32_t io_sector = 512;        // EIO is retried and skipped in steps of this
   uint64_t min_size = 0;           // smaller files are not written
@@ -41,6 +45,18 @@ struct CarveOptions {
   uint32_t block_size = 0;                 // 0: from the filesystem, else from the files' offsets
   uint64_t max_gap = uint64_t(32) << 20;   // farthest a continuation may start after a fragment end
   uint64_t max_attempts = 50000;           // decodes tried per broken file
+
+  // A resumed run (--resume) continues from what the interrupted one left
+  // (its CarveReport's held and recovered, kept in report.json):
+  bool keep_identical = false;             // a file already there with the same bytes counts as written
+  std::vector<uint64_t> held;              // candidates held for the fragment search before `offset`, checked again
+  std::vector<Fragment> recovered;         // files recovered before `offset` (the search's claims)
+  std::vector<std::pair<std::string, uint64_t>> known;  // sha256 -> offset of files written before (dedupe)
+  // Called from the scan thread about once a second and once before the
+  // fragment search, with a state a resumed run can continue from (see
+  // CarveReport): every file before next_offset has been passed to on_file
+  // first, and held/recovered cover everything before it.
+  std::function<void(const CarveReport&)> checkpoint;
 };
 
 struct CarvedFile {
@@ -69,6 +85,11 @@ struct CarveReport {
   std::vector<DataRange> unreadable;
   double seconds = 0;
   bool cancelled = false;
+  // What a resumed run needs besides next_offset (filled when cancelled, and
+  // in checkpoints): the candidates before it still held for the fragment
+  // search, and the ranges of the files recovered before it.
+  std::vector<uint64_t> held;
+  std::vector<Fragment> recovered;
 };
 
 using FileSink = std::function<void(const CarvedFile&)>;
