@@ -29,6 +29,7 @@
         "native/core/scan_pipeline.cc",
         "native/core/extent_map.cc",
         "native/core/image_lock.cc",
+        "native/core/image_use.cc", "native/core/lease_guard.cc",
         "native/core/punch_sink.cc",
         "native/core/sparse_file_sink.cc",
         "native/core/sparsify.cc",

@@ -106,6 +106,7 @@ export interface NativeSparsifyReport {
   partitionScheme?: 'none' | 'mbr' | 'gpt';
   gptBackupUsed?: boolean;
   volumes?: NativeVolumeReport[];
+  warnings: string[];
 }
 
 export interface NativeRbdTarget {
@@ -129,6 +130,7 @@ export interface NativeRbdImportOptions {
   overwrite?: boolean;
   keepPartial?: boolean;
   verify?: boolean;
+  force?: boolean;
   format?: 'raw' | 'qcow2';
 }
 
@@ -148,6 +150,8 @@ export interface NativeRbdImportReport {
   verifySeconds: number;
   monHost: string;
   user: string;
+  /** What force overrode (the source was in use). */
+  warnings: string[];
 }
 
 export interface NativeRbdExportReport {

@@ -72,6 +72,9 @@ ResultBuilder report_builder(const blocksmith::SparsifyReport& r) {
     o.Set("seconds", r.seconds);
     o.Set("dryRun", r.dry_run);
     if (!r.target.empty()) o.Set("format", r.format);
+    Napi::Array w = Napi::Array::New(env, r.warnings.size());
+    for (size_t i = 0; i < r.warnings.size(); ++i) w.Set(static_cast<uint32_t>(i), r.warnings[i]);
+    o.Set("warnings", w);
     if (r.fs) {
       o.Set("freeBytes", static_cast<double>(r.free_bytes));
       o.Set("partitionScheme", r.inspection.scheme);

@@ -18,6 +18,7 @@ export interface RbdFlags extends CommonFlags {
   keepPartial?: boolean;
   verify?: boolean;
   libvirtXml?: boolean;
+  force?: boolean;
   secretUuid?: string;
   timeout?: string;
   id?: string;
@@ -87,12 +88,14 @@ export async function runRbdImport(prog: string, source: string, spec: string, f
       overwrite: !!flags.overwrite,
       keepPartial: !!flags.keepPartial,
       verify: !!flags.verify,
+      force: !!flags.force,
       format: flags.format as ImageFormat | undefined,
       signal,
       onProgress,
     }),
   );
   if (!r) return;
+  for (const w of r.warnings) process.stderr.write(`${prog}: warning: ${w}\n`);
   const xml = flags.libvirtXml ? libvirtDiskXml(target, r.monHost, { user: r.user, secretUuid: flags.secretUuid }) : undefined;
   if (flags.json) {
     printJson(xml ? { ...r, libvirtXml: xml } : r);
@@ -168,7 +171,8 @@ export function rbdCommand(): Command {
     .argument('<image>', 'POOL[/NAMESPACE]/IMAGE or rbd:POOL/IMAGE[:id=..][:conf=..][:keyring=..]')
     .addOption(new Option('-b, --block-size <size>', 'zero-detection block size').default('4K'))
     .option('--no-seek-hole', 'read every byte of the source')
-    .option('--overwrite', 'replace an existing image');
+    .option('--overwrite', 'replace an existing image')
+    .option('-f, --force', 'copy a source that is in use (a VM or another process writing it); says what it overrode');
   addImportOptions(imp);
   connectionOptions(imp);
   imp.addHelpText(

@@ -60,7 +60,7 @@ export function sparsifyCommand(name = 'sparsify', prefix = ''): Command {
     .addOption(new Option('-b, --block-size <size>', 'zero-detection block size, a power of two from 512 to 1M').default('4K'))
     .option('--no-seek-hole', 'read every byte instead of skipping holes (for filesystems that report holes wrongly)')
     .option('-n, --dry-run', 'report what would be reclaimed; change nothing')
-    .option('-f, --force', 'in place: proceed although QEMU locks, a loop device or a holder say the image is in use')
+    .option('-f, --force', 'proceed although the image is in use (in place: other openers, QEMU locks, loop devices, mounts; copies: a VM or process writing the source); says what it overrode')
     .option('--overwrite', 'copy: replace an existing target')
     .option('--fs', 'also reclaim the free blocks of ext2/3/4 filesystems in the image (MBR/GPT partitions); refuses dirty or mounted ones')
     .option('--json', 'print the report as JSON (exact byte counts)')
@@ -110,8 +110,9 @@ RBD targets follow qemu's syntax: rbd:pool[/namespace]/image[:id=USER][:conf=PAT
       const report =
         target === undefined
           ? await sparsify(image, { ...common, force: !!flags.force })
-          : await sparseCopy(image, target, { ...common, overwrite: !!flags.overwrite });
+          : await sparseCopy(image, target, { ...common, overwrite: !!flags.overwrite, force: !!flags.force });
       bar.stop();
+      for (const w of report.warnings) process.stderr.write(`${name}: warning: ${w}\n`);
       if (flags.json) printJson(report);
       else if (!flags.quiet) process.stdout.write(formatReport(report));
     } catch (err) {
