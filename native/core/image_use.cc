@@ -255,22 +255,36 @@ class Decider {
     } catch (const Error& e) {
       if (e.errnum() != EBUSY) throw;
     }
-    std::string users = describe_device_users();
-    std::string what = users.empty() ? "in use (mounted, or held by device-mapper/md/another program)" : "in use: " + users;
+    std::vector<Finding> users = device_users();
+    std::vector<std::string> texts;
+    for (const auto& u : users) texts.push_back(u.text);
     if (!force_) {
+      std::string what = texts.empty() ? "in use (mounted, or held by device-mapper/md/another program)"
+                                       : "in use: " + join(texts, "; ");
       throw Error(EBUSY, "EBUSY", "open", path_, "'" + path_ + "' is " + what + "; unmount or release it first or use --force");
     }
-    use_.warnings.push_back("--force: punching '" + path_ + "' although it is " + what +
-                            " (opened without O_EXCL); writes made through it during the run can be lost");
+    // decide() lists these in the one --force warning.
+    excl_overridden_ = true;
+    for (auto& u : users) findings_.push_back(std::move(u));
+    findings_.push_back({"it was opened without O_EXCL", true, {}});
     return open(false);
   }
 
-  std::string describe_device_users() {
+  // Who holds a device that refused O_EXCL: mounts and holders, else the
+  // programs that have it open (one of them claimed it with O_EXCL; the
+  // kernel does not say which).
+  std::vector<Finding> device_users() {
+    std::vector<Finding> out;
     UniqueFd probe(::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-    if (!probe) return "";
-    std::vector<std::string> texts;
-    for (const auto& u : fs::filesystem_users_detailed(probe.get())) texts.push_back(u.text);
-    return join(texts, "; ");
+    struct stat st {};
+    if (!probe || ::fstat(probe.get(), &st) != 0) return out;
+    for (const auto& u : fs::filesystem_users_detailed(probe.get())) out.push_back({u.text, !u.read_only, {}});
+    if (!out.empty()) return out;
+    for (const auto& o : find_openers(st, probe.get())) {
+      out.push_back({who(o.pid, o.comm) + " has it open" + (o.writes ? " for writing" : ""), true, {o.pid}});
+    }
+    if (!out.empty()) out.front().text = "claimed by another program (O_EXCL): " + out.front().text;
+    return out;
   }
 
   void refuse_read_only_device() {
@@ -358,7 +372,9 @@ class Decider {
   }
 
   void collect_device() {
-    for (const auto& u : fs::filesystem_users_detailed(fd_)) findings_.push_back({u.text, !u.read_only, {}});
+    if (!excl_overridden_) {  // else device_users() named them already
+      for (const auto& u : fs::filesystem_users_detailed(fd_)) findings_.push_back({u.text, !u.read_only, {}});
+    }
     // Block devices have no leases: the processes we can see that write it.
     add_openers(true);
   }
@@ -378,7 +394,7 @@ class Decider {
       case UseMode::copy:
         if (!force_) {
           throw Error(EBUSY, "EBUSY", "open", path_,
-                      "'" + path_ + "' is in use: " + list + "; a copy made now could be inconsistent: stop it first or use --force");
+                      "'" + path_ + "' is in use: " + list + "; a copy made now could be inconsistent: " + stop_hint() + " or use --force");
         }
         use_.warnings.push_back("--force: copying '" + path_ + "' although it is in use (" + list + "); the copy can be inconsistent");
         return;
@@ -394,12 +410,19 @@ class Decider {
         if (!force_) {
           throw Error(EBUSY, "EBUSY", "open", path_,
                       "'" + path_ + "' is in use: " + list +
-                          "; in-place sparsify needs it to itself (a write made during the run could be lost): stop it first or use --force");
+                          "; in-place sparsify needs it to itself (a write made during the run could be lost): " + stop_hint() + " or use --force");
         }
         use_.warnings.push_back("--force: punching '" + path_ + "' although it is in use (" + list +
                                 "); writes made to it during the run can be lost");
         return;
     }
+  }
+
+  std::string stop_hint() const {
+    for (const auto& f : findings_) {
+      if (f.text.find("loop device") != std::string::npos) return "stop it first (losetup -d for a loop device)";
+    }
+    return "stop it first";
   }
 
   void make_guard() {
@@ -430,6 +453,7 @@ class Decider {
   std::vector<Finding> findings_;
   std::string no_lease_;
   int no_lease_errno_ = 0;
+  bool excl_overridden_ = false;
   int lease_type_ = F_UNLCK;
   ImageUse use_;
 };
