@@ -6,7 +6,7 @@
 // stops before its next punch, so a live writer never loses a write. With
 // --force it proceeds and says what it overrode. Block devices in place.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SparsifyReport } from '../src/index.js';
 import {
@@ -22,6 +22,7 @@ import {
   holdOfdLocks,
   isOneLine,
   leasesOn,
+  listDir,
   makeTempDir,
   makeZeroFilledImage,
   mount,
@@ -563,5 +564,168 @@ describe('a live writer (another process pwriting random 4 KiB blocks) never los
     );
     expect(allocated(img)).toBe(DATA_BLOCKS);
     expect(await sha256(img)).toBe(before);
+  });
+});
+
+describe('in use, by mode: a dry run only reads; a copy must be consistent', () => {
+  it('--dry-run of an image a VM holds (QEMU write lock): runs, with the exact figures and one line saying they can change', async () => {
+    const img = makeImage();
+    const before = await sha256(img);
+    const expected = await runJson<SparsifyReport>(['--dry-run', img]);
+    let holder: Holder | undefined;
+    try {
+      holder = await holdOfdLocks(img, [100, 101], 'read'); // what a running VM holds
+
+      const r = await runCli(['--dry-run', '--json', img]);
+
+      expect(r.code).toBe(0);
+      expect(r.stderr).toBe(
+        `sparsify: warning: '${img}' is in use (python3 (pid ${holder.pid}) holds QEMU's write lock on it (a running VM or qemu-img)): the figures can change\n`,
+      );
+      const report = JSON.parse(r.stdout) as SparsifyReport;
+      expect({ ...report, seconds: 0, bytesPerSecond: 0 }).toEqual({
+        ...expected,
+        seconds: 0,
+        bytesPerSecond: 0,
+        warnings: [r.stderr.slice('sparsify: warning: '.length, -1)],
+      });
+    } finally {
+      await holder?.release();
+    }
+    expect(allocated(img)).toBe(ALLOCATED_BEFORE);
+    expect(await sha256(img)).toBe(before);
+  });
+
+  it('--dry-run of a file backing a loop device: runs and says the figures can change; read-only loop: no warning', async () => {
+    const img = makeImage();
+    let dev: string | undefined;
+    try {
+      dev = attachLoop(img);
+      const rw = await runCli(['--dry-run', img]);
+      detachLoop(dev);
+      dev = attachLoop(img, { readOnly: true });
+      const ro = await runJson<SparsifyReport>(['--dry-run', img]);
+
+      expect(rw.code).toBe(0);
+      expect(rw.stderr).toBe(`sparsify: warning: '${img}' is in use (it backs loop device ${rw.stderr.match(/loop device (\/dev\/loop\d+)/)![1]}): the figures can change\n`);
+      expect(rw.stdout).toContain('would reclaim about');
+      expect(ro).toMatchObject({ dryRun: true, zeroBytes: 2162688, warnings: [] });
+    } finally {
+      detachLoop(dev);
+    }
+    expect(allocated(img)).toBe(ALLOCATED_BEFORE);
+  });
+
+  it('a copy of an image a VM holds with its write lock: refused naming the holder, no target; --force copies with a warning; a read-only QEMU user is no obstacle', async () => {
+    const img = makeImage();
+    const dst = `${dir}/copy.raw`;
+    let holder: Holder | undefined;
+    try {
+      holder = await holdOfdLocks(img, [100, 101], 'read');
+
+      const r = await runCli([img, dst]);
+      const listing = listDir(dir);
+      const forced = await runCli(['--force', img, dst]);
+
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(
+        `sparsify: '${img}' is in use: python3 (pid ${holder.pid}) holds QEMU's write lock on it (a running VM or qemu-img); a copy made now could be inconsistent: stop it first or use --force (EBUSY)\n`,
+      );
+      expect(listing).toEqual(['vm.raw']); // nothing created
+      expect(forced.code).toBe(0);
+      expect(forced.stderr).toBe(
+        `sparsify: warning: --force: copying '${img}' although it is in use (python3 (pid ${holder.pid}) holds QEMU's write lock on it (a running VM or qemu-img)); the copy can be inconsistent\n`,
+      );
+      expect(await sha256(dst)).toBe(await sha256(img));
+    } finally {
+      await holder?.release();
+    }
+    rmSync(dst);
+    // qemu-img convert or a read-only VM disk: byte 100 only (consistent read, no write).
+    const reader = await holdOfdLocks(img, [100], 'read');
+    try {
+      const r = await runCli([img, dst]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toBe('');
+    } finally {
+      await reader.release();
+    }
+  });
+
+  it('a copy of an image another process has open for writing: refused naming it; --force copies with a warning', async () => {
+    const img = makeImage();
+    const dst = `${dir}/copy.raw`;
+    const before = await sha256(img);
+    const writer = await holdOfdLocks(img, [], 'write'); // python3 with the image open read-write, no locks
+    try {
+      const r = await runCli([img, dst]);
+      const listing = listDir(dir);
+      const forced = await runCli(['--force', '--json', img, dst]);
+
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(
+        `sparsify: '${img}' is in use: python3 (pid ${writer.pid}) has it open for writing; a copy made now could be inconsistent: stop it first or use --force (EBUSY)\n`,
+      );
+      expect(listing).toEqual(['vm.raw']);
+      expect(forced.code).toBe(0);
+      expect(forced.stderr).toBe(
+        `sparsify: warning: --force: copying '${img}' although it is in use (python3 (pid ${writer.pid}) has it open for writing); the copy can be inconsistent\n`,
+      );
+      expect((JSON.parse(forced.stdout) as SparsifyReport).warnings).toHaveLength(1);
+      expect(await sha256(dst)).toBe(before);
+    } finally {
+      await writer.release();
+    }
+  });
+
+  it('a copy whose source a writer opens mid-copy: the writer waits, the copy stops, no target and no temporary file', async () => {
+    const img = `${dir}/big.raw`;
+    const dst = `${dir}/copy.raw`;
+    const size = 512 * MiB;
+    writeImage(img, size, [data(0, 64 * MiB, 5), data(256 * MiB, 128 * MiB, 6)]);
+
+    const copy = startCli([img, dst]);
+    await waitFor(() => leasesOn(img).length > 0 || !copy.running(), 'the copy to lease its source');
+    expect(copy.running()).toBe(true);
+    expect(leasesOn(img)[0]).toMatch(/LEASE\s+ACTIVE\s+READ/);
+    copy.child.kill('SIGSTOP');
+    const writer = startWriter(img, size / (4 * KiB), 4, 100);
+    await sleep(300);
+    const openedWhileFrozen = writer.opened();
+    copy.child.kill('SIGCONT');
+    const r = await copy.done;
+    await writer.stop();
+
+    expect(openedWhileFrozen).toBe(false);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `sparsify: another process opened '${img}' for writing during the copy: stopped (the copy would be inconsistent) (EBUSY)\n`,
+    );
+    expect(listDir(dir)).toEqual(['big.raw']);
+  });
+
+  it('a copy while an in-place run leases the image: refused before opening it (that would stop the run); the run completes', async () => {
+    const img = `${dir}/big.raw`;
+    makeZeroFilledImage(img, 1 * GiB, 256);
+    const inPlace = startCli(['--json', img]);
+    await waitFor(() => leasesOn(img).length > 0 || !inPlace.running(), 'the run to lease the image');
+    inPlace.child.kill('SIGSTOP');
+    let copy;
+    let dry;
+    try {
+      copy = await runCli([img, `${dir}/copy.raw`]);
+      dry = await runCli(['--dry-run', img]);
+    } finally {
+      inPlace.child.kill('SIGCONT');
+    }
+    const done = await inPlace.done;
+
+    const refusal = `'${img}' is being changed by node (pid ${inPlace.pid}), which holds a write lease on it (an in-place sparsify); opening it now would stop that run: wait for it to end or use --force (EBUSY)\n`;
+    expect(copy.code).toBe(1);
+    expect(copy.stderr).toBe(`sparsify: ${refusal}`);
+    expect(dry.code).toBe(1);
+    expect(dry.stderr).toBe(`sparsify: ${refusal}`);
+    expect(done.code).toBe(0);
+    expect(listDir(dir)).toEqual(['big.raw']);
   });
 });
