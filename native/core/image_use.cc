@@ -312,9 +312,19 @@ class Decider {
   }
 
   void collect_loops() {
-    for (const auto& dev : loop_devices_backed_by(fd_)) {
+    auto loops = loop_devices_backed_by(fd_);
+    if (loops.empty()) return;
+    const auto mounts = fs::filesystem_users_detailed(fd_);  // of the loop devices and their partitions
+    for (const auto& dev : loops) {
       bool ro = read_only_loop(dev);
-      findings_.push_back({"it backs " + std::string(ro ? "read-only " : "") + "loop device " + dev, !ro, {}});
+      std::vector<std::string> uses;
+      for (const auto& m : mounts) {
+        const auto& t = m.text;
+        if (t.rfind(dev, 0) == 0 && (t[dev.size()] == ' ' || t[dev.size()] == 'p')) uses.push_back(t);
+      }
+      findings_.push_back({"it backs " + std::string(ro ? "read-only " : "") + "loop device " + dev +
+                               (uses.empty() ? "" : " (" + join(uses, "; ") + ")"),
+                           !ro, {}});
     }
   }
 
