@@ -84,6 +84,7 @@
         "native/tests/test_zero_detect.cc",
         "native/tests/test_classify.cc",
         "native/tests/test_source.cc",
+        "native/tests/test_lease.cc",
         "native/tests/test_scan_pipeline.cc",
         "native/tests/test_qcow2.cc",
         "native/tests/test_carve.cc",
