@@ -110,6 +110,7 @@ export interface NativeSparsifyReport {
   partitionScheme?: 'none' | 'mbr' | 'gpt';
   gptBackupUsed?: boolean;
   volumes?: NativeVolumeReport[];
+  warnings: string[];
 }
 
 export interface NativeRbdTarget {
@@ -133,6 +134,7 @@ export interface NativeRbdImportOptions {
   overwrite?: boolean;
   keepPartial?: boolean;
   verify?: boolean;
+  force?: boolean;
   format?: 'raw' | 'qcow2';
   allowBacking?: boolean | string[];
 }
@@ -155,6 +157,8 @@ export interface NativeRbdImportReport {
   verifySeconds: number;
   monHost: string;
   user: string;
+  /** What force overrode (the source was in use). */
+  warnings: string[];
 }
 
 export interface NativeRbdExportReport {

@@ -74,6 +74,12 @@ export interface CopyToRbdOptions extends JobOptions {
   format?: ImageFormat;
   /** qcow2 sources: backing files to follow beyond the default (regular files inside the image's directory tree). */
   allowBacking?: AllowBacking;
+  /**
+   * Copy a source that is in use anyway: a VM holding QEMU's write lock on it, another process with it open for
+   * writing, a read-write loop device or mount. Refused by default (the image would be inconsistent); the report's
+   * `warnings` say what was overridden.
+   */
+  force?: boolean;
 }
 
 export interface RbdImportReport extends NativeRbdImportReport {
@@ -104,6 +110,7 @@ export async function copyToRbd(source: string, target: RbdTarget | string, opti
           overwrite: !!options.overwrite,
           keepPartial: !!options.keepPartial,
           verify: !!options.verify,
+          force: !!options.force,
           format: parseImageFormat(options.format),
           allowBacking,
         },

@@ -29,7 +29,11 @@ export interface SparsifyOptions extends JobOptions {
 export type VolumeReport = NativeVolumeReport;
 
 export interface InPlaceOptions extends SparsifyOptions {
-  /** Proceed although QEMU image locks, a loop device or a device holder say the image is in use. */
+  /**
+   * Proceed although the image is in use: QEMU image locks, another process with it open, a loop device, a mount or
+   * holder of a device, or no lease possible (not the file's owner). The report's `warnings` say what was overridden.
+   * Never overrides another in-place run on the same image.
+   */
   force?: boolean;
 }
 
@@ -38,6 +42,11 @@ export interface CopyOptions extends SparsifyOptions {
   overwrite?: boolean;
   /** qcow2 sources: backing files to follow beyond the default (regular files inside the image's directory tree). */
   allowBacking?: AllowBacking;
+  /**
+   * Copy a source that is in use anyway (a VM holding QEMU's write lock, another process writing it, a read-write
+   * loop device or mount); refused by default, as the copy would be inconsistent. Listed in the report's `warnings`.
+   */
+  force?: boolean;
 }
 
 export interface SparsifyReport {
@@ -75,6 +84,11 @@ export interface SparsifyReport {
   gptBackupUsed?: boolean;
   /** `fs: true` only: per partition, the filesystem found and what was done. */
   volumes?: VolumeReport[];
+  /**
+   * One line each: what `force` overrode, or (dry runs) that the image is in use and the figures can change.
+   * Empty when there was nothing to say.
+   */
+  warnings: string[];
 }
 
 function toReport(r: NativeSparsifyReport): SparsifyReport {
@@ -93,6 +107,7 @@ function toReport(r: NativeSparsifyReport): SparsifyReport {
     seconds: r.seconds,
     bytesPerSecond: r.seconds > 0 ? Math.round(r.size / r.seconds) : 0,
     dryRun: r.dryRun,
+    warnings: r.warnings ?? [],
   };
   if (r.target !== undefined) report.target = r.target;
   if (r.format !== undefined) report.format = r.format;
@@ -134,7 +149,7 @@ export async function sparseCopy(source: string, target: string, options: CopyOp
       native.sparseCopy(
         source,
         target,
-        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, overwrite: !!options.overwrite, format: parseImageFormat(options.format), fs: !!options.fs, allowBacking },
+        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, overwrite: !!options.overwrite, force: !!options.force, format: parseImageFormat(options.format), fs: !!options.fs, allowBacking },
         onProgress,
       ),
     options,

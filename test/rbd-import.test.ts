@@ -29,6 +29,7 @@ import {
   data,
   dataBytes,
   detachLoop,
+  holdOfdLocks,
   isOneLine,
   makeTempDir,
   removeDir,
@@ -231,6 +232,37 @@ describe('existing target', () => {
 
     expect(r).toMatchObject({ size: 8 * MiB, dataBytes: MiB });
     await expectCopy(image, await sourceFacts(second));
+  });
+});
+
+describe('a source in use', () => {
+  it('an image a VM holds with its write lock: refused before connecting (no image made), by `rbd import` and `sparsify SRC rbd:`; --force imports with a warning', async () => {
+    const src = join(dir, 'vm-locked.raw');
+    writeImage(src, 16 * MiB, [data(0, MiB), data(8 * MiB, MiB)]);
+    const facts = await sourceFacts(src);
+    const image = newImage('inuse');
+    const holder = await holdOfdLocks(src, [100, 101], 'read'); // what a running VM holds
+    try {
+      const r = await bs(['rbd', 'import', src, `rbd/${image}`]);
+      const viaSparsify = await bs(['sparsify', src, `rbd:rbd/${image}`]);
+      const existsAfterRefusals = imageExists(conf, image);
+      const forced = await bs(['rbd', 'import', '--force', '--json', src, `rbd/${image}`]);
+
+      const why = `'${src}' is in use: python3 (pid ${holder.pid}) holds QEMU's write lock on it (a running VM or qemu-img)`;
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`blocksmith: ${why}; a copy made now could be inconsistent: stop it first or use --force (EBUSY)\n`);
+      expect(viaSparsify.code).toBe(1);
+      expect(viaSparsify.stderr).toBe(`sparsify: ${why}; a copy made now could be inconsistent: stop it first or use --force (EBUSY)\n`);
+      expect(existsAfterRefusals).toBe(false);
+      expect(forced.code).toBe(0);
+      expect(forced.stderr).toBe(
+        `blocksmith: warning: --force: copying '${src}' although it is in use (python3 (pid ${holder.pid}) holds QEMU's write lock on it (a running VM or qemu-img)); the copy can be inconsistent\n`,
+      );
+      expect((JSON.parse(forced.stdout) as ImportJson).warnings).toHaveLength(1);
+      await expectCopy(image, facts);
+    } finally {
+      await holder.release();
+    }
   });
 });
 

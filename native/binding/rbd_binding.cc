@@ -50,6 +50,7 @@ Napi::Value RbdImport(const Napi::CallbackInfo& info) {
   opt.overwrite = bool_option(o, "overwrite", false);
   opt.keep_partial = bool_option(o, "keepPartial", false);
   opt.verify = bool_option(o, "verify", false);
+  opt.force = bool_option(o, "force", false);
   opt.format = format_option(env, o);
   opt.backing = backing_option(env, o);
   return start_job(env, info[3], [src, t, opt](blocksmith::Control& control) -> ResultBuilder {
@@ -71,6 +72,9 @@ Napi::Value RbdImport(const Napi::CallbackInfo& info) {
       o.Set("verifySeconds", r.verify_seconds);
       o.Set("monHost", r.mon_host);
       o.Set("user", r.user);
+      Napi::Array w = Napi::Array::New(env, r.warnings.size());
+      for (size_t i = 0; i < r.warnings.size(); ++i) w.Set(static_cast<uint32_t>(i), r.warnings[i]);
+      o.Set("warnings", w);
       return o;
     };
   });

@@ -76,6 +76,9 @@ ResultBuilder report_builder(const blocksmith::SparsifyReport& r) {
       o.Set("format", r.format);
       o.Set("backingChain", backing_chain_to_js(env, r.backing_chain));
     }
+    Napi::Array w = Napi::Array::New(env, r.warnings.size());
+    for (size_t i = 0; i < r.warnings.size(); ++i) w.Set(static_cast<uint32_t>(i), r.warnings[i]);
+    o.Set("warnings", w);
     if (r.fs) {
       o.Set("freeBytes", static_cast<double>(r.free_bytes));
       o.Set("partitionScheme", r.inspection.scheme);

@@ -58,6 +58,10 @@ FileReader FileReader::open(const std::string& path, bool use_seek_hole) {
   // O_NONBLOCK so that opening a FIFO cannot hang; it is refused right after.
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (!fd) throw_sys(errno, "open", path);
+  return adopt(std::move(fd), path, use_seek_hole);
+}
+
+FileReader FileReader::adopt(UniqueFd fd, const std::string& path, bool use_seek_hole) {
   SourceInfo info = describe_fd(fd.get(), path);
   int flags = ::fcntl(fd.get(), F_GETFL);
   if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);

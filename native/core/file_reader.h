@@ -29,6 +29,10 @@ class FileReader final : public Reader {
   // Opens read-only. Refuses (with a clear Error) directories, character
   // devices, FIFOs and sockets. `use_seek_hole` = false reads everything.
   static FileReader open(const std::string& path, bool use_seek_hole = true);
+  // Reads through an fd the caller opened (in place: the O_RDWR fd that also
+  // punches and holds the lease; a second open of the image would break it).
+  // Same refusals as open().
+  static FileReader adopt(UniqueFd fd, const std::string& path, bool use_seek_hole = true);
 
   // Movable (image_open keeps it on the heap); the atomic flag is copied by value.
   FileReader(FileReader&& o) noexcept

@@ -78,6 +78,8 @@ LockProbe probe_qemu_locks(int fd, const std::string& /*path*/) {
   if (range_locked(fd, kLockBase, kLockEnd - kLockBase, &first)) {
     probe.locked = true;
     probe.first_byte = first;
+    long ignored = -1;
+    probe.write_locked = range_locked(fd, kLockBase + 1, 1, &ignored);  // BLK_PERM_WRITE is bit 1
     probe.holders = find_openers(fd);
   }
   return probe;
@@ -124,6 +126,15 @@ std::string describe_holders(const std::vector<LockHolder>& holders) {
          (h.command.empty() ? "" : ")");
   }
   return s;
+}
+
+void release_image_locks(int fd) {
+  struct flock fl {};
+  fl.l_type = F_UNLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kLockBase;
+  fl.l_len = kBlocksmithByte + 1 - kLockBase;
+  ::fcntl(fd, F_OFD_SETLK, &fl);
 }
 
 }  // namespace blocksmith

@@ -20,6 +20,7 @@ struct LockHolder {
 struct LockProbe {
   bool locked = false;        // some other open file description holds a lock in [100, 300)
   long first_byte = -1;       // the first locked byte found
+  bool write_locked = false;  // byte 101 is locked: a QEMU holds the image with write permission
   std::vector<LockHolder> holders;  // processes that have the image open (best effort)
 };
 
@@ -38,6 +39,11 @@ void take_image_lock(int fd, const std::string& path);
 // ahead). Taken before the QEMU probe. Throws Error (EBUSY) when another
 // blocksmith holds it; released when `fd` is closed. Needs `fd` open for write.
 void take_blocksmith_lock(int fd, const std::string& path);
+
+// Drops every lock take_image_lock and take_blocksmith_lock took on `fd`'s
+// open file description (when an in-place run gives way to a new opener, so
+// QEMU opening the image does not find our locks).
+void release_image_locks(int fd);
 
 // Describes holders for an error message: "qemu-system-x86 (pid 123)".
 std::string describe_holders(const std::vector<LockHolder>& holders);

@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 
 #include <cerrno>
 
 #include "error.h"
+#include "lease_guard.h"
 
 namespace blocksmith {
 
@@ -78,7 +81,11 @@ void PunchSink::punch_loop() {
     lock.unlock();
     std::exception_ptr err;
     try {
-      fallocate_range(r);
+      if (guard_) {
+        guard_->run_held([&] { fallocate_range(r); });
+      } else {
+        fallocate_range(r);
+      }
     } catch (...) {
       err = std::current_exception();
     }
@@ -138,6 +145,12 @@ void PunchSink::fallocate_range(Range r) const {
                   is_block_device_
                       ? "'" + path_ + "' cannot punch holes (the device does not support discard or write-zeroes that read back as zeros); nothing was changed there"
                       : "the filesystem holding '" + path_ + "' does not support punching holes; the file is unchanged");
+    }
+    int ro = 0;
+    if (is_block_device_ && (err == EPERM || err == EROFS || err == EACCES) && ::ioctl(fd_, BLKROGET, &ro) == 0 && ro) {
+      throw Error(EROFS, "EROFS", "fallocate", path_,
+                  "'" + path_ + "' is a read-only block device; discarding at byte " + std::to_string(begin) +
+                      " was refused (content unchanged)");
     }
     throw_sys(err, "fallocate", path_,
               "punching a hole in '" + path_ + "' at byte " + std::to_string(begin) + " (" +

@@ -24,6 +24,8 @@
 
 namespace blocksmith {
 
+class LeaseGuard;
+
 struct PunchStats {
   uint64_t punch_calls = 0;    // fallocate calls made (or that would be made, dry run)
   uint64_t zero_bytes = 0;     // bytes found allocated and all zero
@@ -48,6 +50,10 @@ class PunchSink final : public Sink {
 
   const PunchStats& stats() const { return stats_; }
 
+  // Every fallocate runs through `guard` (LeaseGuard::run_held): only while
+  // our lease on the file holds, and never once somebody else opened it.
+  void set_guard(LeaseGuard* guard) { guard_ = guard; }
+
  private:
   struct Range {
     uint64_t begin, end;
@@ -66,6 +72,7 @@ class PunchSink final : public Sink {
   uint64_t align_;
   bool is_block_device_;
   bool dry_run_;
+  LeaseGuard* guard_ = nullptr;
   PunchStats stats_;
   // The pending run: zero blocks, possibly with holes between them.
   bool pending_ = false;

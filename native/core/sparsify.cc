@@ -1,16 +1,21 @@
 #include "sparsify.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <optional>
 
 #include "error.h"
 #include "extent_map.h"
 #include "fs/mount_check.h"
 #include "image_lock.h"
+#include "image_use.h"
+#include "lease_guard.h"
 #include "punch_sink.h"
 #include "sparse_file_sink.h"
 
@@ -21,58 +26,35 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Opens the in-place target for punching and checks nobody else uses it.
-UniqueFd open_for_punch(const std::string& path, const SparsifyOptions& opt, SourceInfo& info) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) throw_sys(errno, "open", path);
-  int flags = O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-  flags |= opt.dry_run ? O_RDONLY : O_RDWR;
-  // On a block device O_EXCL fails with EBUSY while it is mounted or held
-  // (device-mapper, md, another O_EXCL user).
-  if (S_ISBLK(st.st_mode) && !opt.force && !opt.dry_run) flags |= O_EXCL;
-  UniqueFd fd(::open(path.c_str(), flags));
-  if (!fd) {
-    int err = errno;
-    if (err == EBUSY) {
-      throw Error(err, "EBUSY", "open", path,
-                  "'" + path + "' is in use (mounted, or held by device-mapper/md/another program); unmount it first or use --force");
-    }
-    if (err == EACCES || err == EROFS || err == EPERM) {
-      throw_sys(err, "open", path, "cannot open '" + path + "' for writing (in-place sparsify changes its allocation)");
-    }
-    throw_sys(err, "open", path);
-  }
-  info = describe_fd(fd.get(), path);
-  int fl = ::fcntl(fd.get(), F_GETFL);
-  if (fl >= 0) ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK);
+[[noreturn]] void throw_qcow2_in_place(const std::string& path) {
+  throw Error(EINVAL, "ERR_QCOW2_IN_PLACE", "open", path,
+              "'" + path + "' is a qcow2 image; in-place sparsify works on raw images only: write a sparse raw copy (sparsify '" +
+                  path + "' DST.raw) or use 'qemu-img convert -O qcow2' to compact it");
+}
 
-  // Another blocksmith changing this image is refused even with --force:
-  // two in-place runs at once would race on the same blocks.
-  if (!opt.dry_run) take_blocksmith_lock(fd.get(), path);
-  if (!opt.force) {
-    LockProbe probe = probe_qemu_locks(fd.get(), path);
-    if (probe.locked) {
-      std::string who = describe_holders(probe.holders);
-      throw Error(EBUSY, "EBUSY", "fcntl", path,
-                  "'" + path + "' is in use: " + (who.empty() ? "another process" : who) +
-                      " holds QEMU image locks on it (a running VM or qemu-img); stop it first or use --force");
+// Opens the in-place target: O_RDWR to punch (O_RDONLY for a dry run), with
+// O_EXCL when image_use asks (block devices). Whether anybody else uses it
+// is decided by check_image_use.
+UniqueFd open_in_place(const std::string& path, bool dry_run, bool exclusive) {
+  int flags = O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  flags |= dry_run ? O_RDONLY : O_RDWR;
+  if (exclusive) flags |= O_EXCL;
+  UniqueFd fd(::open(path.c_str(), flags));
+  if (fd) return fd;
+  int err = errno;
+  if (err == EBUSY) throw Error(err, "EBUSY", "open", path, "'" + path + "' is in use");  // image_use names the holder
+  if (err == EACCES || err == EROFS || err == EPERM) {
+    // A read-only device (losetup -r, a write-protected disk) says so.
+    UniqueFd ro(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    struct stat st {};
+    int is_ro = 0;
+    if (ro && ::fstat(ro.get(), &st) == 0 && S_ISBLK(st.st_mode) && ::ioctl(ro.get(), BLKROGET, &is_ro) == 0 && is_ro) {
+      throw Error(EROFS, "EROFS", "open", path,
+                  "'" + path + "' is a read-only block device (e.g. losetup -r, or a write-protected disk); in-place sparsify discards on it, so nothing was changed");
     }
-    auto loops = loop_devices_backed_by(fd.get());
-    if (!loops.empty()) {
-      std::string list;
-      for (const auto& l : loops) list += (list.empty() ? "" : ", ") + l;
-      throw Error(EBUSY, "EBUSY", "open", path,
-                  "'" + path + "' backs loop device " + list + "; detach it (losetup -d) first or use --force");
-    }
+    throw_sys(err, "open", path, "cannot open '" + path + "' for writing (in-place sparsify changes its allocation)");
   }
-  if (!opt.dry_run) {
-    try {
-      take_image_lock(fd.get(), path);
-    } catch (const Error&) {
-      if (!opt.force) throw;
-    }
-  }
-  return fd;
+  throw_sys(err, "open", path);
 }
 
 // --fs: refuse when a filesystem in the image is in use (never overridden),
@@ -98,21 +80,22 @@ void inspect_for_fs(FileReader& file, Reader& content, const std::string& path, 
 
 SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions& options, Control& control) {
   const auto t0 = std::chrono::steady_clock::now();
+  if (options.format == ImageFormat::qcow2) throw_qcow2_in_place(path);
+  // The reader owns the one fd the run reads, punches and leases through;
+  // declared before `use`, whose lease guard must go first.
+  std::optional<FileReader> opened;
+  ImageUse use = check_image_use(path, options.dry_run ? UseMode::dry_run : UseMode::in_place, options.force,
+                                 [&](bool exclusive) {
+                                   opened.emplace(FileReader::adopt(open_in_place(path, options.dry_run, exclusive),
+                                                                    path, options.use_seek_hole));
+                                   return opened->fd();
+                                 });
+  FileReader& reader = *opened;
+  const SourceInfo& info = reader.info();
   // Punching zero blocks of a qcow2 file would keep its content but not
   // reclaim anything useful, and a qcow2 virtual disk cannot be punched
-  // through its host file: refuse before taking any lock.
-  if (options.format == ImageFormat::qcow2 ||
-      (options.format == ImageFormat::automatic && [&] {
-        FileReader probe = FileReader::open(path, false);
-        return detect_format(probe) == ImageFormat::qcow2;
-      }())) {
-    throw Error(EINVAL, "ERR_QCOW2_IN_PLACE", "open", path,
-                "'" + path + "' is a qcow2 image; in-place sparsify works on raw images only: write a sparse raw copy (sparsify '" +
-                    path + "' DST.raw) or use 'qemu-img convert -O qcow2' to compact it");
-  }
-  SourceInfo info;
-  UniqueFd fd = open_for_punch(path, options, info);
-  FileReader reader = FileReader::open(path, options.use_seek_hole);
+  // through its host file.
+  if (options.format == ImageFormat::automatic && detect_format(reader) == ImageFormat::qcow2) throw_qcow2_in_place(path);
 
   ScanOptions scan = options.scan;
   scan.drop_behind = true;
@@ -120,7 +103,7 @@ SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions&
   uint64_t align = 4096;
   if (info.kind == SourceKind::block_device) {
     align = info.logical_sector_size ? info.logical_sector_size : 512;
-  } else if (::fstat(fd.get(), &st) == 0 && st.st_blksize > 0) {
+  } else if (::fstat(reader.fd(), &st) == 0 && st.st_blksize > 0) {
     align = static_cast<uint64_t>(st.st_blksize);
   }
 
@@ -129,15 +112,18 @@ SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions&
   r.kind = info.kind;
   r.size = info.size;
   r.dry_run = options.dry_run;
+  r.warnings = use.warnings;
   r.allocated_before = reader.current_allocated();
   if (options.fs) {
     inspect_for_fs(reader, reader, path, r);
     scan.free = &r.inspection.free;
   }
 
-  PunchSink punch(fd.get(), path, align, info.kind == SourceKind::block_device, options.dry_run);
+  PunchSink punch(reader.fd(), path, align, info.kind == SourceKind::block_device, options.dry_run);
+  punch.set_guard(use.lease.get());
   CountingSink counted(&punch);
-  run_scan(reader, scan, counted, control);
+  LeaseCheckedSink checked(counted, use.lease.get());
+  run_scan(reader, scan, checked, control);
 
   r.hole_bytes = counted.totals().hole;
   r.zero_bytes = counted.totals().zero;
@@ -154,7 +140,11 @@ SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions&
 SparsifyReport sparse_copy(const std::string& source, const std::string& target, const SparsifyOptions& options,
                            Control& control) {
   const auto t0 = std::chrono::steady_clock::now();
-  OpenedImage image = open_image(source, options.format, options.use_seek_hole, options.backing);
+  OpenedImage image;  // before `use`: its lease guard goes first
+  ImageUse use = check_image_use(source, options.dry_run ? UseMode::dry_run : UseMode::copy, options.force, [&](bool) {
+    image = open_image(source, options.format, options.use_seek_hole, options.backing);
+    return image.file->fd();
+  });
   Reader& reader = *image.reader;
   FileReader& file = *image.file;
   // Files the copy must never replace: the source and every backing file it
@@ -177,6 +167,7 @@ SparsifyReport sparse_copy(const std::string& source, const std::string& target,
   r.dry_run = options.dry_run;
   r.format = image_format_name(image.description.format);
   r.backing_chain = image.description.backing_chain;
+  r.warnings = use.warnings;
   r.allocated_before = file.current_allocated();
   ScanOptions scan = options.scan;
   if (options.fs) {
@@ -195,9 +186,12 @@ SparsifyReport sparse_copy(const std::string& source, const std::string& target,
   } else {
     SparseFileSink sink(target, options.overwrite, sources);
     CountingSink counted(&sink);
-    run_scan(reader, scan, counted, control);
+    LeaseCheckedSink checked(counted, use.lease.get());
+    run_scan(reader, scan, checked, control);
     r.free_bytes = counted.free_bytes();
     control.throw_if_cancelled();
+    // Every byte was read before anybody could open the source for writing.
+    if (use.lease) use.lease->throw_if_broken();
     sink.commit();
     r.hole_bytes = counted.totals().hole;
     r.zero_bytes = counted.totals().zero;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "control.h"
 #include "fs/inspect.h"
@@ -18,7 +19,10 @@ struct SparsifyOptions {
   ScanOptions scan;
   bool use_seek_hole = true;
   bool dry_run = false;
-  bool force = false;      // in place: ignore QEMU locks, loop devices, O_EXCL on devices
+  // In place: go past the in-use refusals (QEMU locks, other openers, loop
+  // devices, O_EXCL on devices, no lease); copies: copy an image in use.
+  // What it overrode is in the report's warnings. See image_use.h.
+  bool force = false;
   bool overwrite = false;  // copy: replace an existing target
   ImageFormat format = ImageFormat::automatic;  // of the source (copy); in place: raw only
   BackingPolicy backing;                        // copies of qcow2 images: which backing files to follow
@@ -47,6 +51,7 @@ struct SparsifyReport {
   bool fs = false;
   uint64_t free_bytes = 0;        // --fs: bytes free in a filesystem, not read (punched / left as holes)
   fs::Inspection inspection;      // --fs: the partitions and filesystems found
+  std::vector<std::string> warnings;  // what --force overrode; why a dry run's figures can change
 };
 
 SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions& options, Control& control);

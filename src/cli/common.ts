@@ -37,6 +37,14 @@ export interface CommonFlags {
   debug?: boolean;
 }
 
+// The program the user ran, for warnings (set by runCli).
+let programName = 'blocksmith';
+
+/** One warning line on stderr (what --force overrode, an image in use), named after the program. */
+export function warn(message: string): void {
+  process.stderr.write(`${programName}: warning: ${message}\n`);
+}
+
 /** A bad option value or a bad combination of options: one line, exit 2. */
 export function usageError(message: string): never {
   throw new InvalidArgumentError(message);
@@ -167,6 +175,7 @@ function commanderLine(prog: string, message: string): string {
  */
 export async function runCli(program: Command, argv: string[]): Promise<never> {
   const prog = program.name();
+  programName = prog;
   watchStdout(() => stop.abort(new AbortError('standard output failed')));
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { copyFromRbd, copyToRbd, formatRbdSpec, libvirtDiskXml, parseRbdSpec, rbdInfo, type RbdTarget } from '../rbd.js';
 import { formatBytes, parseCount } from '../units.js';
 import { parseImageFormat } from '../format.js';
-import { out, printJson, runOperation, type CommonFlags } from './common.js';
+import { out, printJson, runOperation, warn, type CommonFlags } from './common.js';
 import { addBackingOptions, allowBackingFrom, backingLines, type BackingFlags } from './backing-options.js';
 
 export interface RbdFlags extends CommonFlags, BackingFlags {
@@ -19,6 +19,7 @@ export interface RbdFlags extends CommonFlags, BackingFlags {
   keepPartial?: boolean;
   verify?: boolean;
   libvirtXml?: boolean;
+  force?: boolean;
   secretUuid?: string;
   timeout?: string;
   id?: string;
@@ -65,10 +66,12 @@ export async function runRbdImport(source: string, spec: string, flags: RbdFlags
     overwrite: !!flags.overwrite,
     keepPartial: !!flags.keepPartial,
     verify: !!flags.verify,
+    force: !!flags.force,
     format: parseImageFormat(flags.format),
     allowBacking: allowBackingFrom(flags),
   };
   const r = await runOperation('importing', flags, (op) => copyToRbd(source, target, { ...options, ...op }));
+  for (const w of r.warnings) warn(w);
   const xml = flags.libvirtXml ? libvirtDiskXml(target, r.monHost, { user: r.user, secretUuid: flags.secretUuid }) : undefined;
   if (flags.json) {
     printJson(xml ? { ...r, libvirtXml: xml } : r);
@@ -129,7 +132,8 @@ export function rbdCommand(): Command {
     .argument('<image>', 'POOL[/NAMESPACE]/IMAGE or rbd:POOL/IMAGE[:id=..][:conf=..][:keyring=..]')
     .addOption(new Option('-b, --block-size <size>', 'zero-detection block size').default('4K'))
     .option('--no-seek-hole', 'read every byte of the source')
-    .option('--overwrite', 'replace an existing image');
+    .option('--overwrite', 'replace an existing image')
+    .option('-f, --force', 'copy a source that is in use (a VM or another process writing it); says what it overrode');
   addImportOptions(imp);
   connectionOptions(imp);
   imp.addHelpText(

@@ -5,7 +5,7 @@ import { sparseCopy, sparsify, type SparsifyReport } from '../sparsify.js';
 import { formatBytes, parseBlockSize } from '../units.js';
 import { isRbdSpec } from '../rbd.js';
 import { parseImageFormat } from '../format.js';
-import { out, printJson, runOperation, usageError } from './common.js';
+import { out, printJson, runOperation, usageError, warn } from './common.js';
 import { addImportOptions, runRbdExport, runRbdImport, type RbdFlags } from './rbd-command.js';
 import { allowBackingFrom, backingLines } from './backing-options.js';
 
@@ -62,7 +62,7 @@ export function sparsifyCommand(name = 'sparsify', prefix = ''): Command {
     .addOption(new Option('-b, --block-size <size>', 'zero-detection block size, a power of two from 512 to 1M').default('4K'))
     .option('--no-seek-hole', 'read every byte instead of skipping holes (for filesystems that report holes wrongly)')
     .option('-n, --dry-run', 'report what would be reclaimed; change nothing')
-    .option('-f, --force', 'in place: proceed although QEMU locks, a loop device or a holder say the image is in use')
+    .option('-f, --force', 'proceed although the image is in use (in place: other openers, QEMU locks, loop devices, mounts; copies: a VM or process writing the source); says what it overrode')
     .option('--overwrite', 'copy: replace an existing target')
     .option('--fs', 'also reclaim the free blocks of ext2/3/4 filesystems in the image (MBR/GPT partitions); refuses dirty or mounted ones')
     .option('--json', 'print the report as JSON (exact byte counts)')
@@ -96,8 +96,9 @@ RBD targets follow qemu's syntax: rbd:pool[/namespace]/image[:id=USER][:conf=PAT
     const format = parseImageFormat(flags.format);
     const report = await runOperation(target === undefined ? 'sparsifying' : 'copying', flags, (op) => {
       const common = { blockSize, seekHole: flags.seekHole !== false, dryRun: !!flags.dryRun, format, fs: !!flags.fs, signal: op.signal, onProgress: op.onProgress };
-      return target === undefined ? sparsify(image, { ...common, force: !!flags.force }) : sparseCopy(image, target, { ...common, overwrite: !!flags.overwrite, allowBacking: allowBackingFrom(flags) });
+      return target === undefined ? sparsify(image, { ...common, force: !!flags.force }) : sparseCopy(image, target, { ...common, overwrite: !!flags.overwrite, force: !!flags.force, allowBacking: allowBackingFrom(flags) });
     });
+    for (const w of report.warnings) warn(w);
     if (flags.json) printJson(report);
     else if (!flags.quiet) out(formatReport(report));
   });

@@ -282,8 +282,8 @@ export function bytesRead(pid: number): number {
 
 // ---------------------------------------------------------------- locks
 
-/** The /proc/locks lines of OFD locks (OFDLCK) on the inode of `path`. */
-export function ofdLocksOn(path: string): string[] {
+/** The /proc/locks lines of `kind` locks (OFDLCK, LEASE) on the inode of `path`. */
+function locksOn(path: string, kind: string): string[] {
   const st = statSync(path, { bigint: true });
   const dev = st.dev;
   const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
@@ -291,7 +291,17 @@ export function ofdLocksOn(path: string): string[] {
   const id = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${st.ino}`;
   return readFileSync('/proc/locks', 'utf8')
     .split('\n')
-    .filter((l) => l.includes('OFDLCK') && l.split(/\s+/).includes(id));
+    .filter((l) => l.includes(kind) && l.split(/\s+/).includes(id));
+}
+
+/** The /proc/locks lines of OFD locks (OFDLCK) on the inode of `path`. */
+export function ofdLocksOn(path: string): string[] {
+  return locksOn(path, 'OFDLCK');
+}
+
+/** The /proc/locks lines of kernel leases (F_SETLEASE) on the inode of `path`, e.g. "7: LEASE  ACTIVE    WRITE 1978 fe:00:12 0 EOF". */
+export function leasesOn(path: string): string[] {
+  return locksOn(path, 'LEASE').filter((l) => !l.includes('->'));
 }
 
 export interface Holder {
@@ -416,4 +426,94 @@ export function ensureTool(tool: string, pkg: string): void {
     r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], { encoding: 'utf8', env });
   }
   if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} (Debian package ${pkg}) is missing and could not be installed: ${r.stderr}`);
+}
+
+// ---------------------------------------------------------------- a live writer
+
+export const randomWriterScript = join(repoRoot, 'test', 'helpers', 'random-writer.mjs');
+
+export interface WriterResult {
+  /** pwrites done. */
+  writes: number;
+  /** Per block written: the sequence number of its last write. */
+  last: Map<number, number>;
+}
+
+export interface RunningWriter {
+  pid: number;
+  /** Its open() of the image returned. */
+  opened(): boolean;
+  /** Writes at least `min` blocks more than it has (if not yet), stops, and resolves to every write it made. */
+  stop(): Promise<WriterResult>;
+}
+
+/**
+ * Starts test/helpers/random-writer.mjs: a node process that opens `image`
+ * read-write and pwrites 4 KiB blocks with known content at random blocks
+ * below `blocks` until stopped (at least `min` writes).
+ */
+export function startWriter(image: string, blocks: number, seed: number, min = 0): RunningWriter {
+  const child = spawn(process.execPath, [randomWriterScript, image, String(blocks), String(seed), String(min)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return {
+    pid: child.pid!,
+    opened: () => out.startsWith('opened\n'),
+    stop: async () => {
+      child.stdin!.end();
+      const t = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      const code = await closed;
+      clearTimeout(t);
+      if (code !== 0) throw new Error(`random-writer exited ${code}: ${err}`);
+      const r = JSON.parse(out.trim().split('\n').pop()!) as { writes: number; last: [number, number][] };
+      return { writes: r.writes, last: new Map(r.last) };
+    },
+  };
+}
+
+/**
+ * Compares `image` with what it must hold: every block the writer wrote holds
+ * its last write; every other block holds the original content (zeros, or
+ * makeZeroFilledImage's data block at `dataAt` with its seed). Returns the
+ * counts of blocks that do not.
+ */
+export async function checkWrites(
+  image: string,
+  writer: WriterResult,
+  original: { dataAt: number[]; seed: number },
+): Promise<{ lostWrites: number; otherChanged: number }> {
+  const { blockPattern } = (await import(randomWriterScript)) as { blockPattern(block: number, seq: number): Buffer };
+  const dataBlock = new Map<number, number>();
+  original.dataAt.forEach((off, i) => dataBlock.set(off / (4 * KiB), i));
+  const zero = Buffer.alloc(4 * KiB);
+  let lostWrites = 0;
+  let otherChanged = 0;
+  const fh = await open(image, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(4 * MiB);
+    for (let pos = 0; ; pos += buf.length) {
+      const { bytesRead: n } = await fh.read(buf, 0, buf.length, pos);
+      if (n === 0) break;
+      for (let o = 0; o + 4 * KiB <= n; o += 4 * KiB) {
+        const block = (pos + o) / (4 * KiB);
+        const got = buf.subarray(o, o + 4 * KiB);
+        const seq = writer.last.get(block);
+        if (seq !== undefined) {
+          if (!got.equals(blockPattern(block, seq))) lostWrites++;
+          continue;
+        }
+        const i = dataBlock.get(block);
+        const want = i === undefined ? zero : dataBytes(4 * KiB, original.seed * 100_003 + i);
+        if (!got.equals(want)) otherChanged++;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+  return { lostWrites, otherChanged };
 }

@@ -43,7 +43,7 @@ void add_with_partitions(const std::string& sysdir, const std::string& name, std
 
 }  // namespace
 
-std::vector<std::string> filesystem_users(int fd) {
+std::vector<FilesystemUser> filesystem_users_detailed(int fd) {
   std::vector<Dev> devs;
   struct stat st {};
   if (::fstat(fd, &st) != 0) return {};
@@ -62,15 +62,25 @@ std::vector<std::string> filesystem_users(int fd) {
       add_with_partitions("/sys/block/" + name, name, devs);
     }
   }
-  std::vector<std::string> users;
+  std::vector<FilesystemUser> users;
   std::ifstream mi("/proc/self/mountinfo");
   std::string line;
   while (std::getline(mi, line)) {
     std::istringstream ls(line);
     std::string id, parent, num, root, mountpoint;
     ls >> id >> parent >> num >> root >> mountpoint;
+    // The superblock's options follow " - FSTYPE SOURCE ": "ro,..." when the
+    // filesystem itself is read-only (a bind mount's own "ro" is not enough).
+    bool ro = false;
+    auto dash = line.find(" - ");
+    if (dash != std::string::npos) {
+      std::istringstream tail(line.substr(dash + 3));
+      std::string type, source, opts;
+      tail >> type >> source >> opts;
+      ro = opts == "ro" || opts.rfind("ro,", 0) == 0;
+    }
     for (const auto& d : devs) {
-      if (d.number == num) users.push_back("/dev/" + d.name + " is mounted on " + mountpoint);
+      if (d.number == num) users.push_back({"/dev/" + d.name + " is mounted on " + mountpoint, ro});
     }
   }
   for (const auto& d : devs) {
@@ -78,12 +88,18 @@ std::vector<std::string> filesystem_users(int fd) {
     if (DIR* h = ::opendir(holders.c_str())) {
       while (struct dirent* de = ::readdir(h)) {
         if (de->d_name[0] == '.') continue;
-        users.push_back("/dev/" + d.name + " is held by " + de->d_name);
+        users.push_back({"/dev/" + d.name + " is held by " + de->d_name, false});
       }
       ::closedir(h);
     }
   }
   return users;
+}
+
+std::vector<std::string> filesystem_users(int fd) {
+  std::vector<std::string> out;
+  for (auto& u : filesystem_users_detailed(fd)) out.push_back(std::move(u.text));
+  return out;
 }
 
 }  // namespace blocksmith::fs

@@ -1,13 +1,22 @@
 // Is a filesystem inside this image in use? Looks for the block devices that
 // expose it (the device itself, the loop devices backed by the image file,
 // and their partitions) in /proc/self/mountinfo and in sysfs holders
-// (device-mapper, md). Used by sparsify --fs, which --force never overrides.
+// (device-mapper, md). Used by sparsify --fs, which --force never overrides,
+// and by the in-use checks of block devices (image_use.h).
 #pragma once
 
 #include <string>
 #include <vector>
 
 namespace blocksmith::fs {
+
+struct FilesystemUser {
+  std::string text;        // "/dev/loop3p1 is mounted on /mnt/x", "/dev/loop3 is held by dm-0"
+  bool read_only = false;  // a read-only mount (nothing writes through it)
+};
+
+// Every use found: mounts and holders.
+std::vector<FilesystemUser> filesystem_users_detailed(int fd);
 
 // One line per use found, e.g. "/dev/loop3p1 is mounted on /mnt/x".
 std::vector<std::string> filesystem_users(int fd);

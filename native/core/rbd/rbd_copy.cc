@@ -11,6 +11,8 @@
 #include "../extent_map.h"
 #include "../file_reader.h"
 #include "../image_open.h"
+#include "../image_use.h"
+#include "../lease_guard.h"
 #include "../sparse_file_sink.h"
 #include "rbd_reader.h"
 #include "rbd_sink.h"
@@ -141,7 +143,13 @@ int remove_partial(IoCtx& io, const Target& t) {
 ImportReport copy_to_rbd(const std::string& source, const Target& target, const ImportOptions& options,
                          Control& control) {
   const auto t0 = std::chrono::steady_clock::now();
-  OpenedImage opened = open_image(source, options.format, options.use_seek_hole, options.backing);
+  OpenedImage opened;  // before `use`: its lease guard goes first
+  // The same source checks as a file copy: refused while a VM or another
+  // process writes it (the image would be inconsistent), unless --force.
+  ImageUse use = check_image_use(source, UseMode::copy, options.force, [&](bool) {
+    opened = open_image(source, options.format, options.use_seek_hole, options.backing);
+    return opened.file->fd();
+  });
   Reader& reader = *opened.reader;
   Cluster cluster(target);
   IoCtx io(cluster, target);
@@ -157,6 +165,7 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
   // librados does not expose the entity name through conf_get: the id we
   // connected as is the one given, or client.admin's.
   rep.user = target.user.empty() ? "admin" : target.user;
+  rep.warnings = use.warnings;
 
   bool ok = false;
   try {
@@ -166,10 +175,11 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
       const uint64_t write_size = std::min<uint64_t>(std::max<uint64_t>(options.write_size, 4096), rep.object_size);
       RbdSink sink(image.get(), target, write_size, options.parallel);
       CountingSink counted(&sink);
+      LeaseCheckedSink checked(counted, use.lease.get());
       ScanOptions scan = options.scan;
       // Reads of at least an object: a data run becomes back-to-back aligned writes.
       scan.chunk_size = std::max<size_t>(scan.chunk_size, rep.object_size);
-      run_scan(reader, scan, counted, control);
+      run_scan(reader, scan, checked, control);
       rep.data_bytes = counted.totals().data;
       rep.zero_bytes = counted.totals().zero;
       rep.hole_bytes = counted.totals().hole;
@@ -177,10 +187,18 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
     }
     int r = api().rbd_flush(image.get());
     if (r < 0) throw_rbd(r, "rbd_flush", target, "flushing " + target.spec() + " failed");
+    // Every byte was read before anybody could open the source for writing.
+    if (use.lease) use.lease->throw_if_broken();
     rep.seconds = since(t0);
     if (options.verify) {
       auto v0 = std::chrono::steady_clock::now();
-      verify(reader, image, target, rep.object_size, options.parallel, control);
+      try {
+        verify(reader, image, target, rep.object_size, options.parallel, control);
+      } catch (const Error&) {
+        if (use.lease) use.lease->throw_if_broken();  // a writer came: say so, not "mismatch"
+        throw;
+      }
+      if (use.lease) use.lease->throw_if_broken();
       rep.verified = true;
       rep.verify_seconds = since(v0);
     }

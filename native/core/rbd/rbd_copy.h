@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "../control.h"
 #include "../image_open.h"
@@ -27,6 +28,9 @@ struct ImportOptions {
   bool overwrite = false;
   bool keep_partial = false;
   bool verify = false;
+  // Copy a source that is in use (a VM's write lock, another writer) anyway;
+  // see image_use.h. The report's warnings say what was overridden.
+  bool force = false;
   ImageFormat format = ImageFormat::automatic;  // of the source
   BackingPolicy backing;                        // qcow2 sources: which backing files to follow
 };
@@ -47,6 +51,7 @@ struct ImportReport {
   double verify_seconds = 0;
   std::string mon_host;     // from the cluster config, for libvirt XML
   std::string user;
+  std::vector<std::string> warnings;  // what --force overrode
 };
 
 ImportReport copy_to_rbd(const std::string& source, const Target& target, const ImportOptions& options,
