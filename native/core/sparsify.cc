@@ -92,6 +92,9 @@ void inspect_for_fs(FileReader& file, Reader& content, const std::string& path, 
                     : 512;
   r.fs = true;
   r.inspection = fs::inspect_filesystems(content, ss);
+  // Before the first punch: a filesystem that cannot be trusted (dirty,
+  // corrupt, bitmaps that disagree with the inodes) stops the whole run.
+  fs::throw_if_refused(r.inspection, path);
 }
 
 }  // namespace
@@ -146,6 +149,7 @@ SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions&
   r.inspection.free = {};  // the report keeps the per-volume figures only
   r.punch_calls = punch.stats().punch_calls;
   r.punched_bytes = punch.stats().punched_bytes;
+  r.reclaimable_bytes = punch.stats().reclaimed_bytes;
   r.allocated_after = reader.current_allocated();
   r.seconds = seconds_since(t0);
   return r;

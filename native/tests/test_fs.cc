@@ -305,7 +305,7 @@ TEST("ext: a superblock claiming billions of groups is refused before anything i
   put32(sb + 0x28, 8);        // inodes per group
   put32(sb + 0x04, 0);        // blocks count: 2^32 (lo 0, hi 1)
   put32(sb + 0x150, 1);
-  put32(sb + 0x60, 0x80);     // incompat: 64bit
+  put32(sb + 0x60, 0xC0);     // incompat: 64bit, extent
   put16(sb + 0xFE, 64);       // descriptor size
   HeadOnlyReader r(head, uint64_t(1) << 44);
   CHECK(probe_ext(r, 0, r.size()));

@@ -29,7 +29,7 @@ export function formatReport(r: SparsifyReport): string {
     if (r.kind === 'file') {
       lines.push(
         r.dryRun
-          ? `  disk size: ${formatBytes(r.allocatedBefore)} -> about ${formatBytes(Math.max(0, r.allocatedBefore - r.zeroBytes))} (would reclaim about ${formatBytes(r.zeroBytes)})`
+          ? `  disk size: ${formatBytes(r.allocatedBefore)} -> about ${formatBytes(r.allocatedBefore - r.reclaimedBytes)} (would reclaim about ${formatBytes(r.reclaimedBytes)})`
           : `  disk size: ${formatBytes(r.allocatedBefore)} -> ${formatBytes(r.allocatedAfter)} (reclaimed ${formatBytes(r.reclaimedBytes)})`,
       );
     }

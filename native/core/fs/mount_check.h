@@ -4,10 +4,19 @@
 // (device-mapper, md). Used by sparsify --fs, which --force never overrides.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace blocksmith::fs {
+
+struct FsUse {
+  uint32_t partition = 0;  // the partition number of the device used; 0: the whole device
+  std::string text;        // "/dev/loop3p1 is mounted on /mnt/x", "/dev/loop3 is held by dm-0"
+};
+
+// Every use found, with the partition it concerns.
+std::vector<FsUse> filesystem_uses(int fd);
 
 // One line per use found, e.g. "/dev/loop3p1 is mounted on /mnt/x".
 std::vector<std::string> filesystem_users(int fd);
