@@ -62,7 +62,7 @@ export function sparsifyCommand(name = 'sparsify', prefix = ''): Command {
     .option('-n, --dry-run', 'report what would be reclaimed; change nothing')
     .option('-f, --force', 'in place: proceed although QEMU locks, a loop device or a holder say the image is in use')
     .option('--overwrite', 'copy: replace an existing target')
-    .option('--fs', 'also reclaim the free blocks of ext2/3/4 filesystems in the image (MBR/GPT partitions); refuses dirty or mounted ones')
+    .option('--fs', 'also reclaim the free blocks of ext2/3/4 filesystems in the image (MBR/GPT partitions), checked against the inodes first; refuses dirty, mounted or inconsistent ones')
     .option('--json', 'print the report as JSON (exact byte counts)')
     .option('-q, --quiet', 'no progress bar, no report')
     .option('--debug', 'print stack traces on errors');
