@@ -79,14 +79,18 @@ UniqueFd open_for_punch(const std::string& path, const SparsifyOptions& opt, Sou
 // then read the partition tables and the ext filesystems' free blocks.
 // `file` is the image file (what could be mounted); `content` reads the disk
 // it holds (the same file for raw, the virtual disk for qcow2).
-void inspect_for_fs(FileReader& file, Reader& content, const std::string& path, SparsifyReport& r) {
-  auto users = fs::filesystem_users(file.fd());
+void refuse_if_mounted(int fd, const std::string& path) {
+  auto users = fs::filesystem_users(fd);
   if (!users.empty()) {
     std::string list;
     for (const auto& u : users) list += (list.empty() ? "" : "; ") + u;
     throw Error(EBUSY, "EBUSY", "open", path,
                 "'" + path + "' is in use: " + list + "; unmount it first (--force does not apply to --fs)");
   }
+}
+
+void inspect_for_fs(FileReader& file, Reader& content, const std::string& path, SparsifyReport& r) {
+  refuse_if_mounted(file.fd(), path);
   uint32_t ss = file.info().kind == SourceKind::block_device && file.info().logical_sector_size
                     ? file.info().logical_sector_size
                     : 512;
@@ -113,6 +117,9 @@ SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions&
                 "'" + path + "' is a qcow2 image; in-place sparsify works on raw images only: write a sparse raw copy (sparsify '" +
                     path + "' DST.raw) or use 'qemu-img convert -O qcow2' to compact it");
   }
+  // --fs on a mounted filesystem: say so first (not "backs a loop device;
+  // use --force", which --fs would refuse all the same).
+  if (options.fs) refuse_if_mounted(FileReader::open(path, false).fd(), path);
   SourceInfo info;
   UniqueFd fd = open_for_punch(path, options, info);
   FileReader reader = FileReader::open(path, options.use_seek_hole);
