@@ -39,7 +39,7 @@
         "native/core/qcow2/qcow2_header.cc",
         "native/core/qcow2/cluster_map.cc",
         "native/core/qcow2/qcow2_reader.cc",
-        "native/core/fs/checksum.cc", "native/core/fs/partition.cc", "native/core/fs/ext.cc",
+        "native/core/fs/checksum.cc", "native/core/fs/partition.cc", "native/core/fs/ext.cc", "native/core/fs/ext_refs.cc",
         "native/core/fs/inspect.cc", "native/core/fs/mount_check.cc",
         "native/core/rbd/librbd_api.cc",
         "native/core/rbd/session.cc",

@@ -67,7 +67,8 @@ export interface NativeVolumeReport {
   length: number;
   filesystem: string;
   label: string;
-  action: 'free-blocks' | 'zero-detection';
+  /** 'refused': an ext filesystem sparsify --fs would not touch; `error` says why. */
+  action: 'free-blocks' | 'zero-detection' | 'refused';
   blockSize: number;
   clusterSize: number;
   blocksCount: number;
@@ -77,6 +78,14 @@ export interface NativeVolumeReport {
   groups: number;
   uninitGroups: number;
   features: string[];
+  /** action 'refused': the error sparsify --fs would throw for this filesystem (message without the path). */
+  error?: { code: string; message: string };
+  /**
+   * action 'free-blocks': the cross-check of the block bitmaps against the inodes (every block an inode or the
+   * filesystem's own metadata uses is allocated in the bitmaps): inodes walked, blocks referenced, extent-tree and
+   * indirect blocks read, and the seconds it took.
+   */
+  verified?: { inodes: number; blocks: number; treeBlocks: number; seconds: number };
 }
 
 export interface NativeFsInspection {
@@ -86,6 +95,8 @@ export interface NativeFsInspection {
   gptBackupUsed: boolean;
   freeBytes: number;
   volumes: NativeVolumeReport[];
+  /** The partition table could not be trusted (then `volumes` is empty). */
+  error?: { code: string; message: string };
 }
 
 export interface NativeSparsifyReport {
@@ -100,6 +111,8 @@ export interface NativeSparsifyReport {
   dataBytes: number;
   punchCalls: number;
   punchedBytes: number;
+  /** In place: allocated bytes the punches covered (dry run: would cover). */
+  reclaimableBytes?: number;
   seconds: number;
   dryRun: boolean;
   /** Copies: the source's format. */

@@ -20,7 +20,8 @@ export interface SparsifyOptions extends JobOptions {
   /**
    * Also reclaim the free blocks of the ext2/3/4 filesystems inside the image (whole image or MBR/GPT
    * partitions), read from their allocation bitmaps: free blocks are not read and become holes (their
-   * old content is dropped; files are unchanged). Refuses dirty, mounted or not understood filesystems.
+   * old content is dropped; files are unchanged). Refuses dirty, mounted or not understood filesystems, and
+   * those whose bitmaps call free a block that an inode or the filesystem's metadata uses.
    */
   fs?: boolean;
 }
@@ -60,7 +61,10 @@ export interface SparsifyReport {
   allocatedBefore: number;
   /** In place: allocated bytes of the image after; copy: of the copy. */
   allocatedAfter: number;
-  /** allocatedBefore - allocatedAfter (never negative). */
+  /**
+   * allocatedBefore - allocatedAfter (never negative). A dry run in place: the allocated bytes its punches would
+   * cover (zero blocks and, with `fs`, free blocks, each run aligned to the file's block size as the real run does).
+   */
   reclaimedBytes: number;
   holeBytes: number;
   zeroBytes: number;
@@ -118,9 +122,9 @@ function toReport(r: NativeSparsifyReport): SparsifyReport {
     report.gptBackupUsed = !!r.gptBackupUsed;
     report.volumes = r.volumes;
   }
-  // A dry run changes nothing; estimate from the zero bytes found.
+  // A dry run changes nothing: what its punches would free is what the real run frees.
   if (r.dryRun && r.target === undefined) {
-    report.reclaimedBytes = Math.min(r.zeroBytes + (r.freeBytes ?? 0), r.allocatedBefore);
+    report.reclaimedBytes = Math.min(r.reclaimableBytes ?? 0, r.allocatedBefore);
   }
   return report;
 }
@@ -162,7 +166,9 @@ export type FsInspection = NativeFsInspection;
 
 /**
  * Reads the partition table (MBR with logical partitions, or GPT) and the ext2/3/4 filesystems of an image or
- * device, read only. Rejects (code ERR_FS_CORRUPT / ERR_FS_UNSUPPORTED / ERR_FS_DIRTY) what `sparsify --fs` would refuse.
+ * device, read only. What `sparsify --fs` would refuse is listed, not thrown: a volume with action 'refused' and
+ * its `error` (code ERR_FS_CORRUPT / ERR_FS_UNSUPPORTED / ERR_FS_DIRTY, or EBUSY when it is mounted or held), or,
+ * for a partition table that cannot be trusted, `error` on the result and no volumes.
  */
 export async function inspectFilesystems(path: string, options: JobOptions = {}): Promise<FsInspection> {
   return runJob((onProgress) => native.inspectFilesystems(path, onProgress), options);

@@ -4,6 +4,7 @@
 
 #include "args.h"
 #include "core/file_reader.h"
+#include "core/fs/mount_check.h"
 #include "core/sparsify.h"
 #include "exports.h"
 #include "format_arg.h"
@@ -51,6 +52,20 @@ Napi::Array volumes_to_js(Napi::Env env, const blocksmith::fs::Inspection& in) {
     Napi::Array f = Napi::Array::New(env, v.features.size());
     for (size_t k = 0; k < v.features.size(); ++k) f.Set(static_cast<uint32_t>(k), v.features[k]);
     o.Set("features", f);
+    if (v.action == "refused") {
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("code", v.error_code);
+      e.Set("message", v.reason);
+      o.Set("error", e);
+    }
+    if (v.action == "free-blocks") {
+      Napi::Object c = Napi::Object::New(env);
+      c.Set("inodes", static_cast<double>(v.verified.inodes));
+      c.Set("blocks", static_cast<double>(v.verified.blocks));
+      c.Set("treeBlocks", static_cast<double>(v.verified.tree_blocks));
+      c.Set("seconds", v.verified.seconds);
+      o.Set("verified", c);
+    }
     a.Set(static_cast<uint32_t>(i), o);
   }
   return a;
@@ -70,6 +85,7 @@ ResultBuilder report_builder(const blocksmith::SparsifyReport& r) {
     o.Set("dataBytes", static_cast<double>(r.data_bytes));
     o.Set("punchCalls", static_cast<double>(r.punch_calls));
     o.Set("punchedBytes", static_cast<double>(r.punched_bytes));
+    if (r.target.empty()) o.Set("reclaimableBytes", static_cast<double>(r.reclaimable_bytes));
     o.Set("seconds", r.seconds);
     o.Set("dryRun", r.dry_run);
     if (!r.target.empty()) {
@@ -118,7 +134,10 @@ Napi::Value InspectFilesystems(const Napi::CallbackInfo& info) {
     uint32_t ss = reader.info().kind == blocksmith::SourceKind::block_device && reader.info().logical_sector_size
                       ? reader.info().logical_sector_size
                       : 512;
-    auto in = blocksmith::fs::inspect_filesystems(reader, ss);
+    // Uses first: a mounted filesystem is reported as in use, not by what
+    // its (stale) state on disk says.
+    auto uses = blocksmith::fs::filesystem_uses(reader.fd());
+    auto in = blocksmith::fs::inspect_filesystems(reader, ss, &uses);
     uint64_t size = reader.size();
     return [in, path, size](Napi::Env env) -> Napi::Value {
       Napi::Object o = Napi::Object::New(env);
@@ -128,6 +147,12 @@ Napi::Value InspectFilesystems(const Napi::CallbackInfo& info) {
       o.Set("gptBackupUsed", in.gpt_backup_used);
       o.Set("freeBytes", static_cast<double>(in.free.total()));
       o.Set("volumes", volumes_to_js(env, in));
+      if (!in.error_code.empty()) {
+        Napi::Object e = Napi::Object::New(env);
+        e.Set("code", in.error_code);
+        e.Set("message", in.reason);
+        o.Set("error", e);
+      }
       return o;
     };
   });

@@ -5,6 +5,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "error.h"
@@ -17,21 +18,43 @@ PunchSink::~PunchSink() { stop_thread(false); }
 void PunchSink::on_hole(uint64_t off, uint64_t len) {
   // Extend a pending zero run across a hole (punching a hole again is free);
   // a hole never starts a run on its own.
-  if (pending_ && run_off_ + run_len_ == off) run_len_ += len;
+  if (pending_ && run_off_ + run_len_ == off) add_piece(off, len, false);
 }
 
 void PunchSink::on_zero(uint64_t off, uint64_t len) {
   rethrow_if_failed();
   stats_.zero_bytes += len;
-  if (pending_ && run_off_ + run_len_ == off) {
-    run_len_ += len;
-  } else {
+  if (!pending_ || run_off_ + run_len_ != off) {
     flush();
     pending_ = true;
     run_off_ = off;
-    run_len_ = len;
+    run_len_ = 0;
+    run_allocated_ = 0;
+    head_.clear();
+    tail_.clear();
   }
+  add_piece(off, len, true);
   pending_has_zero_ = true;
+}
+
+void PunchSink::add_piece(uint64_t off, uint64_t len, bool allocated) {
+  run_len_ += len;
+  if (allocated) run_allocated_ += len;
+  if (off < run_off_ + align_) head_.push_back({off, len, allocated});
+  tail_.push_back({off, len, allocated});
+  const uint64_t run_end = run_off_ + run_len_;
+  while (tail_.size() > 1 && tail_.front().off + tail_.front().len + align_ <= run_end) tail_.pop_front();
+}
+
+template <typename It>
+uint64_t PunchSink::allocated_in(It first, It last, uint64_t begin, uint64_t end) {
+  uint64_t n = 0;
+  for (It p = first; p != last; ++p) {
+    if (!p->allocated) continue;
+    const uint64_t b = std::max(begin, p->off), e = std::min(end, p->off + p->len);
+    if (e > b) n += e - b;
+  }
+  return n;
 }
 
 void PunchSink::on_data(uint64_t, const uint8_t*, size_t) {
@@ -127,6 +150,12 @@ void PunchSink::punch(uint64_t off, uint64_t len) {
   if (end <= begin) return;
   ++stats_.punch_calls;
   stats_.punched_bytes += (eof_ != 0 && end > eof_ ? eof_ : end) - begin;
+  // What this punch frees: the run's allocated bytes but those in the
+  // slivers left out at either end.
+  const uint64_t run_end = off + len;
+  uint64_t kept = allocated_in(head_.begin(), head_.end(), off, begin);
+  if (end < run_end) kept += allocated_in(tail_.begin(), tail_.end(), end, run_end);
+  stats_.reclaimed_bytes += run_allocated_ - std::min(kept, run_allocated_);
   if (dry_run_) return;
   enqueue(Range{begin, end});
 }

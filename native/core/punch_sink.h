@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "scan_pipeline.h"
 
@@ -30,6 +31,10 @@ struct PunchStats {
   uint64_t punch_calls = 0;    // fallocate calls made (or that would be made, dry run)
   uint64_t zero_bytes = 0;     // bytes found allocated and all zero
   uint64_t punched_bytes = 0;  // bytes covered by punch calls (aligned inward)
+  // Of those, the bytes that were allocated (read as zeros, or free in the
+  // filesystem inside), not holes: what the punches free. A dry run counts
+  // it too, so its estimate is the real run's reclaim.
+  uint64_t reclaimed_bytes = 0;
 };
 
 class PunchSink final : public Sink {
@@ -45,6 +50,7 @@ class PunchSink final : public Sink {
 
   void on_hole(uint64_t off, uint64_t len) override;
   void on_zero(uint64_t off, uint64_t len) override;
+  void on_free(uint64_t off, uint64_t len) override { on_zero(off, len); }
   void on_data(uint64_t off, const uint8_t* bytes, size_t len) override;
   void on_end(uint64_t size) override;
 
@@ -58,6 +64,14 @@ class PunchSink final : public Sink {
   struct Range {
     uint64_t begin, end;
   };
+  // A piece of the pending run: allocated (zero, free) or a hole.
+  struct Piece {
+    uint64_t off, len;
+    bool allocated;
+  };
+  void add_piece(uint64_t off, uint64_t len, bool allocated);
+  template <typename It>
+  static uint64_t allocated_in(It first, It last, uint64_t begin, uint64_t end);
   void flush();
   void punch(uint64_t off, uint64_t len);  // aligns, counts, queues
   void enqueue(Range r);
@@ -78,6 +92,12 @@ class PunchSink final : public Sink {
   bool pending_ = false;
   bool pending_has_zero_ = false;
   uint64_t run_off_ = 0, run_len_ = 0;
+  // Allocated bytes in the run, and the pieces near its ends: aligning a
+  // punch inward drops less than align_ bytes at each end, and these say
+  // how many of them were allocated. Both lists are bounded by align_.
+  uint64_t run_allocated_ = 0;
+  std::vector<Piece> head_;
+  std::deque<Piece> tail_;
   uint64_t eof_ = 0;  // known once on_end is called
 
   // The punch queue. Bounded in ranges, and in how far the scan may run

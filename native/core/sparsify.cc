@@ -61,19 +61,26 @@ UniqueFd open_in_place(const std::string& path, bool dry_run, bool exclusive) {
 // then read the partition tables and the ext filesystems' free blocks.
 // `file` is the image file (what could be mounted); `content` reads the disk
 // it holds (the same file for raw, the virtual disk for qcow2).
-void inspect_for_fs(FileReader& file, Reader& content, const std::string& path, SparsifyReport& r) {
-  auto users = fs::filesystem_users(file.fd());
+void refuse_if_mounted(int fd, const std::string& path) {
+  auto users = fs::filesystem_users(fd);
   if (!users.empty()) {
     std::string list;
     for (const auto& u : users) list += (list.empty() ? "" : "; ") + u;
     throw Error(EBUSY, "EBUSY", "open", path,
                 "'" + path + "' is in use: " + list + "; unmount it first (--force does not apply to --fs)");
   }
+}
+
+void inspect_for_fs(FileReader& file, Reader& content, const std::string& path, SparsifyReport& r) {
+  refuse_if_mounted(file.fd(), path);
   uint32_t ss = file.info().kind == SourceKind::block_device && file.info().logical_sector_size
                     ? file.info().logical_sector_size
                     : 512;
   r.fs = true;
   r.inspection = fs::inspect_filesystems(content, ss);
+  // Before the first punch: a filesystem that cannot be trusted (dirty,
+  // corrupt, bitmaps that disagree with the inodes) stops the whole run.
+  fs::throw_if_refused(r.inspection, path);
 }
 
 }  // namespace
@@ -81,6 +88,9 @@ void inspect_for_fs(FileReader& file, Reader& content, const std::string& path, 
 SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions& options, Control& control) {
   const auto t0 = std::chrono::steady_clock::now();
   if (options.format == ImageFormat::qcow2) throw_qcow2_in_place(path);
+  // --fs on a mounted filesystem: say so first (not "backs a loop device;
+  // use --force", which --fs would refuse all the same).
+  if (options.fs) refuse_if_mounted(FileReader::open(path, false).fd(), path);
   // The reader owns the one fd the run reads, punches and leases through;
   // declared before `use`, whose lease guard must go first.
   std::optional<FileReader> opened;
@@ -132,6 +142,7 @@ SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions&
   r.inspection.free = {};  // the report keeps the per-volume figures only
   r.punch_calls = punch.stats().punch_calls;
   r.punched_bytes = punch.stats().punched_bytes;
+  r.reclaimable_bytes = punch.stats().reclaimed_bytes;
   r.allocated_after = reader.current_allocated();
   r.seconds = seconds_since(t0);
   return r;

@@ -44,6 +44,7 @@ struct SparsifyReport {
   uint64_t data_bytes = 0;        // data (written, for copies)
   uint64_t punch_calls = 0;       // in place
   uint64_t punched_bytes = 0;     // in place
+  uint64_t reclaimable_bytes = 0; // in place: allocated bytes the punches cover (dry run: would cover)
   double seconds = 0;
   bool dry_run = false;
   std::string format = "raw";     // of the source: raw or qcow2

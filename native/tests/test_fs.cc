@@ -10,6 +10,7 @@
 #include "core/fs/inspect.h"
 #include "core/fs/partition.h"
 #include "core/memory_reader.h"
+#include "core/punch_sink.h"
 #include "core/scan_pipeline.h"
 #include "test.h"
 
@@ -305,7 +306,7 @@ TEST("ext: a superblock claiming billions of groups is refused before anything i
   put32(sb + 0x28, 8);        // inodes per group
   put32(sb + 0x04, 0);        // blocks count: 2^32 (lo 0, hi 1)
   put32(sb + 0x150, 1);
-  put32(sb + 0x60, 0x80);     // incompat: 64bit
+  put32(sb + 0x60, 0xC0);     // incompat: 64bit, extent
   put16(sb + 0xFE, 64);       // descriptor size
   HeadOnlyReader r(head, uint64_t(1) << 44);
   CHECK(probe_ext(r, 0, r.size()));
@@ -350,4 +351,21 @@ TEST("GPT: a partition past the end of the image is cut there and marked truncat
   reseal_gpt_header(img, sectors - 1);
   MemoryReader r(img.data(), img.size());
   CHECK_THROWS_CODE(read_partition_table(r, 512), "ERR_FS_CORRUPT");
+}
+
+TEST("PunchSink: what the punches free is the run's allocated bytes inside the aligned range, dry run included") {
+  // A run of zeros [1024, 8192), a hole [8192, 16384), zeros [16384, 22384), then data: punched [4096, 20480) of
+  // which [8192, 16384) was a hole already; the unaligned slivers at both ends stay.
+  PunchSink sink(-1, "dry.img", 4096, false, true);
+  sink.on_zero(1024, 7168);
+  sink.on_hole(8192, 8192);
+  sink.on_free(16384, 6000);  // free in a filesystem counts as allocated zeros
+  std::vector<uint8_t> data(4096, 1);
+  sink.on_data(22384, data.data(), data.size());
+  // A run reaching the end of the file frees its last partial block too.
+  sink.on_zero(26480, 5000);
+  sink.on_end(31480);
+  CHECK_EQ(sink.stats().punch_calls, 2u);
+  CHECK_EQ(sink.stats().punched_bytes, 16384u + (31480u - 28672u));
+  CHECK_EQ(sink.stats().reclaimed_bytes, 4096u + 4096u + (31480u - 28672u));
 }

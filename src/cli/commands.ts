@@ -73,12 +73,33 @@ export function formatInfo(i: ImageInfo, verbose: boolean): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * `info --fs`: the partition table, then one line per partition, whatever became of it: an ext filesystem's usage,
+ * "no known filesystem", or why sparsify --fs would refuse it.
+ */
+export function formatFsInspection(fsInfo: FsInspection): string {
+  if (fsInfo.error) return `partition table: cannot be used: ${fsInfo.error.message}\n`;
+  const lines = [`partition table: ${fsInfo.partitionScheme}${fsInfo.gptBackupUsed ? ' (backup GPT used: the primary is corrupt)' : ''}`];
+  for (const v of fsInfo.volumes) {
+    const where = `${v.number === 0 ? 'whole image' : `partition ${v.number} (${v.type})`} at ${v.offset}, ${formatBytes(v.length)}`;
+    if (v.action === 'free-blocks') {
+      const checked = v.verified ? `; bitmaps agree with ${v.verified.inodes} inodes` : '';
+      lines.push(`  ${where}: ${v.filesystem}, ${v.blockSize} B blocks, used ${formatBytes(v.usedBytes)}, free ${formatBytes(v.freeBytes)}${checked}`);
+    } else if (v.action === 'refused') {
+      lines.push(`  ${where}: ${v.filesystem || 'ext'}, refused by sparsify --fs: ${v.error?.message ?? 'unknown reason'}`);
+    } else {
+      lines.push(`  ${where}: no known filesystem`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
 export function infoCommand(): Command {
   const cmd = new Command('info')
     .description('summarise a raw or qcow2 image or a block device: format, size, allocation, holes, zero blocks, data')
     .argument('<path>', 'raw or qcow2 image file, or block device (/dev/sdX, /dev/loopN, /dev/mapper/...)')
     .option('-v, --verbose', 'also show the extent count and the SIMD kernel in use')
-    .option('--fs', 'also list the partitions and ext2/3/4 filesystems: used, free (what sparsify --fs reclaims)');
+    .option('--fs', 'also list the partitions and ext2/3/4 filesystems: used, free (what sparsify --fs reclaims), or why sparsify --fs refuses one');
   scanOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -100,17 +121,7 @@ Examples:
       printJson({ ...r, ...(flags.verbose ? { zeroKernel: cpuFeatures().zeroKernel } : {}), ...(fsInfo ? { filesystems: fsInfo } : {}) });
     } else {
       out(formatInfo(r, !!flags.verbose));
-      if (fsInfo) {
-        out(`partition table: ${fsInfo.partitionScheme}${fsInfo.gptBackupUsed ? ' (backup GPT used: the primary is corrupt)' : ''}\n`);
-        for (const v of fsInfo.volumes) {
-          const where = v.number === 0 ? 'whole image' : `partition ${v.number} (${v.type})`;
-          out(
-            v.action === 'free-blocks'
-              ? `  ${where} at ${v.offset}, ${formatBytes(v.length)}: ${v.filesystem}, ${v.blockSize} B blocks, used ${formatBytes(v.usedBytes)}, free ${formatBytes(v.freeBytes)}\n`
-              : `  ${where} at ${v.offset}, ${formatBytes(v.length)}: no known filesystem\n`,
-          );
-        }
-      }
+      if (fsInfo) out(formatFsInspection(fsInfo));
     }
   });
   return cmd;

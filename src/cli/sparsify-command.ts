@@ -31,7 +31,7 @@ export function formatReport(r: SparsifyReport): string {
     if (r.kind === 'file') {
       lines.push(
         r.dryRun
-          ? `  disk size: ${formatBytes(r.allocatedBefore)} -> about ${formatBytes(Math.max(0, r.allocatedBefore - r.zeroBytes))} (would reclaim about ${formatBytes(r.zeroBytes)})`
+          ? `  disk size: ${formatBytes(r.allocatedBefore)} -> about ${formatBytes(r.allocatedBefore - r.reclaimedBytes)} (would reclaim about ${formatBytes(r.reclaimedBytes)})`
           : `  disk size: ${formatBytes(r.allocatedBefore)} -> ${formatBytes(r.allocatedAfter)} (reclaimed ${formatBytes(r.reclaimedBytes)})`,
       );
     }
@@ -64,7 +64,7 @@ export function sparsifyCommand(name = 'sparsify', prefix = ''): Command {
     .option('-n, --dry-run', 'report what would be reclaimed; change nothing')
     .option('-f, --force', 'proceed although the image is in use (in place: other openers, QEMU locks, loop devices, mounts; copies: a VM or process writing the source); says what it overrode')
     .option('--overwrite', 'copy: replace an existing target')
-    .option('--fs', 'also reclaim the free blocks of ext2/3/4 filesystems in the image (MBR/GPT partitions); refuses dirty or mounted ones')
+    .option('--fs', 'also reclaim the free blocks of ext2/3/4 filesystems in the image (MBR/GPT partitions), checked against the inodes first; refuses dirty, mounted or inconsistent ones')
     .option('--json', 'print the report as JSON (exact byte counts)')
     .option('-q, --quiet', 'no progress bar, no report')
     .option('--debug', 'print stack traces on errors');

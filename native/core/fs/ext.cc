@@ -9,28 +9,55 @@
 namespace blocksmith::fs {
 namespace {
 
-// s_feature_compat
-constexpr uint32_t kCompatHasJournal = 0x4, kCompatResizeInode = 0x10, kCompatSparseSuper2 = 0x200;
-// s_feature_incompat
-constexpr uint32_t kIncompatFiletype = 0x2, kIncompatRecover = 0x4, kIncompatJournalDev = 0x8,
-                   kIncompatMetaBg = 0x10, kIncompatExtents = 0x40, kIncompat64bit = 0x80, kIncompatMmp = 0x100,
-                   kIncompatFlexBg = 0x200, kIncompatEaInode = 0x400, kIncompatCsumSeed = 0x2000,
-                   kIncompatLargedir = 0x4000, kIncompatInlineData = 0x8000, kIncompatEncrypt = 0x10000,
-                   kIncompatCasefold = 0x20000;
 constexpr uint32_t kIncompatKnown = kIncompatFiletype | kIncompatRecover | kIncompatJournalDev | kIncompatMetaBg |
                                     kIncompatExtents | kIncompat64bit | kIncompatMmp | kIncompatFlexBg |
                                     kIncompatEaInode | kIncompatCsumSeed | kIncompatLargedir | kIncompatInlineData |
                                     kIncompatEncrypt | kIncompatCasefold;
-// s_feature_ro_compat
-constexpr uint32_t kRoSparseSuper = 0x1, kRoLargeFile = 0x2, kRoBtreeDir = 0x4, kRoHugeFile = 0x8,
-                   kRoGdtCsum = 0x10, kRoDirNlink = 0x20, kRoExtraIsize = 0x40, kRoQuota = 0x100,
-                   kRoBigalloc = 0x200, kRoMetadataCsum = 0x400, kRoReadonly = 0x1000, kRoProject = 0x2000,
-                   kRoVerity = 0x8000, kRoOrphanPresent = 0x10000;
 constexpr uint32_t kRoKnown = kRoSparseSuper | kRoLargeFile | kRoBtreeDir | kRoHugeFile | kRoGdtCsum | kRoDirNlink |
                               kRoExtraIsize | kRoQuota | kRoBigalloc | kRoMetadataCsum | kRoReadonly | kRoProject |
                               kRoVerity | kRoOrphanPresent;
 
-constexpr uint16_t kBgBlockUninit = 0x2;
+// Feature names as e2fsprogs prints them (lib/e2p/feature.c, checked
+// against e2fsprogs 1.47.0: `debugfs -R "feature FEATURE_Xn"` for every
+// bit); bits without a name print as FEATURE_C7 etc., like e2fsprogs.
+struct FeatureName {
+  int set;  // 0 compat, 1 incompat, 2 ro_compat
+  uint32_t bit;
+  const char* name;
+};
+constexpr FeatureName kFeatureNames[] = {
+    {0, 0x1, "dir_prealloc"},     {0, 0x2, "imagic_inodes"},     {0, 0x4, "has_journal"},
+    {0, 0x8, "ext_attr"},         {0, 0x10, "resize_inode"},     {0, 0x20, "dir_index"},
+    {0, 0x40, "lazy_bg"},         {0, 0x100, "snapshot_bitmap"}, {0, 0x200, "sparse_super2"},
+    {0, 0x400, "fast_commit"},    {0, 0x800, "stable_inodes"},   {0, 0x1000, "orphan_file"},
+    {1, 0x1, "compression"},      {1, 0x2, "filetype"},          {1, 0x4, "needs_recovery"},
+    {1, 0x8, "journal_dev"},      {1, 0x10, "meta_bg"},          {1, 0x40, "extent"},
+    {1, 0x80, "64bit"},           {1, 0x100, "mmp"},             {1, 0x200, "flex_bg"},
+    {1, 0x400, "ea_inode"},       {1, 0x1000, "dirdata"},        {1, 0x2000, "metadata_csum_seed"},
+    {1, 0x4000, "large_dir"},     {1, 0x8000, "inline_data"},    {1, 0x10000, "encrypt"},
+    {1, 0x20000, "casefold"},     {2, 0x1, "sparse_super"},      {2, 0x2, "large_file"},
+    {2, 0x8, "huge_file"},        {2, 0x10, "uninit_bg"},        {2, 0x20, "dir_nlink"},
+    {2, 0x40, "extra_isize"},     {2, 0x100, "quota"},           {2, 0x200, "bigalloc"},
+    {2, 0x400, "metadata_csum"},  {2, 0x800, "replica"},         {2, 0x1000, "read-only"},
+    {2, 0x2000, "project"},       {2, 0x4000, "shared_blocks"},  {2, 0x8000, "verity"},
+    {2, 0x10000, "orphan_present"},
+};
+
+std::string feature_name(int set, uint32_t bit) {
+  for (const auto& f : kFeatureNames) {
+    if (f.set == set && f.bit == bit) return f.name;
+  }
+  int n = 0;
+  while ((bit >> n) > 1) ++n;
+  return std::string("FEATURE_") + "CIR"[set] + std::to_string(n);
+}
+
+bool has_feature_name(int set, uint32_t bit) {
+  for (const auto& f : kFeatureNames) {
+    if (f.set == set && f.bit == bit) return true;
+  }
+  return false;
+}
 
 // Bounds on what a superblock may make us hold in memory (see read_ext).
 constexpr uint64_t kMaxDescriptorBytes = uint64_t(256) << 20;
@@ -43,41 +70,40 @@ constexpr size_t kMaxFreeRanges = size_t(16) << 20;  // 16 bytes each: 256 MiB
   throw Error(0, "ERR_FS_DIRTY", "", path, "'" + path + "': " + what + "; run e2fsck on it first");
 }
 
-bool is_power_of(uint64_t n, uint64_t base) {
-  while (n > 1 && n % base == 0) n /= base;
-  return n == 1;
-}
-
 std::string hex(uint32_t v) {
   char b[16];
   std::snprintf(b, sizeof b, "0x%x", v);
   return b;
 }
 
-struct Geometry {
-  uint64_t offset, limit;
-  uint32_t bs, ratio, bpg, cpg, first_data_block, desc_size, descs_per_block, groups;
-  uint32_t compat, incompat, ro_compat, first_meta_bg, reserved_gdt;
-  uint32_t backup_bgs[2];
-  uint64_t blocks_count;
-  uint64_t desc_blocks;
+// Features set in `bits` that blocksmith does not support: unnamed bits as
+// "unknown ... features 0x..", named ones by their e2fsprogs names.
+void refuse_features(const std::string& path, const std::string& where, int set, uint32_t bits) {
+  static const char* kind[] = {"compatible", "incompatible", "read-only-compatible"};
+  static const char* field[] = {"compat", "incompat", "ro_compat"};
+  uint32_t unnamed = 0;
+  std::string named;
+  for (uint32_t b = 1; b != 0; b <<= 1) {
+    if (!(bits & b)) continue;
+    if (has_feature_name(set, b)) {
+      named += (named.empty() ? "" : ", ") + feature_name(set, b) + " (" + field[set] + " " + hex(b) + ")";
+    } else {
+      unnamed |= b;
+    }
+  }
+  if (unnamed) unsupported(path, where + " has unknown " + kind[set] + " features " + hex(unnamed));
+  unsupported(path, where + " uses " + named + ", which blocksmith does not support");
+}
 
-  bool has_super(uint32_t g) const {
-    if (g == 0) return true;
-    if (compat & kCompatSparseSuper2) return g == backup_bgs[0] || g == backup_bgs[1];
-    if (g <= 1 || !(ro_compat & kRoSparseSuper)) return true;
-    if (!(g & 1)) return false;
-    return is_power_of(g, 3) || is_power_of(g, 5) || is_power_of(g, 7);
+// A superblock's file system type by its features, as blkid names it.
+std::string type_from_superblock(const uint8_t* sb) {
+  const uint32_t compat = le32(sb + 0x5C), incompat = le32(sb + 0x60), ro_compat = le32(sb + 0x64);
+  if ((incompat & ~(kIncompatFiletype | kIncompatRecover | kIncompatMetaBg)) ||
+      (ro_compat & ~(kRoSparseSuper | kRoLargeFile | kRoBtreeDir))) {
+    return "ext4";
   }
-  uint64_t group_first_block(uint32_t g) const { return first_data_block + static_cast<uint64_t>(g) * bpg; }
-  // Block number of descriptor block i (ext2fs_descriptor_block_loc2).
-  uint64_t desc_block(uint64_t i) const {
-    uint64_t adjust = (i == 0 && bs == 1024 && ratio > 1) ? 1 : 0;
-    if (!(incompat & kIncompatMetaBg) || i < first_meta_bg) return first_data_block + i + 1 + adjust;
-    uint64_t g = descs_per_block * i;
-    return group_first_block(static_cast<uint32_t>(g)) + (has_super(static_cast<uint32_t>(g)) ? 1 : 0);
-  }
-};
+  return (compat & kCompatHasJournal) ? "ext3" : "ext2";
+}
 
 }  // namespace
 
@@ -88,7 +114,14 @@ bool probe_ext(Reader& reader, uint64_t offset, uint64_t limit) {
   return le16(m) == 0xEF53;
 }
 
-ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit) {
+std::string probe_ext_type(Reader& reader, uint64_t offset, uint64_t limit) {
+  if (!probe_ext(reader, offset, limit)) return "";
+  uint8_t sb[0x68];
+  if (reader.read_at(sb, sizeof sb, offset + 1024) != sizeof sb) return "";
+  return type_from_superblock(sb);
+}
+
+ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit, const ExtReadOptions& options) {
   const std::string& path = reader.path();
   limit = std::min(limit, reader.size() > offset ? reader.size() - offset : 0);
   const uint64_t end = offset + limit;
@@ -96,18 +129,20 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit) {
   const uint8_t* sb = sbv.data();
   if (le16(sb + 0x38) != 0xEF53) corrupt(path, "no ext superblock at byte " + std::to_string(offset + 1024));
 
-  Geometry g{};
+  ExtInfo info;
+  ExtLayout& g = info.layout;
   g.offset = offset;
-  g.limit = limit;
   g.compat = le32(sb + 0x5C);
   g.incompat = le32(sb + 0x60);
   g.ro_compat = le32(sb + 0x64);
-  const std::string where = "the ext filesystem at byte " + std::to_string(offset);
+  const std::string where =
+      options.where.empty() ? "the ext filesystem at byte " + std::to_string(offset) : options.where;
 
   // Checksums first: a corrupt superblock must not be interpreted further.
   uint32_t seed = 0;
-  const bool csum = g.ro_compat & kRoMetadataCsum;
-  const bool gdt_csum = g.ro_compat & kRoGdtCsum;
+  g.csum = g.ro_compat & kRoMetadataCsum;
+  g.gdt_csum = g.ro_compat & kRoGdtCsum;
+  const bool csum = g.csum, gdt_csum = g.gdt_csum;
   if (csum) {
     if (sb[0x175] != 1) unsupported(path, where + " uses an unknown checksum type " + std::to_string(sb[0x175]));
     if (crc32c_update(~0u, sb, 0x3FC) != le32(sb + 0x3FC)) corrupt(path, where + " has a bad superblock checksum");
@@ -115,12 +150,8 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit) {
   }
 
   if (g.incompat & kIncompatJournalDev) unsupported(path, where + " is an external journal device, not a filesystem");
-  if (g.incompat & ~kIncompatKnown) {
-    unsupported(path, where + " has unknown incompatible features " + hex(g.incompat & ~kIncompatKnown));
-  }
-  if (g.ro_compat & ~kRoKnown) {
-    unsupported(path, where + " has unknown read-only-compatible features " + hex(g.ro_compat & ~kRoKnown));
-  }
+  if (g.incompat & ~kIncompatKnown) refuse_features(path, where, 1, g.incompat & ~kIncompatKnown);
+  if (g.ro_compat & ~kRoKnown) refuse_features(path, where, 2, g.ro_compat & ~kRoKnown);
   if ((g.compat & kCompatHasJournal) && le32(sb + 0xE0) == 0) {
     unsupported(path, where + " has an external journal (device " + hex(le32(sb + 0xE4)) + ")");
   }
@@ -133,6 +164,21 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit) {
   if (g.incompat & kIncompatRecover) dirty(path, where + " has a journal that needs recovery");
   if (le32(sb + 0xE8) != 0) dirty(path, where + " has an orphan inode list to process");
   if (g.ro_compat & kRoOrphanPresent) dirty(path, where + " has orphan inodes to process (orphan file)");
+
+  // Feature combinations e2fsck rejects (e2fsck/super.c: check_super_block,
+  // check_resize_inode): it would change the filesystem before trusting it.
+  auto conflict = [&](const std::string& what) {
+    corrupt(path, where + " " + what + ", which e2fsck rejects; run e2fsck -f on it first");
+  };
+  if ((g.compat & kCompatResizeInode) && (g.incompat & kIncompatMetaBg)) {
+    conflict("has both resize_inode and meta_bg");
+  }
+  if (!(g.compat & kCompatResizeInode) && le16(sb + 0xCE) != 0) {
+    conflict("has " + std::to_string(le16(sb + 0xCE)) + " reserved GDT blocks but no resize_inode");
+  }
+  if (csum && gdt_csum) conflict("has both metadata_csum and uninit_bg");
+  if (!csum && (g.incompat & kIncompatCsumSeed)) conflict("has metadata_csum_seed without metadata_csum");
+  if ((g.incompat & kIncompat64bit) && !(g.incompat & kIncompatExtents)) conflict("has 64bit without extent");
 
   uint32_t log_bs = le32(sb + 0x18), log_cs = le32(sb + 0x1C);
   if (log_bs > 6) corrupt(path, where + ": bad block size");
@@ -186,39 +232,56 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit) {
     corrupt(path, where + ": bad first_meta_bg");
   }
 
+  // Inodes: what the cross-check walks (ext_refs.cc).
+  g.inodes_count = le32(sb + 0x00);
+  g.ipg = le32(sb + 0x28);
+  const uint32_t rev = le32(sb + 0x4C);
+  g.inode_size = rev >= 1 ? le16(sb + 0x58) : 128;
+  g.first_ino = rev >= 1 ? le32(sb + 0x54) : 11;
+  if (g.inode_size < 128 || g.inode_size > g.bs || (g.inode_size & (g.inode_size - 1))) {
+    corrupt(path, where + ": bad inode size");
+  }
+  g.itable_blocks = (static_cast<uint64_t>(g.ipg) * g.inode_size + g.bs - 1) / g.bs;
+  if (g.ipg == 0 || g.ipg > 8ull * g.bs || static_cast<uint64_t>(g.ipg) * g.groups != g.inodes_count) {
+    corrupt(path, where + ": bad inode count (" + std::to_string(g.inodes_count) + " inodes, " +
+                      std::to_string(g.ipg) + " per group in " + std::to_string(g.groups) + " groups)");
+  }
+  if (g.first_ino < 11 || g.first_ino > g.inodes_count) corrupt(path, where + ": bad first inode number");
+  // Inode tables cannot overlap in a sound filesystem: together they fit in
+  // it, which bounds how much the cross-check reads.
+  if (g.itable_blocks * g.groups > g.blocks_count) corrupt(path, where + ": inode tables larger than the filesystem");
+  if (g.compat & kCompatHasJournal) g.named_inodes[0] = le32(sb + 0xE0);
+  g.named_inodes[1] = le32(sb + 0x240);  // user quota
+  g.named_inodes[2] = le32(sb + 0x244);  // group quota
+  g.named_inodes[3] = le32(sb + 0x26C);  // project quota
+  if (g.compat & kCompatOrphanFile) g.named_inodes[4] = le32(sb + 0x280);
+  for (uint32_t ino : g.named_inodes) {
+    if (ino > g.inodes_count) corrupt(path, where + ": the superblock names inode " + std::to_string(ino) + ", past the last");
+  }
+
   if (g.incompat & kIncompatMmp) {
     uint64_t mmp_block = le64(sb + 0x168);
-    if (mmp_block >= g.blocks_count) corrupt(path, where + ": MMP block outside the filesystem");
+    if (mmp_block < g.first_data_block || mmp_block >= g.blocks_count) {
+      corrupt(path, where + ": MMP block outside the filesystem");
+    }
     auto mmp = read_checked(reader, offset + mmp_block * g.bs, 8, end, "MMP block");
     uint32_t seq = le32(mmp.data() + 4);
     if (le32(mmp.data()) != 0x004D4D50u) corrupt(path, where + ": bad MMP block");
     if (seq != 0xFF4D4D50u) dirty(path, where + " is in use according to MMP (mounted or being checked elsewhere)");
+    g.mmp_block = mmp_block;
   }
 
   // Group descriptors.
-  std::vector<uint8_t> descs(static_cast<size_t>(groups) * g.desc_size);
+  g.descs.assign(static_cast<size_t>(groups) * g.desc_size, 0);
   for (uint64_t i = 0; i < g.desc_blocks; ++i) {
     uint64_t blk = g.desc_block(i);
     if (blk >= g.blocks_count) corrupt(path, where + ": group descriptor block outside the filesystem");
     auto b = read_checked(reader, offset + blk * g.bs, g.bs, end, "group descriptor block");
     size_t at = static_cast<size_t>(i * g.descs_per_block * g.desc_size);
-    std::memcpy(descs.data() + at, b.data(), std::min<size_t>(g.bs, descs.size() - at));
+    std::memcpy(g.descs.data() + at, b.data(), std::min<size_t>(g.bs, g.descs.size() - at));
   }
-  auto desc = [&](uint32_t grp) { return descs.data() + static_cast<size_t>(grp) * g.desc_size; };
-  auto desc_u32 = [&](uint32_t grp, int lo, int hi) -> uint64_t {
-    const uint8_t* d = desc(grp);
-    uint64_t v = le32(d + lo);
-    if (g.desc_size >= 64 && hi >= 0) v |= static_cast<uint64_t>(le32(d + hi)) << 32;
-    return v;
-  };
-  auto desc_u16 = [&](uint32_t grp, int lo, int hi) -> uint32_t {
-    const uint8_t* d = desc(grp);
-    uint32_t v = le16(d + lo);
-    if (g.desc_size >= 64 && hi >= 0) v |= static_cast<uint32_t>(le16(d + hi)) << 16;
-    return v;
-  };
   for (uint32_t grp = 0; grp < g.groups; ++grp) {
-    const uint8_t* d = desc(grp);
+    const uint8_t* d = g.desc(grp);
     uint8_t group_le[4] = {static_cast<uint8_t>(grp), static_cast<uint8_t>(grp >> 8), static_cast<uint8_t>(grp >> 16),
                            static_cast<uint8_t>(grp >> 24)};
     const uint8_t zero2[2] = {0, 0};
@@ -237,67 +300,51 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit) {
     }
   }
 
-  ExtInfo info;
-  info.type = (g.incompat & ~(kIncompatFiletype | kIncompatRecover | kIncompatMetaBg)) ||
-                      (g.ro_compat & ~(kRoSparseSuper | kRoLargeFile | kRoBtreeDir))
-                  ? "ext4"
-                  : (g.compat & kCompatHasJournal) ? "ext3" : "ext2";
+  info.type = type_from_superblock(sb);
   info.label.assign(reinterpret_cast<const char*>(sb + 0x78), strnlen(reinterpret_cast<const char*>(sb + 0x78), 16));
   info.block_size = g.bs;
   info.cluster_size = g.bs * g.ratio;
   info.blocks_count = g.blocks_count;
   info.groups = g.groups;
-  struct Named { uint32_t bit; const char* name; };
-  for (auto [bit, name] : {Named{kCompatHasJournal, "has_journal"}, Named{kCompatResizeInode, "resize_inode"},
-                           Named{kCompatSparseSuper2, "sparse_super2"}}) {
-    if (g.compat & bit) info.features.push_back(name);
-  }
-  for (auto [bit, name] : {Named{kIncompatMetaBg, "meta_bg"}, Named{kIncompatExtents, "extent"},
-                           Named{kIncompat64bit, "64bit"}, Named{kIncompatMmp, "mmp"}, Named{kIncompatFlexBg, "flex_bg"},
-                           Named{kIncompatInlineData, "inline_data"}}) {
-    if (g.incompat & bit) info.features.push_back(name);
-  }
-  for (auto [bit, name] : {Named{kRoSparseSuper, "sparse_super"}, Named{kRoHugeFile, "huge_file"},
-                           Named{kRoGdtCsum, "uninit_bg"}, Named{kRoBigalloc, "bigalloc"},
-                           Named{kRoMetadataCsum, "metadata_csum"}}) {
-    if (g.ro_compat & bit) info.features.push_back(name);
+  // Every feature set, by its e2fsprogs name, in dumpe2fs's order.
+  const uint32_t sets[3] = {g.compat, g.incompat, g.ro_compat};
+  for (int set = 0; set < 3; ++set) {
+    for (uint32_t b = 1; b != 0; b <<= 1) {
+      if (sets[set] & b) info.features.push_back(feature_name(set, b));
+    }
   }
 
   // Every group's own metadata blocks, for BLOCK_UNINIT groups (whose
   // bitmap is not on disk): with flex_bg a group may hold other groups'.
   // (ranges [begin, end) of block numbers, sorted by begin).
   std::vector<std::pair<uint64_t, uint64_t>> meta;
-  uint64_t itable_blocks = 0;
-  {
-    uint32_t ipg = le32(sb + 0x28);
-    uint32_t isz = le32(sb + 0x4C) >= 1 ? le16(sb + 0x58) : 128;
-    if (isz < 128 || isz > g.bs || (isz & (isz - 1))) corrupt(path, where + ": bad inode size");
-    itable_blocks = (static_cast<uint64_t>(ipg) * isz + g.bs - 1) / g.bs;
-  }
   for (uint32_t grp = 0; grp < g.groups; ++grp) {
-    uint64_t bb = desc_u32(grp, 0x0, 0x20), ib = desc_u32(grp, 0x4, 0x24), it = desc_u32(grp, 0x8, 0x28);
-    if (bb >= g.blocks_count || ib >= g.blocks_count || it >= g.blocks_count || itable_blocks > g.blocks_count - it) {
+    uint64_t bb = g.block_bitmap(grp), ib = g.inode_bitmap(grp), it = g.inode_table(grp);
+    if (bb < g.first_data_block || ib < g.first_data_block || it < g.first_data_block || bb >= g.blocks_count ||
+        ib >= g.blocks_count || it >= g.blocks_count || g.itable_blocks > g.blocks_count - it) {
       corrupt(path, where + ": group " + std::to_string(grp) + " has metadata outside the filesystem");
     }
     meta.push_back({bb, bb + 1});
     meta.push_back({ib, ib + 1});
-    meta.push_back({it, it + itable_blocks});
+    meta.push_back({it, it + g.itable_blocks});
   }
   std::sort(meta.begin(), meta.end());
 
   const uint64_t total_clusters = (g.blocks_count - g.first_data_block + g.ratio - 1) / g.ratio;
-  const uint32_t old_desc_blocks =
-      (g.incompat & kIncompatMetaBg) ? g.first_meta_bg : static_cast<uint32_t>(g.desc_blocks + g.reserved_gdt);
   std::vector<uint8_t> computed(g.cpg / 8 + 1);
 
   for (uint32_t grp = 0; grp < g.groups; ++grp) {
     const uint64_t first_cluster = static_cast<uint64_t>(grp) * g.cpg;
     const uint32_t nclusters = static_cast<uint32_t>(std::min<uint64_t>(g.cpg, total_clusters - first_cluster));
-    const uint16_t flags = le16(desc(grp) + 0x12);
-    const uint32_t desc_free = desc_u16(grp, 0xC, 0x2C);
+    const uint16_t flags = g.group_flags(grp);
+    const uint32_t desc_free = g.free_clusters(grp);
     const uint8_t* bitmap = nullptr;
     std::vector<uint8_t> on_disk;
     const bool uninit = (flags & kBgBlockUninit) && (csum || gdt_csum);
+    if (uninit && grp == g.groups - 1) {
+      corrupt(path, where + ": the last group (" + std::to_string(grp) +
+                        ") is marked BLOCK_UNINIT, which e2fsck rejects; run e2fsck -f on it first");
+    }
     if (uninit) {
       ++info.uninit_groups;
       // In use: superblock + old-style descriptors + reserved GDT, the
@@ -312,28 +359,22 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit) {
         }
       };
       const uint64_t gfirst = g.group_first_block(grp);
-      uint64_t base = 0;
-      if (g.has_super(grp)) base = 1 + old_desc_blocks;
-      if (g.incompat & kIncompatMetaBg) {
-        uint32_t mbg = grp / g.descs_per_block, idx = grp % g.descs_per_block;
-        if (mbg >= g.first_meta_bg && (idx == 0 || idx == 1 || idx == g.descs_per_block - 1)) ++base;
-      }
-      if (grp == 0 && g.bs == 1024 && g.ratio > 1) ++base;
+      const uint64_t base = g.group_head_blocks(grp);
       for (uint64_t b = gfirst; b < gfirst + base && b < g.blocks_count; ++b) mark_block(b);
       const uint64_t glast = gfirst + static_cast<uint64_t>(nclusters) * g.ratio;
-      const uint64_t from = gfirst > itable_blocks ? gfirst - itable_blocks : 0;  // no range is longer
+      const uint64_t from = gfirst > g.itable_blocks ? gfirst - g.itable_blocks : 0;  // no range is longer
       auto it = std::lower_bound(meta.begin(), meta.end(), std::make_pair(from, uint64_t{0}));
       for (; it != meta.end() && it->first < glast; ++it) {
         for (uint64_t b = std::max(it->first, gfirst); b < std::min(it->second, glast); ++b) mark_block(b);
       }
       bitmap = computed.data();
     } else {
-      uint64_t bb = desc_u32(grp, 0x0, 0x20);
+      uint64_t bb = g.block_bitmap(grp);
       on_disk = read_checked(reader, offset + bb * g.bs, g.bs, end, "block bitmap");
       if (csum) {
         uint32_t c = crc32c_update(seed, on_disk.data(), g.cpg / 8);
-        uint32_t want = le16(desc(grp) + 0x18);
-        if (g.desc_size >= 0x3C) want |= static_cast<uint32_t>(le16(desc(grp) + 0x38)) << 16;
+        uint32_t want = le16(g.desc(grp) + 0x18);
+        if (g.desc_size >= 0x3C) want |= static_cast<uint32_t>(le16(g.desc(grp) + 0x38)) << 16;
         else c &= 0xFFFF;
         if (c != want) corrupt(path, where + ": bad block bitmap checksum in group " + std::to_string(grp));
       }
@@ -376,6 +417,10 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit) {
   }
   info.free = std::move(merged);
   for (const auto& r : info.free) info.free_bytes += r.end - r.begin;
+
+  // The bitmaps say what is free; the inodes say what is used. Both must
+  // agree before a free block is dropped (ext_refs.h).
+  if (options.verify_references) info.verified = check_free_against_references(reader, g, info.free, where);
   return info;
 }
 

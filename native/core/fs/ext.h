@@ -4,8 +4,10 @@
 // metadata). Refuses (Error) what it does not understand or what is not
 // clean: unknown incompat/ro_compat features, external journal, bad
 // superblock/descriptor/bitmap checksums, s_state not clean, needs_recovery,
-// orphans, MMP in use, counts that disagree with the bitmaps, any structure
-// outside [offset, offset + limit).
+// orphans, MMP in use, counts that disagree with the bitmaps, feature
+// combinations e2fsck rejects, any structure outside [offset, offset +
+// limit); and, unless told not to, a free block that an inode or the
+// filesystem's own metadata uses (ext_refs.h).
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,8 @@
 #include <vector>
 
 #include "../reader.h"
+#include "ext_layout.h"
+#include "ext_refs.h"
 #include "free_map.h"
 
 namespace blocksmith::fs {
@@ -32,11 +36,21 @@ struct ExtInfo {
   std::vector<std::string> features;
   std::vector<ByteRange> free;  // absolute byte ranges in the image, sorted
   uint64_t free_bytes = 0;
+  RefStats verified;           // what the cross-check of the bitmaps against the inodes walked
+  ExtLayout layout;            // the validated geometry (descriptor table included)
 };
+
+struct ExtReadOptions {
+  bool verify_references = true;  // cross-check the bitmaps against the inodes
+  std::string where;              // names the filesystem in messages; default "the ext filesystem at byte N"
+};
+
+// "ext2", "ext3" or "ext4" from the superblock's features; "" without one.
+std::string probe_ext_type(Reader& reader, uint64_t offset, uint64_t limit);
 
 // `offset`: where the filesystem starts in the image; `limit`: bytes
 // available from there (the partition's length). Throws Error with code
 // ERR_FS_CORRUPT, ERR_FS_UNSUPPORTED or ERR_FS_DIRTY.
-ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit);
+ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit, const ExtReadOptions& options = {});
 
 }  // namespace blocksmith::fs

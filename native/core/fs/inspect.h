@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "../reader.h"
+#include "ext_refs.h"
 #include "free_map.h"
+#include "mount_check.h"
 
 namespace blocksmith::fs {
 
@@ -19,7 +21,11 @@ struct VolumeReport {
   uint64_t offset = 0, length = 0;
   std::string filesystem;      // "ext2", "ext3", "ext4", or "" when not recognised
   std::string label;
-  std::string action;          // "free-blocks" or "zero-detection"
+  std::string action;          // "free-blocks", "zero-detection" or "refused"
+  // action "refused": why, as the Error sparsify --fs throws for it; `reason`
+  // is `message` without the leading "'path': ".
+  std::string error_code, error_syscall, error_message, reason;
+  int error_errno = 0;
   uint32_t block_size = 0;
   uint32_t cluster_size = 0;
   uint64_t blocks_count = 0;
@@ -28,18 +34,29 @@ struct VolumeReport {
   uint64_t used_bytes = 0;     // filesystem bytes minus free bytes
   uint32_t groups = 0, uninit_groups = 0;
   std::vector<std::string> features;
+  RefStats verified;           // free-blocks: the cross-check of the bitmaps against the inodes
 };
 
 struct Inspection {
   std::string scheme;          // "none", "mbr", "gpt"
   bool gpt_backup_used = false;
   std::vector<VolumeReport> volumes;
-  FreeMap free;
+  FreeMap free;                // of the "free-blocks" volumes only
+  // The partition table could not be trusted (then there are no volumes).
+  std::string error_code, error_message, reason;
 };
 
-// Throws Error (ERR_FS_CORRUPT / ERR_FS_UNSUPPORTED / ERR_FS_DIRTY) when a
-// table or an ext filesystem cannot be trusted; unknown filesystems are
-// listed with action "zero-detection".
-Inspection inspect_filesystems(Reader& reader, uint32_t sector_size = 512);
+// Lists every partition: an ext filesystem that cannot be trusted (corrupt,
+// unsupported, dirty, or in use according to `uses`, which is checked
+// first) is listed with action "refused" and the reason; unknown
+// filesystems with action "zero-detection". A partition table that cannot
+// be trusted sets `error_*` and lists no volume. Throws only what is not
+// about the image's content (an I/O error).
+Inspection inspect_filesystems(Reader& reader, uint32_t sector_size = 512, const std::vector<FsUse>* uses = nullptr);
+
+// What sparsify --fs does before its first punch: throws the table's or the
+// first refused volume's Error (ERR_FS_CORRUPT / ERR_FS_UNSUPPORTED /
+// ERR_FS_DIRTY / EBUSY).
+void throw_if_refused(const Inspection& in, const std::string& path);
 
 }  // namespace blocksmith::fs

@@ -5,6 +5,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -16,6 +17,7 @@ namespace {
 struct Dev {
   std::string name;    // "loop3p1"
   std::string number;  // "7:49"
+  uint32_t partition;  // 1 for loop3p1 (sysfs "partition"); 0 for the whole device
 };
 
 std::string read_line(const std::string& path) {
@@ -29,13 +31,14 @@ std::string read_line(const std::string& path) {
 void add_with_partitions(const std::string& sysdir, const std::string& name, std::vector<Dev>& out) {
   std::string num = read_line(sysdir + "/dev");
   if (num.empty()) return;
-  out.push_back({name, num});
+  out.push_back({name, num, 0});
   if (DIR* d = ::opendir(sysdir.c_str())) {
     while (struct dirent* de = ::readdir(d)) {
       std::string sub = de->d_name;
       if (sub.rfind(name, 0) != 0 || sub == name) continue;
       std::string p = read_line(sysdir + "/" + sub + "/dev");
-      if (!p.empty()) out.push_back({sub, p});
+      uint32_t part = static_cast<uint32_t>(std::strtoul(read_line(sysdir + "/" + sub + "/partition").c_str(), nullptr, 10));
+      if (!p.empty()) out.push_back({sub, p, part});
     }
     ::closedir(d);
   }
@@ -43,7 +46,7 @@ void add_with_partitions(const std::string& sysdir, const std::string& name, std
 
 }  // namespace
 
-std::vector<FilesystemUser> filesystem_users_detailed(int fd) {
+std::vector<FsUse> filesystem_uses(int fd) {
   std::vector<Dev> devs;
   struct stat st {};
   if (::fstat(fd, &st) != 0) return {};
@@ -55,14 +58,14 @@ std::vector<FilesystemUser> filesystem_users_detailed(int fd) {
     std::string name = n > 0 ? std::string(buf, static_cast<size_t>(n)) : num;
     name = name.substr(name.rfind('/') + 1);
     add_with_partitions(link, name, devs);
-    if (devs.empty()) devs.push_back({name, num});
+    if (devs.empty()) devs.push_back({name, num, 0});
   } else {
     for (const auto& loop : loop_devices_backed_by(fd)) {
       std::string name = loop.substr(loop.rfind('/') + 1);
       add_with_partitions("/sys/block/" + name, name, devs);
     }
   }
-  std::vector<FilesystemUser> users;
+  std::vector<FsUse> users;
   std::ifstream mi("/proc/self/mountinfo");
   std::string line;
   while (std::getline(mi, line)) {
@@ -80,7 +83,7 @@ std::vector<FilesystemUser> filesystem_users_detailed(int fd) {
       ro = opts == "ro" || opts.rfind("ro,", 0) == 0;
     }
     for (const auto& d : devs) {
-      if (d.number == num) users.push_back({"/dev/" + d.name + " is mounted on " + mountpoint, ro});
+      if (d.number == num) users.push_back({d.partition, "/dev/" + d.name + " is mounted on " + mountpoint, ro});
     }
   }
   for (const auto& d : devs) {
@@ -88,7 +91,7 @@ std::vector<FilesystemUser> filesystem_users_detailed(int fd) {
     if (DIR* h = ::opendir(holders.c_str())) {
       while (struct dirent* de = ::readdir(h)) {
         if (de->d_name[0] == '.') continue;
-        users.push_back({"/dev/" + d.name + " is held by " + de->d_name, false});
+        users.push_back({d.partition, "/dev/" + d.name + " is held by " + de->d_name, false});
       }
       ::closedir(h);
     }
@@ -98,7 +101,7 @@ std::vector<FilesystemUser> filesystem_users_detailed(int fd) {
 
 std::vector<std::string> filesystem_users(int fd) {
   std::vector<std::string> out;
-  for (auto& u : filesystem_users_detailed(fd)) out.push_back(std::move(u.text));
+  for (auto& u : filesystem_uses(fd)) out.push_back(std::move(u.text));
   return out;
 }
 

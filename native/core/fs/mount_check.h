@@ -5,18 +5,20 @@
 // and by the in-use checks of block devices (image_use.h).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace blocksmith::fs {
 
-struct FilesystemUser {
+struct FsUse {
+  uint32_t partition = 0;  // the partition number of the device used; 0: the whole device
   std::string text;        // "/dev/loop3p1 is mounted on /mnt/x", "/dev/loop3 is held by dm-0"
   bool read_only = false;  // a read-only mount (nothing writes through it)
 };
 
-// Every use found: mounts and holders.
-std::vector<FilesystemUser> filesystem_users_detailed(int fd);
+// Every use found (mounts and holders), with the partition it concerns.
+std::vector<FsUse> filesystem_uses(int fd);
 
 // One line per use found, e.g. "/dev/loop3p1 is mounted on /mnt/x".
 std::vector<std::string> filesystem_users(int fd);
