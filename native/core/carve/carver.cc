@@ -203,6 +203,7 @@ void Driver::hold_rejected(uint64_t abs, const CheckResult& res) {
   f.info = res.info;
   f.broke_at = abs + res.broke_at;
   f.reason = res.reason;
+  f.header_end = res.header_end > 1 ? res.header_end : 0;
   held_.push_back(std::move(f));
 }
 
@@ -328,7 +329,13 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
     claims.add(r.offset, r.length);
     starts.push_back(r.offset);
   }
-  for (auto& f : partials) starts.push_back(f.offset);
+  for (auto& f : partials) {
+    starts.push_back(f.offset);
+    // What each candidate was found with is its own, wherever it lies in
+    // the scan: a partial's verified bytes, a header's marker segments.
+    uint64_t own = f.status == Status::partial ? f.length : f.header_end;
+    claims.add_candidate(f.offset, f.offset, own);
+  }
   ReassembleOptions ro;
   if (opt.reassemble) {
     BlockGrid g = opt.block_size ? offsets_grid(starts, opt.block_size) : filesystem_grid(reader);
@@ -342,13 +349,14 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
   bool made_partial = false;
   std::vector<uint8_t> bytes;
   for (auto& f : partials) {
-    if (claims.overlaps(f.offset, f.offset + 1)) {  // inside a file recovered from fragments
+    if (claims.recovered(f.offset, f.offset + 1)) {  // inside a file recovered from fragments
       if (f.status == Status::reject) rep.rejected++;
       continue;
     }
     bool filtered = f.info.width < opt.min_width || f.info.height < opt.min_height;
+    Reassembly ra;
     if (opt.reassemble && !filtered && !control.cancelled()) {
-      Reassembly ra = reassemble(reader, f.offset, f.broke_at, claims, ro, &bytes);
+      ra = reassemble(reader, f.offset, f.broke_at, claims, ro, &bytes);
       if (ra.ok) {
         for (auto& fr : ra.fragments) claims.add(fr.offset, fr.length);
         f.kind = "reassembled";
@@ -376,6 +384,7 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
       rep.rejected++;  // held only for the search
       continue;
     }
+    if (!ra.refused.empty()) f.reason += "; " + ra.refused;
     if (filtered || f.length < opt.min_size) {
       rep.filtered++;
       continue;

@@ -8,6 +8,7 @@
 #include "../error.h"
 #include "entropy.h"
 #include "jpeg_check.h"
+#include "seam.h"
 #include "signature.h"
 
 namespace blocksmith::carve {
@@ -26,10 +27,31 @@ void Claims::add(uint64_t offset, uint64_t length) {
   ranges_.emplace(b, e);
 }
 
-bool Claims::overlaps(uint64_t begin, uint64_t end) const {
+void Claims::add_candidate(uint64_t owner, uint64_t offset, uint64_t length) {
+  if (length == 0) return;
+  auto at = std::upper_bound(owned_.begin(), owned_.end(), offset, [](uint64_t o, const Owned& x) { return o < x.begin; });
+  size_t i = size_t(at - owned_.begin());
+  owned_.insert(at, Owned{offset, offset + length, owner});
+  max_end_.resize(owned_.size());
+  for (; i < owned_.size(); i++) max_end_[i] = std::max(i ? max_end_[i - 1] : 0, owned_[i].end);
+}
+
+bool Claims::recovered(uint64_t begin, uint64_t end) const {
   auto it = ranges_.upper_bound(begin);
   if (it != ranges_.begin() && std::prev(it)->second > begin) return true;
   return it != ranges_.end() && it->first < end;
+}
+
+bool Claims::overlaps(uint64_t begin, uint64_t end, uint64_t self_begin, uint64_t self_end) const {
+  if (recovered(begin, end)) return true;
+  // Candidates starting before `end`, back while one of them may still reach past `begin`.
+  size_t i = size_t(std::lower_bound(owned_.begin(), owned_.end(), end, [](const Owned& x, uint64_t e) { return x.begin < e; }) -
+                    owned_.begin());
+  while (i > 0 && max_end_[i - 1] > begin) {
+    --i;
+    if (owned_[i].end > begin && (owned_[i].owner < self_begin || owned_[i].owner > self_end)) return true;
+  }
+  return false;
 }
 
 namespace {
@@ -122,8 +144,9 @@ struct Level {
 
 class Search {
  public:
-  Search(SourceBytes& src, const ScanProbe& probe, uint64_t offset, const Claims& claims, const ReassembleOptions& opt)
-      : src_(src), probe_(probe), offset_(offset), claims_(claims), opt_(opt), block_(std::max<uint32_t>(opt.block_size, 1)),
+  Search(SourceBytes& src, const ScanProbe& probe, uint64_t offset, uint64_t broke, const Claims& claims,
+         const ReassembleOptions& opt)
+      : src_(src), probe_(probe), offset_(offset), broke_(broke), claims_(claims), opt_(opt), block_(std::max<uint32_t>(opt.block_size, 1)),
         phase_(opt.block_phase % block_) {}
 
   // A pass allows results of up to `fragments` fragments, with a budget of its own.
@@ -137,6 +160,7 @@ class Search {
   std::vector<Fragment> result;
   std::vector<uint8_t> file;
   uint64_t attempts = 0;
+  std::string refused;  // the first stitched file refused by the seam check, and why
 
  private:
   std::vector<uint64_t> fragment_ends(const Level& lv);
@@ -147,6 +171,7 @@ class Search {
   SourceBytes& src_;
   const ScanProbe& probe_;
   uint64_t offset_;
+  uint64_t broke_;  // where the candidate's data broke: candidates from offset_ to here are its own or embedded in it
   const Claims& claims_;
   const ReassembleOptions& opt_;
   uint64_t block_;
@@ -213,7 +238,7 @@ bool Search::follow(const Level& lv) {
   const uint64_t stop = std::min(src_.size(), kmax + opt_.max_gap + 1);
   for (uint64_t c = kmin + block_; c < stop; c += block_) {
     // A continuation does not start inside a recovered file, nor in filler.
-    if (claims_.overlaps(c, c + block_) || src_.filler(c, block_)) continue;
+    if (claims_.overlaps(c, c + block_, offset_, broke_) || src_.filler(c, block_)) continue;
     for (size_t i = 0; i < ks.size(); i++) {
       if (!from[i] || ks[i] >= c || c - ks[i] > opt_.max_gap) continue;
       // Long decodes count too: a continuation of data that decodes (another
@@ -348,7 +373,7 @@ bool Search::header_pass(const std::vector<uint8_t>& head, size_t broke) {
   const uint64_t kmin = ks.back(), kmax = ks.front();
   const uint64_t stop = std::min(src_.size(), kmax + opt_.max_gap + 1);
   for (uint64_t c = kmin + block_; c < stop; c += block_) {
-    if (claims_.overlaps(c, c + block_) || src_.filler(c, block_)) continue;
+    if (claims_.overlaps(c, c + block_, offset_, broke_) || src_.filler(c, block_)) continue;
     for (uint64_t k : ks) {
       if (k >= c || c - k > opt_.max_gap) continue;
       // Cheap checks count a little (a decoy costs a bounded time too).
@@ -399,6 +424,27 @@ bool Search::accept(std::vector<Fragment> frags) {
   }
   CheckResult r = check_jpeg(bytes.data(), bytes.size(), true);
   if (r.status != Status::complete || r.length != bytes.size()) return false;
+  // Joins in the scan data: the picture must go on across each of them
+  // (joins in the header are proven by the embedded JPEG spanning them).
+  if (probe_.valid) {
+    std::vector<size_t> joins;
+    size_t at = 0;
+    for (size_t i = 0; i + 1 < frags.size(); i++) joins.push_back(at += size_t(frags[i].length));
+    SeamVerdict v = check_seams(bytes.data(), bytes.size(), probe_, joins);
+    if (!v.ok) {
+      if (refused.empty()) {
+        size_t bad = 0;  // the fragment after the first join that failed
+        for (size_t i = 0; i < v.seams.size(); i++)
+          if (!v.seams[i].ok) {
+            bad = i;
+            break;
+          }
+        refused = "data at " + std::to_string(frags[std::min(bad + 1, frags.size() - 1)].offset) +
+                  " completes its decoding but was not used: " + v.reason;
+      }
+      return false;
+    }
+  }
   result = std::move(frags);
   file = std::move(bytes);
   return true;
@@ -427,9 +473,10 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
     if (first.status == Status::complete) return out;
     if (!probe->valid) {
       if (first.header_end != 1) return out;  // broke in a scan that cannot be resumed (progressive)
-      Search search(src, *probe, offset, claims, opt);
+      Search search(src, *probe, offset, std::max(broke_at, offset + first.broke_at), claims, opt);
       out.ok = search.header_pass(head, first.broke_at);
       out.attempts = search.attempts;
+      if (!out.ok) out.refused = std::move(search.refused);
       if (out.ok) {
         out.fragments = std::move(search.result);
         if (bytes) *bytes = std::move(search.file);
@@ -443,10 +490,11 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
     std::vector<uint8_t>().swap(head);
     // Two fragments first: the common case, and the one with least room
     // for a chain of wrong guesses that happens to decode.
-    Search search(src, *probe, offset, claims, opt);
+    Search search(src, *probe, offset, std::max(broke_at, lv.broke), claims, opt);
     out.ok = search.pass(lv, 2);
     if (!out.ok && opt.max_fragments > 2) out.ok = search.pass(lv, opt.max_fragments);
     out.attempts = search.attempts;
+    if (!out.ok) out.refused = std::move(search.refused);
     if (out.ok) {
       out.fragments = std::move(search.result);
       if (bytes) *bytes = std::move(search.file);
