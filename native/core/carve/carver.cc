@@ -334,6 +334,11 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
     // What each candidate was found with is its own, wherever it lies in
     // the scan: a partial's verified bytes, a header's marker segments.
     uint64_t own = f.status == Status::partial ? f.length : f.header_end;
+    // A file damaged in place: its data after the damage is its own too.
+    if (opt.reassemble && f.status == Status::partial && f.broke_at >= f.offset) {
+      uint64_t tail = damaged_tail_end(reader, f.broke_at, opt.max_size - std::min(opt.max_size, f.broke_at - f.offset));
+      if (tail > f.offset + own) own = tail - f.offset;
+    }
     claims.add_candidate(f.offset, f.offset, own);
   }
   ReassembleOptions ro;

@@ -54,6 +54,29 @@ bool Claims::overlaps(uint64_t begin, uint64_t end, uint64_t self_begin, uint64_
   return false;
 }
 
+uint64_t damaged_tail_end(Reader& src, uint64_t broke_at, uint64_t limit, uint64_t damage) {
+  const uint64_t size = src.size();
+  const uint64_t stop = std::min(size, broke_at + std::min(limit, size));
+  std::vector<uint8_t> buf(size_t(64) << 10);
+  try {
+    for (uint64_t at = broke_at; at + 1 < stop;) {
+      size_t n = src.read_at(buf.data(), size_t(std::min<uint64_t>(buf.size(), stop - at)), at);
+      if (n < 2) return 0;
+      for (size_t i = 0; i + 1 < n; i++) {
+        if (buf[i] != 0xFF) continue;
+        uint8_t m = buf[i + 1];
+        if (m == 0xD9) return at + i + 2;
+        if (m == 0x00 || m == 0xFF || (m >= 0xD0 && m <= 0xD7)) continue;
+        if (at + i - broke_at >= damage) return 0;  // another marker: not this file's data running on
+      }
+      at += n - 1;  // the last byte again: it may be an FF whose marker byte is in the next read
+    }
+  } catch (const Error& e) {
+    if (e.errnum() != EIO) throw;
+  }
+  return 0;
+}
+
 namespace {
 
 // Reads of the source through one window, since the search walks forward
@@ -65,7 +88,7 @@ class SourceBytes {
 
   // Copies [off, off + len) clipped at the end of the source; returns the bytes copied.
   size_t copy(uint8_t* dst, uint64_t off, size_t len) {
-    if (off >= size_) return 0;
+    if (off >= size_ || len == 0) return 0;  // an empty copy may have no buffer (a fragment end at a snapshot)
     len = size_t(std::min<uint64_t>(len, size_ - off));
     if (len > kWindow / 2) return r_.read_at(dst, len, off);
     if (off < base_ || off + len > base_ + have_) load(off);
@@ -267,7 +290,7 @@ bool Search::attempt(const Level& lv, uint64_t k, const AbsState& st, const std:
       eof = true;
     }
     scratch_.resize(plen + size_t(w));
-    std::memcpy(scratch_.data(), prefix.data(), plen);
+    if (plen) std::memcpy(scratch_.data(), prefix.data(), plen);  // an empty prefix has no buffer
     size_t got = src_.copy(scratch_.data() + plen, c, size_t(w));
     if (got < w) eof = true;
     const uint8_t* p = scratch_.data();

@@ -60,6 +60,15 @@ class Claims {
   std::vector<uint64_t> max_end_;  // max_end_[i]: the largest end of owned_[0..i]
 };
 
+// Where the entropy-coded data after a partial file's break runs to, when it
+// runs to an EOI: past a stretch of damage (`damage` bytes, any markers in
+// it ignored), nothing but stuffed bytes and restart markers up to FF D9.
+// That is what a file damaged in place looks like (its own data goes on to
+// its end); a file cut short is followed by other data, where a marker
+// turns up within a few hundred bytes. Returns the offset after the EOI, or
+// 0 (no EOI within `limit` bytes, another marker first, or EIO).
+uint64_t damaged_tail_end(Reader& src, uint64_t broke_at, uint64_t limit, uint64_t damage = 4096);
+
 struct ReassembleOptions {
   uint32_t block_size = 512;                // allocation unit; boundaries are block_phase + k * block_size
   uint64_t block_phase = 0;
