@@ -88,12 +88,14 @@ class SourceBytes {
 
   // Copies [off, off + len) clipped at the end of the source; returns the bytes copied.
   size_t copy(uint8_t* dst, uint64_t off, size_t len) {
-    if (off >= size_ || len == 0) return 0;  // an empty copy may have no buffer (a fragment end at a snapshot)
+    if (off >= size_) return 0;
     len = size_t(std::min<uint64_t>(len, size_ - off));
     if (len > kWindow / 2) return r_.read_at(dst, len, off);
     if (off < base_ || off + len > base_ + have_) load(off);
     size_t n = size_t(std::min<uint64_t>(len, base_ + have_ - off));
-    std::memcpy(dst, win_.data() + (off - base_), n);
+    // A read that came back short leaves the window empty (no buffer at all
+    // before the first load): nothing to copy.
+    if (n > 0) std::memcpy(dst, win_.data() + (off - base_), n);
     return n;
   }
 
@@ -290,7 +292,7 @@ bool Search::attempt(const Level& lv, uint64_t k, const AbsState& st, const std:
       eof = true;
     }
     scratch_.resize(plen + size_t(w));
-    if (plen) std::memcpy(scratch_.data(), prefix.data(), plen);  // an empty prefix has no buffer
+    if (plen > 0) std::memcpy(scratch_.data(), prefix.data(), plen);  // both may be null when empty
     size_t got = src_.copy(scratch_.data() + plen, c, size_t(w));
     if (got < w) eof = true;
     const uint8_t* p = scratch_.data();
