@@ -512,3 +512,48 @@ TEST("a file damaged in place: its data after the damage runs on to its EOI; a c
   MemoryReader r2(cut.data(), cut.size());
   CHECK_EQ(damaged_tail_end(r2, at + hit, 1 << 20, 0), uint64_t(0));
 }
+
+TEST("ext2/ext3: a file whose indirect block falls inside a marker segment is read in the order its blocks are listed") {
+  // s444 behind a 20 KB COM segment: with 1 KiB blocks, block 12 (the
+  // indirect block's place) is inside the comment, where the segment walk
+  // cannot tell where the file goes on.
+  const Bytes& s = carve_samples::s444;
+  Bytes jpeg{0xFF, 0xD8, 0xFF, 0xFE, uint8_t((20000 + 2) >> 8), uint8_t((20000 + 2) & 0xFF)};
+  Bytes text = noise(20000, 95);
+  for (auto& c : text) c = uint8_t('a' + c % 26);
+  jpeg.insert(jpeg.end(), text.begin(), text.end());
+  jpeg.insert(jpeg.end(), s.begin() + 2, s.end());
+  const size_t bs = 1024, first = 200, nblocks = (jpeg.size() + bs - 1) / bs;
+  auto layout = [&](bool reversed, uint32_t bad_entry) {
+    Bytes img = noise(2 << 20, 96);
+    put(img, first * bs, jpeg.data(), 12 * bs);
+    Bytes ind(bs, 0);
+    for (size_t i = 12; i < nblocks; i++) {
+      // Logical block i at physical block first + 1 + i (after the indirect block), or from the
+      // end of a far range backwards.
+      uint32_t phys = uint32_t(reversed ? 1800 - i : first + 1 + i);
+      if (i == 14 && bad_entry) phys = bad_entry;
+      std::memcpy(ind.data() + 4 * (i - 12), &phys, 4);  // little-endian host
+      size_t n = std::min(bs, jpeg.size() - i * bs);
+      put(img, size_t(reversed ? 1800 - i : first + 1 + i) * bs, jpeg.data() + i * bs, n);
+    }
+    put(img, (first + 12) * bs, ind.data(), bs);
+    return img;
+  };
+  for (bool reversed : {false, true}) {
+    Bytes img = layout(reversed, 0);
+    TempDir dir;
+    Run r = carve_memory(img, dir.path, bs);
+    CHECK_EQ(r.rep.reassembled, uint64_t(1));
+    CHECK(read_file(dir.path + "/" + carved_name(first * bs)) == jpeg);
+    const CarvedFile& f = r.files.at(0);
+    CHECK_EQ(f.fragments.at(0).length, uint64_t(12 * bs));
+    CHECK_EQ(f.fragments.at(1).offset, uint64_t(reversed ? (1800 - 12) * bs : (first + 13) * bs));
+    CHECK_EQ(f.fragments.size(), reversed ? nblocks - 11 : size_t(2));
+  }
+  // A number past the end of the source: not a block list, nothing to follow.
+  Bytes bad = layout(false, 1u << 30);
+  TempDir dir;
+  Run r = carve_memory(bad, dir.path, bs);
+  CHECK_EQ(r.rep.reassembled, uint64_t(0));
+}

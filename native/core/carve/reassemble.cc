@@ -182,6 +182,8 @@ class Search {
   }
   // The first fragment ends inside the marker segments (two fragments only).
   bool header_pass(const std::vector<uint8_t>& head, size_t broke);
+  // The file is block-mapped (ext2/ext3): its 13th block is an indirect block.
+  bool indirect_pass(uint64_t broke);
   std::vector<Fragment> result;
   std::vector<uint8_t> file;
   uint64_t attempts = 0;
@@ -192,6 +194,7 @@ class Search {
   const AbsState* state_before(const Level& lv, uint64_t k) const;
   bool attempt(const Level& lv, uint64_t k, const AbsState& st, const std::vector<uint8_t>& prefix, uint64_t c);
   bool accept(std::vector<Fragment> frags);
+  bool block_list(uint64_t at, uint64_t base, std::vector<uint64_t>& out);
 
   SourceBytes& src_;
   const ScanProbe& probe_;
@@ -436,6 +439,102 @@ bool Search::header_pass(const std::vector<uint8_t>& head, size_t broke) {
   return false;
 }
 
+// The block at `at` as an ext2/ext3 indirect block: 32-bit little-endian
+// block numbers, then zeros to the end of the block. Appends the byte offset
+// of each listed block (base + number * block) to `out`; false when the
+// block is not such a list (every number inside the source, at least one).
+// Random or JPEG data is never one: each number of a 4 KiB-block filesystem
+// of 16 MiB falls below 4096 by chance one time in a million.
+bool Search::block_list(uint64_t at, uint64_t base, std::vector<uint64_t>& out) {
+  if (block_ % 4 != 0 || block_ > 65536) return false;
+  std::vector<uint8_t> b(block_);
+  if (src_.copy(b.data(), at, b.size()) != b.size()) return false;
+  size_t n = 0;
+  while (n < b.size() / 4 && (b[4 * n] | b[4 * n + 1] | b[4 * n + 2] | b[4 * n + 3])) n++;
+  if (n == 0) return false;
+  for (size_t i = 4 * n; i < b.size(); i++)
+    if (b[i]) return false;
+  const size_t before = out.size();
+  for (size_t i = 0; i < n; i++) {
+    uint64_t num = uint64_t(b[4 * i]) | uint64_t(b[4 * i + 1]) << 8 | uint64_t(b[4 * i + 2]) << 16 | uint64_t(b[4 * i + 3]) << 24;
+    uint64_t off = base + num * block_;
+    if (num >= src_.size() / block_ || off + block_ > src_.size()) {
+      out.resize(before);
+      return false;
+    }
+    out.push_back(off);
+  }
+  return true;
+}
+
+// ext2 and ext3 map a file's first 12 blocks from the inode and the rest
+// through an indirect block (then a double indirect one, listing indirect
+// blocks), allocated where the file's data goes on: right after block 11,
+// and after the last block the indirect block lists. A file that breaks past
+// its 12th block, where a block of block numbers follows, is that list's
+// file: its blocks are read in the order listed, and the result must check
+// complete (and go on across each join in the scan data). A segment walk
+// that skips a large APPn or COM segment into the indirect block has no
+// other way to find the rest: nothing else in the segment says where it is.
+bool Search::indirect_pass(uint64_t broke) {
+  const uint64_t direct = 12;
+  if (offset_ < phase_ || (offset_ - phase_) % block_ != 0) return false;
+  const uint64_t ind = offset_ + direct * block_;
+  if (broke < ind || ind + block_ > src_.size()) return false;
+  std::vector<uint64_t> as_is;
+  if (!block_list(ind, 0, as_is)) return false;
+  // Block numbers count from the filesystem's start: the source's start, or
+  // (a filesystem inside a partition) wherever puts the first block listed
+  // right after the indirect block, where ext2 allocates it.
+  std::vector<uint64_t> bases;
+  if (as_is[0] < ind + block_) bases.push_back(ind + block_ - as_is[0]);
+  bases.push_back(0);
+  for (uint64_t base : bases) {
+    std::vector<uint64_t> listed;
+    if (!block_list(ind, base, listed)) continue;
+    // A full list: a double indirect block after its last block lists the next indirect blocks.
+    if (listed.size() == block_ / 4) {
+      std::vector<uint64_t> inds;
+      if (block_list(listed.back() + block_, base, inds))
+        for (uint64_t at : inds)
+          if (listed.size() * block_ > opt_.max_size || !block_list(at, base, listed)) break;
+    }
+    std::vector<Fragment> frags{{offset_, direct * block_}};
+    uint64_t total = direct * block_;
+    bool claimed = false;
+    for (uint64_t at : listed) {
+      if (total >= opt_.max_size) break;
+      if (claims_.overlaps(at, at + block_, offset_, broke_)) claimed = true;
+      if (frags.back().offset + frags.back().length == at) frags.back().length += block_;
+      else frags.push_back({at, block_});
+      total += block_;
+    }
+    if (claimed) continue;
+    attempts++;
+    // The file ends where the JPEG does: check the blocks joined, keep what it covers.
+    std::vector<uint8_t> bytes(size_t(std::min(total, opt_.max_size)));
+    size_t got = 0;
+    for (auto& f : frags) {
+      size_t n = size_t(std::min<uint64_t>(f.length, bytes.size() - got));
+      if (src_.copy(bytes.data() + got, f.offset, n) != n) break;
+      got += n;
+      if (got == bytes.size()) break;
+    }
+    work_ += got;
+    CheckResult r = check_jpeg(bytes.data(), got, true);
+    if (r.status != Status::complete || r.length <= direct * block_) continue;
+    uint64_t keep = r.length;
+    std::vector<Fragment> used;
+    for (auto& f : frags) {
+      if (keep == 0) break;
+      used.push_back({f.offset, std::min(f.length, keep)});
+      keep -= used.back().length;
+    }
+    if (accept(std::move(used))) return true;
+  }
+  return false;
+}
+
 // The fragments joined must check as one complete JPEG of exactly their length.
 bool Search::accept(std::vector<Fragment> frags) {
   uint64_t total = 0;
@@ -496,6 +595,18 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
     // data), what counts is a sequential scan that broke.
     CheckResult first = check_jpeg(head.data(), head.size(), true, co);
     if (first.status == Status::complete) return out;
+    {
+      // Any kind of JPEG (progressive too: the blocks are read in the order
+      // listed, nothing is resumed).
+      Search search(src, *probe, offset, std::max(broke_at, offset + first.broke_at), claims, opt);
+      if (search.indirect_pass(std::max(broke_at, offset + first.broke_at))) {
+        out.ok = true;
+        out.attempts = search.attempts;
+        out.fragments = std::move(search.result);
+        if (bytes) *bytes = std::move(search.file);
+        return out;
+      }
+    }
     if (!probe->valid) {
       if (first.header_end != 1) return out;  // broke in a scan that cannot be resumed (progressive)
       Search search(src, *probe, offset, std::max(broke_at, offset + first.broke_at), claims, opt);
