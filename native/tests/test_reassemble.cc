@@ -483,18 +483,18 @@ TEST("claims: a continuation never starts in another candidate's bytes; the file
   c.add_candidate(5000, 5000, 3000);  // a partial at 5000: [5000, 8000)
   c.add_candidate(6000, 6000, 4000);  // a preview embedded in it, its verified data running on to 10000
   c.add_candidate(20000, 20000, 500);
-  CHECK(c.overlaps(1050, 1051));
-  CHECK(c.overlaps(1050, 1051, 1000, 2000));  // recovered files count for everyone
-  CHECK(c.overlaps(7000, 7512));
-  CHECK(c.overlaps(9000, 9512));              // the preview's
-  CHECK(!c.overlaps(9000, 9512, 5000, 6500)); // for the file at 5000 (broke at 6500), its preview's bytes are its own
-  CHECK(!c.overlaps(9000, 9512, 6000, 6500)); // nor for the preview itself
-  CHECK(c.overlaps(7000, 7512, 6000, 6500));  // but for the preview, the outer file's bytes count
-  CHECK(!c.overlaps(10000, 20000));
-  CHECK(c.overlaps(19999, 20001));
-  CHECK(!c.overlaps(20000, 20500, 20000, 20100));
-  CHECK(!c.recovered(5000, 9000));
-  CHECK(c.recovered(1099, 1100));
+  CHECK(c.taken(1050, 1051));
+  CHECK(c.taken(1050, 1051, 1000, 2000));  // recovered files count for everyone
+  CHECK(c.taken(7000, 7512));
+  CHECK(c.taken(9000, 9512));               // the preview's
+  CHECK(!c.taken(9000, 9512, 5000, 6500));  // for the file at 5000 (broke at 6500), its preview's bytes are its own
+  CHECK(!c.taken(9000, 9512, 6000, 6500));  // nor for the preview itself
+  CHECK(c.taken(7000, 7512, 6000, 6500));   // but for the preview, the outer file's bytes count
+  CHECK(!c.taken(10000, 20000));
+  CHECK(c.taken(19999, 20001));
+  CHECK(!c.taken(20000, 20500, 20000, 20100));
+  CHECK(!c.overlaps(5000, 9000));  // overlaps(): recovered files only
+  CHECK(c.overlaps(1099, 1100));
 }
 
 TEST("a file damaged in place: its data after the damage runs on to its EOI; a cut one's does not") {

@@ -354,14 +354,15 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
   bool made_partial = false;
   std::vector<uint8_t> bytes;
   for (auto& f : partials) {
-    if (claims.recovered(f.offset, f.offset + 1)) {  // inside a file recovered from fragments
+    if (claims.overlaps(f.offset, f.offset + 1)) {  // inside a file recovered from fragments
       if (f.status == Status::reject) rep.rejected++;
       continue;
     }
+    std::string refused;  // a continuation that decoded but was not used, and why
     bool filtered = f.info.width < opt.min_width || f.info.height < opt.min_height;
-    Reassembly ra;
     if (opt.reassemble && !filtered && !control.cancelled()) {
-      ra = reassemble(reader, f.offset, f.broke_at, claims, ro, &bytes);
+      Reassembly ra = reassemble(reader, f.offset, f.broke_at, claims, ro, &bytes);
+      refused = ra.refused;
       if (ra.ok) {
         for (auto& fr : ra.fragments) claims.add(fr.offset, fr.length);
         f.kind = "reassembled";
@@ -389,7 +390,7 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
       rep.rejected++;  // held only for the search
       continue;
     }
-    if (!ra.refused.empty()) f.reason += "; " + ra.refused;
+    if (!refused.empty()) f.reason += "; " + refused;
     if (filtered || f.length < opt.min_size) {
       rep.filtered++;
       continue;

@@ -36,14 +36,14 @@ void Claims::add_candidate(uint64_t owner, uint64_t offset, uint64_t length) {
   for (; i < owned_.size(); i++) max_end_[i] = std::max(i ? max_end_[i - 1] : 0, owned_[i].end);
 }
 
-bool Claims::recovered(uint64_t begin, uint64_t end) const {
+bool Claims::overlaps(uint64_t begin, uint64_t end) const {
   auto it = ranges_.upper_bound(begin);
   if (it != ranges_.begin() && std::prev(it)->second > begin) return true;
   return it != ranges_.end() && it->first < end;
 }
 
-bool Claims::overlaps(uint64_t begin, uint64_t end, uint64_t self_begin, uint64_t self_end) const {
-  if (recovered(begin, end)) return true;
+bool Claims::taken(uint64_t begin, uint64_t end, uint64_t self_begin, uint64_t self_end) const {
+  if (overlaps(begin, end)) return true;
   // Candidates starting before `end`, back while one of them may still reach past `begin`.
   size_t i = size_t(std::lower_bound(owned_.begin(), owned_.end(), end, [](const Owned& x, uint64_t e) { return x.begin < e; }) -
                     owned_.begin());
@@ -266,7 +266,7 @@ bool Search::follow(const Level& lv) {
   const uint64_t stop = std::min(src_.size(), kmax + opt_.max_gap + 1);
   for (uint64_t c = kmin + block_; c < stop; c += block_) {
     // A continuation does not start inside a recovered file, nor in filler.
-    if (claims_.overlaps(c, c + block_, offset_, broke_) || src_.filler(c, block_)) continue;
+    if (claims_.taken(c, c + block_, offset_, broke_) || src_.filler(c, block_)) continue;
     for (size_t i = 0; i < ks.size(); i++) {
       if (!from[i] || ks[i] >= c || c - ks[i] > opt_.max_gap) continue;
       // Long decodes count too: a continuation of data that decodes (another
@@ -401,7 +401,7 @@ bool Search::header_pass(const std::vector<uint8_t>& head, size_t broke) {
   const uint64_t kmin = ks.back(), kmax = ks.front();
   const uint64_t stop = std::min(src_.size(), kmax + opt_.max_gap + 1);
   for (uint64_t c = kmin + block_; c < stop; c += block_) {
-    if (claims_.overlaps(c, c + block_, offset_, broke_) || src_.filler(c, block_)) continue;
+    if (claims_.taken(c, c + block_, offset_, broke_) || src_.filler(c, block_)) continue;
     for (uint64_t k : ks) {
       if (k >= c || c - k > opt_.max_gap) continue;
       // Cheap checks count a little (a decoy costs a bounded time too).
@@ -504,7 +504,7 @@ bool Search::indirect_pass(uint64_t broke) {
     bool claimed = false;
     for (uint64_t at : listed) {
       if (total >= opt_.max_size) break;
-      if (claims_.overlaps(at, at + block_, offset_, broke_)) claimed = true;
+      if (claims_.taken(at, at + block_, offset_, broke_)) claimed = true;
       if (frags.back().offset + frags.back().length == at) frags.back().length += block_;
       else frags.push_back({at, block_});
       total += block_;

@@ -44,12 +44,12 @@ class Claims {
  public:
   void add(uint64_t offset, uint64_t length);  // a recovered file (or fragment)
   void add_candidate(uint64_t owner, uint64_t offset, uint64_t length);  // the candidate at `owner`
+  bool overlaps(uint64_t begin, uint64_t end) const;  // [begin, end) touches a recovered file
   // [begin, end) touches a recovered file, or a candidate that does not
-  // start in [self_begin, self_end): the file being completed, and the JPEGs
+  // start in [self_begin, self_end]: the file being completed, and the JPEGs
   // embedded in its bytes before the break (an EXIF preview shares its
   // fragments, and its verified data may run past their common end).
-  bool overlaps(uint64_t begin, uint64_t end, uint64_t self_begin = UINT64_MAX, uint64_t self_end = UINT64_MAX) const;
-  bool recovered(uint64_t begin, uint64_t end) const;  // recovered files only
+  bool taken(uint64_t begin, uint64_t end, uint64_t self_begin = UINT64_MAX, uint64_t self_end = UINT64_MAX) const;
 
  private:
   std::map<uint64_t, uint64_t> ranges_;  // begin -> end, disjoint
