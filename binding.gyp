@@ -54,6 +54,7 @@
         "native/core/carve/sha256.cc",
         "native/core/carve/output.cc",
         "native/core/carve/block_size.cc",
+        "native/core/carve/seam.cc",
         "native/core/carve/reassemble.cc",
         "native/core/carve/carver.cc"
       ], "include_dirs": ["native"

@@ -3,12 +3,13 @@
 // FAT32 image where the filesystem itself fragmented a file (first-fit into
 // holes left by deleted files). Ground truth: the sha256 of every JPEG and
 // the byte ranges its fragments were written to.
-import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { carve, type CarvedFile, type CarveReport } from '../src/index.js';
 import { fname, makeJpeg, randomBytes, sha256 } from './helpers/carve.js';
-import { KiB, MiB, makeTempDir, removeDir, runCli, spawnSyncOk, writeLayout, type Piece } from './helpers/foundation.js';
+import { KiB, MiB, makeTempDir, removeDir, repoRoot, runCli, spawnSyncOk, writeLayout, type Piece } from './helpers/foundation.js';
 
 const CL = 4 * KiB; // the cluster size of the raw layout
 
@@ -166,4 +167,109 @@ describe('carve: a FAT32 image fragmented by the filesystem', () => {
     for (const s of small) expect(complete.has(sha256(s))).toBe(true);
     expect(r.partial).toBe(0);
   }, 120_000);
+});
+
+// Issue 14, case 11: 33 JPEGs (libjpeg-turbo's test images and derivatives),
+// each with 64 bytes of its scan data overwritten: damaged in place, not
+// fragmented. In random filler (flip) and 4 KiB aligned (flipA1). Several
+// share Huffman tables, so another file's data can finish decoding a damaged
+// one with the exact MCU count: main wrote c_411 and c_icc (flip) and c_422
+// (flipA1, 2302 bytes of c_icc) as 'reassembled', garbage that decodes clean.
+// The continuations lay in other candidates' data (a partial's verified
+// bytes, or a damaged file's data after its damage), which is now never
+// taken; the seam check (native tests) refuses such joins as well.
+describe('carve: JPEGs damaged in place are never completed with other files\' data', () => {
+  const regressions = join(repoRoot, 'test', 'fixtures', 'regressions');
+  const cases = [
+    // The files main stitched: c_411 and c_icc in flip (c_422's damage there still decodes), c_422 in flipA1.
+    { name: 'flip', layout: 'flip.layout.json', complete: 10, partial: 20, stitched: ['c_411.jpg', 'c_icc.jpg'] },
+    { name: 'flipA1', layout: 'flipA1.layout.json', complete: 6, partial: 24, stitched: ['c_411.jpg', 'c_422.jpg', 'c_icc.jpg'] },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: every complete file is one of the image's files byte for byte; ${c.stitched.join(', ')} are partial with the reason`, async () => {
+      const img = join(dir, `${c.name}.img`);
+      const xz = spawnSync('xz', ['-dc', join(regressions, `${c.name}.img.xz`)], { maxBuffer: 64 * MiB });
+      expect(xz.status).toBe(0);
+      writeFileSync(img, xz.stdout);
+      // Each file's offset, length and the sha256 of its (damaged) bytes in the image.
+      const layout = JSON.parse(readFileSync(join(regressions, c.layout), 'utf8')) as { file: string; offset: number; length: number; sha256: string }[];
+      const out = join(dir, `out-${c.name}`);
+      const r = await carve(img, { outDir: out, force: true });
+
+      expect(r.reassembled).toBe(0);
+      expect(r.complete).toBe(c.complete);
+      expect(r.partial).toBe(c.partial);
+      const known = new Set(layout.map((e) => e.sha256));
+      for (const f of r.files.filter((x) => x.status === 'complete' || x.status === 'reassembled')) {
+        expect(known.has(sha256(readFileSync(join(out, f.path!)))), `${f.offset}`).toBe(true);
+        expect(layout.find((e) => e.offset === f.offset)?.sha256).toBe(f.sha256);
+      }
+      const files = byOffset(r);
+      for (const name of c.stitched) {
+        const e = layout.find((x) => x.file === name)!;
+        const f = files.get(e.offset);
+        expect(f?.status, name).toBe('partial');
+        expect(f?.reason, name).toMatch(/\w/);
+        expect(existsSync(join(out, 'partial', fname(e.offset))), name).toBe(true);
+      }
+    }, 60_000);
+  }
+});
+
+// Issue 14: ext2 (4 KiB and 1 KiB blocks) holding libjpeg-turbo's test
+// images as files. A file's 13th block on is mapped through an indirect block
+// that ext2 allocates right after the 12th; in c_icc.jpg (a 563 KB ICC
+// profile in 9 APP2 segments) and im_bigcom.jpg (a 60 KB COM segment) it
+// falls inside a marker segment, where nothing else says where the file goes
+// on. main rejected both outright (not even partial/).
+describe('carve: ext2 files whose indirect block falls inside a marker segment', () => {
+  const regressions = join(repoRoot, 'test', 'fixtures', 'regressions');
+  /** The image, and its files as debugfs reads them through the inodes (the ground truth). */
+  const ext2 = (bs: number) => {
+    const img = join(dir, `ext2b${bs}.img`);
+    const truth = join(dir, `ext2b${bs}-files`);
+    if (!existsSync(truth)) {
+      const gz = spawnSync('gunzip', ['-c', join(regressions, `fs_ext2b${bs}.img.gz`)], { maxBuffer: 64 * MiB });
+      if (gz.status !== 0) throw new Error(`gunzip fs_ext2b${bs}.img.gz failed`);
+      writeFileSync(img, gz.stdout);
+      mkdirSync(truth);
+      spawnSyncOk('debugfs', ['-R', `rdump / ${truth}`, img]);
+    }
+    return { img, truth };
+  };
+  for (const bs of [4096, 1024]) {
+    it(`${bs}-byte blocks: every file is recovered byte-exact, c_icc.jpg and im_bigcom.jpg from the blocks their indirect blocks list`, async () => {
+      const { img, truth } = ext2(bs);
+      const names = readdirSync(truth).filter((n) => n.endsWith('.jpg'));
+      expect(names.length).toBe(33);
+      const want = new Map(names.map((n) => [sha256(readFileSync(join(truth, n))), n]));
+
+      const out = join(dir, `out-ext2b${bs}`);
+      const r = await carve(img, { outDir: out, force: true });
+      const got = new Map<string, (typeof r.files)[number]>();
+      for (const f of r.files) got.set(sha256(readFileSync(join(out, f.path!))), f);
+      for (const [sha, name] of want) expect(got.has(sha), name).toBe(true);
+      for (const name of ['c_icc.jpg', 'im_bigcom.jpg']) {
+        const f = got.get(sha256(readFileSync(join(truth, name))))!;
+        expect(f.status, name).toBe('reassembled');
+        // The 12 direct blocks, then the blocks listed (the indirect block itself left out).
+        expect(f.fragments![0]!.length, name).toBe(12 * bs);
+        expect(f.fragments![1]!.offset, name).toBe(f.offset + 13 * bs);
+      }
+      expect(r.partial).toBe(0);
+      expect(r.rejected).toBe(0);
+      expect(r.complete + r.reassembled).toBe(33);
+    }, 60_000);
+  }
+
+  it('the same filesystem inside a partition (1 MiB in): block numbers count from its start', async () => {
+    const src = ext2(4096);
+    const img = join(dir, 'ext2-part.img');
+    writeFileSync(img, Buffer.concat([randomBytes(1 * MiB, 31), readFileSync(src.img)]));
+    const truth = readFileSync(join(src.truth, 'c_icc.jpg'));
+    const r = await carve(img, { outDir: join(dir, 'out-ext2-part'), force: true });
+    const f = r.files.find((x) => x.sha256 === sha256(truth));
+    expect(f?.status).toBe('reassembled');
+    expect(f?.offset).toBeGreaterThan(1 * MiB);
+  }, 60_000);
 });

@@ -5,14 +5,19 @@
 // over a memory source with a tiny chunk size writes nothing (write=false)
 // and reports files inside the source. The fragment search, on a partial
 // candidate at the start with a tiny block size, returns fragments inside
-// the source, in order, not overlapping, whose bytes check complete.
+// the source, in order, not overlapping, whose bytes check complete. The
+// seam check over a whole file's last sequential scan, at joins taken from
+// the input, reads inside the span and returns a verdict per join in it; the
+// walk over a damaged file's tail ends inside the source.
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <vector>
 
 #include "core/carve/carver.h"
 #include "core/carve/jpeg_check.h"
 #include "core/carve/reassemble.h"
+#include "core/carve/seam.h"
 #include "core/control.h"
 #include "core/memory_reader.h"
 
@@ -57,6 +62,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (!f.fragments.empty() && total != f.length) std::abort();
   });
+  {
+    auto probe = std::make_unique<ScanProbe>();
+    CheckOptions whole;
+    whole.probe = probe.get();
+    whole.probe_whole = true;
+    check_jpeg(buf.data(), buf.size(), true, whole);
+    if (probe->valid && size >= 4) {
+      std::vector<size_t> joins;
+      for (size_t i = 0; i < 3; i++) joins.push_back((size_t(data[i]) << 8 | data[i + 1]) * 7 % size);
+      SeamVerdict v = check_seams(buf.data(), buf.size(), *probe, joins);
+      if (v.seams.size() > joins.size()) std::abort();
+      for (const SeamStats& st : v.seams)
+        if (st.join <= probe->data_start || st.join >= size) std::abort();
+      if (!v.ok && v.reason.empty()) std::abort();
+    }
+  }
+  if (size > 0) {
+    MemoryReader tail(buf.data(), buf.size());
+    uint64_t end = damaged_tail_end(tail, data[0] % size, size, data[size - 1]);
+    if (end != 0 && (end > size || end < 2 || buf[end - 2] != 0xFF || buf[end - 1] != 0xD9)) std::abort();
+  }
   CheckOptions small;
   small.min_partial_entropy = 0;
   CheckResult head = check_jpeg(buf.data(), buf.size(), true, small);

@@ -1,9 +1,12 @@
 // Fragmented JPEGs: the decoder's state snapshots and resuming from them,
 // the fragment search over memory sources (random, zero and JPEG-data gaps,
 // claimed ranges, continuations that must not validate), the block size
-// detection, and the carve's 'reassembled' files.
+// detection, the carve's 'reassembled' files, and the seam check that keeps
+// another photo's data out of them (photos made with cjpeg).
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -19,6 +22,7 @@
 #include "core/carve/entropy.h"
 #include "core/carve/jpeg_check.h"
 #include "core/carve/reassemble.h"
+#include "core/carve/seam.h"
 #include "core/memory_reader.h"
 #include "test.h"
 
@@ -300,4 +304,256 @@ TEST("a first fragment ending inside an EXIF segment is joined only where the em
   TempDir dir2;
   Run r2 = carve_memory(img2, dir2.path, 512);
   CHECK_EQ(r2.rep.reassembled, uint64_t(0));
+}
+
+namespace {
+
+// A smooth scene with soft shapes and a little noise, different per seed:
+// what a photo looks like to the seam check (the carve_samples are noise).
+Bytes scene_ppm(int w, int h, uint32_t seed) {
+  char head[32];
+  int n = std::snprintf(head, sizeof head, "P6\n%d %d\n255\n", w, h);
+  Bytes out(head, head + n);
+  Bytes jitter = noise(size_t(w) * h * 3, seed);
+  const double f1 = 0.015 + 0.006 * (seed % 4), f2 = 0.022 + 0.005 * (seed % 3), ph = seed * 1.7;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      for (int c = 0; c < 3; c++) {
+        double v = 120 + 60 * std::sin(x * f1 + ph + c) * std::cos(y * f2 - ph) + 35 * std::sin((x + 2 * y) * 0.011 + c * ph) +
+                   (jitter[(size_t(y) * w + x) * 3 + c] % 9) - 4;
+        out.push_back(uint8_t(std::clamp(v, 0.0, 255.0)));
+      }
+  return out;
+}
+
+// cjpeg (libjpeg-turbo) over scene_ppm; `args` e.g. "-restart 1".
+Bytes photo(int w, int h, uint32_t seed, const std::string& args = "") {
+  TempDir dir;
+  {
+    std::ofstream f(dir.path + "/in.ppm", std::ios::binary);
+    Bytes p = scene_ppm(w, h, seed);
+    f.write(reinterpret_cast<const char*>(p.data()), std::streamsize(p.size()));
+  }
+  std::string cmd = "cjpeg -quality 85 " + args + " -outfile '" + dir.path + "/out.jpg' '" + dir.path + "/in.ppm'";
+  if (std::system(cmd.c_str()) != 0) coretest::fail(__FILE__, __LINE__, "cjpeg failed (libjpeg-turbo-progs installed?)");
+  return read_file(dir.path + "/out.jpg");
+}
+
+// The scan of a whole file as seam.h wants it, and the decoder's state after
+// every MCU (from a copy whose end is replaced by noise, so that it breaks).
+struct Scan {
+  std::unique_ptr<ScanProbe> whole = std::make_unique<ScanProbe>();
+  std::unique_ptr<ScanProbe> states = std::make_unique<ScanProbe>();
+};
+Scan scan_of(const Bytes& jpeg) {
+  Scan s;
+  CheckOptions co;
+  co.probe = s.whole.get();
+  co.probe_whole = true;
+  CHECK(check_jpeg(jpeg.data(), jpeg.size(), true, co).status == Status::complete);
+  CHECK(s.whole->valid);
+  Bytes broken(jpeg.begin(), jpeg.end() - 64);
+  Bytes junk = noise(4096, 77);
+  broken.insert(broken.end(), junk.begin(), junk.end());
+  CheckOptions cs;
+  cs.probe = s.states.get();
+  cs.min_partial_entropy = 0;
+  check_jpeg(broken.data(), broken.size(), true, cs);
+  CHECK(s.states->valid);
+  return s;
+}
+
+// MCUs where both files' data is at a byte boundary: A's bytes up to one of
+// them and B's from it make a file that decodes with the exact MCU count.
+std::vector<std::pair<size_t, size_t>> common_boundaries(const Scan& a, const Scan& b) {
+  std::vector<std::pair<size_t, size_t>> out;
+  const auto& sa = a.states->states;
+  const auto& sb = b.states->states;
+  for (size_t i = 0; i < sa.size() && i < sb.size(); i++)
+    if (sa[i].bit == 0 && sb[i].bit == 0 && sa[i].unit == sb[i].unit)
+      out.emplace_back(a.states->data_start + sa[i].byte, b.states->data_start + sb[i].byte);
+  return out;
+}
+
+Bytes splice(const Bytes& a, size_t cut_a, const Bytes& b, size_t from_b) {
+  Bytes out(a.begin(), a.begin() + long(cut_a));
+  out.insert(out.end(), b.begin() + long(from_b), b.end());
+  return out;
+}
+
+}  // namespace
+
+TEST("seam check: a photo split anywhere in its scan data goes on across every join") {
+  for (const std::string args : {"", "-restart 1", "-sample 1x1", "-grayscale"}) {
+    Bytes a = photo(320, 240, 1, args);
+    Scan sa = scan_of(a);
+    const size_t data = sa.whole->data_start, len = a.size() - data;
+    std::vector<size_t> all;
+    for (int k = 1; k < 10; k++) {
+      size_t j = data + len * k / 10;
+      all.push_back(j);
+      SeamVerdict v = check_seams(a.data(), a.size(), *sa.whole, {j});
+      CHECK(v.ok);
+      CHECK_EQ(v.seams.size(), size_t(1));
+      CHECK(v.seams[0].pairs > 0);
+    }
+    SeamVerdict v = check_seams(a.data(), a.size(), *sa.whole, all);
+    CHECK(v.ok);
+    CHECK_EQ(v.seams.size(), size_t(9));
+  }
+}
+
+TEST("seam check: two photos joined where their data lines up decode whole, and are refused") {
+  // Same size and settings: the same tables, so B's data decodes as the rest of A.
+  Bytes a = photo(480, 320, 1), b = photo(480, 320, 2);
+  Scan sa = scan_of(a), sb = scan_of(b);
+  size_t tried = 0;
+  for (auto [cut_a, from_b] : common_boundaries(sa, sb)) {
+    if (cut_a < sa.whole->data_start + 2000 || cut_a > a.size() - 2000) continue;  // a picture on both sides
+    Bytes j = splice(a, cut_a, b, from_b);
+    CheckResult r = check_jpeg(j.data(), j.size(), true);
+    CHECK(r.status == Status::complete);
+    CHECK_EQ(r.length, j.size());
+    SeamVerdict v = check_seams(j.data(), j.size(), *sa.whole, {cut_a});
+    CHECK(!v.ok);
+    CHECK(v.reason.find("the picture does not go on across the join") == 0);
+    // The same bytes from A itself go on.
+    CHECK(check_seams(a.data(), a.size(), *sa.whole, {cut_a}).ok);
+    tried++;
+  }
+  CHECK(tried >= 3);
+
+  // With restart markers each interval starts from DC 0 (no level shift to
+  // see): B's rows after A's still do not continue them.
+  Bytes ra = photo(480, 320, 1, "-restart 1"), rb = photo(480, 320, 2, "-restart 1");
+  Scan rsa = scan_of(ra);
+  auto rst = [](const Bytes& x, size_t from, int nth) {  // offset after the nth RSTn marker
+    for (size_t i = from; i + 1 < x.size(); i++)
+      if (x[i] == 0xFF && x[i + 1] >= 0xD0 && x[i + 1] <= 0xD7 && --nth == 0) return i + 2;
+    return size_t(0);
+  };
+  for (int row : {3, 8, 14}) {
+    size_t cut = rst(ra, rsa.whole->data_start, row), from = rst(rb, rsa.whole->data_start, row);
+    CHECK(cut > 0 && from > 0);
+    Bytes j = splice(ra, cut, rb, from);
+    CHECK(check_jpeg(j.data(), j.size(), true).status == Status::complete);
+    CHECK(!check_seams(j.data(), j.size(), *rsa.whole, {cut}).ok);
+    CHECK(check_seams(ra.data(), ra.size(), *rsa.whole, {cut}).ok);
+  }
+}
+
+TEST("a damaged photo whose decoding another photo's data would finish stays partial, and says why") {
+  // A's first part ends on a block boundary, noise after it (A damaged);
+  // further on, on a block boundary, B's data from the same MCU. Nothing
+  // claims B's bytes (its header is not in the source), so only the seam
+  // check stands between them and a 'reassembled' A.
+  Bytes a = photo(480, 320, 1), b = photo(480, 320, 2);
+  Scan sa = scan_of(a), sb = scan_of(b);
+  auto cuts = common_boundaries(sa, sb);
+  size_t used = 0;
+  for (auto [cut_a, from_b] : cuts) {
+    if (cut_a < sa.whole->data_start + 4000 || cut_a > a.size() - 4000) continue;
+    const size_t block = 512, at = 64 * block - cut_a % block + block * 4, cont = 200 * block;  // at + cut_a is a boundary
+    Bytes img = noise(1 << 20, 91);
+    put(img, at, a.data(), cut_a);
+    put(img, cont, b.data() + from_b, b.size() - from_b);
+    MemoryReader reader(img.data(), img.size());
+    CheckResult first = check_jpeg(img.data() + at, img.size() - at, true);
+    CHECK(first.status == Status::partial);
+    ReassembleOptions ro;
+    ro.block_size = block;
+    Reassembly r = reassemble(reader, at, at + first.broke_at, Claims{}, ro);
+    CHECK(!r.ok);
+    CHECK(r.refused.find("data at " + std::to_string(cont) + " completes its decoding but was not used: the picture does not go on") == 0);
+    // A's own rest there instead: reassembled, byte-exact.
+    put(img, cont, a.data() + cut_a, a.size() - cut_a);
+    std::vector<uint8_t> bytes;
+    MemoryReader reader2(img.data(), img.size());
+    Reassembly ok = reassemble(reader2, at, at + first.broke_at, Claims{}, ro, &bytes);
+    CHECK(ok.ok);
+    CHECK(bytes == a);
+    if (++used == 2) break;
+  }
+  CHECK_EQ(used, size_t(2));
+}
+
+TEST("claims: a continuation never starts in another candidate's bytes; the file's own and those embedded in it do not count") {
+  Claims c;
+  c.add(1000, 100);                   // a recovered file
+  c.add_candidate(5000, 5000, 3000);  // a partial at 5000: [5000, 8000)
+  c.add_candidate(6000, 6000, 4000);  // a preview embedded in it, its verified data running on to 10000
+  c.add_candidate(20000, 20000, 500);
+  CHECK(c.taken(1050, 1051));
+  CHECK(c.taken(1050, 1051, 1000, 2000));  // recovered files count for everyone
+  CHECK(c.taken(7000, 7512));
+  CHECK(c.taken(9000, 9512));               // the preview's
+  CHECK(!c.taken(9000, 9512, 5000, 6500));  // for the file at 5000 (broke at 6500), its preview's bytes are its own
+  CHECK(!c.taken(9000, 9512, 6000, 6500));  // nor for the preview itself
+  CHECK(c.taken(7000, 7512, 6000, 6500));   // but for the preview, the outer file's bytes count
+  CHECK(!c.taken(10000, 20000));
+  CHECK(c.taken(19999, 20001));
+  CHECK(!c.taken(20000, 20500, 20000, 20100));
+  CHECK(!c.overlaps(5000, 9000));  // overlaps(): recovered files only
+  CHECK(c.overlaps(1099, 1100));
+}
+
+TEST("a file damaged in place: its data after the damage runs on to its EOI; a cut one's does not") {
+  Bytes a = photo(320, 240, 3);
+  Bytes img = noise(1 << 18, 93);
+  const size_t at = 4096, hit = a.size() / 2;
+  put(img, at, a.data(), a.size());
+  std::memset(img.data() + at + hit, 0xFF, 1);  // damage: a marker-like byte and noise
+  img[at + hit + 1] = 0xC4;
+  MemoryReader reader(img.data(), img.size());
+  CHECK_EQ(damaged_tail_end(reader, at + hit, 1 << 20), uint64_t(at + a.size()));
+  // Cut at the same place, noise after it: markers turn up long before any EOI.
+  Bytes cut = noise(1 << 18, 93);
+  put(cut, at, a.data(), hit);
+  MemoryReader r2(cut.data(), cut.size());
+  CHECK_EQ(damaged_tail_end(r2, at + hit, 1 << 20, 0), uint64_t(0));
+}
+
+TEST("ext2/ext3: a file whose indirect block falls inside a marker segment is read in the order its blocks are listed") {
+  // s444 behind a 20 KB COM segment: with 1 KiB blocks, block 12 (the
+  // indirect block's place) is inside the comment, where the segment walk
+  // cannot tell where the file goes on.
+  const Bytes& s = carve_samples::s444;
+  Bytes jpeg{0xFF, 0xD8, 0xFF, 0xFE, uint8_t((20000 + 2) >> 8), uint8_t((20000 + 2) & 0xFF)};
+  Bytes text = noise(20000, 95);
+  for (auto& c : text) c = uint8_t('a' + c % 26);
+  jpeg.insert(jpeg.end(), text.begin(), text.end());
+  jpeg.insert(jpeg.end(), s.begin() + 2, s.end());
+  const size_t bs = 1024, first = 200, nblocks = (jpeg.size() + bs - 1) / bs;
+  auto layout = [&](bool reversed, uint32_t bad_entry) {
+    Bytes img = noise(2 << 20, 96);
+    put(img, first * bs, jpeg.data(), 12 * bs);
+    Bytes ind(bs, 0);
+    for (size_t i = 12; i < nblocks; i++) {
+      // Logical block i at physical block first + 1 + i (after the indirect block), or from the
+      // end of a far range backwards.
+      uint32_t phys = uint32_t(reversed ? 1800 - i : first + 1 + i);
+      if (i == 14 && bad_entry) phys = bad_entry;
+      std::memcpy(ind.data() + 4 * (i - 12), &phys, 4);  // little-endian host
+      size_t n = std::min(bs, jpeg.size() - i * bs);
+      put(img, size_t(reversed ? 1800 - i : first + 1 + i) * bs, jpeg.data() + i * bs, n);
+    }
+    put(img, (first + 12) * bs, ind.data(), bs);
+    return img;
+  };
+  for (bool reversed : {false, true}) {
+    Bytes img = layout(reversed, 0);
+    TempDir dir;
+    Run r = carve_memory(img, dir.path, bs);
+    CHECK_EQ(r.rep.reassembled, uint64_t(1));
+    CHECK(read_file(dir.path + "/" + carved_name(first * bs)) == jpeg);
+    const CarvedFile& f = r.files.at(0);
+    CHECK_EQ(f.fragments.at(0).length, uint64_t(12 * bs));
+    CHECK_EQ(f.fragments.at(1).offset, uint64_t(reversed ? (1800 - 12) * bs : (first + 13) * bs));
+    CHECK_EQ(f.fragments.size(), reversed ? nblocks - 11 : size_t(2));
+  }
+  // A number past the end of the source: not a block list, nothing to follow.
+  Bytes bad = layout(false, 1u << 30);
+  TempDir dir;
+  Run r = carve_memory(bad, dir.path, bs);
+  CHECK_EQ(r.rep.reassembled, uint64_t(0));
 }

@@ -210,6 +210,7 @@ void Driver::hold_rejected(uint64_t abs, const CheckResult& res) {
   f.info = res.info;
   f.broke_at = abs + res.broke_at;
   f.reason = res.reason;
+  f.header_end = res.header_end > 1 ? res.header_end : 0;
   held_.push_back(std::move(f));
 }
 
@@ -351,7 +352,18 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
     claims.add(r.offset, r.length);
     starts.push_back(r.offset);
   }
-  for (auto& f : partials) starts.push_back(f.offset);
+  for (auto& f : partials) {
+    starts.push_back(f.offset);
+    // What each candidate was found with is its own, wherever it lies in
+    // the scan: a partial's verified bytes, a header's marker segments.
+    uint64_t own = f.status == Status::partial ? f.length : f.header_end;
+    // A file damaged in place: its data after the damage is its own too.
+    if (opt.reassemble && f.status == Status::partial && f.broke_at >= f.offset) {
+      uint64_t tail = damaged_tail_end(reader, f.broke_at, opt.max_size - std::min(opt.max_size, f.broke_at - f.offset));
+      if (tail > f.offset + own) own = tail - f.offset;
+    }
+    claims.add_candidate(f.offset, f.offset, own);
+  }
   ReassembleOptions ro;
   if (opt.reassemble) {
     BlockGrid g = opt.block_size ? offsets_grid(starts, opt.block_size) : filesystem_grid(reader);
@@ -375,9 +387,11 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
       if (f.status == Status::reject) rep.rejected++;
       continue;
     }
+    std::string refused;  // a continuation that decoded but was not used, and why
     bool filtered = f.info.width < opt.min_width || f.info.height < opt.min_height;
     if (opt.reassemble && !filtered) {
       Reassembly ra = reassemble(reader, f.offset, f.broke_at, claims, ro, &bytes);
+      refused = ra.refused;
       if (ra.ok) {
         for (auto& fr : ra.fragments) claims.add(fr.offset, fr.length);
         f.kind = "reassembled";
@@ -405,6 +419,7 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
       rep.rejected++;  // held only for the search
       continue;
     }
+    if (!refused.empty()) f.reason += "; " + refused;
     if (filtered || f.length < opt.min_size) {
       rep.filtered++;
       continue;

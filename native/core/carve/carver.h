@@ -70,6 +70,7 @@ struct CarvedFile {
   std::string reason;
   uint64_t parent = 0;    // thumbnail: offset of the outer file
   std::vector<Fragment> fragments;  // reassembled: where its bytes lie, in file order
+  uint64_t header_end = 0;          // a candidate held for the search: where its whole marker segments end (0: not whole)
   JpegInfo info;
 };
 

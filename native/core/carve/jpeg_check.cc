@@ -52,6 +52,7 @@ bool parse_dqt(const uint8_t* s, size_t n, DecoderTables& t) {
     size_t len = pq ? 128 : 64;
     if (i + 1 + len > n) return false;
     t.qt[tq] = true;
+    for (size_t k = 0; k < 64; k++) t.quant[tq][k] = uint16_t(pq ? be16(s + i + 1 + 2 * k) : s[i + 1 + k]);
     i += 1 + len;
   }
   return true;
@@ -317,8 +318,8 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
       ScanResult sr = (frame.arithmetic || frame.lossless)
                           ? skip_scan(d + data, d + n, eof)
                           : decode_scan(d + data, d + n, eof, frame, *tables, sc, nullptr,
-                                        probed ? &opt.probe->states : nullptr);
-      if (probed && sr.outcome == ScanOutcome::bad) {
+                                        probed && !opt.probe_whole ? &opt.probe->states : nullptr);
+      if (probed && (sr.outcome == ScanOutcome::bad || (opt.probe_whole && sr.outcome == ScanOutcome::ok))) {
         ScanProbe& pr = *opt.probe;
         pr.valid = true;
         pr.data_start = data;

@@ -57,6 +57,9 @@ struct CheckOptions {
   size_t min_partial_entropy = 1024;
   // When set, filled in for a sequential scan that breaks (costs a push per MCU).
   ScanProbe* probe = nullptr;
+  // Fill `probe` (without states) for the last sequential Huffman scan that
+  // decodes too: what seam.h needs to look at a whole stitched file again.
+  bool probe_whole = false;
   // Bounds on a hostile file's cost. Real progressive files have ~10 scans;
   // an AC scan of a few bytes (one EOBRUN) can cover 32767 blocks, so scans
   // are capped and the blocks decoded over all scans too (a 100-megapixel

@@ -37,6 +37,7 @@ struct ScanHeader {
 struct DecoderTables {
   HuffTable dc[4], ac[4];
   bool qt[4] = {false, false, false, false};
+  uint16_t quant[4][64] = {};  // the quantisation tables in zigzag order (seam.h decodes pixels at a join)
   unsigned restart_interval = 0;
 };
 

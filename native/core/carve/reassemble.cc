@@ -8,6 +8,7 @@
 #include "../error.h"
 #include "entropy.h"
 #include "jpeg_check.h"
+#include "seam.h"
 #include "signature.h"
 
 namespace blocksmith::carve {
@@ -26,10 +27,54 @@ void Claims::add(uint64_t offset, uint64_t length) {
   ranges_.emplace(b, e);
 }
 
+void Claims::add_candidate(uint64_t owner, uint64_t offset, uint64_t length) {
+  if (length == 0) return;
+  auto at = std::upper_bound(owned_.begin(), owned_.end(), offset, [](uint64_t o, const Owned& x) { return o < x.begin; });
+  size_t i = size_t(at - owned_.begin());
+  owned_.insert(at, Owned{offset, offset + length, owner});
+  max_end_.resize(owned_.size());
+  for (; i < owned_.size(); i++) max_end_[i] = std::max(i ? max_end_[i - 1] : 0, owned_[i].end);
+}
+
 bool Claims::overlaps(uint64_t begin, uint64_t end) const {
   auto it = ranges_.upper_bound(begin);
   if (it != ranges_.begin() && std::prev(it)->second > begin) return true;
   return it != ranges_.end() && it->first < end;
+}
+
+bool Claims::taken(uint64_t begin, uint64_t end, uint64_t self_begin, uint64_t self_end) const {
+  if (overlaps(begin, end)) return true;
+  // Candidates starting before `end`, back while one of them may still reach past `begin`.
+  size_t i = size_t(std::lower_bound(owned_.begin(), owned_.end(), end, [](const Owned& x, uint64_t e) { return x.begin < e; }) -
+                    owned_.begin());
+  while (i > 0 && max_end_[i - 1] > begin) {
+    --i;
+    if (owned_[i].end > begin && (owned_[i].owner < self_begin || owned_[i].owner > self_end)) return true;
+  }
+  return false;
+}
+
+uint64_t damaged_tail_end(Reader& src, uint64_t broke_at, uint64_t limit, uint64_t damage) {
+  const uint64_t size = src.size();
+  const uint64_t stop = std::min(size, broke_at + std::min(limit, size));
+  std::vector<uint8_t> buf(size_t(64) << 10);
+  try {
+    for (uint64_t at = broke_at; at + 1 < stop;) {
+      size_t n = src.read_at(buf.data(), size_t(std::min<uint64_t>(buf.size(), stop - at)), at);
+      if (n < 2) return 0;
+      for (size_t i = 0; i + 1 < n; i++) {
+        if (buf[i] != 0xFF) continue;
+        uint8_t m = buf[i + 1];
+        if (m == 0xD9) return at + i + 2;
+        if (m == 0x00 || m == 0xFF || (m >= 0xD0 && m <= 0xD7)) continue;
+        if (at + i - broke_at >= damage) return 0;  // another marker: not this file's data running on
+      }
+      at += n - 1;  // the last byte again: it may be an FF whose marker byte is in the next read
+    }
+  } catch (const Error& e) {
+    if (e.errnum() != EIO) throw;
+  }
+  return 0;
 }
 
 namespace {
@@ -124,8 +169,9 @@ struct Level {
 
 class Search {
  public:
-  Search(SourceBytes& src, const ScanProbe& probe, uint64_t offset, const Claims& claims, const ReassembleOptions& opt)
-      : src_(src), probe_(probe), offset_(offset), claims_(claims), opt_(opt), block_(std::max<uint32_t>(opt.block_size, 1)),
+  Search(SourceBytes& src, const ScanProbe& probe, uint64_t offset, uint64_t broke, const Claims& claims,
+         const ReassembleOptions& opt)
+      : src_(src), probe_(probe), offset_(offset), broke_(broke), claims_(claims), opt_(opt), block_(std::max<uint32_t>(opt.block_size, 1)),
         phase_(opt.block_phase % block_) {}
 
   // A pass allows results of up to `fragments` fragments, with a budget of its own.
@@ -136,19 +182,24 @@ class Search {
   }
   // The first fragment ends inside the marker segments (two fragments only).
   bool header_pass(const std::vector<uint8_t>& head, size_t broke);
+  // The file is block-mapped (ext2/ext3): its 13th block is an indirect block.
+  bool indirect_pass(uint64_t broke);
   std::vector<Fragment> result;
   std::vector<uint8_t> file;
   uint64_t attempts = 0;
+  std::string refused;  // the first stitched file refused by the seam check, and why
 
  private:
   std::vector<uint64_t> fragment_ends(const Level& lv);
   const AbsState* state_before(const Level& lv, uint64_t k) const;
   bool attempt(const Level& lv, uint64_t k, const AbsState& st, const std::vector<uint8_t>& prefix, uint64_t c);
   bool accept(std::vector<Fragment> frags);
+  bool block_list(uint64_t at, uint64_t base, std::vector<uint64_t>& out);
 
   SourceBytes& src_;
   const ScanProbe& probe_;
   uint64_t offset_;
+  uint64_t broke_;  // where the candidate's data broke: candidates from offset_ to here are its own or embedded in it
   const Claims& claims_;
   const ReassembleOptions& opt_;
   uint64_t block_;
@@ -215,7 +266,7 @@ bool Search::follow(const Level& lv) {
   const uint64_t stop = std::min(src_.size(), kmax + opt_.max_gap + 1);
   for (uint64_t c = kmin + block_; c < stop; c += block_) {
     // A continuation does not start inside a recovered file, nor in filler.
-    if (claims_.overlaps(c, c + block_) || src_.filler(c, block_)) continue;
+    if (claims_.taken(c, c + block_, offset_, broke_) || src_.filler(c, block_)) continue;
     for (size_t i = 0; i < ks.size(); i++) {
       if (!from[i] || ks[i] >= c || c - ks[i] > opt_.max_gap) continue;
       // Long decodes count too: a continuation of data that decodes (another
@@ -350,7 +401,7 @@ bool Search::header_pass(const std::vector<uint8_t>& head, size_t broke) {
   const uint64_t kmin = ks.back(), kmax = ks.front();
   const uint64_t stop = std::min(src_.size(), kmax + opt_.max_gap + 1);
   for (uint64_t c = kmin + block_; c < stop; c += block_) {
-    if (claims_.overlaps(c, c + block_) || src_.filler(c, block_)) continue;
+    if (claims_.taken(c, c + block_, offset_, broke_) || src_.filler(c, block_)) continue;
     for (uint64_t k : ks) {
       if (k >= c || c - k > opt_.max_gap) continue;
       // Cheap checks count a little (a decoy costs a bounded time too).
@@ -388,6 +439,102 @@ bool Search::header_pass(const std::vector<uint8_t>& head, size_t broke) {
   return false;
 }
 
+// The block at `at` as an ext2/ext3 indirect block: 32-bit little-endian
+// block numbers, then zeros to the end of the block. Appends the byte offset
+// of each listed block (base + number * block) to `out`; false when the
+// block is not such a list (every number inside the source, at least one).
+// Random or JPEG data is never one: each number of a 4 KiB-block filesystem
+// of 16 MiB falls below 4096 by chance one time in a million.
+bool Search::block_list(uint64_t at, uint64_t base, std::vector<uint64_t>& out) {
+  if (block_ % 4 != 0 || block_ > 65536) return false;
+  std::vector<uint8_t> b(block_);
+  if (src_.copy(b.data(), at, b.size()) != b.size()) return false;
+  size_t n = 0;
+  while (n < b.size() / 4 && (b[4 * n] | b[4 * n + 1] | b[4 * n + 2] | b[4 * n + 3])) n++;
+  if (n == 0) return false;
+  for (size_t i = 4 * n; i < b.size(); i++)
+    if (b[i]) return false;
+  const size_t before = out.size();
+  for (size_t i = 0; i < n; i++) {
+    uint64_t num = uint64_t(b[4 * i]) | uint64_t(b[4 * i + 1]) << 8 | uint64_t(b[4 * i + 2]) << 16 | uint64_t(b[4 * i + 3]) << 24;
+    uint64_t off = base + num * block_;
+    if (num >= src_.size() / block_ || off + block_ > src_.size()) {
+      out.resize(before);
+      return false;
+    }
+    out.push_back(off);
+  }
+  return true;
+}
+
+// ext2 and ext3 map a file's first 12 blocks from the inode and the rest
+// through an indirect block (then a double indirect one, listing indirect
+// blocks), allocated where the file's data goes on: right after block 11,
+// and after the last block the indirect block lists. A file that breaks past
+// its 12th block, where a block of block numbers follows, is that list's
+// file: its blocks are read in the order listed, and the result must check
+// complete (and go on across each join in the scan data). A segment walk
+// that skips a large APPn or COM segment into the indirect block has no
+// other way to find the rest: nothing else in the segment says where it is.
+bool Search::indirect_pass(uint64_t broke) {
+  const uint64_t direct = 12;
+  if (offset_ < phase_ || (offset_ - phase_) % block_ != 0) return false;
+  const uint64_t ind = offset_ + direct * block_;
+  if (broke < ind || ind + block_ > src_.size()) return false;
+  std::vector<uint64_t> as_is;
+  if (!block_list(ind, 0, as_is)) return false;
+  // Block numbers count from the filesystem's start: the source's start, or
+  // (a filesystem inside a partition) wherever puts the first block listed
+  // right after the indirect block, where ext2 allocates it.
+  std::vector<uint64_t> bases;
+  if (as_is[0] < ind + block_) bases.push_back(ind + block_ - as_is[0]);
+  bases.push_back(0);
+  for (uint64_t base : bases) {
+    std::vector<uint64_t> listed;
+    if (!block_list(ind, base, listed)) continue;
+    // A full list: a double indirect block after its last block lists the next indirect blocks.
+    if (listed.size() == block_ / 4) {
+      std::vector<uint64_t> inds;
+      if (block_list(listed.back() + block_, base, inds))
+        for (uint64_t at : inds)
+          if (listed.size() * block_ > opt_.max_size || !block_list(at, base, listed)) break;
+    }
+    std::vector<Fragment> frags{{offset_, direct * block_}};
+    uint64_t total = direct * block_;
+    bool claimed = false;
+    for (uint64_t at : listed) {
+      if (total >= opt_.max_size) break;
+      if (claims_.taken(at, at + block_, offset_, broke_)) claimed = true;
+      if (frags.back().offset + frags.back().length == at) frags.back().length += block_;
+      else frags.push_back({at, block_});
+      total += block_;
+    }
+    if (claimed) continue;
+    attempts++;
+    // The file ends where the JPEG does: check the blocks joined, keep what it covers.
+    std::vector<uint8_t> bytes(size_t(std::min(total, opt_.max_size)));
+    size_t got = 0;
+    for (auto& f : frags) {
+      size_t n = size_t(std::min<uint64_t>(f.length, bytes.size() - got));
+      if (src_.copy(bytes.data() + got, f.offset, n) != n) break;
+      got += n;
+      if (got == bytes.size()) break;
+    }
+    work_ += got;
+    CheckResult r = check_jpeg(bytes.data(), got, true);
+    if (r.status != Status::complete || r.length <= direct * block_) continue;
+    uint64_t keep = r.length;
+    std::vector<Fragment> used;
+    for (auto& f : frags) {
+      if (keep == 0) break;
+      used.push_back({f.offset, std::min(f.length, keep)});
+      keep -= used.back().length;
+    }
+    if (accept(std::move(used))) return true;
+  }
+  return false;
+}
+
 // The fragments joined must check as one complete JPEG of exactly their length.
 bool Search::accept(std::vector<Fragment> frags) {
   uint64_t total = 0;
@@ -401,6 +548,27 @@ bool Search::accept(std::vector<Fragment> frags) {
   }
   CheckResult r = check_jpeg(bytes.data(), bytes.size(), true);
   if (r.status != Status::complete || r.length != bytes.size()) return false;
+  // Joins in the scan data: the picture must go on across each of them
+  // (joins in the header are proven by the embedded JPEG spanning them).
+  if (probe_.valid) {
+    std::vector<size_t> joins;
+    size_t at = 0;
+    for (size_t i = 0; i + 1 < frags.size(); i++) joins.push_back(at += size_t(frags[i].length));
+    SeamVerdict v = check_seams(bytes.data(), bytes.size(), probe_, joins);
+    if (!v.ok) {
+      if (refused.empty()) {
+        size_t bad = 0;  // the fragment after the first join that failed
+        for (size_t i = 0; i < v.seams.size(); i++)
+          if (!v.seams[i].ok) {
+            bad = i;
+            break;
+          }
+        refused = "data at " + std::to_string(frags[std::min(bad + 1, frags.size() - 1)].offset) +
+                  " completes its decoding but was not used: " + v.reason;
+      }
+      return false;
+    }
+  }
   result = std::move(frags);
   file = std::move(bytes);
   return true;
@@ -427,11 +595,24 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
     // data), what counts is a sequential scan that broke.
     CheckResult first = check_jpeg(head.data(), head.size(), true, co);
     if (first.status == Status::complete) return out;
+    {
+      // Any kind of JPEG (progressive too: the blocks are read in the order
+      // listed, nothing is resumed).
+      Search search(src, *probe, offset, std::max(broke_at, offset + first.broke_at), claims, opt);
+      if (search.indirect_pass(std::max(broke_at, offset + first.broke_at))) {
+        out.ok = true;
+        out.attempts = search.attempts;
+        out.fragments = std::move(search.result);
+        if (bytes) *bytes = std::move(search.file);
+        return out;
+      }
+    }
     if (!probe->valid) {
       if (first.header_end != 1) return out;  // broke in a scan that cannot be resumed (progressive)
-      Search search(src, *probe, offset, claims, opt);
+      Search search(src, *probe, offset, std::max(broke_at, offset + first.broke_at), claims, opt);
       out.ok = search.header_pass(head, first.broke_at);
       out.attempts = search.attempts;
+      if (!out.ok) out.refused = std::move(search.refused);
       if (out.ok) {
         out.fragments = std::move(search.result);
         if (bytes) *bytes = std::move(search.file);
@@ -445,10 +626,11 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
     std::vector<uint8_t>().swap(head);
     // Two fragments first: the common case, and the one with least room
     // for a chain of wrong guesses that happens to decode.
-    Search search(src, *probe, offset, claims, opt);
+    Search search(src, *probe, offset, std::max(broke_at, lv.broke), claims, opt);
     out.ok = search.pass(lv, 2);
     if (!out.ok && opt.max_fragments > 2) out.ok = search.pass(lv, opt.max_fragments);
     out.attempts = search.attempts;
+    if (!out.ok) out.refused = std::move(search.refused);
     if (out.ok) {
       out.fragments = std::move(search.result);
       if (bytes) *bytes = std::move(search.file);

@@ -10,7 +10,9 @@
 // decoder's state at that boundary (an MCU snapshot plus the few bytes after
 // it), each later block start within `max_gap` is tried as the continuation;
 // one is accepted when the rest of the image decodes from it to EOI with the
-// exact MCU count of the frame, and the whole file then checks complete.
+// exact MCU count of the frame, the whole file then checks complete, and
+// the picture goes on across every join (seam.h): another photo's data with
+// the same tables decodes as well as the file's own.
 // Baseline / extended sequential Huffman scans only (progressive: no).
 // A first fragment that ends inside the marker segments (a large EXIF or
 // ICC segment) is joined where the rest of the header lines up, only when
@@ -20,6 +22,7 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "../reader.h"
@@ -30,15 +33,41 @@ struct Fragment {
   uint64_t offset = 0, length = 0;
 };
 
-// Byte ranges no continuation may start in: the files already recovered.
+// Byte ranges no continuation may start in: the files already recovered,
+// and the bytes every other candidate was found with (a partial file's
+// verified data, a header's marker segments), whether the scan found that
+// candidate before or after the one being completed. A damaged file
+// completed with another photo's data decodes as well as a fragmented one
+// completed with its own, so data some candidate already holds is never
+// taken.
 class Claims {
  public:
-  void add(uint64_t offset, uint64_t length);
-  bool overlaps(uint64_t begin, uint64_t end) const;
+  void add(uint64_t offset, uint64_t length);  // a recovered file (or fragment)
+  void add_candidate(uint64_t owner, uint64_t offset, uint64_t length);  // the candidate at `owner`
+  bool overlaps(uint64_t begin, uint64_t end) const;  // [begin, end) touches a recovered file
+  // [begin, end) touches a recovered file, or a candidate that does not
+  // start in [self_begin, self_end]: the file being completed, and the JPEGs
+  // embedded in its bytes before the break (an EXIF preview shares its
+  // fragments, and its verified data may run past their common end).
+  bool taken(uint64_t begin, uint64_t end, uint64_t self_begin = UINT64_MAX, uint64_t self_end = UINT64_MAX) const;
 
  private:
-  std::map<uint64_t, uint64_t> ranges_;  // begin -> end, may overlap
+  std::map<uint64_t, uint64_t> ranges_;  // begin -> end, disjoint
+  struct Owned {
+    uint64_t begin, end, owner;
+  };
+  std::vector<Owned> owned_;       // by begin
+  std::vector<uint64_t> max_end_;  // max_end_[i]: the largest end of owned_[0..i]
 };
+
+// Where the entropy-coded data after a partial file's break runs to, when it
+// runs to an EOI: past a stretch of damage (`damage` bytes, any markers in
+// it ignored), nothing but stuffed bytes and restart markers up to FF D9.
+// That is what a file damaged in place looks like (its own data goes on to
+// its end); a file cut short is followed by other data, where a marker
+// turns up within a few hundred bytes. Returns the offset after the EOI, or
+// 0 (no EOI within `limit` bytes, another marker first, or EIO).
+uint64_t damaged_tail_end(Reader& src, uint64_t broke_at, uint64_t limit, uint64_t damage = 4096);
 
 struct ReassembleOptions {
   uint32_t block_size = 512;                // allocation unit; boundaries are block_phase + k * block_size
@@ -52,6 +81,9 @@ struct ReassembleOptions {
 
 struct Reassembly {
   bool ok = false;
+  // Not ok although a continuation decoded to the end: why it was refused
+  // (the picture does not go on across the join), for the partial's reason.
+  std::string refused;
   std::vector<Fragment> fragments;  // in file order; their bytes concatenated are the file
   uint64_t attempts = 0;
 };
