@@ -252,7 +252,7 @@ describe('a source in use', () => {
       expect(r.code).toBe(1);
       expect(r.stderr).toBe(`blocksmith: ${why}; a copy made now could be inconsistent: stop it first or use --force (EBUSY)\n`);
       expect(viaSparsify.code).toBe(1);
-      expect(viaSparsify.stderr).toBe(`sparsify: ${why}; a copy made now could be inconsistent: stop it first or use --force (EBUSY)\n`);
+      expect(viaSparsify.stderr).toBe(`blocksmith: ${why}; a copy made now could be inconsistent: stop it first or use --force (EBUSY)\n`);
       expect(existsAfterRefusals).toBe(false);
       expect(forced.code).toBe(0);
       expect(forced.stderr).toBe(
