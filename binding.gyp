@@ -94,7 +94,9 @@
         "native/tests/test_reassemble.cc",
         "native/tests/test_fs.cc",
         "native/tests/test_output_files.cc",
-        "native/tests/test_carve_output.cc"
+        "native/tests/test_carve_output.cc",
+        "native/tests/conformance.cc",
+        "native/tests/test_conformance.cc"
       ],
       "conditions": [
         ["'<!(test -f /usr/include/rbd/librbd.h && test -f /usr/include/rados/librados.h && echo 1 || echo 0)'=='1'", {

@@ -357,6 +357,9 @@ void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& c
       if (item.error) std::rethrow_exception(item.error);
       control.throw_if_cancelled();
       runs.flush();
+      // Cancelled while the last run was delivered (by the sink itself, or
+      // Ctrl-C): the scan did not finish, so no on_end.
+      control.throw_if_cancelled();
       sink.on_end(size);
       control.set_done(size);
       control.tick(true);
