@@ -1,6 +1,31 @@
-// A source of bytes the pipeline reads from: a file, a block device, or (in
-// tests and fuzzing) memory. Readers only read; nothing in this interface can
-// change the source.
+// A source of bytes the pipeline reads from: a file or block device
+// (FileReader), a qcow2 virtual disk (qcow2::Qcow2Reader), an RBD image
+// (rbd::RbdReader), or memory (MemoryReader: tests, fuzzing). Readers only
+// read; nothing in this interface can change the source.
+//
+// The contract, the same for every reader (native/tests/test_conformance.cc
+// runs one suite over a table of them holding the same content, and
+// test/conformance.test.ts the public API over every source kind, RBD too):
+// - size() is the virtual size and does not change. Loop devices and qcow2
+//   images have whole 512-byte sectors; files, RBD images and memory any size.
+// - read_at(buf, len, off) returns min(len, size - off) bytes (0 at or past
+//   the end) holding the content: a short count means the end, never a
+//   partial read. A reported hole reads as zeros through read_at too.
+// - next_data(off) answers off <= begin <= end <= size, with begin < end
+//   unless begin == size (no data follows). [off, begin) is a hole and must
+//   read as zeros: holes are trusted as zeros without being read (a sparse
+//   copy or an RBD export leaves them unwritten), so a hint that calls
+//   bytes holding data a hole loses them. Data ranges may hold zeros.
+// - Which zeros are holes is the medium's business, not content: a file's
+//   unallocated blocks, a qcow2 image's unallocated or zero clusters (or
+//   subclusters), an RBD image's missing objects (of it and its parent),
+//   none at all on block devices or without SEEK_HOLE. Hole edges fall on
+//   512-byte boundaries (or at the size).
+// - So run_scan classifies every reader of the same bytes alike: hole and
+//   zero runs hold only zeros, data runs hold every non-zero byte, and on a
+//   block grid the hole edges fall on (512 B always) the data runs are
+//   exactly the blocks holding a non-zero byte. Holes and zero runs may
+//   differ between readers; their union does not.
 #pragma once
 
 #include <cstddef>
@@ -25,10 +50,11 @@ class Reader {
   // Throws blocksmith::Error on a read error.
   virtual size_t read_at(void* buf, size_t len, uint64_t off) = 0;
 
-  // The next range at or after `off` that may hold data, as reported by the
-  // filesystem (SEEK_DATA/SEEK_HOLE). Holes are only ever skipped, never
-  // trusted as zeros for anything that writes. Returns {size, size} when no
-  // data follows. The default: everything is data.
+  // The next range at or after `off` that may hold data, as the medium
+  // reports it (SEEK_DATA/SEEK_HOLE, qcow2 tables, RBD objects). The bytes
+  // skipped are trusted to be zeros (see the contract above): never report
+  // a hole that is not one. Returns {size, size} when no data follows. The
+  // default: everything is data.
   virtual DataRange next_data(uint64_t off) {
     uint64_t s = size();
     return off >= s ? DataRange{s, s} : DataRange{off, s};

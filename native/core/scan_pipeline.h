@@ -51,7 +51,10 @@ class Sink {
 };
 
 // Throws blocksmith::Error on I/O errors or invalid options, Cancelled when
-// control.cancel() was called. Progress: control.done() is the offset reached.
+// control.cancel() was called before the end: the sink then gets at most the
+// rest of the piece being delivered, and never on_end. Progress:
+// control.done() is the offset reached, never going back, and the size at
+// the end (on_progress is called with it last).
 void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& control);
 
 }  // namespace blocksmith

@@ -43,6 +43,7 @@ SAME_SIGNATURE(rbd_aio_read2);
 SAME_SIGNATURE(rbd_read);
 SAME_SIGNATURE(rbd_flush);
 SAME_SIGNATURE(rbd_diff_iterate2);
+SAME_SIGNATURE(rbd_get_overlap);
 
 static_assert(api::kOptFormat == RBD_IMAGE_OPTION_FORMAT);
 static_assert(api::kOptFeatures == RBD_IMAGE_OPTION_FEATURES);

@@ -77,6 +77,7 @@ Loaded load() {
   BIND(rbd, rbd_read)
   BIND(rbd, rbd_flush)
   BIND(rbd, rbd_diff_iterate2)
+  BIND(rbd, rbd_get_overlap)
 #undef BIND
   // The libraries stay loaded for the life of the process (librbd's threads
   // must never find their code unmapped).

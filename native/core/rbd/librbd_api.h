@@ -64,6 +64,7 @@ struct Api {
   int (*rbd_flush)(rbd_image_t image);
   int (*rbd_diff_iterate2)(rbd_image_t image, const char* fromsnapname, uint64_t ofs, uint64_t len,
                            uint8_t include_parent, uint8_t whole_object, rbd_diff_cb_t cb, void* arg);
+  int (*rbd_get_overlap)(rbd_image_t image, uint64_t* overlap);
 };
 
 // Loads librados.so.2 and librbd.so.1 once (thread-safe). Throws
