@@ -36,7 +36,8 @@ struct ScanOptions {
 class Sink {
  public:
   virtual ~Sink() = default;
-  // Maximal runs of bytes the filesystem reports as holes (never read).
+  // Maximal runs of bytes the reader reports as holes (never read; they are
+  // zeros, reader.h).
   virtual void on_hole(uint64_t off, uint64_t len) = 0;
   // Maximal runs of blocks that were read and are all zero.
   virtual void on_zero(uint64_t off, uint64_t len) = 0;

@@ -130,7 +130,16 @@ LoopDevice attach_loop(const std::string& file, bool read_only) {
                              "): run core_tests as root to attach " + file + " with losetup");
   }
   LoopDevice d;
-  d.path = run_output(std::string("losetup --find --show ") + (read_only ? "--read-only " : "") + q(file));
+  // Another program may take the free device first: losetup then fails; retry.
+  const std::string cmd = std::string("losetup --find --show ") + (read_only ? "--read-only " : "") + q(file);
+  for (int attempt = 1;; ++attempt) {
+    try {
+      d.path = run_output(cmd);
+      break;
+    } catch (const std::runtime_error&) {
+      if (attempt == 5) throw;
+    }
+  }
   d.keep.reset(::open(d.path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC));
   if (!d.keep) throw std::runtime_error("cannot open " + d.path);
   run_output("losetup --detach " + q(d.path));
