@@ -3,6 +3,13 @@
   #   blocksmith_core - plain C++20, no Node headers (native/core)
   #   blocksmith      - the N-API addon (native/binding), loaded only by src/native.ts
   #   core_tests      - the core's own unit tests (native/tests), run by `npm test`
+  # `npm run prebuilds` (prebuildify; not "prebuild", which npm would run before
+  # every `npm run build`) sets blocksmith_prebuild=true: the addon then
+  # carries its own libstdc++ (see below) and core_tests is not built. A source
+  # build from the npm package (no native/tests in it) skips core_tests too.
+  "variables": {
+    "blocksmith_prebuild%": "false"
+  },
   "target_defaults": {
     "cflags!": ["-fno-exceptions", "-fno-rtti"],
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
@@ -74,6 +81,26 @@
         "native/binding/sparsify_binding.cc",
         "native/binding/rbd_binding.cc",
         "native/binding/carve_binding.cc"
+      ],
+      "conditions": [
+        # The prebuilt binary must load on machines whose libstdc++ is older than
+        # the build host's: linked dynamically it needs GLIBCXX_3.4.30 (GCC 12's),
+        # which RHEL/Rocky 9 and Amazon Linux 2023 (GCC 11) lack. Linked in
+        # statically, only libc, libm and libgcc_s (stable ABIs) remain and the
+        # floor is the build host's glibc symbols (2.34 on Debian 12; see
+        # prebuild_glibc_compat.cc). The export map keeps every symbol but the
+        # N-API entry points local, so the two libstdc++ copies in the process
+        # never bind to each other; no C++ exception crosses the addon's
+        # boundary (node-addon-api turns them into JS errors inside it).
+        # Source builds keep the system libstdc++.
+        ["blocksmith_prebuild=='true'", {
+          "sources": ["native/binding/prebuild_glibc_compat.cc"],
+          "ldflags": [
+            "-static-libstdc++",
+            "-Wl,--exclude-libs,ALL",
+            "-Wl,--version-script=<(module_root_dir)/native/binding/prebuild_exports.map"
+          ]
+        }]
       ]
     },
     {
@@ -99,6 +126,10 @@
         "native/tests/test_conformance.cc"
       ],
       "conditions": [
+        # A target of type none builds nothing: the prebuild needs only the addon.
+        ["blocksmith_prebuild=='true' or '<!(test -d native/tests && echo 1 || echo 0)'=='0'", {
+          "type": "none"
+        }],
         ["'<!(test -f /usr/include/rbd/librbd.h && test -f /usr/include/rados/librados.h && echo 1 || echo 0)'=='1'", {
           "sources": ["native/tests/test_librbd_api.cc"]
         }]

@@ -265,17 +265,37 @@ function packageRoot(): string {
   return dir;
 }
 
+// node-gyp-build picks the addon: build/Release (a source build: a clone, or an
+// install where no prebuild matched), then build/Debug, then the prebuilt
+// prebuilds/linux-x64/blocksmith.glibc.node shipped in the npm package.
+interface NodeGypBuild {
+  resolve(dir: string): string;
+}
+
 function load(): NativeBinding {
   const root = packageRoot();
-  const candidates = ['build/Release/blocksmith.node', 'build/Debug/blocksmith.node'];
   const require = createRequire(import.meta.url);
-  for (const rel of candidates) {
-    const file = join(root, rel);
-    if (existsSync(file)) return require(file) as NativeBinding;
+  const nodeGypBuild = require('node-gyp-build') as NodeGypBuild;
+  // npm rebuild runs the install script (node-gyp-build), which compiles when no
+  // prebuild loads, even where npm skipped it at install time.
+  const fromSource = "build it from source with 'npm rebuild blocksmith' (in a clone: 'npm install'), which needs python3, make and g++";
+  let file: string;
+  try {
+    file = nodeGypBuild.resolve(root);
+  } catch {
+    throw new Error(
+      `blocksmith: the native addon is not built (no build/Release/blocksmith.node and no prebuild for ${process.platform}-${process.arch} in ${root}); ${fromSource}`,
+    );
   }
-  throw new Error(
-    `blocksmith: the native addon is not built (looked for ${candidates.join(', ')} in ${root}); run 'npm install' or 'npx node-gyp rebuild'`,
-  );
+  try {
+    return require(file) as NativeBinding;
+  } catch (err) {
+    // A prebuild for this platform that the machine cannot load (a glibc older
+    // than 2.34): say which file and how to get one that fits.
+    throw new Error(
+      `blocksmith: cannot load the native addon ${file}: ${(err as Error).message}; ${fromSource}`,
+    );
+  }
 }
 
 export const native: NativeBinding = load();
