@@ -337,7 +337,11 @@ describe('export and info', () => {
     const objects = rbdObjects(conf, image);
     expect(objects).toEqual([0, 300 * MiB, 304 * MiB, size - OBJ]);
     expect(j).toMatchObject({ size, allocatedInImage: objects.length * OBJ, dataBytes: 64 * KiB + 5 * MiB + 4 * KiB });
-    expect(j.allocatedAfter).toBe(64 * KiB + 5 * MiB + 4 * KiB);
+    // st_blocks: the data, plus at most one ext4 extent-tree block when the
+    // host filesystem split the 5 MiB run into more extents than the inode
+    // holds (seen once in CI under load).
+    expect(j.allocatedAfter).toBeGreaterThanOrEqual(64 * KiB + 5 * MiB + 4 * KiB);
+    expect(j.allocatedAfter).toBeLessThanOrEqual(64 * KiB + 5 * MiB + 8 * KiB);
     const a = await sourceFacts(src);
     const b = await sourceFacts(dst);
     expect(b).toEqual(a);
