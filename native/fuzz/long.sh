@@ -3,8 +3,8 @@
 # Runs each harness (built by build.sh) at nice 19 for SECONDS of wall time,
 # in libFuzzer's fork mode so a crash is kept and the run goes on, from its
 # kept corpus (build/fuzz/corpus/NAME, seeded like run.sh), then
-# minimises that corpus into native/fuzz/corpus/NAME (committed: later runs
-# and CI start from it) and appends one JSON line per harness to
+# minimises that corpus into native/fuzz/corpus/NAME.tar.xz (committed:
+# later runs and CI start from it) and appends one JSON line per harness to
 # build/fuzz/long.ndjson: wall and CPU seconds, executions, coverage,
 # features, corpus size, crashes (left in build/fuzz/crashes/).
 set -uo pipefail
@@ -16,10 +16,10 @@ for name in "$@"; do
   corpus=build/fuzz/corpus/$name
   kept=native/fuzz/corpus/$name
   log=build/fuzz/logs/$name.long.log
-  mkdir -p "$corpus" "$kept"
+  mkdir -p "$corpus" native/fuzz/corpus
   if [ -z "$(ls -A "$corpus")" ]; then
     [ -x "native/fuzz/seeds/$name.sh" ] && "native/fuzz/seeds/$name.sh" "$corpus"
-    cp -n "$kept"/* "$corpus"/ 2>/dev/null
+    [ -f "$kept.tar.xz" ] && tar -xJf "$kept.tar.xz" -C "$corpus"
   fi
   dict=()
   [ -f "native/fuzz/$name.dict" ] && dict=("-dict=native/fuzz/$name.dict")
@@ -37,8 +37,9 @@ for name in "$@"; do
   # Minimise into the kept corpus: only inputs that add coverage survive.
   rm -rf "$kept.new" && mkdir -p "$kept.new"
   nice -n 19 "$bin" -merge=1 -rss_limit_mb=2048 -timeout=10 "$kept.new" "$corpus" >"$log.merge" 2>&1
-  rm -rf "$kept" && mv "$kept.new" "$kept"
-  files=$(ls "$kept" | wc -l); bytes=$(du -sb "$kept" | cut -f1)
+  files=$(ls "$kept.new" | wc -l); bytes=$(du -sb "$kept.new" | cut -f1)
+  # Committed packed (filesystem images are mostly zeros); run.sh unpacks it.
+  tar -C "$kept.new" -cJf "$kept.tar.xz" . && rm -rf "$kept.new"
   crashes=$(ls build/fuzz/crashes | grep -c "^$name-")
   echo "{\"harness\":\"$name\",\"wallSeconds\":$wall,\"cpuSeconds\":${cpu:-0},\"executions\":${execs:-0},\"coverage\":${cov:-0},\"features\":${ft:-0},\"corpusFiles\":$files,\"corpusBytes\":$bytes,\"exit\":$rc,\"crashes\":$crashes}" | tee -a build/fuzz/long.ndjson
 done

@@ -3,7 +3,7 @@
 # SECONDS each (default 60; CI smoke: 20). First replays the committed
 # regression inputs (test/fixtures/fuzz/NAME/*), then fuzzes from a corpus
 # kept in build/fuzz/corpus/NAME (seeded by native/fuzz/seeds/NAME.sh when
-# present, plus the committed minimised corpus native/fuzz/corpus/NAME;
+# present, plus the committed minimised corpus native/fuzz/corpus/NAME.tar.xz;
 # NAME.dict is used as a dictionary). Long runs: native/fuzz/long.sh. A crash leaves its input in
 # build/fuzz/crashes/ and fails the run. With FUZZ_JSON=FILE, writes per
 # harness results (executions, coverage, features, crashes) as JSON.
@@ -25,9 +25,10 @@ for harness in native/fuzz/fuzz_*.cc; do
     if [ -x "native/fuzz/seeds/$name.sh" ]; then
       "native/fuzz/seeds/$name.sh" "$corpus" || { echo "fuzz: seeding $name failed" >&2; }
     fi
-    # The minimised corpus of the long runs (native/fuzz/long.sh): every input
-    # in it runs first, so each smoke also replays what those runs reached.
-    [ -d "native/fuzz/corpus/$name" ] && cp -n "native/fuzz/corpus/$name"/* "$corpus"/ 2>/dev/null
+    # The minimised corpus of the long runs (native/fuzz/long.sh), packed as
+    # native/fuzz/corpus/NAME.tar.xz: every input in it runs first, so each
+    # smoke also replays what those runs reached.
+    [ -f "native/fuzz/corpus/$name.tar.xz" ] && tar -xJf "native/fuzz/corpus/$name.tar.xz" -C "$corpus"
   fi
   status=ok
   # Regression inputs: each must run clean.
