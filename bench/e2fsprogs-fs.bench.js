@@ -14,21 +14,26 @@
 //   1. blocksmith info --fs --json IMG      per volume: filesystem, action, error
 //   2. sparsify --fs IMG OUT                copy mode; exit 1 must leave no OUT
 //   3. IMG's sha256 is unchanged (a copy never writes its source)
-// and when sparsify reclaimed (exit 0), that nothing in use changed:
-//   a. the 1 KiB pieces where OUT differs from IMG (free blocks whose old
-//      bytes were dropped); none differing proves the rest at once
-//   b. e2fsck -fn on both: the same output (image name replaced) and exit
-//      code
+// and when sparsify reclaimed (exit 0), that nothing in use changed and
+// that no block in use was taken for free:
+//   a. the 1 KiB pieces where OUT differs from IMG lie in blocks the bitmaps
+//      (as dumpe2fs reads them) call free; none differing proves b, c, f
+//   b. e2fsck -fn on both: the same output (image name replaced) and exit code
 //   c. debugfs -c -R 'rdump / DIR' of both: every file's bytes (symlink
 //      targets) the same; on damaged images whatever debugfs reads of IMG
 //      it must read alike of OUT
-//   d. debugfs -c -R 'icheck ...' on IMG: no differing block belongs to an
-//      inode
+//   d. debugfs -c icheck of every block the bitmaps call free: none belongs
+//      to an inode (libext2fs's own walk of every linked inode's blocks)
 //   e. e2fsck -fn's "Block bitmap differences: +N" on IMG (blocks in use but
-//      marked free): a reclaimed image must have none, whether or not the
-//      blocks held zeros (the five images of case 10 did)
-// Any failure of 2, 3, a-e is a bug (outcome "bug", the details in `bug`).
-// The run exits 1 if there is any.
+//      marked free): none. d and e hold whether or not the blocks held zeros
+//      (the five images of case 10 held zeros). Where -n stops early (a
+//      directory it must salvage, a corrupt journal), e2fsck -fy on a copy
+//      of IMG must find none either
+//   f. when OUT differs: e2fsck -fy on copies of IMG and OUT, the same output
+// Any failure of 3, a-f, or OUT left by a refusal, is a bug (outcome "bug",
+// the details in `bug`); info --fs disagreeing with sparsify, a refusal that
+// is not one line, or an exit other than 0/1 is a report flaw (`flaw`).
+// The run exits 1 if there is either.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -59,9 +64,10 @@ const CLI = path.resolve(opts.cli);
 const MiB = 1 << 20;
 
 function run(cmd, args, { timeout = 120_000, cwd } = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'buffer', maxBuffer: 256 * MiB, timeout, cwd });
-  if (r.error) throw new Error(`${commandString([cmd, ...args])}: ${r.error.message}`);
-  return { code: r.status ?? -1, signal: r.signal, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
+  const r = spawnSync(cmd, args, { encoding: 'buffer', maxBuffer: 256 * MiB, timeout, killSignal: 'SIGKILL', cwd });
+  const timedOut = r.error?.code === 'ETIMEDOUT';
+  if (r.error && !timedOut) throw new Error(`${commandString([cmd, ...args])}: ${r.error.message}`);
+  return { code: r.status ?? -1, signal: r.signal, timedOut, stdout: r.stdout?.toString('utf8') ?? '', stderr: r.stderr?.toString('utf8') ?? '' };
 }
 
 function sha256File(file) {
@@ -114,14 +120,29 @@ function shell(script, ...args) {
 // ------------------------------------------------------------ the checks
 
 /** e2fsck -fn's output with the image's name replaced, its exit code, and the "+" bitmap differences. */
-function fsck(image) {
-  const r = run('e2fsck', ['-fn', image], { timeout: 300_000 });
+function fsck(image, mode = '-fn') {
+  // e2fsck -fn loops on some images (f_misstable: "Error writing block ...
+  // Ignore error? no" again and again): it then has no verdict to compare.
+  const r = run('e2fsck', [mode, image], { timeout: 60_000 });
+  if (r.timedOut) return { code: null, out: 'timed out after 60 s', plus: [], timedOut: true };
   const out = (r.stdout + r.stderr).split(image).join('IMG');
   const plus = [];
   for (const m of out.matchAll(/Block bitmap differences:([^\n]*(?:\n(?!Fix\?)[^\n]*)*)/g)) {
     for (const t of m[1].matchAll(/\+(?:\((\d+)--(\d+)\)|(\d+))/g)) plus.push(t[3] ?? `${t[1]}-${t[2]}`);
   }
   return { code: r.code, out, plus };
+}
+
+/** e2fsck -fy on a copy of the image (the repair a user would run), as fsck() reports it. */
+function fsckRepair(image, work) {
+  const copy = path.join(work, 'repair.img');
+  fs.copyFileSync(image, copy);
+  try {
+    const r = fsck(copy, '-fy');
+    return { ...r, out: r.out.split(copy).join('IMG') };
+  } finally {
+    fs.rmSync(copy, { force: true });
+  }
 }
 
 /** The 1 KiB pieces (by index) where b differs from a; a and b have the same size. */
@@ -238,10 +259,20 @@ function reasonKind(message) {
 function reclaimedChecks(img, out, ext, diff, work, rec, bug) {
   rec.check = { differingKiB: diff.length };
   const fi = fsck(img);
-  rec.check.fsck = { code: fi.code };
+  // an e2fsck that stops early (a corrupt journal, a directory it must salvage) lists no bitmap differences
+  rec.check.fsck = { code: fi.code, completed: /^Pass 5: /m.test(fi.out) };
   if (fi.plus.length) {
     rec.check.fsck.inUseMarkedFree = fi.plus;
     bug.push(`reclaimed although e2fsck -fn finds blocks in use marked free: +${fi.plus.join(' +')}`);
+  }
+  if (!rec.check.fsck.completed) {
+    // Then the repair says which blocks are in use: it gets past what -n stops at.
+    const fy = fsckRepair(img, work);
+    rec.check.fsckRepair = { code: fy.code, completed: /^Pass 5: /m.test(fy.out) };
+    if (fy.plus.length) {
+      rec.check.fsckRepair.inUseMarkedFree = fy.plus;
+      bug.push(`reclaimed although e2fsck -fy finds blocks in use marked free: +${fy.plus.join(' +')}`);
+    }
   }
   const bm = ext.length === 1 && ext[0].offset === 0 ? bitmapFree(img) : null;
   if (!bm) {
@@ -264,6 +295,13 @@ function reclaimedChecks(img, out, ext, diff, work, rec, bug) {
     bug.push('e2fsck -fn says otherwise on OUT');
     rec.check.fsck.outCode = fo.code;
     rec.check.fsck.diff = { img: fi.out, out: fo.out };
+  }
+  // The repair of either does the same.
+  const ri = fsckRepair(img, work);
+  const ro = fsckRepair(out, work);
+  if (ri.out !== ro.out || ri.code !== ro.code) {
+    bug.push('e2fsck -fy repairs OUT otherwise');
+    rec.check.fsckRepairDiff = { img: ri.out, out: ro.out };
   }
   const di = dumpFiles(img, path.join(work, 'dump-img'));
   const dout = dumpFiles(out, path.join(work, 'dump-out'));
@@ -303,17 +341,20 @@ function checkImage(entry, work) {
   const sp = run('node', [path.join(CLI, 'sparsify.js'), '--fs', '--quiet', img, out]);
   rec.sparsify = { code: sp.code, seconds: round(Number(process.hrtime.bigint() - t0) / 1e9, 3) };
   if (sp.stderr.trim()) rec.sparsify.stderr = sp.stderr.split(img).join('IMG').split(out).join('OUT').trim();
-  const bug = [];
+  const bug = []; // data: the source, a file, e2fsck's verdict, a block in use
+  const flaw = []; // the report: info disagrees, the refusal is not one line, sparsify crashed
   if (sha256File(img) !== before) bug.push('the source image changed');
 
   const ext = (rec.info.volumes ?? []).filter((v) => v.filesystem && /^ext/.test(v.filesystem));
   if (sp.code !== 0) {
     rec.outcome = 'refused';
+    if (sp.code !== 1 || sp.signal) flaw.push(`sparsify ended with ${sp.signal ?? `exit ${sp.code}`}`);
+    if (sp.stderr.split('\n').filter(Boolean).length !== 1) flaw.push('the refusal is not one line');
     if (fs.existsSync(out)) bug.push('a refused copy left OUT behind');
-    if (!(rec.info.volumes ?? []).some((v) => v.action === 'refused')) bug.push('sparsify refused what info --fs did not');
+    if (!(rec.info.volumes ?? []).some((v) => v.action === 'refused')) flaw.push('sparsify refused what info --fs did not');
   } else {
     rec.outcome = ext.length ? 'reclaimed' : 'no-filesystem';
-    if ((rec.info.volumes ?? []).some((v) => v.action === 'refused')) bug.push('info --fs refused what sparsify reclaimed');
+    if ((rec.info.volumes ?? []).some((v) => v.action === 'refused')) flaw.push('info --fs refused what sparsify reclaimed');
     const diff = differingKiB(img, out);
     if (diff === null) bug.push('OUT has another size');
     else if (!ext.length && diff.length) bug.push(`no filesystem, yet ${diff.length} KiB changed`);
@@ -323,6 +364,7 @@ function checkImage(entry, work) {
     rec.outcome = 'bug';
     rec.bug = bug;
   }
+  if (flaw.length) rec.flaw = flaw;
   return rec;
 }
 
@@ -339,6 +381,7 @@ if (!fs.existsSync(path.join(IMAGES, 'VERSION'))) {
 }
 const version = fs.readFileSync(path.join(IMAGES, 'VERSION'), 'utf8').trim();
 const tarball = fs.readdirSync(path.join(IMAGES, 'src')).find((f) => /\.orig\.tar\.[a-z0-9]+$/.test(f));
+const tarballSha256 = sha256File(path.join(IMAGES, 'src', tarball));
 let images = listImages(testsDir);
 if (opts.only) images = images.filter((e) => new RegExp(opts.only).test(e.name));
 
@@ -350,6 +393,7 @@ try {
     const rec = checkImage(entry, work);
     results.push(rec);
     const why = rec.outcome === 'refused' ? ` (${rec.sparsify.stderr})` : rec.outcome === 'bug' ? `: ${rec.bug.join('; ')}` : '';
+    if (rec.flaw) log(`${entry.name}: report flaw: ${rec.flaw.join('; ')}`);
     log(`${entry.name}: ${rec.outcome}${why}`);
   }
 } finally {
@@ -377,6 +421,11 @@ const summary = {
   byCategory: byPrefix,
   refusalsByReason: Object.fromEntries(Object.entries(refusals).sort((a, b) => b[1] - a[1])),
   bugs: results.filter((r) => r.outcome === 'bug').map((r) => r.name),
+  reportFlaws: results.filter((r) => r.flaw).map((r) => r.name),
+  // e2fsck -fn stopped early on these (e2fsck -fy on a copy then gave the verdict), and -fy too on the second list
+  fsckNStoppedEarly: results.filter((r) => r.check?.fsck && !r.check.fsck.completed).map((r) => r.name),
+  fsckRepairStoppedEarlyToo: results.filter((r) => r.check?.fsckRepair && !r.check.fsckRepair.completed).map((r) => r.name),
+  sparsifySeconds: round(results.reduce((a, r) => a + r.sparsify.seconds, 0), 1),
   seconds: round(seconds, 1),
 };
 log(`${results.length} images in ${round(seconds, 1)} s: ${JSON.stringify(counts)}`);
@@ -388,7 +437,7 @@ if (opts.out !== '-') {
       ...provenance(),
       date: new Date().toISOString(),
       machine: machineInfo(),
-      corpus: { package: 'e2fsprogs (Debian source package)', version, tarball, fetchedBy: 'bench/e2fsprogs-images.sh' },
+      corpus: { package: 'e2fsprogs (Debian source package)', version, tarball, tarballSha256, fetchedBy: 'bench/e2fsprogs-images.sh' },
       cli: CLI,
       summary,
       images: results,
@@ -397,4 +446,4 @@ if (opts.out !== '-') {
   );
   log(`wrote ${file}`);
 }
-process.exit(summary.bugs.length ? 1 : 0);
+process.exit(summary.bugs.length || summary.reportFlaws.length ? 1 : 0);

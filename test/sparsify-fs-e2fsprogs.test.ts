@@ -9,8 +9,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fsck, pokeBytes } from './helpers/fs.js';
-import { blocksmithCli, isOneLine, makeTempDir, removeDir, repoRoot, run, runCli, sha256 } from './helpers/sparsify.js';
+import { dumpFacts, fileHashes, fsck, junkBytes, makeFs, pokeBytes } from './helpers/fs.js';
+import { MiB, blocksmithCli, isOneLine, makeTempDir, removeDir, repoRoot, run, runCli, sha256 } from './helpers/sparsify.js';
 
 const fixtures = join(repoRoot, 'test', 'fixtures', 'regressions', 'e2fsprogs');
 
@@ -152,5 +152,41 @@ describe('the MMP block is trusted only with a matching checksum (metadata_csum)
     expect(r.stderr).toBe(`sparsify: '${image}': the ext4 filesystem at byte 0: bad MMP block checksum (ERR_FS_CORRUPT)\n`);
     expect(existsSync(join(dir, 'mmp-out.img'))).toBe(false);
     expect(await sha256(image)).toBe(hash);
+  });
+});
+
+describe('fewer inodes per group than reserved inodes (f_desc_size_128: 8 a group): reclaimed, nothing in use changed', () => {
+  /** sparsify --fs IMG OUT reclaims; e2fsck -fn says the same of both, every file reads the same, the free blocks' junk is gone. */
+  async function expectReclaimed(image: string): Promise<void> {
+    const out = join(dir, `${Math.random().toString(36).slice(2)}-out.img`);
+    const hash = await sha256(image);
+    const before = fsck(image, 0);
+    const files = fileHashes(image, 0);
+    const facts = dumpFacts(image, 0);
+    expect(junkBytes(image, facts.free)).toBeGreaterThan(0);
+    const r = await runCli(['--fs', '--json', image, out]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).volumes[0]).toMatchObject({ action: 'free-blocks', freeBlocks: facts.freeBlocks });
+    expect(await sha256(image)).toBe(hash);
+    expect(fsck(out, 0).out.split(out).join(image)).toBe(before.out);
+    expect(fileHashes(out, 0)).toEqual(files);
+    expect(junkBytes(out, facts.free)).toBe(0);
+  }
+
+  it("e2fsprogs' f_desc_size_128 (clean; its free blocks hold junk)", async () => {
+    const image = join(dir, 'f_desc_size_128.img');
+    run('sh', ['-c', 'gzip -dc "$0" > "$1"', join(fixtures, 'f_desc_size_128.img.gz'), image]);
+    expect(run('dumpe2fs', ['-h', image]).stdout).toMatch(/^Inodes per group:\s+8$/m);
+    expect(fsck(image, 0)).toMatchObject({ code: 0 });
+    await expectReclaimed(image);
+  });
+
+  it.each(['ext2', 'ext4'] as const)('%s made by mke2fs -N 64', async (type) => {
+    const image = join(dir, `ipg8-${type}.img`);
+    run('truncate', ['-s', '8M', image]);
+    makeFs(image, { offset: 0, size: 8 * MiB, type, args: ['-b', '1024', '-g', '1024', '-N', '64'], files: 12, fileSize: 300_000 });
+    expect(run('dumpe2fs', ['-h', image]).stdout).toMatch(/^Inodes per group:\s+8$/m);
+    expect(fsck(image, 0)).toMatchObject({ code: 0 });
+    await expectReclaimed(image);
   });
 });
