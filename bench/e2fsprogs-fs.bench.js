@@ -133,6 +133,19 @@ function fsck(image, mode = '-fn') {
   return { code: r.code, out, plus };
 }
 
+/** The lines only one of two outputs has (as multisets), at most 10 of each: what to record of a difference. */
+function lineDiff(img, out) {
+  const count = new Map();
+  for (const l of img.split('\n')) count.set(l, (count.get(l) ?? 0) + 1);
+  const onlyOut = [];
+  for (const l of out.split('\n')) {
+    if (count.get(l)) count.set(l, count.get(l) - 1);
+    else onlyOut.push(l);
+  }
+  const onlyImg = [...count].flatMap(([l, n]) => Array(n).fill(l));
+  return { onlyImg: onlyImg.slice(0, 10), onlyOut: onlyOut.slice(0, 10), lines: onlyImg.length + onlyOut.length };
+}
+
 /** e2fsck -fy on a copy of the image (the repair a user would run), as fsck() reports it. */
 function fsckRepair(image, work) {
   const copy = path.join(work, 'repair.img');
@@ -294,14 +307,14 @@ function reclaimedChecks(img, out, ext, diff, work, rec, bug) {
   if (fo.out !== fi.out || fo.code !== fi.code) {
     bug.push('e2fsck -fn says otherwise on OUT');
     rec.check.fsck.outCode = fo.code;
-    rec.check.fsck.diff = { img: fi.out, out: fo.out };
+    rec.check.fsck.diff = lineDiff(fi.out, fo.out);
   }
   // The repair of either does the same.
   const ri = fsckRepair(img, work);
   const ro = fsckRepair(out, work);
   if (ri.out !== ro.out || ri.code !== ro.code) {
     bug.push('e2fsck -fy repairs OUT otherwise');
-    rec.check.fsckRepairDiff = { img: ri.out, out: ro.out };
+    rec.check.fsckRepairDiff = lineDiff(ri.out, ro.out);
   }
   const di = dumpFiles(img, path.join(work, 'dump-img'));
   const dout = dumpFiles(out, path.join(work, 'dump-out'));

@@ -1,11 +1,14 @@
-// e2fsprogs' own test images on which sparsify --fs once dropped blocks in
-// use (issue 14, case 10): clean filesystems whose block bitmaps call free
-// what an inode uses, so only the cross-check against the inodes can tell.
-// Before it (43c4928) each was reclaimed; the blocks happened to hold zeros,
-// so no byte changed, by luck. Now each is refused with one true line,
-// nothing created, nothing changed. The statement is checked against
-// e2fsprogs' own tools (debugfs, dumpe2fs, e2fsck), never taken on trust.
-// The whole corpus (223 images) runs in bench/e2fsprogs-fs.bench.js.
+// e2fsprogs' own test images against sparsify --fs (issue 14, case 10).
+// Five are clean filesystems whose block bitmaps call free what an inode
+// uses, so only the cross-check against the inodes can tell; main before it
+// (43c4928) reclaimed each, and the blocks happened to hold zeros, so no byte
+// changed, by luck. Now each is refused with one true line, nothing created,
+// nothing changed; the statement is checked against e2fsprogs' own tools
+// (debugfs, dumpe2fs, e2fsck), never taken on trust. Two more were found by
+// running the whole corpus (bench/e2fsprogs-fs.bench.js): an MMP block with a
+// bad checksum (was reclaimed; now refused) and a clean filesystem with 8
+// inodes a group (the cross-check refused it with a false reason; now
+// reclaimed, nothing in use changed).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,7 +106,7 @@ const cases: Case[] = [
   },
 ];
 
-describe("e2fsprogs' test images with blocks in use marked free: refused, nothing created, nothing changed", () => {
+describe("e2fsprogs' test images to refuse: one true line, nothing created, nothing changed", () => {
   it.each(cases.map((c) => [c.image, c] as const))('%s', async (name, c) => {
     const image = join(dir, `${name}.img`);
     run('sh', ['-c', 'gzip -dc "$0" > "$1"', join(fixtures, `${name}.img.gz`), image]);
