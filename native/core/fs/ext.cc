@@ -264,9 +264,15 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit, const ExtReadO
     if (mmp_block < g.first_data_block || mmp_block >= g.blocks_count) {
       corrupt(path, where + ": MMP block outside the filesystem");
     }
-    auto mmp = read_checked(reader, offset + mmp_block * g.bs, 8, end, "MMP block");
+    auto mmp = read_checked(reader, offset + mmp_block * g.bs, 1024, end, "MMP block");
     uint32_t seq = le32(mmp.data() + 4);
     if (le32(mmp.data()) != 0x004D4D50u) corrupt(path, where + ": bad MMP block");
+    // Its sequence says whether another node uses the filesystem: only
+    // trusted with a matching checksum (the kernel will not mount it
+    // otherwise; e2fsck stops at it). mmp_checksum is the struct's last field.
+    if (csum && crc32c_update(seed, mmp.data(), 0x3FC) != le32(mmp.data() + 0x3FC)) {
+      corrupt(path, where + ": bad MMP block checksum");
+    }
     if (seq != 0xFF4D4D50u) dirty(path, where + " is in use according to MMP (mounted or being checked elsewhere)");
     g.mmp_block = mmp_block;
   }

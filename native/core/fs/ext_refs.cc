@@ -134,7 +134,9 @@ class Walker {
         bad("inode " + std::to_string(ino) + " is in use but lies in the unused part of group " +
             std::to_string(grp) + "'s inode table");
       };
-      if (unused_from < g_.first_ino) in_use_but_unused(unused_from);
+      // (With fewer inodes per group than reserved ones, e.g. 8, a group
+      // whose table is all in use has no unused part at all.)
+      if (unused_from < unused_to && unused_from < g_.first_ino) in_use_but_unused(unused_from);
       for (uint32_t ino : g_.named_inodes) {
         if (ino >= unused_from && ino < unused_to) in_use_but_unused(ino);
       }
