@@ -98,14 +98,17 @@ SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions&
                                  [&](bool exclusive) {
                                    opened.emplace(FileReader::adopt(open_in_place(path, options.dry_run, exclusive),
                                                                     path, options.use_seek_hole));
+                                   // Punching zero blocks of a qcow2 file would keep its content but
+                                   // not reclaim anything useful, and a qcow2 virtual disk cannot be
+                                   // punched through its host file; containers we do not read are
+                                   // refused by detect_format. Both before any lease or lock is taken,
+                                   // so a refused run never makes another opener wait or back off.
+                                   if (options.format == ImageFormat::automatic && detect_format(*opened) == ImageFormat::qcow2)
+                                     throw_qcow2_in_place(path);
                                    return opened->fd();
                                  });
   FileReader& reader = *opened;
   const SourceInfo& info = reader.info();
-  // Punching zero blocks of a qcow2 file would keep its content but not
-  // reclaim anything useful, and a qcow2 virtual disk cannot be punched
-  // through its host file.
-  if (options.format == ImageFormat::automatic && detect_format(reader) == ImageFormat::qcow2) throw_qcow2_in_place(path);
 
   ScanOptions scan = options.scan;
   scan.drop_behind = true;
