@@ -15,17 +15,16 @@
 #include "buffer_pool.h"
 #include "error.h"
 #include "read_gate.h"
-#include "zero_detect.h"
 
 namespace blocksmith {
 namespace {
 
-// A buffer and the classes of its pieces, filled by a reader thread.
-// Pieces follow the block grid (the first and last may be partial blocks).
+// A buffer and the classes of its blocks (classify.h), filled by a reader
+// thread. Blocks follow the source's grid (the first and last may be partial).
 struct Chunk {
   explicit Chunk(size_t size) : buf(size) {}
   AlignedBuffer buf;
-  std::vector<uint8_t> zero;  // one entry per piece: 1 = all zero
+  std::vector<uint8_t> classes;  // one BlockClass per grid block
 };
 
 struct Item {
@@ -156,17 +155,6 @@ class Planner {
   bool stopped_ = false;
 };
 
-// One block-grid piece at a time: is it all zero?
-void classify_chunk(Chunk& chunk, uint64_t off, uint64_t len, uint64_t bs) {
-  chunk.zero.clear();
-  const uint8_t* base = chunk.buf.data();
-  for (uint64_t pos = off, end = off + len; pos < end;) {
-    uint64_t piece_end = std::min(end, (pos / bs + 1) * bs);
-    chunk.zero.push_back(is_zero(base + (pos - off), static_cast<size_t>(piece_end - pos)) ? 1 : 0);
-    pos = piece_end;
-  }
-}
-
 // Puts finished pieces back in sequence order and hands them to the sink.
 // There is no consumer thread: the reader thread that completes the piece
 // the sink is waiting for delivers it, and every later one already done,
@@ -277,7 +265,8 @@ void read_pieces(Reader& reader, const ScanOptions& opt, Planner& planner, Deliv
                           std::to_string(reader.size()) + " bytes, reading stopped at byte " +
                           std::to_string(t.item.off + got));
         }
-        classify_chunk(*mine, t.item.off, t.item.len, opt.block_size);
+        mine->classes.resize(grid_block_count(t.item.off, want, opt.block_size));
+        classify_grid(mine->buf.data(), t.item.off, want, opt.block_size, mine->classes.data());
       } catch (...) {
         planner.stop();
         Item end;
@@ -302,7 +291,7 @@ void deliver_chunk(const Item& item, uint64_t bs, RunCoalescer& runs) {
   size_t i = 0;
   for (uint64_t pos = item.off; pos < end; ++i) {
     uint64_t piece_end = std::min(end, (pos / bs + 1) * bs);
-    if (item.chunk->zero[i]) {
+    if (item.chunk->classes[i] == kBlockZero) {
       if (in_data) {
         runs.data(data_start, base + (data_start - item.off), static_cast<size_t>(pos - data_start));
         in_data = false;
