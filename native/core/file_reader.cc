@@ -4,10 +4,13 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 
 #include "error.h"
 
@@ -101,6 +104,106 @@ size_t FileReader::read_cached(void* buf, size_t len, uint64_t off) {
     if (n == 0) break;
     done += static_cast<size_t>(n);
   }
+  return done;
+}
+
+namespace {
+
+// cachestat(2), Linux 6.5; the C library and kernel headers here predate it.
+// The number is the same on every architecture (the unified syscall table).
+constexpr long kSysCachestat = 451;
+struct CachestatRange {
+  uint64_t off, len;
+};
+struct Cachestat {
+  uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+int cachestat(int fd, uint64_t off, uint64_t len, Cachestat& out) {
+  CachestatRange range{off, len};
+  return static_cast<int>(::syscall(kSysCachestat, fd, &range, &out, 0));
+}
+
+// The kernel's struct statx (the C library's predates the direct I/O fields).
+struct KernelStatx {
+  uint32_t mask, blksize;
+  uint64_t attributes;
+  uint32_t nlink, uid, gid;
+  uint16_t mode, pad1;
+  uint64_t ino, size, blocks, attributes_mask;
+  struct {
+    int64_t sec;
+    uint32_t nsec;
+    int32_t pad;
+  } atime, btime, ctime, mtime;
+  uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
+  uint64_t mnt_id;
+  uint32_t dio_mem_align, dio_offset_align;
+  uint64_t spare[12];
+};
+static_assert(sizeof(KernelStatx) == 256);
+constexpr unsigned kStatxDioAlign = 0x2000;
+
+constexpr size_t kBufferAlign = 4096;  // AlignedBuffer's
+
+}  // namespace
+
+bool FileReader::open_uncached() {
+  if (direct_fd_) return true;
+  Cachestat cs{};
+  if (cachestat(fd_.get(), 0, 1, cs) != 0) return false;  // ENOSYS: a kernel before 6.5
+  // The same file again, by its fd (in place the path may have been replaced).
+  const std::string self = "/proc/self/fd/" + std::to_string(fd_.get());
+  UniqueFd d(::open(self.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC | O_NOCTTY));
+  if (!d) return false;  // EINVAL: a filesystem without O_DIRECT (tmpfs before 6.6, ...)
+  struct stat st {};
+  if (::fstat(d.get(), &st) != 0 || st.st_dev != info_.st_dev || st.st_ino != info_.st_ino || st.st_rdev != info_.st_rdev)
+    return false;
+  uint32_t align = info_.kind == SourceKind::block_device ? std::max<uint32_t>(info_.logical_sector_size, 512) : 4096;
+  KernelStatx sx{};
+  if (::syscall(SYS_statx, d.get(), "", AT_EMPTY_PATH, kStatxDioAlign, &sx) == 0 && (sx.mask & kStatxDioAlign)) {
+    if (sx.dio_offset_align == 0 || sx.dio_mem_align > kBufferAlign) return false;  // no direct I/O here
+    align = std::max<uint32_t>(sx.dio_offset_align, 512);
+  }
+  if (align > kBufferAlign) return false;
+  direct_align_ = align;
+  direct_fd_ = std::move(d);
+  return true;
+}
+
+// Every page of [off, off + len) is in the page cache.
+bool FileReader::all_cached(uint64_t off, size_t len) const {
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  Cachestat cs{};
+  if (len == 0 || cachestat(fd_.get(), off, len, cs) != 0) return false;
+  return cs.nr_cache >= (off + len + page - 1) / page - off / page;
+}
+
+size_t FileReader::read_uncached(void* buf, size_t len, uint64_t off) {
+  const uint64_t a = direct_align_;
+  if (!direct_fd_ || direct_failed_.load(std::memory_order_relaxed) || off % a ||
+      reinterpret_cast<uintptr_t>(buf) % a || all_cached(off, len))
+    return read_at(buf, len, off);
+  auto* p = static_cast<uint8_t*>(buf);
+  // Whole aligned blocks directly; a partial last block (the end of the
+  // source) through the cache.
+  const size_t body = static_cast<size_t>(len / a * a);
+  size_t done = 0;
+  while (done < body) {
+    ssize_t n = ::pread(direct_fd_.get(), p + done, body - done, static_cast<off_t>(off + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EINVAL) {  // alignment the kernel did not report: buffered from now on
+        direct_failed_.store(true, std::memory_order_relaxed);
+        break;
+      }
+      throw_sys(errno, "read", path_,
+                "read of '" + path_ + "' at byte " + std::to_string(off + done) + " failed");
+    }
+    done += static_cast<size_t>(n);
+    if (n == 0 || static_cast<uint64_t>(n) % a) break;  // the end of the source
+  }
+  if (done < len) done += read_at(p + done, len - done, off + done);
   return done;
 }
 

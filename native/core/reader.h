@@ -43,6 +43,15 @@ class Reader {
   // one fd is). The pipeline then reads and classifies on several threads.
   virtual bool concurrent_reads() const { return false; }
 
+  // Reads for a one-pass scan (ScanOptions::direct): ranges already in the
+  // page cache are copied from it, the others are read around it (O_DIRECT),
+  // so the scan neither pays for filling the cache nor evicts what is there.
+  // open_uncached() is called once before any read_uncached and says whether
+  // the source can; read_uncached must then be safe from several threads at
+  // once. Same results and errors as read_at. The defaults: read_at.
+  virtual bool open_uncached() { return false; }
+  virtual size_t read_uncached(void* buf, size_t len, uint64_t off) { return read_at(buf, len, off); }
+
   // Hints: sequential access from here, and pages behind the scan may go.
   virtual void advise_sequential() {}
   virtual void advise_done(uint64_t /*off*/, uint64_t /*len*/) {}

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
 #include <map>
 #include <cerrno>
 #include <exception>
@@ -24,7 +25,8 @@ namespace {
 struct Chunk {
   explicit Chunk(size_t size) : buf(size) {}
   AlignedBuffer buf;
-  std::vector<uint8_t> classes;  // one BlockClass per grid block
+  std::vector<uint8_t> classes;       // one BlockClass per grid block; empty: not classified (all data)
+  std::vector<DataRange> unreadable;  // zero-filled (ScanOptions::unreadable_sector)
 };
 
 struct Item {
@@ -86,7 +88,8 @@ class Planner {
   };
 
   Planner(Reader& reader, const ScanOptions& opt, const Control& control)
-      : reader_(reader), opt_(opt), control_(control), size_(reader.size()) {}
+      : reader_(reader), opt_(opt), control_(control), size_(reader.size()), pos_(std::min(opt.start, size_)),
+        range_end_(pos_) {}
 
   Task next() {
     std::lock_guard lock(mu_);
@@ -149,9 +152,9 @@ class Planner {
   const uint64_t size_;
   std::mutex mu_;
   uint64_t seq_ = 0;
-  uint64_t data_seq_ = 0;   // tickets for the ReadGate
-  uint64_t pos_ = 0;        // next byte to hand out
-  uint64_t range_end_ = 0;  // end of the data range pos_ is in
+  uint64_t data_seq_ = 0;  // tickets for the ReadGate
+  uint64_t pos_;           // next byte to hand out
+  uint64_t range_end_;     // end of the data range pos_ is in
   bool stopped_ = false;
 };
 
@@ -221,28 +224,53 @@ class Delivery {
   std::exception_ptr error_;
 };
 
-// A reader thread: take a buffer, then the next task; read and classify.
-// The buffer is taken first so the holder of the oldest sequence number never
-// waits for one (buffers come back only as pieces are delivered, in order).
-// Reads one data piece: from the page cache on any thread, from the disk
-// only in turn (see ReadGate). With one reader there is nothing to order.
-size_t read_piece(Reader& reader, ReadGate& gate, bool parallel, const Item& item, uint8_t* buf) {
+// How a reader thread reads (run_scan decides once).
+struct ReadMode {
+  bool parallel = false;  // several readers: take what is cached first, on any thread
+  bool direct = false;    // Reader::read_uncached: no read-ahead to disturb, no turns
+  uint32_t unreadable_sector = 0;
+};
+
+// The rest of a piece after what came from the cache.
+size_t read_rest(Reader& reader, const ReadMode& mode, uint8_t* buf, size_t len, uint64_t off,
+                 std::vector<DataRange>& unreadable) {
+  if (mode.unreadable_sector) {
+    try {
+      return mode.direct ? reader.read_uncached(buf, len, off) : reader.read_at(buf, len, off);
+    } catch (const Error& e) {
+      if (e.errnum() != EIO) throw;
+    }
+    return read_skipping_unreadable(reader, buf, len, off, mode.unreadable_sector,
+                                    [&](uint64_t o, uint64_t n) { unreadable.push_back({o, o + n}); });
+  }
+  return mode.direct ? reader.read_uncached(buf, len, off) : reader.read_at(buf, len, off);
+}
+
+// Reads one data piece. Buffered: from the page cache on any thread, from
+// the disk only in turn (see ReadGate); with one reader there is nothing to
+// order. Direct: every reader at once (read_uncached knows what is cached).
+size_t read_piece(Reader& reader, ReadGate& gate, const ReadMode& mode, const Item& item, Chunk& chunk) {
   struct Finish {
     ReadGate& gate;
     uint64_t ticket;
     ~Finish() { gate.finish(ticket); }
   } finish{gate, item.ticket};
   const size_t want = static_cast<size_t>(item.len);
-  size_t got = parallel ? reader.read_cached(buf, want, item.off) : 0;
+  uint8_t* buf = chunk.buf.data();
+  chunk.unreadable.clear();
+  size_t got = mode.parallel && !mode.direct ? reader.read_cached(buf, want, item.off) : 0;
   if (got < want) {
-    gate.wait_turn(item.ticket);
-    got += reader.read_at(buf + got, want - got, item.off + got);
+    if (!mode.direct) gate.wait_turn(item.ticket);
+    got += read_rest(reader, mode, buf + got, want - got, item.off + got, chunk.unreadable);
   }
   return got;
 }
 
+// A reader thread: take a buffer, then the next task; read and classify.
+// The buffer is taken first so the holder of the oldest sequence number never
+// waits for one (buffers come back only as pieces are delivered, in order).
 void read_pieces(Reader& reader, const ScanOptions& opt, Planner& planner, Delivery& delivery,
-                 BufferPool<Chunk>& free_chunks, ReadGate& gate, bool parallel) {
+                 BufferPool<Chunk>& free_chunks, ReadGate& gate, ReadMode mode) {
   Chunk* mine = nullptr;
   for (;;) {
     if (!mine) {
@@ -258,15 +286,18 @@ void read_pieces(Reader& reader, const ScanOptions& opt, Planner& planner, Deliv
     if (t.item.type == Item::data) {
       try {
         size_t want = static_cast<size_t>(t.item.len);
-        size_t got = read_piece(reader, gate, parallel, t.item, mine->buf.data());
+        size_t got = read_piece(reader, gate, mode, t.item, *mine);
         if (got < want) {
           throw Error(0, "ERR_SOURCE_CHANGED", "read", reader.path(),
                       "'" + reader.path() + "' shrank while being read: it had " +
                           std::to_string(reader.size()) + " bytes, reading stopped at byte " +
                           std::to_string(t.item.off + got));
         }
-        mine->classes.resize(grid_block_count(t.item.off, want, opt.block_size));
-        classify_grid(mine->buf.data(), t.item.off, want, opt.block_size, mine->classes.data());
+        mine->classes.clear();
+        if (opt.classify) {
+          mine->classes.resize(grid_block_count(t.item.off, want, opt.block_size));
+          classify_grid(mine->buf.data(), t.item.off, want, opt.block_size, mine->classes.data());
+        }
       } catch (...) {
         planner.stop();
         Item end;
@@ -286,6 +317,10 @@ void read_pieces(Reader& reader, const ScanOptions& opt, Planner& planner, Deliv
 void deliver_chunk(const Item& item, uint64_t bs, RunCoalescer& runs) {
   const uint8_t* base = item.chunk->buf.data();
   const uint64_t end = item.off + item.len;
+  if (item.chunk->classes.empty()) {  // not classified: all data
+    runs.data(item.off, base, static_cast<size_t>(item.len));
+    return;
+  }
   uint64_t data_start = 0;
   bool in_data = false;
   size_t i = 0;
@@ -315,6 +350,36 @@ size_t reader_count(const Reader& reader, const ScanOptions& opt) {
 
 }  // namespace
 
+size_t read_skipping_unreadable(Reader& reader, uint8_t* dst, size_t len, uint64_t off, uint32_t sector,
+                                const std::function<void(uint64_t off, uint64_t len)>& on_unreadable) {
+  const uint64_t sec = std::max<uint32_t>(sector, 1);
+  uint64_t bad = 0, bad_len = 0;  // the unreadable range being collected
+  size_t done = 0;
+  while (done < len) {
+    const size_t step = static_cast<size_t>(std::min<uint64_t>(sec - (off + done) % sec, len - done));
+    size_t n = 0;
+    try {
+      n = reader.read_at(dst + done, step, off + done);
+    } catch (const Error& e) {
+      if (e.errnum() != EIO) throw;
+      std::memset(dst + done, 0, step);
+      if (bad_len && bad + bad_len == off + done) {
+        bad_len += step;
+      } else {
+        if (bad_len) on_unreadable(bad, bad_len);
+        bad = off + done;
+        bad_len = step;
+      }
+      done += step;
+      continue;
+    }
+    done += n;
+    if (n < step) break;  // the end of the source
+  }
+  if (bad_len) on_unreadable(bad, bad_len);
+  return done;
+}
+
 void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& control) {
   ScanOptions opt = options;
   if (!valid_block_size(opt.block_size)) {
@@ -327,9 +392,14 @@ void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& c
   opt.buffers = std::max<size_t>({2, opt.buffers, readers + 1});
 
   const uint64_t size = reader.size();
-  control.set_total(size);
+  const uint64_t start = std::min(opt.start, size);
+  control.set_total(size - start);
   control.set_done(0);
   reader.advise_sequential();
+  ReadMode mode;
+  mode.parallel = readers > 1;
+  mode.direct = opt.direct && reader.open_uncached();
+  mode.unreadable_sector = opt.unreadable_sector;
 
   std::vector<std::unique_ptr<Chunk>> storage;
   BufferPool<Chunk> free_chunks;
@@ -347,7 +417,7 @@ void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& c
       control.throw_if_cancelled();
       runs.flush();
       sink.on_end(size);
-      control.set_done(size);
+      control.set_done(size - start);
       control.tick(true);
       return false;
     }
@@ -363,11 +433,19 @@ void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& c
         Chunk* chunk;
         ~Release() { free_chunks.give(chunk); }
       } release{free_chunks, item.chunk};
+      if (!item.chunk->unreadable.empty()) {
+        runs.flush();  // in offset order: the runs before come first
+        for (const DataRange& u : item.chunk->unreadable) sink.on_unreadable(u.begin, u.end - u.begin);
+      }
       deliver_chunk(item, opt.block_size, runs);
       if (opt.drop_behind) reader.advise_done(item.off, item.len);
     }
-    control.set_done(item.off + item.len);
+    control.set_done(item.off + item.len - start);
     control.tick();
+    if (sink.done()) {
+      planner.stop();  // no more reads
+      return false;
+    }
     return true;
   };
   Delivery delivery(deliver);
@@ -391,7 +469,7 @@ void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& c
   } joiner{planner, delivery, free_chunks, gate, threads};
   for (size_t i = 0; i < readers; ++i) {
     threads.emplace_back(read_pieces, std::ref(reader), std::cref(opt), std::ref(planner), std::ref(delivery),
-                         std::ref(free_chunks), std::ref(gate), readers > 1);
+                         std::ref(free_chunks), std::ref(gate), mode);
   }
   delivery.wait();
 }

@@ -1,8 +1,10 @@
-// The scan driver: reads the source once with large sequential reads, finds
-// candidates (signature.h), checks each (jpeg_check.h) and writes complete
-// files to OUTDIR, partial ones to OUTDIR/partial, thumbnails (optional) to
-// OUTDIR/thumbnails, all named by byte offset. The source is only read,
-// through a Reader. EIO is skipped in sector steps and recorded.
+// The scan driver: reads the source once through the scan pipeline
+// (scan_pipeline.h: large sequential reads ahead of the search, direct reads
+// when cold), finds candidates (signature.h), checks each (jpeg_check.h) and
+// writes complete files to OUTDIR, partial ones to OUTDIR/partial,
+// thumbnails (optional) to OUTDIR/thumbnails, all named by byte offset. The
+// source is only read, through a Reader. EIO is skipped in sector steps and
+// recorded.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +37,7 @@ struct CarveOptions {
   bool thumbnails = false;         // also write embedded JPEGs of complete files
   bool partials = true;            // write partial files
   bool use_seek_hole = true;
+  bool direct_io = true;           // read what is not in the page cache around it (ScanOptions::direct)
   bool write = true;               // false: report only (dry run, benchmarks of the scan)
   // Scan threads: the range is split into this many parts scanned in
   // parallel (0: one per CPU, at most 4; ranges under 64 MiB and --dedupe use one).
