@@ -59,6 +59,7 @@ class FileReader final : public Reader {
   // RWF_NOWAIT probe would start read-ahead into the cache). False without
   // either: reads stay buffered.
   bool open_uncached() override;
+  bool cached(uint64_t off, size_t len) const override;
   size_t read_uncached(void* buf, size_t len, uint64_t off) override;
   void advise_sequential() override;
   void advise_done(uint64_t off, uint64_t len) override;
@@ -71,7 +72,6 @@ class FileReader final : public Reader {
       : fd_(std::move(fd)), path_(std::move(path)), info_(info), use_seek_hole_(use_seek_hole) {}
 
   void check_size_unchanged() const;
-  bool all_cached(uint64_t off, size_t len) const;
 
   UniqueFd fd_;
   std::string path_;
