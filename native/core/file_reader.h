@@ -42,6 +42,7 @@ class FileReader final : public Reader {
         use_seek_hole_(o.use_seek_hole_),
         nowait_unsupported_(o.nowait_unsupported_.load(std::memory_order_relaxed)),
         direct_fd_(std::move(o.direct_fd_)),
+        cache_fd_(std::move(o.cache_fd_)),
         direct_align_(o.direct_align_),
         direct_failed_(o.direct_failed_.load(std::memory_order_relaxed)) {}
 
@@ -54,10 +55,11 @@ class FileReader final : public Reader {
   size_t read_cached(void* buf, size_t len, uint64_t off) override;  // preadv2(RWF_NOWAIT)
   DataRange next_data(uint64_t off) override;
   bool concurrent_reads() const override { return true; }  // pread only
-  // A second read-only fd on the same file or device, opened O_DIRECT; what
-  // is cached is told by cachestat(2) (Linux 6.5), which starts no I/O (a
-  // RWF_NOWAIT probe would start read-ahead into the cache). False without
-  // either: reads stay buffered.
+  // Two more read-only fds on the same file or device: one O_DIRECT, one
+  // buffered without read-ahead (for the cached ranges); what is cached is
+  // told by cachestat(2) (Linux 6.5), which starts no I/O (a RWF_NOWAIT
+  // probe would start read-ahead into the cache). False without either:
+  // reads stay buffered.
   bool open_uncached() override;
   bool cached(uint64_t off, size_t len) const override;
   size_t read_uncached(void* buf, size_t len, uint64_t off) override;
@@ -72,6 +74,9 @@ class FileReader final : public Reader {
       : fd_(std::move(fd)), path_(std::move(path)), info_(info), use_seek_hole_(use_seek_hole) {}
 
   void check_size_unchanged() const;
+  size_t pread_all(int fd, void* buf, size_t len, uint64_t off) const;
+  ssize_t pread_direct(uint8_t* p, size_t len, uint64_t off);
+  size_t read_direct(uint8_t* p, size_t len, uint64_t off);
 
   UniqueFd fd_;
   std::string path_;
@@ -79,6 +84,7 @@ class FileReader final : public Reader {
   bool use_seek_hole_;
   std::atomic<bool> nowait_unsupported_{false};
   UniqueFd direct_fd_;             // O_DIRECT twin of fd_ (open_uncached)
+  UniqueFd cache_fd_;              // ...and a buffered one without read-ahead, for cached ranges
   uint32_t direct_align_ = 0;      // offset and length alignment of direct reads
   std::atomic<bool> direct_failed_{false};  // EINVAL from a direct read: buffered from then on
 };

@@ -44,10 +44,10 @@ class Reader {
   virtual bool concurrent_reads() const { return false; }
 
   // Reads for a one-pass scan (ScanOptions::direct): ranges in the page
-  // cache are copied from it (read_at), the others are read around it
-  // (read_uncached, O_DIRECT), so the scan neither pays for filling the cache
-  // nor evicts what is there. open_uncached() is called once, before any
-  // other of these, and says whether the source can; cached() then says
+  // cache are copied from it, the others are read around it (O_DIRECT), and
+  // neither starts read-ahead, so the scan neither pays for filling the
+  // cache nor evicts what is there. open_uncached() is called once, before
+  // any other of these, and says whether the source can; cached() then says
   // whether (nearly) all of a range is in memory, without starting any I/O.
   // read_uncached has read_at's results and errors and may be called from
   // several threads at once. The defaults: the source cannot.

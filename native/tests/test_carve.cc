@@ -363,6 +363,47 @@ TEST("parallel parts give the same files as one thread, also for a file that cro
   CHECK(run(3) == one);
 }
 
+TEST("holes: the same files and counts as reading their zeros, also for a file cut by a hole and one waiting at its edge") {
+  const size_t chunk = 1 << 16;
+  Bytes img = random_bytes(chunk * 12, 31);
+  const Bytes& b = carve_samples::baseline;
+  const Bytes& p = carve_samples::progressive;
+  // Hole 1 cuts a file: its bytes after the hole's start read as zeros.
+  const size_t hole1 = chunk * 3;
+  put(img, hole1 - b.size() / 2, b);
+  // Hole 2 follows a file that ends 2 bytes before it, at a chunk end.
+  const size_t hole2 = chunk * 7;
+  put(img, hole2 - 2 - p.size(), p);
+  // A signature whose last byte would lie in hole 3 (a zero there: no candidate).
+  const size_t hole3 = chunk * 10;
+  put(img, hole3 - 3, {0xFF, 0xD8, 0xFF});
+  put(img, chunk * 9 + 7, carve_samples::gray);
+  std::vector<DataRange> holes = {{hole1, hole1 + chunk}, {hole2, hole2 + chunk / 2}, {hole3, hole3 + 2 * chunk}};
+  for (auto [h0, h1] : holes) std::memset(img.data() + h0, 0, h1 - h0);
+
+  auto run = [&](bool with_holes) {
+    MemoryReader reader(img.data(), img.size());
+    if (with_holes) {
+      reader.holes = holes;
+      reader.faults = holes;  // never read
+    }
+    CarveOptions opt;
+    opt.write = false;
+    opt.chunk_size = chunk;
+    Control control;
+    std::vector<std::string> got;
+    CarveReport rep = carve::carve(reader, opt, control, [&](const CarvedFile& f) {
+      got.push_back(std::to_string(f.offset) + " " + std::to_string(f.length) + " " + f.kind + " " + f.sha256);
+    });
+    got.push_back("complete " + std::to_string(rep.complete) + " partial " + std::to_string(rep.partial) + " rejected " +
+                  std::to_string(rep.rejected) + " candidates " + std::to_string(rep.candidates));
+    return got;
+  };
+  auto read_all = run(false);
+  CHECK(run(true) == read_all);
+  CHECK_EQ(read_all.back(), std::string("complete 2 partial 1 rejected 0 candidates 3"));
+}
+
 TEST("sha256_hex (libcrypto when present) agrees with the portable implementation") {
   for (size_t n : {0, 1, 55, 56, 63, 64, 65, 1000, 100000}) {
     Bytes b = random_bytes(n, uint32_t(n + 1));
