@@ -404,6 +404,44 @@ TEST("holes: the same files and counts as reading their zeros, also for a file c
   CHECK_EQ(read_all.back(), std::string("complete 2 partial 1 rejected 0 candidates 3"));
 }
 
+TEST("a check that goes on from where a shorter one stopped decides exactly what a check from the start does") {
+  int resumed = 0;
+  for (const Bytes* sample : {&carve_samples::baseline, &carve_samples::restart, &carve_samples::gray, &carve_samples::s444}) {
+    const size_t data = check_jpeg(sample->data(), sample->size(), true).header_end;
+    // Intact, and broken at several points of the entropy-coded data (a
+    // failure after the resume point must leave the same last good point).
+    std::vector<size_t> breaks = {0};
+    for (size_t k = 1; k <= 6; k++) breaks.push_back(data + 20 + (sample->size() - data - 40) * k / 7);
+    for (size_t brk : breaks) {
+      Bytes img = *sample;
+      if (brk) img[brk] ^= 0x5A;
+      Bytes tail = random_bytes(3000, uint32_t(brk + 7));
+      img.insert(img.end(), tail.begin(), tail.end());
+      CheckResult fresh = check_jpeg(img.data(), img.size(), true);
+      for (size_t cut = data; cut < sample->size(); cut += 9) {
+        CheckResume resume;
+        CheckOptions go_on;
+        go_on.resume = &resume;
+        if (check_jpeg(img.data(), cut, false, go_on).status != Status::need_more) continue;
+        if (resume.scan_data) resumed++;
+        size_t cut2 = std::min(img.size(), cut + 150);
+        CheckResult mid = check_jpeg(img.data(), cut2, false, go_on);
+        CheckResult mid_fresh = check_jpeg(img.data(), cut2, false);
+        CHECK(mid.status == mid_fresh.status);
+        CHECK_EQ(mid.length, mid_fresh.length);
+        if (mid.status != Status::need_more) continue;
+        CheckResult r = check_jpeg(img.data(), img.size(), true, go_on);
+        CHECK(r.status == fresh.status);
+        CHECK_EQ(r.length, fresh.length);
+        CHECK_EQ(r.broke_at, fresh.broke_at);
+        CHECK_EQ(r.header_end, fresh.header_end);
+        CHECK_EQ(r.reason, fresh.reason);
+      }
+    }
+  }
+  CHECK(resumed > 100);  // the resume points were taken and used
+}
+
 TEST("sha256_hex (libcrypto when present) agrees with the portable implementation") {
   for (size_t n : {0, 1, 55, 56, 63, 64, 65, 1000, 100000}) {
     Bytes b = random_bytes(n, uint32_t(n + 1));

@@ -111,6 +111,8 @@ class Driver final : public Sink {
   uint64_t win_off_ = 0;           // source offset of win_[0] (== pos_ while it is not empty)
   bool pending_ = false;           // the candidate at pos_ needs more bytes
   size_t want_ = 0;                // ...and is checked again when the window holds this many
+  CheckResume resume_;             // ...going on from here
+  uint64_t resume_at_ = UINT64_MAX;  // the candidate resume_ belongs to
   bool done_ = false;              // past the range (or cancelled): the pipeline stops
   std::chrono::steady_clock::time_point last_checkpoint_{};
   uint64_t files_at_checkpoint_ = 0;
@@ -327,10 +329,16 @@ void Driver::scan(const uint8_t* d, uint64_t base, size_t n, bool in_window) {
     const bool eof = base + n >= size_;
     const bool at_limit = avail >= opt_.max_size;
     const uint8_t* at = d + i;
-    CheckResult res = check_jpeg(at, std::min<size_t>(avail, opt_.max_size), eof || at_limit);
+    if (abs != resume_at_) {  // a new candidate: nothing to go on from
+      resume_ = CheckResume{};
+      resume_at_ = abs;
+    }
+    CheckOptions check;
+    check.resume = &resume_;  // a file that needs more bytes is not decoded again from its start
+    CheckResult res = check_jpeg(at, std::min<size_t>(avail, opt_.max_size), eof || at_limit, check);
     if (res.status == Status::need_more) {
-      // Checked again from the start with at least twice the bytes (a
-      // check costs what it decodes, so a long file costs at most double).
+      // Checked again with at least twice the bytes, going on from where
+      // this check stopped (a progressive file from its start).
       keep(d, base, n, i, in_window);
       pending_ = true;
       want_ = std::max(chunk_, 2 * avail);

@@ -184,6 +184,26 @@ void parse_mpf(const uint8_t* d, size_t at, size_t n, std::vector<std::pair<size
   }
 }
 
+// After need_more in a sequential scan: the latest state with two MCU rows
+// or more decoded after it (a failure further on then leaves the same last
+// good point as a decode from the start would) and not at a restart
+// interval's end (there the marker is checked first). None: the resume
+// point stays as it was.
+void keep_resume(const Frame& frame, const ScanHeader& scan, const DecoderTables& tables, size_t data,
+                 const std::vector<ScanState>& states, CheckResume& resume) {
+  if (states.empty()) return;
+  const uint64_t per_row = scan.ns > 1 ? uint64_t(frame.mcux) : uint64_t(frame.comp[scan.cidx[0]].bw_real);
+  const uint64_t last = states.back().unit;
+  if (per_row == 0 || last < 2 * per_row) return;
+  const unsigned ri = tables.restart_interval;
+  for (auto it = states.rbegin(); it != states.rend(); ++it) {
+    if (it->unit + 2 * per_row > last || (ri && it->unit % ri == 0)) continue;
+    resume.scan_data = data;
+    resume.state = *it;
+    return;
+  }
+}
+
 }  // namespace
 
 CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions& opt) {
@@ -315,10 +335,14 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
       }
       const bool probed = opt.probe && !frame.arithmetic && !frame.lossless && !frame.progressive;
       if (probed) opt.probe->states.clear();
+      const bool resumable = opt.resume && !probed && !frame.arithmetic && !frame.lossless && !frame.progressive;
+      const ScanState* from = resumable && opt.resume->scan_data == data ? &opt.resume->state : nullptr;
+      std::vector<ScanState> states;
       ScanResult sr = (frame.arithmetic || frame.lossless)
                           ? skip_scan(d + data, d + n, eof)
-                          : decode_scan(d + data, d + n, eof, frame, *tables, sc, nullptr,
-                                        probed && !opt.probe_whole ? &opt.probe->states : nullptr);
+                          : decode_scan(d + data, d + n, eof, frame, *tables, sc, from,
+                                        probed && !opt.probe_whole ? &opt.probe->states : resumable ? &states : nullptr);
+      if (resumable && sr.outcome == ScanOutcome::need_more) keep_resume(frame, sc, *tables, data, states, *opt.resume);
       if (probed && (sr.outcome == ScanOutcome::bad || (opt.probe_whole && sr.outcome == ScanOutcome::ok))) {
         ScanProbe& pr = *opt.probe;
         pr.valid = true;

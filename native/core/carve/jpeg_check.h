@@ -51,6 +51,16 @@ struct ScanProbe {
   std::vector<ScanState> states;  // bytes counted from data_start
 };
 
+// Where a check that needed more bytes can go on from, so that bytes are not
+// decoded again (the carver keeps it with a candidate while more come): the
+// decoder's state in a sequential Huffman scan, two MCU rows or more before
+// the bytes ran out (what decides the outcome from there on is then the
+// same as for a check from the start). Only for the same bytes, longer.
+struct CheckResume {
+  size_t scan_data = 0;  // offset of the scan's entropy-coded data in the span; 0: none
+  ScanState state;       // its byte counted from there
+};
+
 struct CheckOptions {
   // A partial needs at least this many verified bytes of entropy-coded data;
   // less is indistinguishable from a header followed by garbage (a decoy).
@@ -66,6 +76,9 @@ struct CheckOptions {
   // progressive photo decodes ~30 million).
   unsigned max_scans = 1000;
   uint64_t max_decoded_blocks = uint64_t(1) << 28;
+  // In: where an earlier check of the same bytes stopped (need_more); out,
+  // after need_more: where the next check can go on from. Null: none.
+  CheckResume* resume = nullptr;
 };
 
 struct CheckResult {
