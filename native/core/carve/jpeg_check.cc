@@ -185,14 +185,21 @@ void parse_mpf(const uint8_t* d, size_t at, size_t n, std::vector<std::pair<size
 }
 
 // After need_more in a sequential scan: the latest state with two MCU rows
-// or more decoded after it (a failure further on then leaves the same last
+// or more decoded after it (`last` is the first unit of the last row begun,
+// so at least that much) (a failure further on then leaves the same last
 // good point as a decode from the start would) and not at a restart
 // interval's end (there the marker is checked first). None: the resume
 // point stays as it was.
+// Units (MCUs, or blocks of a single-component scan) in one row of the image.
+uint64_t mcu_row(const Frame& frame, const ScanHeader& scan) {
+  return scan.ns > 1 ? uint64_t(frame.mcux) : uint64_t(frame.comp[scan.cidx[0]].bw_real);
+}
+
+// `states`: one after the first unit of each row (decode_scan's states_every).
 void keep_resume(const Frame& frame, const ScanHeader& scan, const DecoderTables& tables, size_t data,
                  const std::vector<ScanState>& states, CheckResume& resume) {
   if (states.empty()) return;
-  const uint64_t per_row = scan.ns > 1 ? uint64_t(frame.mcux) : uint64_t(frame.comp[scan.cidx[0]].bw_real);
+  const uint64_t per_row = mcu_row(frame, scan);
   const uint64_t last = states.back().unit;
   if (per_row == 0 || last < 2 * per_row) return;
   const unsigned ri = tables.restart_interval;
@@ -341,7 +348,8 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
       ScanResult sr = (frame.arithmetic || frame.lossless)
                           ? skip_scan(d + data, d + n, eof)
                           : decode_scan(d + data, d + n, eof, frame, *tables, sc, from,
-                                        probed && !opt.probe_whole ? &opt.probe->states : resumable ? &states : nullptr);
+                                        probed && !opt.probe_whole ? &opt.probe->states : resumable ? &states : nullptr,
+                                        resumable ? mcu_row(frame, sc) : 1);
       if (resumable && sr.outcome == ScanOutcome::need_more) keep_resume(frame, sc, *tables, data, states, *opt.resume);
       if (probed && (sr.outcome == ScanOutcome::bad || (opt.probe_whole && sr.outcome == ScanOutcome::ok))) {
         ScanProbe& pr = *opt.probe;
