@@ -405,8 +405,9 @@ TEST("holes: the same files and counts as reading their zeros, also for a file c
 }
 
 TEST("a check that goes on from where a shorter one stopped decides exactly what a check from the start does") {
-  int resumed = 0;
-  for (const Bytes* sample : {&carve_samples::baseline, &carve_samples::restart, &carve_samples::gray, &carve_samples::s444}) {
+  int resumed = 0, walked = 0;
+  for (const Bytes* sample : {&carve_samples::baseline, &carve_samples::progressive, &carve_samples::restart, &carve_samples::gray,
+                              &carve_samples::s444}) {
     const size_t data = check_jpeg(sample->data(), sample->size(), true).header_end;
     // Intact, and broken at several points of the entropy-coded data (a
     // failure after the resume point must leave the same last good point).
@@ -424,6 +425,7 @@ TEST("a check that goes on from where a shorter one stopped decides exactly what
         go_on.resume = &resume;
         if (check_jpeg(img.data(), cut, false, go_on).status != Status::need_more) continue;
         if (resume.scan_data) resumed++;
+        if (resume.walk) walked++;
         size_t cut2 = std::min(img.size(), cut + 150);
         CheckResult mid = check_jpeg(img.data(), cut2, false, go_on);
         CheckResult mid_fresh = check_jpeg(img.data(), cut2, false);
@@ -439,7 +441,8 @@ TEST("a check that goes on from where a shorter one stopped decides exactly what
       }
     }
   }
-  CHECK(resumed > 100);  // the resume points were taken and used
+  CHECK(resumed > 100);  // mid-scan resume points were taken and used
+  CHECK(walked > resumed);  // and scan starts (progressive scans go on from there)
 }
 
 TEST("sha256_hex (libcrypto when present) agrees with the portable implementation") {

@@ -21,6 +21,18 @@ const char* status_name(Status s) {
 
 bool header_check(const uint8_t* d, size_t n) { return n >= 4 && is_soi_candidate(d); }
 
+// check_jpeg's whole state between two marker segments (CheckResume::walk).
+struct CheckWalk {
+  CheckResult r;
+  DecoderTables tables;
+  Frame frame;
+  size_t pos = 2;
+  size_t first_scan_at = 0;  // where the first scan's entropy data begins
+  size_t good_end = 0;       // last verified cut point
+  bool in_scans = false;
+  uint64_t decoded_blocks = 0;  // over all scans so far (bounded by opt)
+};
+
 namespace {
 
 inline unsigned be16(const uint8_t* p) { return unsigned(p[0]) << 8 | p[1]; }
@@ -214,22 +226,26 @@ void keep_resume(const Frame& frame, const ScanHeader& scan, const DecoderTables
 }  // namespace
 
 CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions& opt) {
-  CheckResult r;
   if (n < 4) {
+    CheckResult r;
     r.status = eof ? Status::reject : Status::need_more;
     return r;
   }
   if (!header_check(d, n)) {
+    CheckResult r;
     r.reason = "not a JPEG header";
     return r;
   }
-  auto tables = std::make_unique<DecoderTables>();
-  Frame frame;
-  size_t pos = 2;
-  size_t first_scan_at = 0;  // where the first scan's entropy data begins
-  size_t good_end = 0;       // last verified cut point
-  bool in_scans = false;
-  uint64_t decoded_blocks = 0;  // over all scans so far (bounded by opt)
+  // Fresh, or where an earlier check of these bytes began the scan it ran out in.
+  auto walk = opt.resume && opt.resume->walk ? std::make_unique<CheckWalk>(*opt.resume->walk) : std::make_unique<CheckWalk>();
+  CheckResult& r = walk->r;
+  DecoderTables* tables = &walk->tables;
+  Frame& frame = walk->frame;
+  size_t& pos = walk->pos;
+  size_t& first_scan_at = walk->first_scan_at;
+  size_t& good_end = walk->good_end;
+  bool& in_scans = walk->in_scans;
+  uint64_t& decoded_blocks = walk->decoded_blocks;
 
   // file check: what a walk that stopped early amounts to.
   auto stop = [&](const char* why, size_t broke_at) -> CheckResult& {
@@ -279,7 +295,9 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
         }
         for (auto [off, len] : r.info.mpf_images) {
           if (!ok) break;
-          CheckResult sub = check_jpeg(d + off, len, true, opt);
+          CheckOptions sub_opt = opt;
+          sub_opt.resume = nullptr;  // another image's bytes
+          CheckResult sub = check_jpeg(d + off, len, true, sub_opt);
           ok = sub.status == Status::complete && sub.length + 16 >= len;
         }
         if (ok) {
@@ -322,6 +340,13 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
       r.info.arithmetic = frame.arithmetic;
       r.info.lossless = frame.lossless;
     } else if (m == 0xDA) {
+      // Where a later check of more bytes begins again if this scan runs out
+      // (decoding changes the frame's progressive maps, so taken before it).
+      std::shared_ptr<CheckWalk> at_scan;
+      if (opt.resume && !eof) {
+        at_scan = std::make_shared<CheckWalk>(*walk);
+        at_scan->pos = mpos;
+      }
       if (!frame.present) return stop("a scan before the frame header", mpos);
       ScanHeader sc;
       if (!parse_sos(seg, seglen, frame, *tables, sc)) return stop("a bad scan header", mpos);
@@ -350,7 +375,12 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
                           : decode_scan(d + data, d + n, eof, frame, *tables, sc, from,
                                         probed && !opt.probe_whole ? &opt.probe->states : resumable ? &states : nullptr,
                                         resumable ? mcu_row(frame, sc) : 1);
-      if (resumable && sr.outcome == ScanOutcome::need_more) keep_resume(frame, sc, *tables, data, states, *opt.resume);
+      if (at_scan && sr.outcome == ScanOutcome::need_more) {
+        CheckResume& res = *opt.resume;
+        if (res.scan_data != data) res.scan_data = 0;  // a state of an earlier scan
+        res.walk = std::move(at_scan);
+        if (resumable) keep_resume(frame, sc, *tables, data, states, res);
+      }
       if (probed && (sr.outcome == ScanOutcome::bad || (opt.probe_whole && sr.outcome == ScanOutcome::ok))) {
         ScanProbe& pr = *opt.probe;
         pr.valid = true;

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,12 +54,15 @@ struct ScanProbe {
 
 // Where a check that needed more bytes can go on from, so that bytes are not
 // decoded again (the carver keeps it with a candidate while more come): the
-// decoder's state in a sequential Huffman scan, two MCU rows or more before
-// the bytes ran out (what decides the outcome from there on is then the
-// same as for a check from the start). Only for the same bytes, longer.
+// check's state where the scan that ran out begins and, in a sequential
+// Huffman scan, the decoder's state two MCU rows or more before the bytes ran
+// out (what decides the outcome from there on is then the same as for a
+// check from the start). Only for the same bytes, longer.
+struct CheckWalk;
 struct CheckResume {
-  size_t scan_data = 0;  // offset of the scan's entropy-coded data in the span; 0: none
-  ScanState state;       // its byte counted from there
+  std::shared_ptr<const CheckWalk> walk;  // null: from the start
+  size_t scan_data = 0;                   // offset of that scan's entropy-coded data in the span; 0: none
+  ScanState state;                        // its byte counted from there
 };
 
 struct CheckOptions {
