@@ -57,6 +57,9 @@ class EveryByte final : public Reader {
 // a window of its own, which grows until the check decides.
 class Driver final : public Sink {
  public:
+  // A candidate that needs more bytes waits for at least this many.
+  static constexpr uint64_t kMinWindow = uint64_t(1) << 20;
+
   using ProgressHook = std::function<void(uint64_t done, bool force)>;
   Driver(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& sink, ProgressHook progress)
       : reader_(reader), opt_(opt), control_(control), sink_(sink), progress_(std::move(progress)) {
@@ -244,8 +247,9 @@ void Driver::tick() {
 void Driver::keep(const uint8_t* d, uint64_t base, size_t n, size_t from, bool in_window) {
   if (in_window) {
     win_.erase(win_.begin(), win_.begin() + static_cast<std::ptrdiff_t>(from));
-    // After a large file the window does not stay huge.
-    if (win_.capacity() > 2 * chunk_ && win_.size() <= chunk_) win_.shrink_to_fit();
+    // After a large file the window does not stay huge (smaller ones keep
+    // their memory: new pages cost a fault each).
+    if (win_.capacity() > 4 * chunk_ && win_.size() <= chunk_) win_.shrink_to_fit();
   } else {
     win_.assign(d + from, d + n);
   }
@@ -265,16 +269,27 @@ bool Driver::carry_starts_candidate(const uint8_t* p, size_t n) const {
 
 void Driver::on_data(uint64_t off, const uint8_t* p, size_t n) {
   rep_.bytes_scanned += n;
-  if (done_) return;
-  const bool joined = !win_.empty() && win_off_ + win_.size() == off;
-  if (joined && (pending_ || n < 4 || carry_starts_candidate(p, n))) {
-    win_.insert(win_.end(), p, p + n);
-    if (!pending_ || win_.size() >= want_ || off + n >= size_) scan_window();
-    return;
+  while (n > 0 && !done_) {
+    const bool joined = !win_.empty() && win_off_ + win_.size() == off;
+    size_t take = 0;
+    if (joined && pending_) {
+      take = std::min(n, want_ > win_.size() ? want_ - win_.size() : size_t(1));  // what the candidate waits for
+    } else if (joined && (n < 4 || carry_starts_candidate(p, n))) {
+      take = std::min<size_t>(n, 3);  // the rest of the signature; its check asks for more
+    }
+    if (take == 0) {
+      win_.clear();  // the last bytes before start nothing
+      pos_ = std::max(pos_, off);
+      scan(p, off, n, false);
+      return;
+    }
+    win_.insert(win_.end(), p, p + take);
+    off += take;
+    p += take;
+    n -= take;
+    // Then the rest of the piece where it lies, once the window is used up.
+    if (!pending_ || win_.size() >= want_ || off >= size_) scan_window();
   }
-  win_.clear();  // the last bytes before start nothing
-  pos_ = std::max(pos_, off);
-  scan(p, off, n, false);
 }
 
 // Holes and zero blocks: no JPEG starts in zeros, nor does a signature end
@@ -337,11 +352,13 @@ void Driver::scan(const uint8_t* d, uint64_t base, size_t n, bool in_window) {
     check.resume = &resume_;  // a file that needs more bytes is not decoded again from its start
     CheckResult res = check_jpeg(at, std::min<size_t>(avail, opt_.max_size), eof || at_limit, check);
     if (res.status == Status::need_more) {
-      // Checked again with at least twice the bytes, going on from where
-      // this check stopped (a progressive file from its start).
+      // Checked again with twice the bytes (at least kMinWindow), going on
+      // from where this check stopped: a sequential scan two MCU rows
+      // before, a progressive one from its start. Only the bytes it waits
+      // for are copied; after it the search goes on in the pipeline's piece.
       keep(d, base, n, i, in_window);
       pending_ = true;
-      want_ = std::max(chunk_, 2 * avail);
+      want_ = static_cast<size_t>(std::min<uint64_t>(std::max(kMinWindow, 2 * avail), opt_.max_size));
       return;
     }
     pending_ = false;
