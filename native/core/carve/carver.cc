@@ -345,7 +345,7 @@ void Driver::scan(const uint8_t* d, uint64_t base, size_t n, bool in_window) {
     const bool at_limit = avail >= opt_.max_size;
     const uint8_t* at = d + i;
     if (abs != resume_at_) {  // a new candidate: nothing to go on from
-      resume_ = CheckResume{};
+      resume_.clear();
       resume_at_ = abs;
     }
     CheckOptions check;
@@ -387,6 +387,7 @@ CarveReport Driver::run() {
   align_ = std::max<uint32_t>(opt_.sector_size, 1);
   chunk_ = std::max<size_t>(opt_.chunk_size, 1 << 16);
   pos_ = rep_.start;
+  win_.reserve(2 * chunk_);  // one allocation: new pages cost a fault each
   tick();
   if (control_.cancelled()) {
     rep_.cancelled = true;

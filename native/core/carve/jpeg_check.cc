@@ -344,7 +344,10 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
       // (decoding changes the frame's progressive maps, so taken before it).
       std::shared_ptr<CheckWalk> at_scan;
       if (opt.resume && !eof) {
-        at_scan = std::make_shared<CheckWalk>(*walk);
+        CheckResume& res = *opt.resume;
+        if (!res.spare) res.spare = std::make_shared<CheckWalk>();
+        at_scan = res.spare;
+        *at_scan = *walk;  // into the spare's memory
         at_scan->pos = mpos;
       }
       if (!frame.present) return stop("a scan before the frame header", mpos);
@@ -378,6 +381,7 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
       if (at_scan && sr.outcome == ScanOutcome::need_more) {
         CheckResume& res = *opt.resume;
         if (res.scan_data != data) res.scan_data = 0;  // a state of an earlier scan
+        res.spare.reset();  // it is the walk now
         res.walk = std::move(at_scan);
         if (resumable) keep_resume(frame, sc, *tables, data, states, res);
       }

@@ -63,6 +63,15 @@ struct CheckResume {
   std::shared_ptr<const CheckWalk> walk;  // null: from the start
   size_t scan_data = 0;                   // offset of that scan's entropy-coded data in the span; 0: none
   ScanState state;                        // its byte counted from there
+  // Memory for the next state kept (its vectors are reused: a snapshot in
+  // fresh memory cost a page fault per page). Keep it between candidates.
+  std::shared_ptr<CheckWalk> spare;
+  // Forget where a candidate stopped (for the next one), keeping `spare`.
+  void clear() {
+    walk.reset();
+    scan_data = 0;
+    state = ScanState{};
+  }
 };
 
 struct CheckOptions {
