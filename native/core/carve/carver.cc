@@ -42,6 +42,7 @@ class EveryByte final : public Reader {
   size_t read_cached(void* buf, size_t len, uint64_t off) override { return r_.read_cached(buf, len, off); }
   bool concurrent_reads() const override { return r_.concurrent_reads(); }
   bool open_uncached() override { return r_.open_uncached(); }
+  bool cached(uint64_t off, size_t len) const override { return r_.cached(off, len); }
   size_t read_uncached(void* buf, size_t len, uint64_t off) override { return r_.read_uncached(buf, len, off); }
   void advise_sequential() override { r_.advise_sequential(); }
 

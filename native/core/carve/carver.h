@@ -32,7 +32,7 @@ struct CarveOptions {
   uint64_t min_size = 0;           // smaller files are not written
   int min_width = 0, min_height = 0;
   uint64_t max_size = uint64_t(256) << 20;  // a JPEG longer than this is cut there
-  size_t chunk_size = size_t(16) << 20;
+  size_t chunk_size = size_t(16) << 20;  // the pipeline's pieces (read ahead, searched where they lie)
   bool dedupe = false;             // skip files whose sha256 was already written
   bool thumbnails = false;         // also write embedded JPEGs of complete files
   bool partials = true;            // write partial files
