@@ -69,6 +69,18 @@ class Reader {
   // one fd is). The pipeline then reads and classifies on several threads.
   virtual bool concurrent_reads() const { return false; }
 
+  // Reads for a one-pass scan (ScanOptions::direct): ranges in the page
+  // cache are copied from it, the others are read around it (O_DIRECT), and
+  // neither starts read-ahead, so the scan neither pays for filling the
+  // cache nor evicts what is there. open_uncached() is called once, before
+  // any other of these, and says whether the source can; cached() then says
+  // whether (nearly) all of a range is in memory, without starting any I/O.
+  // read_uncached has read_at's results and errors and may be called from
+  // several threads at once. The defaults: the source cannot.
+  virtual bool open_uncached() { return false; }
+  virtual bool cached(uint64_t /*off*/, size_t /*len*/) const { return false; }
+  virtual size_t read_uncached(void* buf, size_t len, uint64_t off) { return read_at(buf, len, off); }
+
   // Hints: sequential access from here, and pages behind the scan may go.
   virtual void advise_sequential() {}
   virtual void advise_done(uint64_t /*off*/, uint64_t /*len*/) {}

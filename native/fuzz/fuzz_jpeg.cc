@@ -1,7 +1,8 @@
 // Fuzz harness: the JPEG checker and the carve driver on hostile bytes.
 // check_jpeg never reads outside the span, never reports a length beyond it,
 // a complete file ends with EOI (or its MPF images), and with `eof` false it
-// never decides differently than with more data (only need-more). The driver
+// never decides differently than with more data (only need-more), also when
+// it goes on from where a check of fewer bytes stopped. The driver
 // over a memory source with a tiny chunk size writes nothing (write=false)
 // and reports files inside the source. The fragment search, on a partial
 // candidate at the start with a tiny block size, returns fragments inside
@@ -42,6 +43,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckResult p = check_jpeg(pre.data(), pre.size(), false);
     if (p.status != Status::need_more) {
       if (p.status != all.status || p.length != all.length) std::abort();
+    } else {
+      // Going on from where the prefix stopped (CheckResume), over a longer
+      // prefix and then the whole, decides exactly what a check from the start does.
+      CheckResume resume;
+      CheckOptions go_on;
+      go_on.resume = &resume;
+      CheckResult first = check_jpeg(pre.data(), pre.size(), false, go_on);
+      if (first.status != Status::need_more) std::abort();
+      size_t cut2 = cut + (size - cut) / 2;
+      std::vector<uint8_t> mid(data, data + cut2);
+      CheckResult second = check_jpeg(mid.data(), mid.size(), false, go_on);
+      CheckResult fresh_mid = check_jpeg(mid.data(), mid.size(), false);
+      if (second.status != fresh_mid.status || second.length != fresh_mid.length) std::abort();
+      if (second.status == Status::need_more) {
+        CheckResult whole = check_jpeg(buf.data(), buf.size(), true, go_on);
+        if (whole.status != all.status || whole.length != all.length || whole.broke_at != all.broke_at ||
+            whole.header_end != all.header_end || whole.reason != all.reason || whole.info.scans != all.info.scans)
+          std::abort();
+      }
     }
   }
   MemoryReader reader(buf.data(), buf.size());

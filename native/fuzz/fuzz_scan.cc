@@ -2,10 +2,13 @@
 // delivers [0, size) exactly once, in order, and never calls a block with a
 // non-zero byte "zero" or a range that was read "hole".
 //
-// Input layout: byte 0 block size (512 << (b % 4)), byte 1 chunk size in
-// blocks (1..16), byte 2 the number of holes (0..7), then 2-byte hole
-// (start, length) pairs in 64-byte units; the rest is the image. Bytes in
-// hole ranges are zeroed (a filesystem hole reads as zeros).
+// Input layout: byte 0 block size (512 << (b % 4)) and, bit 7, blocks not
+// classified (all data); byte 1 chunk size in blocks (1..16) and, high
+// nibble, the start offset (in 97-byte steps); byte 2 the number of holes
+// (0..7), then 2-byte hole (start, length) pairs in 64-byte units; the rest
+// is the image. Bytes in hole ranges are zeroed (a filesystem hole reads as
+// zeros). The sink must see [start, size) exactly once, in order.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -51,6 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 3) return 0;
   const size_t block = size_t{512} << (data[0] % 4);
   const size_t chunk_blocks = 1 + data[1] % 16;
+  const bool classify = !(data[0] & 0x80);
+  const uint64_t start = static_cast<uint64_t>(data[1] >> 4) * 97;
   const size_t nholes = data[2] % 8;
   size_t pos = 3;
   std::vector<std::pair<size_t, size_t>> raw_holes;
@@ -68,8 +73,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   opt.block_size = block;
   opt.chunk_size = chunk_blocks * block;
   opt.buffers = 2;
+  opt.classify = classify;
+  opt.start = start;
   CheckingSink sink;
   sink.image = image.data();
+  sink.pos = std::min<uint64_t>(start, image.size());
   Control control;
   run_scan(reader, opt, sink, control);
   if (sink.pos != image.size()) std::abort();

@@ -363,6 +363,88 @@ TEST("parallel parts give the same files as one thread, also for a file that cro
   CHECK(run(3) == one);
 }
 
+TEST("holes: the same files and counts as reading their zeros, also for a file cut by a hole and one waiting at its edge") {
+  const size_t chunk = 1 << 16;
+  Bytes img = random_bytes(chunk * 12, 31);
+  const Bytes& b = carve_samples::baseline;
+  const Bytes& p = carve_samples::progressive;
+  // Hole 1 cuts a file: its bytes after the hole's start read as zeros.
+  const size_t hole1 = chunk * 3;
+  put(img, hole1 - b.size() / 2, b);
+  // Hole 2 follows a file that ends 2 bytes before it, at a chunk end.
+  const size_t hole2 = chunk * 7;
+  put(img, hole2 - 2 - p.size(), p);
+  // A signature whose last byte would lie in hole 3 (a zero there: no candidate).
+  const size_t hole3 = chunk * 10;
+  put(img, hole3 - 3, {0xFF, 0xD8, 0xFF});
+  put(img, chunk * 9 + 7, carve_samples::gray);
+  std::vector<DataRange> holes = {{hole1, hole1 + chunk}, {hole2, hole2 + chunk / 2}, {hole3, hole3 + 2 * chunk}};
+  for (auto [h0, h1] : holes) std::memset(img.data() + h0, 0, h1 - h0);
+
+  auto run = [&](bool with_holes) {
+    MemoryReader reader(img.data(), img.size());
+    if (with_holes) {
+      reader.holes = holes;
+      reader.faults = holes;  // never read
+    }
+    CarveOptions opt;
+    opt.write = false;
+    opt.chunk_size = chunk;
+    Control control;
+    std::vector<std::string> got;
+    CarveReport rep = carve::carve(reader, opt, control, [&](const CarvedFile& f) {
+      got.push_back(std::to_string(f.offset) + " " + std::to_string(f.length) + " " + f.kind + " " + f.sha256);
+    });
+    got.push_back("complete " + std::to_string(rep.complete) + " partial " + std::to_string(rep.partial) + " rejected " +
+                  std::to_string(rep.rejected) + " candidates " + std::to_string(rep.candidates));
+    return got;
+  };
+  auto read_all = run(false);
+  CHECK(run(true) == read_all);
+  CHECK_EQ(read_all.back(), std::string("complete 2 partial 1 rejected 0 candidates 3"));
+}
+
+TEST("a check that goes on from where a shorter one stopped decides exactly what a check from the start does") {
+  int resumed = 0, walked = 0;
+  for (const Bytes* sample : {&carve_samples::baseline, &carve_samples::progressive, &carve_samples::restart, &carve_samples::gray,
+                              &carve_samples::s444}) {
+    const size_t data = check_jpeg(sample->data(), sample->size(), true).header_end;
+    // Intact, and broken at several points of the entropy-coded data (a
+    // failure after the resume point must leave the same last good point).
+    std::vector<size_t> breaks = {0};
+    for (size_t k = 1; k <= 6; k++) breaks.push_back(data + 20 + (sample->size() - data - 40) * k / 7);
+    for (size_t brk : breaks) {
+      Bytes img = *sample;
+      if (brk) img[brk] ^= 0x5A;
+      Bytes tail = random_bytes(3000, uint32_t(brk + 7));
+      img.insert(img.end(), tail.begin(), tail.end());
+      CheckResult fresh = check_jpeg(img.data(), img.size(), true);
+      for (size_t cut = data; cut < sample->size(); cut += 9) {
+        CheckResume resume;
+        CheckOptions go_on;
+        go_on.resume = &resume;
+        if (check_jpeg(img.data(), cut, false, go_on).status != Status::need_more) continue;
+        if (resume.scan_data) resumed++;
+        if (resume.walk) walked++;
+        size_t cut2 = std::min(img.size(), cut + 150);
+        CheckResult mid = check_jpeg(img.data(), cut2, false, go_on);
+        CheckResult mid_fresh = check_jpeg(img.data(), cut2, false);
+        CHECK(mid.status == mid_fresh.status);
+        CHECK_EQ(mid.length, mid_fresh.length);
+        if (mid.status != Status::need_more) continue;
+        CheckResult r = check_jpeg(img.data(), img.size(), true, go_on);
+        CHECK(r.status == fresh.status);
+        CHECK_EQ(r.length, fresh.length);
+        CHECK_EQ(r.broke_at, fresh.broke_at);
+        CHECK_EQ(r.header_end, fresh.header_end);
+        CHECK_EQ(r.reason, fresh.reason);
+      }
+    }
+  }
+  CHECK(resumed > 100);  // mid-scan resume points were taken and used
+  CHECK(walked > resumed);  // and scan starts (progressive scans go on from there)
+}
+
 TEST("sha256_hex (libcrypto when present) agrees with the portable implementation") {
   for (size_t n : {0, 1, 55, 56, 63, 64, 65, 1000, 100000}) {
     Bytes b = random_bytes(n, uint32_t(n + 1));

@@ -23,3 +23,23 @@ TEST("classify marks exactly the blocks holding a non-zero byte, short last bloc
   std::vector<uint8_t> expected = {kBlockZero, kBlockData, kBlockZero, kBlockData, kBlockZero, kBlockData};
   CHECK(out == expected);
 }
+
+TEST("classify_grid follows the source's grid: a buffer off the grid has partial first and last blocks") {
+  const size_t bs = 512;
+  // 1500 bytes at source offset 700: blocks [700,1024) [1024,1536) [1536,2048) [2048,2200).
+  std::vector<uint8_t> buf(1500, 0);
+  buf[1024 - 700 + 511] = 7;  // the last byte of grid block 2 (the second in the buffer)
+  buf[1499] = 1;              // the last byte of the partial last block
+  CHECK_EQ(grid_block_count(700, buf.size(), bs), 4u);
+  CHECK_EQ(grid_block_count(700, 0, bs), 0u);
+  CHECK_EQ(grid_block_count(1024, 512, bs), 1u);
+  std::vector<uint8_t> out(4, 0xEE);
+  classify_grid(buf.data(), 700, buf.size(), bs, out.data());
+  std::vector<uint8_t> expected = {kBlockZero, kBlockData, kBlockZero, kBlockData};
+  CHECK(out == expected);
+  // On the grid it is classify_blocks.
+  std::vector<uint8_t> a(block_count(buf.size(), bs)), b(grid_block_count(0, buf.size(), bs));
+  classify_blocks(buf.data(), buf.size(), bs, a.data());
+  classify_grid(buf.data(), 0, buf.size(), bs, b.data());
+  CHECK(a == b);
+}

@@ -1,6 +1,8 @@
 // The pipeline over memory readers: exact extents for holes, zeros and data,
 // on and off the block grid, across chunk boundaries; errors and cancellation.
+#include <atomic>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "core/extent_map.h"
@@ -143,6 +145,233 @@ TEST("a read error in the middle of an in-place run punches nothing at or after 
   opt.chunk_size = 1 << 20;  // several chunks read (zeros) before the fault
   CHECK_THROWS_CODE(run_scan(r, opt, sink, control), "EIO");
   CHECK_EQ(::lseek(fd, 6 << 20, SEEK_HOLE), static_cast<off_t>(size));  // no hole from the fault on
+  ::close(fd);
+  ::unlink(tmpl);
+}
+
+// A sink that records every call, in order.
+struct Recorder final : Sink {
+  std::vector<std::string> calls;
+  std::vector<uint8_t> bytes;  // what on_data gave, zeros for on_zero / on_hole
+  uint64_t first = UINT64_MAX;
+  uint64_t stop_at = UINT64_MAX;  // done() once this offset was delivered
+  uint64_t reached = 0;
+  bool ended = false;
+  void at(uint64_t off, uint64_t len) {
+    if (first == UINT64_MAX) first = off;
+    reached = off + len;
+  }
+  void on_hole(uint64_t off, uint64_t len) override {
+    at(off, len);
+    calls.push_back("hole " + std::to_string(off) + "+" + std::to_string(len));
+    bytes.resize(bytes.size() + len, 0);
+  }
+  void on_zero(uint64_t off, uint64_t len) override {
+    at(off, len);
+    calls.push_back("zero " + std::to_string(off) + "+" + std::to_string(len));
+    bytes.resize(bytes.size() + len, 0);
+  }
+  void on_data(uint64_t off, const uint8_t* p, size_t len) override {
+    at(off, len);
+    calls.push_back("data " + std::to_string(off) + "+" + std::to_string(len));
+    bytes.insert(bytes.end(), p, p + len);
+  }
+  void on_unreadable(uint64_t off, uint64_t len) override {
+    calls.push_back("unreadable " + std::to_string(off) + "+" + std::to_string(len));
+  }
+  void on_end(uint64_t) override { ended = true; }
+  bool done() const override { return reached >= stop_at; }
+};
+
+static std::vector<uint8_t> noise(size_t n, uint32_t seed) {
+  std::vector<uint8_t> b(n);
+  for (auto& x : b) {
+    seed = seed * 1103515245 + 12345;
+    x = static_cast<uint8_t>((seed >> 16) | 1);  // never zero
+  }
+  return b;
+}
+
+TEST("start: the sink sees [start, size) exactly, progress counts from start") {
+  std::vector<uint8_t> buf = noise(100000, 1);
+  MemoryReader r(buf.data(), buf.size());
+  r.faults = {{0, 4096}};  // before start: reading it would fail the scan
+  ScanOptions opt;
+  opt.start = 5000;  // off the grid: the first piece ends on it
+  opt.chunk_size = 16384;
+  Recorder sink;
+  Control control;
+  run_scan(r, opt, sink, control);
+  CHECK_EQ(sink.first, uint64_t(5000));
+  CHECK(sink.ended);
+  CHECK(sink.bytes == std::vector<uint8_t>(buf.begin() + 5000, buf.end()));
+  CHECK_EQ(sink.calls.front(), std::string("data 5000+15480"));  // a chunk from the block it starts in: to 20480
+  CHECK_EQ(control.total(), uint64_t(95000));
+  CHECK_EQ(control.done(), uint64_t(95000));
+}
+
+TEST("classify = false: zero blocks are delivered as data, holes still as holes") {
+  const size_t bs = 4096;
+  std::vector<uint8_t> buf(bs * 8, 0);
+  buf[bs * 7] = 9;
+  MemoryReader r(buf.data(), buf.size());
+  r.holes = {{bs * 2, bs * 3}};
+  ScanOptions opt;
+  opt.classify = false;
+  Recorder sink;
+  Control control;
+  run_scan(r, opt, sink, control);
+  CHECK_EQ(sink.calls.size(), size_t(3));
+  CHECK_EQ(sink.calls[0], "data 0+" + std::to_string(2 * bs));
+  CHECK_EQ(sink.calls[1], "hole " + std::to_string(2 * bs) + "+" + std::to_string(bs));
+  CHECK_EQ(sink.calls[2], "data " + std::to_string(3 * bs) + "+" + std::to_string(5 * bs));
+}
+
+TEST("unreadable_sector: EIO is skipped in sector steps, zero-filled and told first; without it the scan stops") {
+  std::vector<uint8_t> buf = noise(1 << 18, 2);
+  MemoryReader r(buf.data(), buf.size());
+  // Three sectors in one piece (one range), one sector at a piece boundary.
+  r.faults = {{100 * 512, 103 * 512}, {(1 << 16) - 512, (1 << 16) + 512}};
+  ScanOptions opt;
+  opt.chunk_size = 1 << 16;
+  opt.unreadable_sector = 512;
+  opt.classify = false;
+  Recorder sink;
+  Control control;
+  run_scan(r, opt, sink, control);
+  std::vector<std::string> unreadable;
+  for (auto& c : sink.calls)
+    if (c.rfind("unreadable", 0) == 0) unreadable.push_back(c);
+  CHECK_EQ(unreadable.size(), size_t(3));
+  CHECK_EQ(unreadable[0], std::string("unreadable 51200+1536"));
+  CHECK_EQ(unreadable[1], std::string("unreadable 65024+512"));  // the end of the first piece
+  CHECK_EQ(unreadable[2], std::string("unreadable 65536+512"));  // the start of the second
+  CHECK_EQ(sink.calls[0], std::string("unreadable 51200+1536"));  // before the bytes of its piece
+  std::vector<uint8_t> expected = buf;
+  for (auto [b, e] : r.faults) std::fill(expected.begin() + b, expected.begin() + e, 0);
+  CHECK(sink.bytes == expected);
+  CHECK(sink.ended);
+
+  Recorder strict;
+  opt.unreadable_sector = 0;
+  Control c2;
+  CHECK_THROWS_CODE(run_scan(r, opt, strict, c2), "EIO");
+}
+
+// Counts the bytes read through it.
+struct CountingReader final : Reader {
+  explicit CountingReader(Reader& r) : r_(r) {}
+  uint64_t size() const override { return r_.size(); }
+  const std::string& path() const override { return r_.path(); }
+  size_t read_at(void* buf, size_t len, uint64_t off) override {
+    read += len;
+    return r_.read_at(buf, len, off);
+  }
+  bool concurrent_reads() const override { return true; }
+  std::atomic<uint64_t> read{0};
+  Reader& r_;
+};
+
+TEST("done(): the scan ends there without on_end, having read at most the pieces in flight") {
+  std::vector<uint8_t> buf = noise(64 << 20, 3);
+  MemoryReader mem(buf.data(), buf.size());
+  CountingReader r(mem);
+  ScanOptions opt;
+  opt.chunk_size = 1 << 20;
+  opt.buffers = 4;
+  Recorder sink;
+  sink.stop_at = 3 << 20;
+  Control control;
+  run_scan(r, opt, sink, control);
+  CHECK(!sink.ended);
+  CHECK_EQ(sink.reached, uint64_t(3) << 20);
+  CHECK(r.read.load() <= (uint64_t(3 + 4) << 20));
+}
+
+#include <sys/mman.h>
+
+#include "core/file_reader.h"
+
+// Forwards to a FileReader and counts which reads the pipeline chose.
+struct Watched final : Reader {
+  explicit Watched(FileReader& r) : r_(r) {}
+  uint64_t size() const override { return r_.size(); }
+  const std::string& path() const override { return r_.path(); }
+  size_t read_at(void* buf, size_t len, uint64_t off) override {
+    buffered += len;
+    return r_.read_at(buf, len, off);
+  }
+  bool concurrent_reads() const override { return true; }
+  bool open_uncached() override { return r_.open_uncached(); }
+  bool cached(uint64_t off, size_t len) const override {
+    bool c = r_.cached(off, len);
+    (c ? cached_pieces : cold_pieces)++;
+    return c;
+  }
+  size_t read_uncached(void* buf, size_t len, uint64_t off) override {
+    uncached += len;
+    return r_.read_uncached(buf, len, off);
+  }
+  FileReader& r_;
+  std::atomic<uint64_t> buffered{0}, uncached{0};
+  mutable std::atomic<int> cached_pieces{0}, cold_pieces{0};
+};
+
+// Pages of [0, len) of fd in the page cache.
+static size_t resident_pages(int fd, size_t len) {
+  void* map = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, 0);
+  CHECK(map != MAP_FAILED);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> vec((len + page - 1) / page);
+  CHECK(::mincore(map, len, vec.data()) == 0);
+  ::munmap(map, len);
+  size_t n = 0;
+  for (unsigned char v : vec) n += v & 1;
+  return n;
+}
+
+TEST("direct: cold pieces are read around the page cache, cached ones through it; the bytes are the same") {
+  // /var/tmp: on disk where /tmp may be tmpfs.
+  char tmpl[] = "/var/tmp/blocksmith-direct-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  CHECK(fd >= 0);
+  const size_t size = (5 << 20) + 1000;  // a partial last block
+  std::vector<uint8_t> buf = noise(size, 4);
+  CHECK(::pwrite(fd, buf.data(), size, 0) == static_cast<ssize_t>(size));
+  CHECK(::fdatasync(fd) == 0);
+  CHECK(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+  FileReader file = FileReader::open(tmpl);
+  Watched r(file);
+  ScanOptions opt;
+  opt.direct = true;
+  opt.start = 12345;  // an unaligned first piece
+  opt.chunk_size = 1 << 20;
+  Recorder cold;
+  Control c1;
+  run_scan(r, opt, cold, c1);
+  CHECK(cold.bytes == std::vector<uint8_t>(buf.begin() + 12345, buf.end()));
+  const bool direct = file.open_uncached();  // Linux >= 6.5 on a filesystem with O_DIRECT
+  if (direct) {
+    CHECK_EQ(r.uncached.load(), uint64_t(size - 12345));
+    CHECK_EQ(r.buffered.load(), uint64_t(0));
+    CHECK_EQ(r.cached_pieces.load(), 0);
+    CHECK_EQ(r.cold_pieces.load(), 5);
+    CHECK(resident_pages(fd, size) == 0);  // neither the reads nor any read-ahead went through the cache
+  }
+
+  // Warm: every piece is copied from the cache (the bytes are the same).
+  std::vector<uint8_t> back(size);
+  CHECK(::pread(fd, back.data(), size, 0) == static_cast<ssize_t>(size));
+  r.cached_pieces = 0;
+  r.cold_pieces = 0;
+  Recorder warm;
+  Control c2;
+  run_scan(r, opt, warm, c2);
+  CHECK(warm.bytes == cold.bytes);
+  if (direct) {
+    CHECK_EQ(r.cached_pieces.load(), 5);
+    CHECK_EQ(r.cold_pieces.load(), 0);
+  }
   ::close(fd);
   ::unlink(tmpl);
 }

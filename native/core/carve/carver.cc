@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "../error.h"
+#include "../scan_pipeline.h"
 #include "block_size.h"
 #include "output.h"
 #include "sha256.h"
@@ -30,13 +31,44 @@ std::string carved_name(uint64_t offset) {
 
 namespace {
 
-class Driver {
+// Reads every byte, holes too (use_seek_hole = false; the binding opens
+// files that way as well, this covers any other Reader).
+class EveryByte final : public Reader {
  public:
+  explicit EveryByte(Reader& r) : r_(r) {}
+  uint64_t size() const override { return r_.size(); }
+  const std::string& path() const override { return r_.path(); }
+  size_t read_at(void* buf, size_t len, uint64_t off) override { return r_.read_at(buf, len, off); }
+  size_t read_cached(void* buf, size_t len, uint64_t off) override { return r_.read_cached(buf, len, off); }
+  bool concurrent_reads() const override { return r_.concurrent_reads(); }
+  bool open_uncached() override { return r_.open_uncached(); }
+  bool cached(uint64_t off, size_t len) const override { return r_.cached(off, len); }
+  size_t read_uncached(void* buf, size_t len, uint64_t off) override { return r_.read_uncached(buf, len, off); }
+  void advise_sequential() override { r_.advise_sequential(); }
+
+ private:
+  Reader& r_;
+};
+
+// The scan of one range: a consumer of the scan pipeline (run_scan reads,
+// with read-ahead, direct reads and EIO skipping), which hands it the
+// source's bytes in order. Candidates are searched for in the pipeline's
+// buffers where they lie; only a candidate that needs the bytes of the next
+// buffer (and the last 3 bytes of each, a signature may straddle) is kept in
+// a window of its own, which grows until the check decides.
+class Driver final : public Sink {
+ public:
+  // A candidate that needs more bytes waits for at least this many.
+  static constexpr uint64_t kMinWindow = uint64_t(1) << 20;
+
   using ProgressHook = std::function<void(uint64_t done, bool force)>;
   Driver(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& sink, ProgressHook progress)
       : reader_(reader), opt_(opt), control_(control), sink_(sink), progress_(std::move(progress)) {
     for (auto& [sha, off] : opt_.known) seen_.emplace(sha, off);  // a resumed run dedupes against the earlier files
   }
+
+  // Pipeline settings; run() uses them (recheck_held reads less ahead).
+  ScanOptions scan_options;
 
   CarveReport run();
   // With reassembly on, partial candidates wait for the end of the run (a
@@ -44,16 +76,26 @@ class Driver {
   // of the files recovered, for resolve_partials.
   std::vector<CarvedFile>& held_partials() { return held_; }
   const std::vector<Fragment>& recovered() const { return recovered_; }
-  // Called about once a second from run() with the scan position: every
+  // Called about once a second from the scan with its position: every
   // candidate before it has been written (and passed to the sink) or held.
   void set_checkpoint(std::function<void(uint64_t pos)> hook) { checkpoint_ = std::move(hook); }
   const CarveReport& counters() const { return rep_; }
 
+  // Sink: the bytes of [start, ...) in order, until done().
+  void on_data(uint64_t off, const uint8_t* bytes, size_t len) override;
+  void on_hole(uint64_t off, uint64_t len) override { zeros(off, len); }
+  void on_zero(uint64_t off, uint64_t len) override { zeros(off, len); }
+  void on_unreadable(uint64_t off, uint64_t len) override { add_unreadable(off, len); }
+  bool done() const override { return done_; }
+
  private:
-  size_t read_tolerant(uint8_t* dst, size_t want, uint64_t off);
+  void scan(const uint8_t* d, uint64_t base, size_t n, bool in_window);
+  void scan_window() { scan(win_.data(), win_off_, win_.size(), true); }
+  void keep(const uint8_t* d, uint64_t base, size_t n, size_t from, bool in_window);
+  bool carry_starts_candidate(const uint8_t* p, size_t n) const;
+  void zeros(uint64_t off, uint64_t len);
+  void tick();
   void add_unreadable(uint64_t off, uint64_t len);
-  bool refill(bool pending);
-  void shift(size_t k);
   void emit(uint64_t abs, const uint8_t* data, const CheckResult& res, bool thumbnail, uint64_t parent);
   void thumbnails(uint64_t abs, const uint8_t* data, const CheckResult& res);
   void hold_rejected(uint64_t abs, const CheckResult& res);
@@ -65,10 +107,19 @@ class Driver {
   ProgressHook progress_;
   std::function<void(uint64_t)> checkpoint_;
   CarveReport rep_;
-  std::vector<uint8_t> buf_;
-  uint64_t buf_off_ = 0;  // source offset of buf_[0]
-  size_t len_ = 0;        // valid bytes in buf_
-  uint64_t size_ = 0;
+  uint64_t size_ = 0, scan_end_ = 0;
+  uint32_t align_ = 1;
+  size_t chunk_ = 0;
+  uint64_t pos_ = 0;               // next byte to search: every candidate before it was decided
+  std::vector<uint8_t> win_;       // bytes kept from earlier pieces, contiguous, up to the last byte delivered
+  uint64_t win_off_ = 0;           // source offset of win_[0] (== pos_ while it is not empty)
+  bool pending_ = false;           // the candidate at pos_ needs more bytes
+  size_t want_ = 0;                // ...and is checked again when the window holds this many
+  CheckResume resume_;             // ...going on from here
+  uint64_t resume_at_ = UINT64_MAX;  // the candidate resume_ belongs to
+  bool done_ = false;              // past the range (or cancelled): the pipeline stops
+  std::chrono::steady_clock::time_point last_checkpoint_{};
+  uint64_t files_at_checkpoint_ = 0;
   std::unordered_map<std::string, uint64_t> seen_;  // sha256 -> offset (dedupe)
   bool made_partial_ = false, made_thumbs_ = false;
   std::vector<CarvedFile> held_;
@@ -81,63 +132,6 @@ void Driver::add_unreadable(uint64_t off, uint64_t len) {
   } else {
     rep_.unreadable.push_back({off, off + len});
   }
-}
-
-size_t Driver::read_tolerant(uint8_t* dst, size_t want, uint64_t off) {
-  try {
-    return reader_.read_at(dst, want, off);
-  } catch (const Error& e) {
-    if (e.errnum() != EIO) throw;
-  }
-  // ddrescue-like: retry in sector steps, zero-fill and record what fails.
-  size_t done = 0;
-  const uint32_t sec = std::max<uint32_t>(opt_.io_sector, 1);
-  while (done < want) {
-    size_t step = std::min<uint64_t>(sec - (off + done) % sec, want - done);
-    try {
-      size_t n = reader_.read_at(dst + done, step, off + done);
-      done += n;
-      if (n < step) break;  // end of source
-    } catch (const Error& e) {
-      if (e.errnum() != EIO) throw;
-      std::memset(dst + done, 0, step);
-      add_unreadable(off + done, step);
-      done += step;
-    }
-  }
-  return done;
-}
-
-void Driver::shift(size_t k) {
-  if (k == 0) return;
-  k = std::min(k, len_);
-  std::memmove(buf_.data(), buf_.data() + k, len_ - k);
-  len_ -= k;
-  buf_off_ += k;
-}
-
-// Appends bytes after buf_[len_). Without a pending candidate, holes
-// (SEEK_DATA) are skipped. Returns false at the end of the source.
-bool Driver::refill(bool pending) {
-  uint64_t at = buf_off_ + len_;
-  if (at >= size_) return false;
-  uint64_t limit = size_;
-  if (!pending && opt_.use_seek_hole) {
-    DataRange dr = reader_.next_data(at);
-    if (dr.begin > at) {
-      // Bytes carried over cannot start a JPEG that continues into zeros.
-      len_ = 0;
-      buf_off_ = at = dr.begin;
-      if (at >= size_) return false;
-    }
-    limit = std::max(dr.end, at + 1);
-  }
-  size_t want = std::min<uint64_t>(buf_.size() - len_, limit - at);
-  if (want == 0) return true;
-  size_t n = read_tolerant(buf_.data() + len_, want, at);
-  rep_.bytes_scanned += n;
-  len_ += n;
-  return n > 0;
 }
 
 void Driver::emit(uint64_t abs, const uint8_t* data, const CheckResult& res, bool thumbnail, uint64_t parent) {
@@ -231,86 +225,188 @@ void Driver::thumbnails(uint64_t abs, const uint8_t* data, const CheckResult& re
   }
 }
 
+void Driver::tick() {
+  const uint64_t at = std::min(pos_, scan_end_);
+  progress_(at - rep_.start, false);
+  if (!checkpoint_) return;
+  auto now = std::chrono::steady_clock::now();
+  // Every second, and after 32 more files at most every 100 ms (a run that
+  // fails soon after, on a full output filesystem, resumes from near where
+  // it stopped; a checkpoint copies the lists of held candidates and
+  // recovered files, so not after every file).
+  auto since = now - last_checkpoint_;
+  const uint64_t files = rep_.complete + rep_.partial + held_.size();
+  if (since >= std::chrono::seconds(1) || (since >= std::chrono::milliseconds(100) && files >= files_at_checkpoint_ + 32)) {
+    last_checkpoint_ = now;
+    files_at_checkpoint_ = files;
+    checkpoint_(at);
+  }
+}
+
+// The window keeps d[from, n), at source offset base + from: a candidate
+// that needs the bytes after them, or the last bytes of a piece.
+void Driver::keep(const uint8_t* d, uint64_t base, size_t n, size_t from, bool in_window) {
+  if (in_window) {
+    win_.erase(win_.begin(), win_.begin() + static_cast<std::ptrdiff_t>(from));
+    // After a large file the window does not stay huge (smaller ones keep
+    // their memory: new pages cost a fault each).
+    if (win_.capacity() > 4 * chunk_ && win_.size() <= chunk_) win_.shrink_to_fit();
+  } else {
+    win_.assign(d + from, d + n);
+  }
+  win_off_ = base + from;
+  pos_ = win_off_;
+}
+
+// Whether a signature starts in the kept bytes (at most 3) and ends in the
+// piece at p.
+bool Driver::carry_starts_candidate(const uint8_t* p, size_t n) const {
+  uint8_t joined[6];
+  const size_t c = std::min<size_t>(win_.size(), 3), k = std::min<size_t>(n, 3);
+  std::memcpy(joined, win_.data(), c);
+  std::memcpy(joined + c, p, k);
+  return find_soi(joined, c + k, 0, win_off_, align_) != SIZE_MAX;
+}
+
+void Driver::on_data(uint64_t off, const uint8_t* p, size_t n) {
+  rep_.bytes_scanned += n;
+  while (n > 0 && !done_) {
+    const bool joined = !win_.empty() && win_off_ + win_.size() == off;
+    size_t take = 0;
+    if (joined && pending_) {
+      take = std::min(n, want_ > win_.size() ? want_ - win_.size() : size_t(1));  // what the candidate waits for
+    } else if (joined && (n < 4 || carry_starts_candidate(p, n))) {
+      take = std::min<size_t>(n, 3);  // the rest of the signature; its check asks for more
+    }
+    if (take == 0) {
+      win_.clear();  // the last bytes before start nothing
+      pos_ = std::max(pos_, off);
+      scan(p, off, n, false);
+      return;
+    }
+    win_.insert(win_.end(), p, p + take);
+    off += take;
+    p += take;
+    n -= take;
+    // Then the rest of the piece where it lies, once the window is used up.
+    if (!pending_ || win_.size() >= want_ || off >= size_) scan_window();
+  }
+}
+
+// Holes and zero blocks: no JPEG starts in zeros, nor does a signature end
+// in them; a candidate waiting for more bytes gets them (as many as it may
+// still need), as if they had been read.
+void Driver::zeros(uint64_t off, uint64_t len) {
+  while (!done_ && pending_ && len > 0) {
+    const size_t room = want_ > win_.size() ? want_ - win_.size() : 1;
+    const size_t k = static_cast<size_t>(std::min<uint64_t>(len, room));
+    win_.resize(win_.size() + k, 0);
+    off += k;
+    len -= k;
+    if (win_.size() >= want_ || off >= size_) scan_window();
+  }
+  if (done_ || len == 0) return;
+  win_.clear();
+  pos_ = std::max(pos_, off + len);
+  tick();
+  if (pos_ >= scan_end_) done_ = true;
+}
+
+// Searches d[0, n), the bytes at source offset `base`, from pos_: until
+// they are used up, a candidate needs the bytes that follow, or the range
+// is done. `in_window`: d is win_.
+void Driver::scan(const uint8_t* d, uint64_t base, size_t n, bool in_window) {
+  for (;;) {
+    if (control_.cancelled()) {
+      rep_.cancelled = true;
+      done_ = true;
+      return;
+    }
+    tick();
+    if (pos_ >= scan_end_) {
+      done_ = true;
+      return;
+    }
+    const size_t from = static_cast<size_t>(pos_ - base);
+    const size_t i = find_soi(d, n, from, base, align_);
+    if (i == SIZE_MAX) {
+      // Keep the last 3 bytes (a signature may straddle into the next piece).
+      keep(d, base, n, n >= 3 ? std::max(from, n - 3) : from, in_window);
+      pending_ = false;
+      if (pos_ >= scan_end_) done_ = true;
+      return;
+    }
+    const uint64_t abs = base + i;
+    if (abs >= scan_end_) {
+      done_ = true;
+      return;
+    }
+    const size_t avail = n - i;
+    const bool eof = base + n >= size_;
+    const bool at_limit = avail >= opt_.max_size;
+    const uint8_t* at = d + i;
+    if (abs != resume_at_) {  // a new candidate: nothing to go on from
+      resume_.clear();
+      resume_at_ = abs;
+    }
+    CheckOptions check;
+    check.resume = &resume_;  // a file that needs more bytes is not decoded again from its start
+    CheckResult res = check_jpeg(at, std::min<size_t>(avail, opt_.max_size), eof || at_limit, check);
+    if (res.status == Status::need_more) {
+      // Checked again with twice the bytes (at least kMinWindow), going on
+      // from where this check stopped: a sequential scan two MCU rows
+      // before, a progressive one from its start. Only the bytes it waits
+      // for are copied; after it the search goes on in the pipeline's piece.
+      keep(d, base, n, i, in_window);
+      pending_ = true;
+      want_ = static_cast<size_t>(std::min<uint64_t>(std::max(kMinWindow, 2 * avail), opt_.max_size));
+      return;
+    }
+    pending_ = false;
+    rep_.candidates++;
+    if (res.status == Status::complete) {
+      emit(abs, at, res, false, 0);
+      if (opt_.thumbnails) thumbnails(abs, at, res);
+      pos_ = abs + res.length;
+    } else {
+      if (res.status == Status::partial) emit(abs, at, res, false, 0);
+      else if (opt_.reassemble && (res.header_end > 1 || res.broke_at > 512)) hold_rejected(abs, res);
+      else rep_.rejected++;
+      pos_ = abs + std::max<size_t>(res.header_end, 1);
+    }
+  }
+}
+
 CarveReport Driver::run() {
   auto t0 = std::chrono::steady_clock::now();
   size_ = reader_.size();
   rep_.source = reader_.path();
   rep_.size = size_;
   rep_.start = std::min(opt_.offset, size_);
-  uint64_t scan_end = opt_.length || opt_.length_set ? std::min(size_, rep_.start + opt_.length) : size_;
-  rep_.end = scan_end;
-  size_t chunk = std::max<size_t>(opt_.chunk_size, 1 << 16);
-  buf_.resize(chunk);
-  buf_off_ = rep_.start;
-  reader_.advise_sequential();
-  const uint32_t align = std::max<uint32_t>(opt_.sector_size, 1);
-  size_t scan = 0;  // next position in buf_ to search
-  bool done = false;
-  auto last_checkpoint = std::chrono::steady_clock::time_point{};
-  uint64_t files_at_checkpoint = 0;
-
-  while (!done) {
-    if (control_.cancelled()) {
-      rep_.cancelled = true;
-      break;
-    }
-    progress_(std::min(buf_off_ + scan, scan_end) - rep_.start, false);
-    if (checkpoint_) {
-      auto now = std::chrono::steady_clock::now();
-      // Every second, and after 32 more files at most every 100 ms (a run
-      // that fails soon after, on a full output filesystem, resumes from near
-      // where it stopped; a checkpoint copies the lists of held candidates and
-      // recovered files, so not after every file).
-      auto since = now - last_checkpoint;
-      if (since >= std::chrono::seconds(1) ||
-          (since >= std::chrono::milliseconds(100) && rep_.complete + rep_.partial + held_.size() >= files_at_checkpoint + 32)) {
-        last_checkpoint = now;
-        files_at_checkpoint = rep_.complete + rep_.partial + held_.size();
-        checkpoint_(std::min(buf_off_ + scan, scan_end));
-      }
-    }
-    if (buf_off_ + scan >= scan_end) break;
-    size_t i = find_soi(buf_.data(), len_, scan, buf_off_, align);
-    if (i == SIZE_MAX) {
-      // Keep the last 3 bytes (a signature may straddle the read boundary).
-      size_t keep_from = len_ >= 3 ? std::max(scan, len_ - 3) : scan;
-      shift(keep_from);
-      scan = 0;
-      if (!refill(false)) break;
-      continue;
-    }
-    uint64_t abs = buf_off_ + i;
-    if (abs >= scan_end) break;
-    bool eof = buf_off_ + len_ >= size_;
-    bool at_limit = len_ - i >= opt_.max_size;
-    CheckResult res = check_jpeg(buf_.data() + i, std::min<size_t>(len_ - i, opt_.max_size), eof || at_limit);
-    if (res.status == Status::need_more) {
-      shift(i);  // the candidate moves to buf_[0]
-      if (len_ == buf_.size()) buf_.resize(std::min<size_t>(buf_.size() * 2, opt_.max_size + chunk));
-      scan = 0;
-      refill(true);
-      continue;
-    }
-    rep_.candidates++;
-    if (res.status == Status::complete) {
-      emit(abs, buf_.data() + i, res, false, 0);
-      if (opt_.thumbnails) thumbnails(abs, buf_.data() + i, res);
-      scan = i + res.length;
-    } else {
-      if (res.status == Status::partial) emit(abs, buf_.data() + i, res, false, 0);
-      else if (opt_.reassemble && (res.header_end > 1 || res.broke_at > 512)) hold_rejected(abs, res);
-      else rep_.rejected++;
-      scan = i + std::max<size_t>(res.header_end, 1);
-    }
-    // Shrink back after a large file so the buffer does not stay huge.
-    if (buf_.size() > chunk && scan >= len_) {
-      shift(len_);
-      scan = 0;
-      buf_.resize(chunk);
-      buf_.shrink_to_fit();
-    }
+  scan_end_ = opt_.length || opt_.length_set ? std::min(size_, rep_.start + opt_.length) : size_;
+  rep_.end = scan_end_;
+  align_ = std::max<uint32_t>(opt_.sector_size, 1);
+  chunk_ = std::max<size_t>(opt_.chunk_size, 1 << 16);
+  pos_ = rep_.start;
+  win_.reserve(2 * chunk_);  // one allocation: new pages cost a fault each
+  tick();
+  if (control_.cancelled()) {
+    rep_.cancelled = true;
+  } else if (pos_ < scan_end_) {
+    ScanOptions so = scan_options;
+    so.start = rep_.start;
+    so.chunk_size = chunk_;
+    so.classify = false;  // every byte is searched anyway
+    so.unreadable_sector = std::max<uint32_t>(opt_.io_sector, 1);
+    so.direct = opt_.direct_io;
+    EveryByte every(reader_);
+    Reader& source = opt_.use_seek_hole ? reader_ : every;
+    // The pipeline's own progress and cancellation are not the carve's
+    // (parts add up their progress; a stop returns a report).
+    Control pipeline;
+    run_scan(source, so, *this, pipeline);
   }
-  rep_.next_offset = rep_.cancelled ? std::min(buf_off_ + scan, scan_end) : scan_end;
+  rep_.next_offset = rep_.cancelled ? std::min(pos_, scan_end_) : scan_end_;
   progress_(rep_.next_offset - rep_.start, true);
   rep_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep_;
@@ -319,25 +415,14 @@ CarveReport Driver::run() {
 // The bytes of a partial file again; what cannot be read is zeros, as it
 // was in the scan (which recorded the range).
 void read_zero_filled(Reader& reader, uint8_t* dst, size_t len, uint64_t off, uint32_t sector) {
+  size_t n = 0;
   try {
-    size_t n = reader.read_at(dst, len, off);
-    std::memset(dst + n, 0, len - n);
-    return;
+    n = reader.read_at(dst, len, off);
   } catch (const Error& e) {
     if (e.errnum() != EIO) throw;
+    n = read_skipping_unreadable(reader, dst, len, off, sector, [](uint64_t, uint64_t) {});
   }
-  const uint32_t sec = std::max<uint32_t>(sector, 1);
-  for (size_t done = 0; done < len;) {
-    size_t step = std::min<uint64_t>(sec - (off + done) % sec, len - done);
-    try {
-      size_t n = reader.read_at(dst + done, step, off + done);
-      std::memset(dst + done + n, 0, step - n);
-    } catch (const Error& e) {
-      if (e.errnum() != EIO) throw;
-      std::memset(dst + done, 0, step);
-    }
-    done += step;
-  }
+  std::memset(dst + n, 0, len - n);
 }
 
 // After the scan: each held partial candidate is reassembled from its
@@ -467,6 +552,9 @@ Carried recheck_held(Reader& reader, const CarveOptions& opt, Control& control, 
     }
     o.offset = p;
     Driver d(reader, o, control, on_file, [](uint64_t, bool) {});
+    // One candidate: little read-ahead.
+    d.scan_options.readers = 1;
+    d.scan_options.buffers = 2;
     if (d.run().cancelled) c.unchecked.push_back(p);
     for (auto& f : d.held_partials()) c.held.push_back(std::move(f));
   }

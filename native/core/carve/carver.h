@@ -1,8 +1,10 @@
-// The scan driver: reads the source once with large sequential reads, finds
-// candidates (signature.h), checks each (jpeg_check.h) and writes complete
-// files to OUTDIR, partial ones to OUTDIR/partial, thumbnails (optional) to
-// OUTDIR/thumbnails, all named by byte offset. The source is only read,
-// through a Reader. EIO is skipped in sector steps and recorded.
+// The scan driver: reads the source once through the scan pipeline
+// (scan_pipeline.h: large sequential reads ahead of the search, direct reads
+// when cold), finds candidates (signature.h), checks each (jpeg_check.h) and
+// writes complete files to OUTDIR, partial ones to OUTDIR/partial,
+// thumbnails (optional) to OUTDIR/thumbnails, all named by byte offset. The
+// source is only read, through a Reader. EIO is skipped in sector steps and
+// recorded.
 #pragma once
 
 #include <cstdint>
@@ -30,11 +32,12 @@ struct CarveOptions {
   uint64_t min_size = 0;           // smaller files are not written
   int min_width = 0, min_height = 0;
   uint64_t max_size = uint64_t(256) << 20;  // a JPEG longer than this is cut there
-  size_t chunk_size = size_t(16) << 20;
+  size_t chunk_size = size_t(16) << 20;  // the pipeline's pieces (read ahead, searched where they lie)
   bool dedupe = false;             // skip files whose sha256 was already written
   bool thumbnails = false;         // also write embedded JPEGs of complete files
   bool partials = true;            // write partial files
   bool use_seek_hole = true;
+  bool direct_io = true;           // read what is not in the page cache around it (ScanOptions::direct)
   bool write = true;               // false: report only (dry run, benchmarks of the scan)
   // Scan threads: the range is split into this many parts scanned in
   // parallel (0: one per CPU, at most 4; ranges under 64 MiB and --dedupe use one).

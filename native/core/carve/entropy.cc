@@ -221,7 +221,8 @@ uint64_t scan_units(const Frame& frame, const ScanHeader& scan, uint64_t* blocks
 }
 
 ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& frame, const DecoderTables& tables,
-                       const ScanHeader& scan, const ScanState* from, std::vector<ScanState>* states) {
+                       const ScanHeader& scan, const ScanState* from, std::vector<ScanState>* states,
+                       uint64_t states_every) {
   const uint8_t* start = from ? p + std::min<size_t>(from->byte, size_t(end - p)) : p;
   Ctx c{BitReader(start, end), frame, tables, scan, frame.precision > 8 ? 15 : 11, frame.precision > 8 ? 14 : 10};
   ScanResult res;
@@ -329,7 +330,8 @@ ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& fr
       if (!one_block(0, int(u % per_row), int(u / per_row))) return fail("invalid Huffman data");
     }
     if (c.br.overran()) return fail("entropy-coded data ends before the last MCU");
-    if (states) states->push_back(state_here(c.br, p, seg, u + 1, next_rst));
+    if (states && (states_every <= 1 || (u + 1) % states_every == 1))
+      states->push_back(state_here(c.br, p, seg, u + 1, next_rst));
     if ((u + 1) % per_row == 0) {
       row_prev = res.good_end;
       res.good_end = c.br.approx_pos();

@@ -44,9 +44,12 @@ uint64_t scan_units(const Frame& frame, const ScanHeader& scan, uint64_t* blocks
 // progressive non-zero maps are updated.
 // `from` (sequential scans only): start in that state instead of at MCU 0,
 // its byte counted from p. `states`: receives the state after every MCU
-// (bytes counted from p), the snapshots a fragment search resumes from.
+// (bytes counted from p), the snapshots a fragment search resumes from; with
+// `states_every` = k > 1 only after MCUs 1, k + 1, 2k + 1, ... (a check that
+// may go on later keeps one per row: cheaper than one per MCU).
 ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& frame, const DecoderTables& tables,
-                       const ScanHeader& scan, const ScanState* from = nullptr, std::vector<ScanState>* states = nullptr);
+                       const ScanHeader& scan, const ScanState* from = nullptr, std::vector<ScanState>* states = nullptr,
+                       uint64_t states_every = 1);
 
 // Structure-only walk (arithmetic / lossless data): to the first marker that
 // is not FF00 or RSTn. ok with `end` at that marker, or need_more / bad.

@@ -21,6 +21,18 @@ const char* status_name(Status s) {
 
 bool header_check(const uint8_t* d, size_t n) { return n >= 4 && is_soi_candidate(d); }
 
+// check_jpeg's whole state between two marker segments (CheckResume::walk).
+struct CheckWalk {
+  CheckResult r;
+  DecoderTables tables;
+  Frame frame;
+  size_t pos = 2;
+  size_t first_scan_at = 0;  // where the first scan's entropy data begins
+  size_t good_end = 0;       // last verified cut point
+  bool in_scans = false;
+  uint64_t decoded_blocks = 0;  // over all scans so far (bounded by opt)
+};
+
 namespace {
 
 inline unsigned be16(const uint8_t* p) { return unsigned(p[0]) << 8 | p[1]; }
@@ -184,25 +196,56 @@ void parse_mpf(const uint8_t* d, size_t at, size_t n, std::vector<std::pair<size
   }
 }
 
+// After need_more in a sequential scan: the latest state with two MCU rows
+// or more decoded after it (`last` is the first unit of the last row begun,
+// so at least that much) (a failure further on then leaves the same last
+// good point as a decode from the start would) and not at a restart
+// interval's end (there the marker is checked first). None: the resume
+// point stays as it was.
+// Units (MCUs, or blocks of a single-component scan) in one row of the image.
+uint64_t mcu_row(const Frame& frame, const ScanHeader& scan) {
+  return scan.ns > 1 ? uint64_t(frame.mcux) : uint64_t(frame.comp[scan.cidx[0]].bw_real);
+}
+
+// `states`: one after the first unit of each row (decode_scan's states_every).
+void keep_resume(const Frame& frame, const ScanHeader& scan, const DecoderTables& tables, size_t data,
+                 const std::vector<ScanState>& states, CheckResume& resume) {
+  if (states.empty()) return;
+  const uint64_t per_row = mcu_row(frame, scan);
+  const uint64_t last = states.back().unit;
+  if (per_row == 0 || last < 2 * per_row) return;
+  const unsigned ri = tables.restart_interval;
+  for (auto it = states.rbegin(); it != states.rend(); ++it) {
+    if (it->unit + 2 * per_row > last || (ri && it->unit % ri == 0)) continue;
+    resume.scan_data = data;
+    resume.state = *it;
+    return;
+  }
+}
+
 }  // namespace
 
 CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions& opt) {
-  CheckResult r;
   if (n < 4) {
+    CheckResult r;
     r.status = eof ? Status::reject : Status::need_more;
     return r;
   }
   if (!header_check(d, n)) {
+    CheckResult r;
     r.reason = "not a JPEG header";
     return r;
   }
-  auto tables = std::make_unique<DecoderTables>();
-  Frame frame;
-  size_t pos = 2;
-  size_t first_scan_at = 0;  // where the first scan's entropy data begins
-  size_t good_end = 0;       // last verified cut point
-  bool in_scans = false;
-  uint64_t decoded_blocks = 0;  // over all scans so far (bounded by opt)
+  // Fresh, or where an earlier check of these bytes began the scan it ran out in.
+  auto walk = opt.resume && opt.resume->walk ? std::make_unique<CheckWalk>(*opt.resume->walk) : std::make_unique<CheckWalk>();
+  CheckResult& r = walk->r;
+  DecoderTables* tables = &walk->tables;
+  Frame& frame = walk->frame;
+  size_t& pos = walk->pos;
+  size_t& first_scan_at = walk->first_scan_at;
+  size_t& good_end = walk->good_end;
+  bool& in_scans = walk->in_scans;
+  uint64_t& decoded_blocks = walk->decoded_blocks;
 
   // file check: what a walk that stopped early amounts to.
   auto stop = [&](const char* why, size_t broke_at) -> CheckResult& {
@@ -252,7 +295,9 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
         }
         for (auto [off, len] : r.info.mpf_images) {
           if (!ok) break;
-          CheckResult sub = check_jpeg(d + off, len, true, opt);
+          CheckOptions sub_opt = opt;
+          sub_opt.resume = nullptr;  // another image's bytes
+          CheckResult sub = check_jpeg(d + off, len, true, sub_opt);
           ok = sub.status == Status::complete && sub.length + 16 >= len;
         }
         if (ok) {
@@ -295,6 +340,16 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
       r.info.arithmetic = frame.arithmetic;
       r.info.lossless = frame.lossless;
     } else if (m == 0xDA) {
+      // Where a later check of more bytes begins again if this scan runs out
+      // (decoding changes the frame's progressive maps, so taken before it).
+      std::shared_ptr<CheckWalk> at_scan;
+      if (opt.resume && !eof) {
+        CheckResume& res = *opt.resume;
+        if (!res.spare) res.spare = std::make_shared<CheckWalk>();
+        at_scan = res.spare;
+        *at_scan = *walk;  // into the spare's memory
+        at_scan->pos = mpos;
+      }
       if (!frame.present) return stop("a scan before the frame header", mpos);
       ScanHeader sc;
       if (!parse_sos(seg, seglen, frame, *tables, sc)) return stop("a bad scan header", mpos);
@@ -315,10 +370,21 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
       }
       const bool probed = opt.probe && !frame.arithmetic && !frame.lossless && !frame.progressive;
       if (probed) opt.probe->states.clear();
+      const bool resumable = opt.resume && !probed && !frame.arithmetic && !frame.lossless && !frame.progressive;
+      const ScanState* from = resumable && opt.resume->scan_data == data ? &opt.resume->state : nullptr;
+      std::vector<ScanState> states;
       ScanResult sr = (frame.arithmetic || frame.lossless)
                           ? skip_scan(d + data, d + n, eof)
-                          : decode_scan(d + data, d + n, eof, frame, *tables, sc, nullptr,
-                                        probed && !opt.probe_whole ? &opt.probe->states : nullptr);
+                          : decode_scan(d + data, d + n, eof, frame, *tables, sc, from,
+                                        probed && !opt.probe_whole ? &opt.probe->states : resumable ? &states : nullptr,
+                                        resumable ? mcu_row(frame, sc) : 1);
+      if (at_scan && sr.outcome == ScanOutcome::need_more) {
+        CheckResume& res = *opt.resume;
+        if (res.scan_data != data) res.scan_data = 0;  // a state of an earlier scan
+        res.spare.reset();  // it is the walk now
+        res.walk = std::move(at_scan);
+        if (resumable) keep_resume(frame, sc, *tables, data, states, res);
+      }
       if (probed && (sr.outcome == ScanOutcome::bad || (opt.probe_whole && sr.outcome == ScanOutcome::ok))) {
         ScanProbe& pr = *opt.probe;
         pr.valid = true;

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +52,28 @@ struct ScanProbe {
   std::vector<ScanState> states;  // bytes counted from data_start
 };
 
+// Where a check that needed more bytes can go on from, so that bytes are not
+// decoded again (the carver keeps it with a candidate while more come): the
+// check's state where the scan that ran out begins and, in a sequential
+// Huffman scan, the decoder's state two MCU rows or more before the bytes ran
+// out (what decides the outcome from there on is then the same as for a
+// check from the start). Only for the same bytes, longer.
+struct CheckWalk;
+struct CheckResume {
+  std::shared_ptr<const CheckWalk> walk;  // null: from the start
+  size_t scan_data = 0;                   // offset of that scan's entropy-coded data in the span; 0: none
+  ScanState state;                        // its byte counted from there
+  // Memory for the next state kept (its vectors are reused: a snapshot in
+  // fresh memory cost a page fault per page). Keep it between candidates.
+  std::shared_ptr<CheckWalk> spare;
+  // Forget where a candidate stopped (for the next one), keeping `spare`.
+  void clear() {
+    walk.reset();
+    scan_data = 0;
+    state = ScanState{};
+  }
+};
+
 struct CheckOptions {
   // A partial needs at least this many verified bytes of entropy-coded data;
   // less is indistinguishable from a header followed by garbage (a decoy).
@@ -66,6 +89,9 @@ struct CheckOptions {
   // progressive photo decodes ~30 million).
   unsigned max_scans = 1000;
   uint64_t max_decoded_blocks = uint64_t(1) << 28;
+  // In: where an earlier check of the same bytes stopped (need_more); out,
+  // after need_more: where the next check can go on from. Null: none.
+  CheckResume* resume = nullptr;
 };
 
 struct CheckResult {
