@@ -1,5 +1,5 @@
 // Image formats: raw and qcow2. The format is detected by magic in the addon
-// (native/core/image_open.cc), where containers we do not read (VMDK, VHD,
+// (native/core/readers/image_open.cc), where containers we do not read (VMDK, VHD,
 // ...) are refused; `format` forces it. qcow2 backing files are followed
 // under a policy (allowBacking).
 import { InvalidArgumentError } from './errors.js';

@@ -1,5 +1,5 @@
 // The rule for a file blocksmith writes (map --svg today; the same rule as
-// the addon's sparse copies, native/core/sparse_file_sink.cc):
+// the addon's sparse copies, native/core/sinks/sparse_file_sink.cc):
 //
 // - never a block or character device, FIFO, socket or directory;
 // - never a source (same st_dev + st_ino, so also through a symlink or a

@@ -3,7 +3,7 @@
 // symlink or a hard link, also a qcow2's backing file), never an existing file
 // without --overwrite, never through a symbolic link planted at the name, and
 // a refusal creates nothing. For `map --svg` (src/output-file.ts) and for the
-// sparse copies and RBD exports (native/core/sparse_file_sink.cc).
+// sparse copies and RBD exports (native/core/sinks/sparse_file_sink.cc).
 import { spawnSync } from 'node:child_process';
 import { existsSync, linkSync, lstatSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

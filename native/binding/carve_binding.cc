@@ -12,8 +12,8 @@
 #include <mutex>
 
 #include "args.h"
-#include "core/carve/carver.h"
-#include "core/file_reader.h"
+#include "core/operations/carve.h"
+#include "core/readers/file_reader.h"
 #include "exports.h"
 #include "job.h"
 

@@ -1,6 +1,6 @@
 #include "errors.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace binding {
 

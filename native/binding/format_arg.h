@@ -6,7 +6,7 @@
 #include <napi.h>
 
 #include "args.h"
-#include "core/image_open.h"
+#include "core/readers/image_open.h"
 
 namespace binding {
 

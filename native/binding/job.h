@@ -9,7 +9,7 @@
 
 #include <functional>
 
-#include "core/control.h"
+#include "core/pipeline/control.h"
 
 namespace binding {
 

@@ -3,7 +3,7 @@
 #include <napi.h>
 
 #include "args.h"
-#include "core/rbd/rbd_copy.h"
+#include "core/operations/rbd_copy.h"
 #include "exports.h"
 #include "format_arg.h"
 #include "job.h"

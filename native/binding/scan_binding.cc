@@ -3,11 +3,11 @@
 #include <napi.h>
 
 #include "args.h"
-#include "core/extent_map.h"
-#include "core/file_reader.h"
-#include "core/image_open.h"
+#include "core/sinks/extent_map_sink.h"
+#include "core/readers/file_reader.h"
+#include "core/readers/image_open.h"
 #include "format_arg.h"
-#include "core/scan_pipeline.h"
+#include "core/pipeline/scan_pipeline.h"
 #include "exports.h"
 #include "job.h"
 

@@ -3,9 +3,9 @@
 #include <napi.h>
 
 #include "args.h"
-#include "core/file_reader.h"
-#include "core/fs/mount_check.h"
-#include "core/sparsify.h"
+#include "core/readers/file_reader.h"
+#include "core/host/mount_check.h"
+#include "core/operations/sparsify.h"
 #include "exports.h"
 #include "format_arg.h"
 #include "job.h"

@@ -2,10 +2,10 @@
 #include <napi.h>
 
 #include "args.h"
-#include "core/classify.h"
-#include "core/cpu_features.h"
-#include "core/zero_detect.h"
-#include "core/zero_kernels.h"
+#include "core/zero/classify.h"
+#include "core/zero/cpu_features.h"
+#include "core/zero/zero_detect.h"
+#include "core/zero/zero_kernels.h"
 #include "exports.h"
 
 namespace binding {

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <vector>
 
-#include "core/classify.h"
-#include "core/zero_detect.h"
+#include "core/zero/classify.h"
+#include "core/zero/zero_detect.h"
 
 using namespace blocksmith;
 

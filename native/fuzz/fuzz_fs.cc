@@ -11,11 +11,11 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/error.h"
-#include "core/fs/ext.h"
-#include "core/fs/ext_refs.h"
-#include "core/fs/inspect.h"
-#include "core/memory_reader.h"
+#include "core/base/error.h"
+#include "core/guest_fs/ext.h"
+#include "core/guest_fs/ext_refs.h"
+#include "core/guest_fs/inspect.h"
+#include "core/readers/memory_reader.h"
 
 using namespace blocksmith;
 

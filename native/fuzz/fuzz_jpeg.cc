@@ -15,12 +15,12 @@
 #include <memory>
 #include <vector>
 
-#include "core/carve/carver.h"
+#include "core/operations/carve.h"
 #include "core/carve/jpeg_check.h"
 #include "core/carve/reassemble.h"
 #include "core/carve/seam.h"
-#include "core/control.h"
-#include "core/memory_reader.h"
+#include "core/pipeline/control.h"
+#include "core/readers/memory_reader.h"
 
 using namespace blocksmith;
 using namespace blocksmith::carve;

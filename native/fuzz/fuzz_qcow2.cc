@@ -1,4 +1,4 @@
-// Fuzz harness: the container-format probe (native/core/container_probe.cc:
+// Fuzz harness: the container-format probe (native/core/readers/container_probe.cc:
 // the magic table, the VMDK descriptor text, the VHD footer checksum at the
 // end) and the qcow2 reader over an in-memory image (the input bytes).
 // Opening either fails with blocksmith::Error or yields a reader whose data
@@ -12,9 +12,9 @@
 #include <memory>
 #include <vector>
 
-#include "core/container_probe.h"
-#include "core/error.h"
-#include "core/memory_reader.h"
+#include "core/readers/container_probe.h"
+#include "core/base/error.h"
+#include "core/readers/memory_reader.h"
 #include "core/qcow2/qcow2_reader.h"
 
 using namespace blocksmith;

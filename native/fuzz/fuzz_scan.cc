@@ -14,9 +14,9 @@
 #include <cstring>
 #include <vector>
 
-#include "core/control.h"
-#include "core/memory_reader.h"
-#include "core/scan_pipeline.h"
+#include "core/pipeline/control.h"
+#include "core/readers/memory_reader.h"
+#include "core/pipeline/scan_pipeline.h"
 
 using namespace blocksmith;
 

@@ -14,10 +14,10 @@
 #include <map>
 #include <stdexcept>
 
-#include "core/file_reader.h"
-#include "core/image_open.h"
-#include "core/memory_reader.h"
-#include "core/unique_fd.h"
+#include "core/readers/file_reader.h"
+#include "core/readers/image_open.h"
+#include "core/readers/memory_reader.h"
+#include "core/base/unique_fd.h"
 #include "test.h"
 #include "test_bytes.h"
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "core/reader.h"
+#include "core/pipeline/reader.h"
 
 namespace conformance {
 

@@ -14,11 +14,11 @@
 
 #include "carve_samples.h"
 #include "test_bytes.h"
-#include "core/carve/carver.h"
+#include "core/operations/carve.h"
 #include "core/carve/jpeg_check.h"
 #include "core/carve/sha256.h"
 #include "core/carve/signature.h"
-#include "core/memory_reader.h"
+#include "core/readers/memory_reader.h"
 #include "test.h"
 
 using namespace blocksmith;

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/carve/output.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "test.h"
 
 using namespace blocksmith::carve;

@@ -1,6 +1,6 @@
 #include <vector>
 
-#include "core/classify.h"
+#include "core/zero/classify.h"
 #include "test.h"
 
 using namespace blocksmith;

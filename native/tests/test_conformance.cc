@@ -15,12 +15,13 @@
 #include <vector>
 
 #include "conformance.h"
-#include "core/error.h"
-#include "core/extent_map.h"
-#include "core/file_reader.h"
-#include "core/punch_sink.h"
-#include "core/scan_pipeline.h"
-#include "core/sparse_file_sink.h"
+#include "core/base/error.h"
+#include "core/sinks/counting_sink.h"
+#include "core/sinks/extent_map_sink.h"
+#include "core/readers/file_reader.h"
+#include "core/sinks/punch_sink.h"
+#include "core/pipeline/scan_pipeline.h"
+#include "core/sinks/sparse_file_sink.h"
 #include "test.h"
 
 using namespace blocksmith;

@@ -1,4 +1,4 @@
-// The container-format table (native/core/container_probe.cc) on bytes built
+// The container-format table (native/core/readers/container_probe.cc) on bytes built
 // in memory: each format QEMU probes is recognised where it keeps its magic
 // (bochs, cloop and dmg here, as qemu-img cannot create them; the others are
 // also made by qemu-img in test/containers.test.ts), and raw disks, qcow2
@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "core/container_probe.h"
-#include "core/error.h"
-#include "core/image_open.h"
-#include "core/memory_reader.h"
+#include "core/readers/container_probe.h"
+#include "core/base/error.h"
+#include "core/readers/image_open.h"
+#include "core/readers/memory_reader.h"
 #include "test.h"
 
 using namespace blocksmith;

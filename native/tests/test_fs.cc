@@ -4,14 +4,15 @@
 #include <cstring>
 #include <vector>
 
-#include "core/extent_map.h"
-#include "core/fs/checksum.h"
-#include "core/fs/ext.h"
-#include "core/fs/inspect.h"
-#include "core/fs/partition.h"
-#include "core/memory_reader.h"
-#include "core/punch_sink.h"
-#include "core/scan_pipeline.h"
+#include "core/sinks/counting_sink.h"
+#include "core/sinks/extent_map_sink.h"
+#include "core/guest_fs/checksum.h"
+#include "core/guest_fs/ext.h"
+#include "core/guest_fs/inspect.h"
+#include "core/guest_fs/partition.h"
+#include "core/readers/memory_reader.h"
+#include "core/sinks/punch_sink.h"
+#include "core/pipeline/scan_pipeline.h"
 #include "test.h"
 
 using namespace blocksmith;

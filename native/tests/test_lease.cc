@@ -12,8 +12,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/error.h"
-#include "core/lease_guard.h"
+#include "core/base/error.h"
+#include "core/host/lease_guard.h"
 #include "test.h"
 
 using namespace blocksmith;

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
-#include "core/sparse_file_sink.h"
+#include "core/base/error.h"
+#include "core/sinks/sparse_file_sink.h"
 #include "test.h"
 
 using namespace blocksmith;

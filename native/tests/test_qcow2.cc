@@ -5,8 +5,8 @@
 #include <memory>
 #include <vector>
 
-#include "core/error.h"
-#include "core/memory_reader.h"
+#include "core/base/error.h"
+#include "core/readers/memory_reader.h"
 #include "core/qcow2/qcow2_reader.h"
 #include "test.h"
 

@@ -18,12 +18,12 @@
 #include "carve_samples.h"
 #include "test_bytes.h"
 #include "core/carve/block_size.h"
-#include "core/carve/carver.h"
+#include "core/operations/carve.h"
 #include "core/carve/entropy.h"
 #include "core/carve/jpeg_check.h"
 #include "core/carve/reassemble.h"
 #include "core/carve/seam.h"
-#include "core/memory_reader.h"
+#include "core/readers/memory_reader.h"
 #include "test.h"
 
 using namespace blocksmith;

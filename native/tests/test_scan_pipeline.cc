@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "core/extent_map.h"
-#include "core/memory_reader.h"
-#include "core/scan_pipeline.h"
+#include "core/sinks/extent_map_sink.h"
+#include "core/readers/memory_reader.h"
+#include "core/pipeline/scan_pipeline.h"
 #include "test.h"
 
 using namespace blocksmith;
@@ -127,7 +127,7 @@ TEST("totals add up to the size for every block size") {
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "core/punch_sink.h"
+#include "core/sinks/punch_sink.h"
 
 TEST("a read error in the middle of an in-place run punches nothing at or after the unreadable range") {
   char tmpl[] = "/tmp/blocksmith-eio-XXXXXX";
@@ -290,7 +290,7 @@ TEST("done(): the scan ends there without on_end, having read at most the pieces
 
 #include <sys/mman.h>
 
-#include "core/file_reader.h"
+#include "core/readers/file_reader.h"
 
 // Forwards to a FileReader and counts which reads the pipeline chose.
 struct Watched final : Reader {

@@ -6,9 +6,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/error.h"
-#include "core/file_reader.h"
-#include "core/image_lock.h"
+#include "core/base/error.h"
+#include "core/readers/file_reader.h"
+#include "core/host/image_lock.h"
 #include "test.h"
 
 using namespace blocksmith;

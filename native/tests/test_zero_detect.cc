@@ -3,8 +3,8 @@
 #include <random>
 #include <vector>
 
-#include "core/zero_detect.h"
-#include "core/zero_kernels.h"
+#include "core/zero/zero_detect.h"
+#include "core/zero/zero_kernels.h"
 #include "test.h"
 
 using namespace blocksmith;

@@ -1,9 +1,9 @@
-#include "block_size.h"
+#include "core/carve/block_size.h"
 
 #include <cstring>
 #include <map>
 
-#include "../error.h"
+#include "core/base/error.h"
 
 namespace blocksmith::carve {
 namespace {

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "../reader.h"
+#include "core/pipeline/reader.h"
 
 namespace blocksmith::carve {
 

@@ -1,4 +1,4 @@
-#include "entropy.h"
+#include "core/carve/entropy.h"
 
 #include <algorithm>
 #include <cstring>

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "jpeg_types.h"
+#include "core/carve/jpeg_types.h"
 
 namespace blocksmith::carve {
 

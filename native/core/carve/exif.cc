@@ -1,4 +1,4 @@
-#include "exif.h"
+#include "core/carve/exif.h"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-#include "huffman.h"
+#include "core/carve/huffman.h"
 
 #include <cstring>
 

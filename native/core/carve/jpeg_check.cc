@@ -1,11 +1,11 @@
-#include "jpeg_check.h"
+#include "core/carve/jpeg_check.h"
 
 #include <algorithm>
 #include <memory>
 
-#include "entropy.h"
-#include "jpeg_types.h"
-#include "signature.h"
+#include "core/carve/entropy.h"
+#include "core/carve/jpeg_types.h"
+#include "core/carve/signature.h"
 
 namespace blocksmith::carve {
 

@@ -13,9 +13,9 @@
 #include <utility>
 #include <vector>
 
-#include "entropy.h"
-#include "exif.h"
-#include "jpeg_types.h"
+#include "core/carve/entropy.h"
+#include "core/carve/exif.h"
+#include "core/carve/jpeg_types.h"
 
 namespace blocksmith::carve {
 

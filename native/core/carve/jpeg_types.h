@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "huffman.h"
+#include "core/carve/huffman.h"
 
 namespace blocksmith::carve {
 

@@ -1,4 +1,4 @@
-#include "output.h"
+#include "core/carve/output.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,8 +10,8 @@
 #include <cstring>
 #include <vector>
 
-#include "../error.h"
-#include "../unique_fd.h"
+#include "core/base/error.h"
+#include "core/base/unique_fd.h"
 
 namespace blocksmith::carve {
 namespace {

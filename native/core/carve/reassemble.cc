@@ -1,15 +1,15 @@
-#include "reassemble.h"
+#include "core/carve/reassemble.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
 
-#include "../error.h"
-#include "entropy.h"
-#include "jpeg_check.h"
-#include "seam.h"
-#include "signature.h"
+#include "core/base/error.h"
+#include "core/carve/entropy.h"
+#include "core/carve/jpeg_check.h"
+#include "core/carve/seam.h"
+#include "core/carve/signature.h"
 
 namespace blocksmith::carve {
 

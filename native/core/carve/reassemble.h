@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "../reader.h"
+#include "core/pipeline/reader.h"
 
 namespace blocksmith::carve {
 

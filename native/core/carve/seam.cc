@@ -1,4 +1,4 @@
-#include "seam.h"
+#include "core/carve/seam.h"
 
 #include <algorithm>
 #include <array>
@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <string>
 
-#include "huffman.h"
+#include "core/carve/huffman.h"
 
 namespace blocksmith::carve {
 namespace {

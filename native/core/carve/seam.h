@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "jpeg_check.h"
+#include "core/carve/jpeg_check.h"
 
 namespace blocksmith::carve {
 

@@ -1,4 +1,4 @@
-#include "sha256.h"
+#include "core/carve/sha256.h"
 
 #include <dlfcn.h>
 

@@ -1,4 +1,4 @@
-#include "signature.h"
+#include "core/carve/signature.h"
 
 #include <cstring>
 

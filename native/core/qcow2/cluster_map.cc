@@ -1,11 +1,11 @@
-#include "cluster_map.h"
+#include "core/qcow2/cluster_map.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 
-#include "../error.h"
-#include "endian.h"
+#include "core/base/error.h"
+#include "core/qcow2/endian.h"
 
 namespace blocksmith::qcow2 {
 namespace {

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "../reader.h"
-#include "qcow2_header.h"
+#include "core/pipeline/reader.h"
+#include "core/qcow2/qcow2_header.h"
 
 namespace blocksmith::qcow2 {
 

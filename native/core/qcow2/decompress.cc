@@ -1,11 +1,11 @@
-#include "decompress.h"
+#include "core/qcow2/decompress.h"
 
 #include <dlfcn.h>
 
 #include <cerrno>
 #include <mutex>
 
-#include "../error.h"
+#include "core/base/error.h"
 
 namespace blocksmith::qcow2 {
 namespace {

@@ -1,12 +1,12 @@
-#include "qcow2_header.h"
+#include "core/qcow2/qcow2_header.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
 
-#include "../error.h"
-#include "endian.h"
+#include "core/base/error.h"
+#include "core/qcow2/endian.h"
 
 namespace blocksmith::qcow2 {
 namespace {

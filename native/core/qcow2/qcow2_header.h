@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <string>
 
-#include "../reader.h"
-#include "decompress.h"
+#include "core/pipeline/reader.h"
+#include "core/qcow2/decompress.h"
 
 namespace blocksmith::qcow2 {
 

@@ -1,4 +1,4 @@
-#include "qcow2_reader.h"
+#include "core/qcow2/qcow2_reader.h"
 
 #include <algorithm>
 #include <atomic>
@@ -6,7 +6,7 @@
 #include <exception>
 #include <thread>
 
-#include "../error.h"
+#include "core/base/error.h"
 
 namespace blocksmith::qcow2 {
 

@@ -13,16 +13,16 @@
 #include <string>
 #include <vector>
 
-#include "../reader.h"
-#include "cluster_map.h"
-#include "qcow2_header.h"
+#include "core/pipeline/reader.h"
+#include "core/qcow2/cluster_map.h"
+#include "core/qcow2/qcow2_header.h"
 
 namespace blocksmith::qcow2 {
 
 // Opens the backing file named in the header (name as stored, format from
 // the header extension, may be empty). Returns the backing image's reader.
 // Resolving, depth limits and loop checks are the opener's job
-// (native/core/image_open.cc); harnesses pass one that refuses.
+// (native/core/readers/image_open.cc); harnesses pass one that refuses.
 using BackingOpener = std::function<std::unique_ptr<Reader>(const std::string& name, const std::string& format)>;
 
 class Qcow2Reader final : public Reader {

@@ -1,4 +1,4 @@
-#include "librbd_api.h"
+#include "core/rbd/librbd_api.h"
 
 #include <dlfcn.h>
 
@@ -6,7 +6,7 @@
 #include <mutex>
 #include <string>
 
-#include "../error.h"
+#include "core/base/error.h"
 
 namespace blocksmith::rbd {
 namespace {

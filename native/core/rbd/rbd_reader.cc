@@ -1,4 +1,4 @@
-#include "rbd_reader.h"
+#include "core/rbd/rbd_reader.h"
 
 #include <algorithm>
 #include <cerrno>

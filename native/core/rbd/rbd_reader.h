@@ -5,8 +5,8 @@
 
 #include <vector>
 
-#include "../reader.h"
-#include "session.h"
+#include "core/pipeline/reader.h"
+#include "core/rbd/session.h"
 
 namespace blocksmith::rbd {
 

@@ -1,10 +1,10 @@
-#include "session.h"
+#include "core/rbd/session.h"
 
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 
-#include "../error.h"
+#include "core/base/error.h"
 
 namespace blocksmith::rbd {
 

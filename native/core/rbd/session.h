@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "librbd_api.h"
+#include "core/rbd/librbd_api.h"
 
 namespace blocksmith::rbd {
 

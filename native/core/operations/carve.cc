@@ -1,0 +1,757 @@
+#include "core/operations/carve.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "core/base/error.h"
+#include "core/pipeline/scan_pipeline.h"
+#include "core/carve/block_size.h"
+#include "core/carve/output.h"
+#include "core/carve/sha256.h"
+#include "core/carve/signature.h"
+
+namespace blocksmith::carve {
+
+std::string carved_name(uint64_t offset) {
+  char name[40];
+  std::snprintf(name, sizeof name, "f%014llu.jpg", static_cast<unsigned long long>(offset));
+  return name;
+}
+
+namespace {
+
+// Reads every byte, holes too (use_seek_hole = false; the binding opens
+// files that way as well, this covers any other Reader).
+class EveryByte final : public Reader {
+ public:
+  explicit EveryByte(Reader& r) : r_(r) {}
+  uint64_t size() const override { return r_.size(); }
+  const std::string& path() const override { return r_.path(); }
+  size_t read_at(void* buf, size_t len, uint64_t off) override { return r_.read_at(buf, len, off); }
+  size_t read_cached(void* buf, size_t len, uint64_t off) override { return r_.read_cached(buf, len, off); }
+  bool concurrent_reads() const override { return r_.concurrent_reads(); }
+  bool open_uncached() override { return r_.open_uncached(); }
+  bool cached(uint64_t off, size_t len) const override { return r_.cached(off, len); }
+  size_t read_uncached(void* buf, size_t len, uint64_t off) override { return r_.read_uncached(buf, len, off); }
+  void advise_sequential() override { r_.advise_sequential(); }
+
+ private:
+  Reader& r_;
+};
+
+// The scan of one range: a consumer of the scan pipeline (run_scan reads,
+// with read-ahead, direct reads and EIO skipping), which hands it the
+// source's bytes in order. Candidates are searched for in the pipeline's
+// buffers where they lie; only a candidate that needs the bytes of the next
+// buffer (and the last 3 bytes of each, a signature may straddle) is kept in
+// a window of its own, which grows until the check decides.
+class Driver final : public Sink {
+ public:
+  // A candidate that needs more bytes waits for at least this many.
+  static constexpr uint64_t kMinWindow = uint64_t(1) << 20;
+
+  using ProgressHook = std::function<void(uint64_t done, bool force)>;
+  Driver(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& sink, ProgressHook progress)
+      : reader_(reader), opt_(opt), control_(control), sink_(sink), progress_(std::move(progress)) {
+    for (auto& [sha, off] : opt_.known) seen_.emplace(sha, off);  // a resumed run dedupes against the earlier files
+  }
+
+  // Pipeline settings; run() uses them (recheck_held reads less ahead).
+  ScanOptions scan_options;
+
+  CarveReport run();
+  // With reassembly on, partial candidates wait for the end of the run (a
+  // continuation may lie in a part scanned later): these, and the ranges
+  // of the files recovered, for resolve_partials.
+  std::vector<CarvedFile>& held_partials() { return held_; }
+  const std::vector<Fragment>& recovered() const { return recovered_; }
+  // Called about once a second from the scan with its position: every
+  // candidate before it has been written (and passed to the sink) or held.
+  void set_checkpoint(std::function<void(uint64_t pos)> hook) { checkpoint_ = std::move(hook); }
+  const CarveReport& counters() const { return rep_; }
+
+  // Sink: the bytes of [start, ...) in order, until done().
+  void on_data(uint64_t off, const uint8_t* bytes, size_t len) override;
+  void on_hole(uint64_t off, uint64_t len) override { zeros(off, len); }
+  void on_zero(uint64_t off, uint64_t len) override { zeros(off, len); }
+  void on_unreadable(uint64_t off, uint64_t len) override { add_unreadable(off, len); }
+  bool done() const override { return done_; }
+
+ private:
+  void scan(const uint8_t* d, uint64_t base, size_t n, bool in_window);
+  void scan_window() { scan(win_.data(), win_off_, win_.size(), true); }
+  void keep(const uint8_t* d, uint64_t base, size_t n, size_t from, bool in_window);
+  bool carry_starts_candidate(const uint8_t* p, size_t n) const;
+  void zeros(uint64_t off, uint64_t len);
+  void tick();
+  void add_unreadable(uint64_t off, uint64_t len);
+  void emit(uint64_t abs, const uint8_t* data, const CheckResult& res, bool thumbnail, uint64_t parent);
+  void thumbnails(uint64_t abs, const uint8_t* data, const CheckResult& res);
+  void hold_rejected(uint64_t abs, const CheckResult& res);
+
+  Reader& reader_;
+  const CarveOptions& opt_;
+  Control& control_;
+  const FileSink& sink_;
+  ProgressHook progress_;
+  std::function<void(uint64_t)> checkpoint_;
+  CarveReport rep_;
+  uint64_t size_ = 0, scan_end_ = 0;
+  uint32_t align_ = 1;
+  size_t chunk_ = 0;
+  uint64_t pos_ = 0;               // next byte to search: every candidate before it was decided
+  std::vector<uint8_t> win_;       // bytes kept from earlier pieces, contiguous, up to the last byte delivered
+  uint64_t win_off_ = 0;           // source offset of win_[0] (== pos_ while it is not empty)
+  bool pending_ = false;           // the candidate at pos_ needs more bytes
+  size_t want_ = 0;                // ...and is checked again when the window holds this many
+  CheckResume resume_;             // ...going on from here
+  uint64_t resume_at_ = UINT64_MAX;  // the candidate resume_ belongs to
+  bool done_ = false;              // past the range (or cancelled): the pipeline stops
+  std::chrono::steady_clock::time_point last_checkpoint_{};
+  uint64_t files_at_checkpoint_ = 0;
+  std::unordered_map<std::string, uint64_t> seen_;  // sha256 -> offset (dedupe)
+  bool made_partial_ = false, made_thumbs_ = false;
+  std::vector<CarvedFile> held_;
+  std::vector<Fragment> recovered_;
+};
+
+void Driver::add_unreadable(uint64_t off, uint64_t len) {
+  if (!rep_.unreadable.empty() && rep_.unreadable.back().end == off) {
+    rep_.unreadable.back().end = off + len;
+  } else {
+    rep_.unreadable.push_back({off, off + len});
+  }
+}
+
+void Driver::emit(uint64_t abs, const uint8_t* data, const CheckResult& res, bool thumbnail, uint64_t parent) {
+  CarvedFile f;
+  f.offset = abs;
+  f.length = res.length;
+  f.status = res.status;
+  f.info = res.info;
+  f.parent = parent;
+  if (res.status == Status::partial) {
+    f.broke_at = abs + res.broke_at;
+    f.reason = res.reason;
+    if (opt_.reassemble && !thumbnail) {
+      held_.push_back(std::move(f));  // filtered and written by resolve_partials
+      return;
+    }
+  }
+  if (!thumbnail && res.status == Status::complete) recovered_.push_back({abs, res.length});
+  if (res.length < opt_.min_size || res.info.width < opt_.min_width || res.info.height < opt_.min_height) {
+    if (!thumbnail) rep_.filtered++;
+    return;
+  }
+  f.sha256 = sha256_hex(data, res.length);
+  std::string dir = opt_.out_dir;
+  if (thumbnail) {
+    f.kind = "thumbnail";
+    f.path = "thumbnails/" + carved_name(abs);
+    if (!made_thumbs_ && opt_.write) ensure_dir(dir + "/thumbnails");
+    made_thumbs_ = true;
+    dir += "/thumbnails";
+    rep_.thumbnails++;
+  } else if (res.status == Status::partial) {
+    if (!opt_.partials) return;
+    f.kind = "partial";
+    f.path = "partial/" + carved_name(abs);
+    if (!made_partial_ && opt_.write) ensure_dir(dir + "/partial");
+    made_partial_ = true;
+    dir += "/partial";
+    rep_.partial++;
+  } else {
+    f.kind = "complete";
+    f.path = carved_name(abs);
+    if (opt_.dedupe) {
+      auto [it, inserted] = seen_.emplace(f.sha256, abs);
+      if (!inserted) {
+        f.kind = "duplicate";
+        f.duplicate_of = carved_name(it->second);
+        f.path.clear();
+        rep_.duplicates++;
+        sink_(f);
+        return;
+      }
+    }
+    rep_.complete++;
+  }
+  if (opt_.write) {
+    if (write_file(dir, carved_name(abs), data, res.length, opt_.keep_identical) == Written::created)
+      rep_.bytes_written += res.length;
+  }
+  sink_(f);
+}
+
+// A whole header whose scan broke before 1 KiB of data (too little to
+// write as partial), or a header that broke after its first 512 bytes: the
+// first fragment of a file may end there.
+void Driver::hold_rejected(uint64_t abs, const CheckResult& res) {
+  CarvedFile f;
+  f.offset = abs;
+  f.status = Status::reject;
+  f.info = res.info;
+  f.broke_at = abs + res.broke_at;
+  f.reason = res.reason;
+  f.header_end = res.header_end > 1 ? res.header_end : 0;
+  held_.push_back(std::move(f));
+}
+
+void Driver::thumbnails(uint64_t abs, const uint8_t* data, const CheckResult& res) {
+  for (auto [b, e] : res.info.app_payloads) {
+    size_t i = b;
+    while (i < e) {
+      size_t k = find_soi(data, e, i);
+      if (k == SIZE_MAX) break;
+      CheckResult t = check_jpeg(data + k, e - k, true);
+      if (t.status == Status::complete) {
+        emit(abs + k, data + k, t, true, abs);
+        i = k + t.length;
+      } else {
+        i = k + 1;
+      }
+    }
+  }
+}
+
+void Driver::tick() {
+  const uint64_t at = std::min(pos_, scan_end_);
+  progress_(at - rep_.start, false);
+  if (!checkpoint_) return;
+  auto now = std::chrono::steady_clock::now();
+  // Every second, and after 32 more files at most every 100 ms (a run that
+  // fails soon after, on a full output filesystem, resumes from near where
+  // it stopped; a checkpoint copies the lists of held candidates and
+  // recovered files, so not after every file).
+  auto since = now - last_checkpoint_;
+  const uint64_t files = rep_.complete + rep_.partial + held_.size();
+  if (since >= std::chrono::seconds(1) || (since >= std::chrono::milliseconds(100) && files >= files_at_checkpoint_ + 32)) {
+    last_checkpoint_ = now;
+    files_at_checkpoint_ = files;
+    checkpoint_(at);
+  }
+}
+
+// The window keeps d[from, n), at source offset base + from: a candidate
+// that needs the bytes after them, or the last bytes of a piece.
+void Driver::keep(const uint8_t* d, uint64_t base, size_t n, size_t from, bool in_window) {
+  if (in_window) {
+    win_.erase(win_.begin(), win_.begin() + static_cast<std::ptrdiff_t>(from));
+    // After a large file the window does not stay huge (smaller ones keep
+    // their memory: new pages cost a fault each).
+    if (win_.capacity() > 4 * chunk_ && win_.size() <= chunk_) win_.shrink_to_fit();
+  } else {
+    win_.assign(d + from, d + n);
+  }
+  win_off_ = base + from;
+  pos_ = win_off_;
+}
+
+// Whether a signature starts in the kept bytes (at most 3) and ends in the
+// piece at p.
+bool Driver::carry_starts_candidate(const uint8_t* p, size_t n) const {
+  uint8_t joined[6];
+  const size_t c = std::min<size_t>(win_.size(), 3), k = std::min<size_t>(n, 3);
+  std::memcpy(joined, win_.data(), c);
+  std::memcpy(joined + c, p, k);
+  return find_soi(joined, c + k, 0, win_off_, align_) != SIZE_MAX;
+}
+
+void Driver::on_data(uint64_t off, const uint8_t* p, size_t n) {
+  rep_.bytes_scanned += n;
+  while (n > 0 && !done_) {
+    const bool joined = !win_.empty() && win_off_ + win_.size() == off;
+    size_t take = 0;
+    if (joined && pending_) {
+      take = std::min(n, want_ > win_.size() ? want_ - win_.size() : size_t(1));  // what the candidate waits for
+    } else if (joined && (n < 4 || carry_starts_candidate(p, n))) {
+      take = std::min<size_t>(n, 3);  // the rest of the signature; its check asks for more
+    }
+    if (take == 0) {
+      win_.clear();  // the last bytes before start nothing
+      pos_ = std::max(pos_, off);
+      scan(p, off, n, false);
+      return;
+    }
+    win_.insert(win_.end(), p, p + take);
+    off += take;
+    p += take;
+    n -= take;
+    // Then the rest of the piece where it lies, once the window is used up.
+    if (!pending_ || win_.size() >= want_ || off >= size_) scan_window();
+  }
+}
+
+// Holes and zero blocks: no JPEG starts in zeros, nor does a signature end
+// in them; a candidate waiting for more bytes gets them (as many as it may
+// still need), as if they had been read.
+void Driver::zeros(uint64_t off, uint64_t len) {
+  while (!done_ && pending_ && len > 0) {
+    const size_t room = want_ > win_.size() ? want_ - win_.size() : 1;
+    const size_t k = static_cast<size_t>(std::min<uint64_t>(len, room));
+    win_.resize(win_.size() + k, 0);
+    off += k;
+    len -= k;
+    if (win_.size() >= want_ || off >= size_) scan_window();
+  }
+  if (done_ || len == 0) return;
+  win_.clear();
+  pos_ = std::max(pos_, off + len);
+  tick();
+  if (pos_ >= scan_end_) done_ = true;
+}
+
+// Searches d[0, n), the bytes at source offset `base`, from pos_: until
+// they are used up, a candidate needs the bytes that follow, or the range
+// is done. `in_window`: d is win_.
+void Driver::scan(const uint8_t* d, uint64_t base, size_t n, bool in_window) {
+  for (;;) {
+    if (control_.cancelled()) {
+      rep_.cancelled = true;
+      done_ = true;
+      return;
+    }
+    tick();
+    if (pos_ >= scan_end_) {
+      done_ = true;
+      return;
+    }
+    const size_t from = static_cast<size_t>(pos_ - base);
+    const size_t i = find_soi(d, n, from, base, align_);
+    if (i == SIZE_MAX) {
+      // Keep the last 3 bytes (a signature may straddle into the next piece).
+      keep(d, base, n, n >= 3 ? std::max(from, n - 3) : from, in_window);
+      pending_ = false;
+      if (pos_ >= scan_end_) done_ = true;
+      return;
+    }
+    const uint64_t abs = base + i;
+    if (abs >= scan_end_) {
+      done_ = true;
+      return;
+    }
+    const size_t avail = n - i;
+    const bool eof = base + n >= size_;
+    const bool at_limit = avail >= opt_.max_size;
+    const uint8_t* at = d + i;
+    if (abs != resume_at_) {  // a new candidate: nothing to go on from
+      resume_.clear();
+      resume_at_ = abs;
+    }
+    CheckOptions check;
+    check.resume = &resume_;  // a file that needs more bytes is not decoded again from its start
+    CheckResult res = check_jpeg(at, std::min<size_t>(avail, opt_.max_size), eof || at_limit, check);
+    if (res.status == Status::need_more) {
+      // Checked again with twice the bytes (at least kMinWindow), going on
+      // from where this check stopped: a sequential scan two MCU rows
+      // before, a progressive one from its start. Only the bytes it waits
+      // for are copied; after it the search goes on in the pipeline's piece.
+      keep(d, base, n, i, in_window);
+      pending_ = true;
+      want_ = static_cast<size_t>(std::min<uint64_t>(std::max(kMinWindow, 2 * avail), opt_.max_size));
+      return;
+    }
+    pending_ = false;
+    rep_.candidates++;
+    if (res.status == Status::complete) {
+      emit(abs, at, res, false, 0);
+      if (opt_.thumbnails) thumbnails(abs, at, res);
+      pos_ = abs + res.length;
+    } else {
+      if (res.status == Status::partial) emit(abs, at, res, false, 0);
+      else if (opt_.reassemble && (res.header_end > 1 || res.broke_at > 512)) hold_rejected(abs, res);
+      else rep_.rejected++;
+      pos_ = abs + std::max<size_t>(res.header_end, 1);
+    }
+  }
+}
+
+CarveReport Driver::run() {
+  auto t0 = std::chrono::steady_clock::now();
+  size_ = reader_.size();
+  rep_.source = reader_.path();
+  rep_.size = size_;
+  rep_.start = std::min(opt_.offset, size_);
+  scan_end_ = opt_.length || opt_.length_set ? std::min(size_, rep_.start + opt_.length) : size_;
+  rep_.end = scan_end_;
+  align_ = std::max<uint32_t>(opt_.sector_size, 1);
+  chunk_ = std::max<size_t>(opt_.chunk_size, 1 << 16);
+  pos_ = rep_.start;
+  win_.reserve(2 * chunk_);  // one allocation: new pages cost a fault each
+  tick();
+  if (control_.cancelled()) {
+    rep_.cancelled = true;
+  } else if (pos_ < scan_end_) {
+    ScanOptions so = scan_options;
+    so.start = rep_.start;
+    so.chunk_size = chunk_;
+    so.classify = false;  // every byte is searched anyway
+    so.unreadable_sector = std::max<uint32_t>(opt_.io_sector, 1);
+    so.direct = opt_.direct_io;
+    EveryByte every(reader_);
+    Reader& source = opt_.use_seek_hole ? reader_ : every;
+    // The pipeline's own progress and cancellation are not the carve's
+    // (parts add up their progress; a stop returns a report).
+    Control pipeline;
+    run_scan(source, so, *this, pipeline);
+  }
+  rep_.next_offset = rep_.cancelled ? std::min(pos_, scan_end_) : scan_end_;
+  progress_(rep_.next_offset - rep_.start, true);
+  rep_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return rep_;
+}
+
+// The bytes of a partial file again; what cannot be read is zeros, as it
+// was in the scan (which recorded the range).
+void read_zero_filled(Reader& reader, uint8_t* dst, size_t len, uint64_t off, uint32_t sector) {
+  size_t n = 0;
+  try {
+    n = reader.read_at(dst, len, off);
+  } catch (const Error& e) {
+    if (e.errnum() != EIO) throw;
+    n = read_skipping_unreadable(reader, dst, len, off, sector, [](uint64_t, uint64_t) {});
+  }
+  std::memset(dst + n, 0, len - n);
+}
+
+// After the scan: each held partial candidate is reassembled from its
+// fragments when the search finds them, else written to partial/ as before.
+void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control, std::vector<CarvedFile> partials,
+                      const std::vector<Fragment>& recovered, CarveReport& rep, const FileSink& sink) {
+  if (partials.empty()) return;
+  std::sort(partials.begin(), partials.end(), [](const CarvedFile& a, const CarvedFile& b) { return a.offset < b.offset; });
+  Claims claims;
+  std::vector<uint64_t> starts;
+  for (auto& r : recovered) {
+    claims.add(r.offset, r.length);
+    starts.push_back(r.offset);
+  }
+  for (auto& f : partials) {
+    starts.push_back(f.offset);
+    // What each candidate was found with is its own, wherever it lies in
+    // the scan: a partial's verified bytes, a header's marker segments.
+    uint64_t own = f.status == Status::partial ? f.length : f.header_end;
+    // A file damaged in place: its data after the damage is its own too.
+    if (opt.reassemble && f.status == Status::partial && f.broke_at >= f.offset) {
+      uint64_t tail = damaged_tail_end(reader, f.broke_at, opt.max_size - std::min(opt.max_size, f.broke_at - f.offset));
+      if (tail > f.offset + own) own = tail - f.offset;
+    }
+    claims.add_candidate(f.offset, f.offset, own);
+  }
+  ReassembleOptions ro;
+  if (opt.reassemble) {
+    BlockGrid g = opt.block_size ? offsets_grid(starts, opt.block_size) : filesystem_grid(reader);
+    if (g.size == 0) g = offsets_grid(starts);
+    ro.block_size = g.size;
+    ro.block_phase = g.phase;
+  }
+  ro.max_gap = opt.max_gap;
+  ro.max_attempts = opt.max_attempts;
+  ro.max_size = opt.max_size;
+  bool made_partial = false;
+  std::vector<uint8_t> bytes;
+  for (auto& f : partials) {
+    if (control.cancelled()) {
+      // Stopped: nothing more is written; the candidates stay held
+      // (CarveReport::held) and a resumed run resolves them all again.
+      rep.cancelled = true;
+      break;
+    }
+    if (claims.overlaps(f.offset, f.offset + 1)) {  // inside a file recovered from fragments
+      if (f.status == Status::reject) rep.rejected++;
+      continue;
+    }
+    std::string refused;  // a continuation that decoded but was not used, and why
+    bool filtered = f.info.width < opt.min_width || f.info.height < opt.min_height;
+    if (opt.reassemble && !filtered) {
+      Reassembly ra = reassemble(reader, f.offset, f.broke_at, claims, ro, &bytes);
+      refused = ra.refused;
+      if (ra.ok) {
+        for (auto& fr : ra.fragments) claims.add(fr.offset, fr.length);
+        f.kind = "reassembled";
+        f.status = Status::complete;
+        f.length = bytes.size();
+        f.fragments = std::move(ra.fragments);
+        f.broke_at = 0;
+        f.reason.clear();
+        if (f.length < opt.min_size) {
+          rep.filtered++;
+          continue;
+        }
+        f.sha256 = sha256_hex(bytes.data(), bytes.size());
+        f.path = carved_name(f.offset);
+        if (opt.write) {
+          if (write_file(opt.out_dir, f.path, bytes.data(), bytes.size(), opt.keep_identical) == Written::created)
+            rep.bytes_written += bytes.size();
+        }
+        rep.reassembled++;
+        sink(f);
+        continue;
+      }
+    }
+    if (f.status == Status::reject) {
+      rep.rejected++;  // held only for the search
+      continue;
+    }
+    if (!refused.empty()) f.reason += "; " + refused;
+    if (filtered || f.length < opt.min_size) {
+      rep.filtered++;
+      continue;
+    }
+    if (!opt.partials) continue;
+    bytes.resize(f.length);
+    read_zero_filled(reader, bytes.data(), bytes.size(), f.offset, opt.io_sector);
+    f.sha256 = sha256_hex(bytes.data(), bytes.size());
+    f.kind = "partial";
+    f.path = "partial/" + carved_name(f.offset);
+    if (opt.write) {
+      if (!made_partial) ensure_dir(opt.out_dir + "/partial");
+      made_partial = true;
+      if (write_file(opt.out_dir + "/partial", carved_name(f.offset), bytes.data(), bytes.size(), opt.keep_identical) ==
+          Written::created)
+        rep.bytes_written += bytes.size();
+    }
+    rep.partial++;
+    sink(f);
+  }
+}
+
+// What a resumed run takes over from the interrupted one: the candidates it
+// held for the fragment search, checked again here exactly as the scan checks
+// them (a Driver over the one byte where each starts), and held again.
+struct Carried {
+  std::vector<CarvedFile> held;
+  std::vector<uint64_t> unchecked;  // not checked again (stopped first): still held
+};
+
+Carried recheck_held(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file) {
+  Carried c;
+  CarveOptions o = opt;
+  o.held.clear();
+  o.recovered.clear();
+  o.checkpoint = nullptr;
+  o.threads = 1;
+  o.length = 1;
+  o.chunk_size = size_t(1) << 20;
+  for (uint64_t p : opt.held) {
+    if (p >= opt.offset) continue;  // scanned again anyway
+    if (control.cancelled()) {
+      c.unchecked.push_back(p);
+      continue;
+    }
+    o.offset = p;
+    Driver d(reader, o, control, on_file, [](uint64_t, bool) {});
+    // One candidate: little read-ahead.
+    d.scan_options.readers = 1;
+    d.scan_options.buffers = 2;
+    if (d.run().cancelled) c.unchecked.push_back(p);
+    for (auto& f : d.held_partials()) c.held.push_back(std::move(f));
+  }
+  return c;
+}
+
+// The state a resumed run continues from (CarveReport::held/recovered):
+// what was carried over plus this run's finds before `limit`.
+void resume_state(CarveReport& r, const Carried& carried, const std::vector<CarvedFile>& held,
+                  const std::vector<Fragment>& recovered, uint64_t limit) {
+  r.held = carried.unchecked;
+  for (auto& f : held)
+    if (f.offset < limit) r.held.push_back(f.offset);
+  r.recovered.clear();
+  for (auto& f : recovered)
+    if (f.offset < limit) r.recovered.push_back(f);
+}
+
+// After the scan: a checkpoint, the fragment search, and when stopped, the
+// state to resume from. `held` and `recovered` include what was carried over.
+void finish(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file, const Carried& carried,
+            std::vector<CarvedFile> held, std::vector<Fragment> recovered, CarveReport& rep) {
+  if (!rep.cancelled && opt.checkpoint) {
+    CarveReport c = rep;
+    c.next_offset = rep.end;
+    resume_state(c, carried, held, recovered, rep.end);
+    opt.checkpoint(c);
+  }
+  std::vector<CarvedFile> all = held;
+  resolve_partials(reader, opt, control, std::move(held), recovered, rep, on_file);
+  if (rep.cancelled) resume_state(rep, carried, all, recovered, rep.next_offset);
+}
+
+}  // namespace
+
+CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file) {
+  const uint64_t size = reader.size();
+  const uint64_t start = std::min(opt.offset, size);
+  const uint64_t end = opt.length || opt.length_set ? std::min(size, start + opt.length) : size;
+  control.set_total(end - start);
+  unsigned threads = opt.threads ? opt.threads : std::min(4u, std::max(1u, std::thread::hardware_concurrency()));
+  if (opt.dedupe || end - start < (uint64_t(64) << 20)) threads = 1;
+  Carried carried = recheck_held(reader, opt, control, on_file);
+  auto with_carried = [&](std::vector<CarvedFile> held, const std::vector<Fragment>& recovered) {
+    std::vector<CarvedFile> h = carried.held;
+    h.insert(h.end(), std::make_move_iterator(held.begin()), std::make_move_iterator(held.end()));
+    std::vector<Fragment> r = opt.recovered;
+    r.insert(r.end(), recovered.begin(), recovered.end());
+    return std::make_pair(std::move(h), std::move(r));
+  };
+  // Checkpoints come from the part that starts at `start` only: the others'
+  // files reach on_file at the merge.
+  auto checkpoint = [&](Driver& d, uint64_t pos) {
+    CarveReport c = d.counters();
+    c.next_offset = pos;
+    c.held = carried.unchecked;
+    for (auto& f : carried.held) c.held.push_back(f.offset);
+    for (auto& f : d.held_partials())
+      if (f.offset < pos) c.held.push_back(f.offset);
+    c.recovered = opt.recovered;
+    for (auto& f : d.recovered())
+      if (f.offset < pos) c.recovered.push_back(f);
+    opt.checkpoint(c);
+  };
+  if (threads <= 1) {
+    Driver d(reader, opt, control, on_file, [&](uint64_t done, bool force) {
+      control.set_done(done);
+      control.tick(force);
+    });
+    if (opt.checkpoint) d.set_checkpoint([&](uint64_t pos) { checkpoint(d, pos); });
+    CarveReport rep = d.run();
+    auto [h, r] = with_carried(std::move(d.held_partials()), d.recovered());
+    finish(reader, opt, control, on_file, carried, std::move(h), std::move(r), rep);
+    return rep;
+  }
+
+  // Parts scanned in parallel. A part finds candidates only in its range but
+  // follows a file past its end; the next part's finds inside such a file
+  // (an MPF image, a thumbnail) are dropped and unlinked at the merge. Part 0
+  // reports files as they come; the others' events wait for the merge, so
+  // onFile sees files in offset order.
+  const uint64_t align = uint64_t(1) << 20;
+  std::vector<uint64_t> bounds{start};
+  for (unsigned k = 1; k < threads; k++) bounds.push_back(std::max(start, (start + (end - start) / threads * k) & ~(align - 1)));
+  bounds.push_back(end);
+  std::vector<std::atomic<uint64_t>> done(threads);
+  std::mutex tick_mu;
+  auto progress = [&](unsigned k) {
+    return [&, k](uint64_t d, bool force) {
+      done[k].store(d, std::memory_order_relaxed);
+      uint64_t sum = 0;
+      for (auto& x : done) sum += x.load(std::memory_order_relaxed);
+      std::lock_guard<std::mutex> lock(tick_mu);
+      control.set_done(sum);
+      control.tick(force);
+    };
+  };
+  std::vector<CarveReport> reps(threads);
+  std::vector<std::vector<CarvedFile>> held(threads);
+  std::vector<CarveOptions> opts(threads, opt);
+  std::vector<FileSink> sinks(threads);
+  uint64_t covered = 0;  // end of the furthest file reported so far
+  std::vector<std::exception_ptr> errors(threads);
+  std::vector<std::vector<CarvedFile>> partials(threads);
+  std::vector<std::vector<Fragment>> recovered(threads);
+  for (unsigned k = 0; k < threads; k++) {
+    opts[k].offset = bounds[k];
+    opts[k].length = bounds[k + 1] - bounds[k];
+    opts[k].length_set = true;
+    sinks[k] = FileSink([&held, k](const CarvedFile& f) { held[k].push_back(f); });
+  }
+  std::vector<std::thread> pool;
+  for (unsigned k = 1; k < threads; k++) {
+    pool.emplace_back([&, k] {
+      try {
+        Driver d(reader, opts[k], control, sinks[k], progress(k));
+        reps[k] = d.run();
+        partials[k] = std::move(d.held_partials());
+        recovered[k] = d.recovered();
+      } catch (...) {
+        errors[k] = std::current_exception();
+        control.cancel();
+      }
+    });
+  }
+  try {
+    FileSink first = [&](const CarvedFile& f) {
+      covered = std::max(covered, f.offset + f.length);
+      on_file(f);
+    };
+    Driver d(reader, opts[0], control, first, progress(0));
+    if (opt.checkpoint) d.set_checkpoint([&](uint64_t pos) { checkpoint(d, pos); });
+    reps[0] = d.run();
+    partials[0] = std::move(d.held_partials());
+    recovered[0] = d.recovered();
+  } catch (...) {
+    errors[0] = std::current_exception();
+    control.cancel();
+  }
+  for (auto& t : pool) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+
+  CarveReport total = reps[0];
+  total.start = start;
+  total.end = end;
+  bool stopped = reps[0].cancelled;
+  for (unsigned k = 1; k < threads; k++) {
+    const CarveReport& r = reps[k];
+    for (auto& f : held[k]) {
+      if ((f.kind == "thumbnail" ? f.parent : f.offset) < covered) {
+        // Inside a file of the previous part: not a file of its own.
+        if (!f.path.empty() && opt.write) remove_file(opt.out_dir, f.path);
+        if (f.kind == "complete") total.complete--;
+        else if (f.kind == "partial") total.partial--;
+        else if (f.kind == "thumbnail") total.thumbnails--;
+        continue;
+      }
+      on_file(f);
+    }
+    uint64_t before = covered;
+    for (auto& f : held[k])
+      if ((f.kind == "thumbnail" ? f.parent : f.offset) >= before) covered = std::max(covered, f.offset + f.length);
+    total.candidates += r.candidates;
+    total.complete += r.complete;
+    total.partial += r.partial;
+    total.rejected += r.rejected;
+    total.filtered += r.filtered;
+    total.duplicates += r.duplicates;
+    total.thumbnails += r.thumbnails;
+    total.bytes_written += r.bytes_written;
+    total.bytes_scanned += r.bytes_scanned;
+    total.unreadable.insert(total.unreadable.end(), r.unreadable.begin(), r.unreadable.end());
+    total.seconds = std::max(total.seconds, r.seconds);
+    if (!stopped) total.next_offset = r.next_offset;
+    stopped = stopped || r.cancelled;
+    total.cancelled = total.cancelled || r.cancelled;
+  }
+  if (total.cancelled) {
+    // Resume from the first part that did not finish.
+    for (unsigned k = 0; k < threads; k++)
+      if (reps[k].cancelled) {
+        total.next_offset = reps[k].next_offset;
+        break;
+      }
+  } else {
+    total.next_offset = end;
+  }
+  std::vector<CarvedFile> waiting;
+  std::vector<Fragment> claimed;
+  for (unsigned k = 0; k < threads; k++) {
+    waiting.insert(waiting.end(), partials[k].begin(), partials[k].end());
+    claimed.insert(claimed.end(), recovered[k].begin(), recovered[k].end());
+  }
+  auto [h, r] = with_carried(std::move(waiting), claimed);
+  finish(reader, opt, control, on_file, carried, std::move(h), std::move(r), total);
+  return total;
+}
+
+}  // namespace blocksmith::carve

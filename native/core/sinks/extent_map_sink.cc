@@ -1,0 +1,23 @@
+#include "core/sinks/extent_map_sink.h"
+
+namespace blocksmith {
+
+void ExtentMapSink::add(uint64_t off, uint64_t len, ExtentKind kind) {
+  if (len == 0) return;
+  switch (kind) {
+    case ExtentKind::hole: totals_.hole += len; break;
+    case ExtentKind::zero: totals_.zero += len; break;
+    case ExtentKind::data: totals_.data += len; break;
+  }
+  if (have_last_ && last_.kind == kind && last_.offset + last_.length == off) {
+    last_.length += len;
+    if (keep_extents_) extents_.back().length += len;
+    return;
+  }
+  have_last_ = true;
+  last_ = Extent{off, len, kind};
+  ++count_;
+  if (keep_extents_) extents_.push_back(last_);
+}
+
+}  // namespace blocksmith
