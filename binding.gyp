@@ -47,7 +47,7 @@
         "native/core/qcow2/cluster_map.cc",
         "native/core/qcow2/qcow2_reader.cc",
         "native/core/guest_fs/checksum.cc", "native/core/guest_fs/partition.cc", "native/core/guest_fs/ext.cc", "native/core/guest_fs/ext_refs.cc",
-        "native/core/guest_fs/inspect.cc", "native/core/host/mount_check.cc",
+        "native/core/guest_fs/inspect.cc", "native/core/host/mount_check.cc", "native/core/host/block_devices.cc", "native/core/host/same_storage.cc",
         "native/core/rbd/librbd_api.cc",
         "native/core/rbd/session.cc",
         "native/core/sinks/rbd_sink.cc",
@@ -80,7 +80,8 @@
         "native/binding/scan_binding.cc",
         "native/binding/sparsify_binding.cc",
         "native/binding/rbd_binding.cc",
-        "native/binding/carve_binding.cc"
+        "native/binding/carve_binding.cc",
+        "native/binding/host_binding.cc"
       ],
       "conditions": [
         # The prebuilt binary must load on machines whose libstdc++ is older than
@@ -114,6 +115,7 @@
         "native/tests/test_classify.cc",
         "native/tests/test_source.cc",
         "native/tests/test_lease.cc",
+        "native/tests/test_host.cc",
         "native/tests/test_scan_pipeline.cc",
         "native/tests/test_qcow2.cc",
         "native/tests/test_container_probe.cc",

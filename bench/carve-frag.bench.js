@@ -7,7 +7,7 @@
 // and off, and of an earlier build (--before-cli) for a before/after.
 //
 //   node bench/carve-frag.bench.js [--corpus DIR] [--images raw-mix,fat32] [--throughput big]
-//                                  [--reps 3] [--before-cli PATH/dist/cli/carve.js]
+//                                  [--reps 3] [--before-cli PATH/dist/cli/bin/carve.js]
 //
 // Exact = an output file whose sha256 is the JPEG's (or its SOI..EOI stream's).
 // report.json is moved aside before scoring (score.py counts every file).
@@ -31,7 +31,7 @@ const log = (...a) => console.error(...a);
 const corpus = path.resolve(opts.corpus);
 // Written as $CORPUS / $BEFORE_CLI in the result file.
 const places = { CORPUS: corpus, BEFORE_CLI: opts.beforeCli && path.resolve(opts.beforeCli) };
-const carveCli = path.join(ROOT, 'dist', 'cli', 'carve.js');
+const carveCli = path.join(ROOT, 'dist', 'cli', 'bin', 'carve.js');
 fs.mkdirSync(WORK_DIR, { recursive: true });
 const work = fs.mkdtempSync(path.join(WORK_DIR, 'carve-frag-'));
 

@@ -6,7 +6,7 @@
 //   node bench/carve.bench.js [--corpus DIR] [--reps 3] [--images raw-mix,fat32,ext4,ext3,big]
 //                             [--peers foremost,foremost-q,scalpel-fwd,photorec | --peers none] [--peer-images big]
 //
-// For every image: `node dist/cli/carve.js IMG -o OUT --force --quiet`, then
+// For every image: `node dist/cli/bin/carve.js IMG -o OUT --force --quiet`, then
 // score.py on OUT (report.json and the gallery's index.html are moved aside
 // first: the scorer counts every file). On big.img (3 GiB, every JPEG contiguous) the timed runs are
 // repeated --reps times, warm page cache (the image is read once first, as
@@ -54,7 +54,7 @@ if (!images.every((n) => fs.existsSync(path.join(corpus, `${n}.img`)))) {
 fs.mkdirSync(WORK_DIR, { recursive: true });
 const work = fs.mkdtempSync(path.join(WORK_DIR, 'carve-run-'));
 fs.mkdirSync(work, { recursive: true });
-const carveCli = path.join(ROOT, 'dist', 'cli', 'carve.js');
+const carveCli = path.join(ROOT, 'dist', 'cli', 'bin', 'carve.js');
 
 function carveOnce(img, out, extra = []) {
   fs.rmSync(out, { recursive: true, force: true });

@@ -43,7 +43,7 @@ import { ROOT, WORK_DIR, commandString, machineInfo, parseArgs, provenance, roun
 
 const USAGE = `usage: node bench/e2fsprogs-fs.bench.js [options]
   --images DIR   where bench/e2fsprogs-images.sh puts the test images (default bench/work/e2fsprogs)
-  --cli DIR      the blocksmith build to test: its dist/cli directory (default dist/cli)
+  --cli DIR      the blocksmith build to test: its dist/cli/bin directory (default dist/cli/bin; dist/cli in builds before the issue-15 layout)
   --only REGEX   only the images whose name matches
   --out NAME     result file under bench/results (default e2fsprogs-fs; "-" for none)`;
 
@@ -51,7 +51,7 @@ const opts = parseArgs(
   process.argv.slice(2),
   {
     images: { type: 'string', default: path.join(WORK_DIR, 'e2fsprogs') },
-    cli: { type: 'string', default: path.join(ROOT, 'dist', 'cli') },
+    cli: { type: 'string', default: path.join(ROOT, 'dist', 'cli', 'bin') },
     only: { type: 'string', default: '' },
     out: { type: 'string', default: 'e2fsprogs-fs' },
   },

@@ -13,8 +13,8 @@
 //
 // Every run works on a fresh `cp --sparse=never` copy of the master (the copy
 // runs read the master), cold: sync + drop_caches before each. Timed:
-//   (a) blocksmith --fs      node dist/cli/sparsify.js --fs --json IMAGE          (in place)
-//   (a') blocksmith --fs copy node dist/cli/sparsify.js --fs --json MASTER DST
+//   (a) blocksmith --fs      node dist/cli/bin/sparsify.js --fs --json IMAGE          (in place)
+//   (a') blocksmith --fs copy node dist/cli/bin/sparsify.js --fs --json MASTER DST
 //   (b) zerofree+dig-holes   losetup -o 1MiB --sizelimit; zerofree /dev/loopN; losetup -d; fallocate --dig-holes IMAGE
 //   (c) dig-holes            fallocate --dig-holes IMAGE
 //   (d) virt-sparsify        virt-sparsify --in-place --format raw IMAGE (libguestfs appliance under software

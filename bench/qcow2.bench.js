@@ -7,7 +7,7 @@
 // bench/make-images.js (ext4 from real /usr trees, ~30 % data), converted by
 // `qemu-img convert -f raw -O qcow2` (plain) and with `-c` (compressed, zlib).
 // Tools, each writing a fresh target (deleted before each run):
-//   blocksmith        node dist/cli/sparsify.js vm.qcow2 out.raw --json
+//   blocksmith        node dist/cli/bin/sparsify.js vm.qcow2 out.raw --json
 //   qemu-img          qemu-img convert -f qcow2 -O raw vm.qcow2 out.raw
 //   qemu-img + cp     the above to a temp file, then cp --sparse=always (the old recipe)
 // Cache policy: cold (sync + drop_caches) before every timed run; every timed
@@ -42,7 +42,7 @@ function dropCaches() {
   fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
 }
 
-const cli = path.join(ROOT, 'dist/cli/sparsify.js');
+const cli = path.join(ROOT, 'dist/cli/bin/sparsify.js');
 const OUT = path.join(WORK_DIR, 'qcow2-out.raw');
 const TMP = path.join(WORK_DIR, 'qcow2-tmp.raw');
 const tools = [

@@ -13,7 +13,7 @@
 // same disk, cephx, 127.0.0.1), stopped at the end. Pool "rbd", 4 MiB objects.
 //
 // Tools, each creating a new image (removed after its run):
-//   blocksmith     node dist/cli/blocksmith.js sparsify --quiet SRC rbd:rbd/IMG [--parallel N]
+//   blocksmith     node dist/cli/bin/blocksmith.js sparsify --quiet SRC rbd:rbd/IMG [--parallel N]
 //   rbd-import     rbd import --image-format 2 --no-progress SRC rbd/IMG
 //   qemu-img       qemu-img convert -f raw -O rbd SRC rbd:rbd/IMG
 //   qemu-img-W-m16 qemu-img convert -f raw -O rbd -W -m 16 SRC rbd:rbd/IMG
@@ -121,7 +121,7 @@ function ensureInputs() {
   }
   const sha = sha256File(full);
   if (sha256File(sparse) !== sha) throw new Error('the sparse and full twins differ');
-  const info = JSON.parse(run(process.execPath, [path.join(ROOT, 'dist/cli/blocksmith.js'), 'info', '--json', sparse]).stdout);
+  const info = JSON.parse(run(process.execPath, [path.join(ROOT, 'dist/cli/bin/blocksmith.js'), 'info', '--json', sparse]).stdout);
   manifest = {
     size,
     fill: opts.fill,
@@ -199,7 +199,7 @@ function exportSha(env, image) {
 const TOOLS = {
   blocksmith: (src, img) => [
     process.execPath,
-    path.join(ROOT, 'dist/cli/blocksmith.js'),
+    path.join(ROOT, 'dist/cli/bin/blocksmith.js'),
     'sparsify',
     '--quiet',
     '--parallel',

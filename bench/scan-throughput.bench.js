@@ -59,7 +59,7 @@ const SIZE = opts.sizeMib * MiB;
 const IMAGE = join(WORK_DIR, 'scan-image.raw');
 const MANIFEST = join(WORK_DIR, 'scan-image.json');
 const IMAGE_REL = relative(ROOT, IMAGE);
-const CLI_REL = 'dist/cli/blocksmith.js';
+const CLI_REL = 'dist/cli/bin/blocksmith.js';
 const NODE = process.execPath;
 
 // ------------------------------------------------------------------ the image

@@ -9,10 +9,10 @@
 //   mix  zero/data runs of 512 B, 4 KiB, 64 KiB and 1 MiB, non-sparse master
 //
 // In place (each run on a fresh `cp --sparse=never` copy of the master):
-//   blocksmith   node dist/cli/sparsify.js IMAGE --json
+//   blocksmith   node dist/cli/bin/sparsify.js IMAGE --json
 //   dig-holes    fallocate --dig-holes IMAGE
 // Copy (source: the non-sparse master; the target is deleted before each run):
-//   blocksmith   node dist/cli/sparsify.js SRC DST --json
+//   blocksmith   node dist/cli/bin/sparsify.js SRC DST --json
 //   cp           cp --sparse=always SRC DST
 //   qemu-img     qemu-img convert -f raw -O raw SRC DST
 //   qemu-img-S4k qemu-img convert -f raw -O raw -S 4k SRC DST
@@ -156,7 +156,7 @@ function buildUnderTest(which) {
   if (which === 'head') {
     const dir = path.join(WORK_DIR, `sparsify-build-${commit.slice(0, 12)}`);
     const addon = path.join(dir, 'build/Release/blocksmith.node');
-    const cli = path.join(dir, 'dist/cli/sparsify.js');
+    const cli = path.join(dir, 'dist/cli/bin/sparsify.js');
     if (!fs.existsSync(addon) || !fs.existsSync(cli)) {
       log(`building git HEAD ${commit.slice(0, 12)} in ${path.relative(ROOT, dir)} (node-gyp rebuild + tsc)`);
       fs.rmSync(dir, { recursive: true, force: true });
@@ -181,7 +181,7 @@ function buildUnderTest(which) {
       which,
       commit,
       dir,
-      cli: path.join(dir, 'dist/cli/sparsify.js'),
+      cli: path.join(dir, 'dist/cli/bin/sparsify.js'),
       addonSha256: sha256File(path.join(dir, 'build/Release/blocksmith.node')),
       note: 'copy of the working tree build/ and dist/ at the start of the run',
       uncommittedSourceChanges: dirty ? dirty.split('\n') : [],

@@ -5,7 +5,7 @@
 //   node bench/zero-detect.bench.js [--rounds N] [--size-mib N] [--small-kib N]
 import { Bench } from 'tinybench';
 import { cpuFeatures } from '../dist/index.js';
-import { native } from '../dist/native.js';
+import { native } from '../dist/seam/native.js';
 import {
   GB,
   KiB,
@@ -226,7 +226,7 @@ async function main() {
     blocksmith: { cpuFeatures: features, BLOCKSMITH_ZERO_KERNEL: process.env.BLOCKSMITH_ZERO_KERNEL ?? null },
     method: {
       tool: 'tinybench 6 (runSync, hrtimeNow timer, retained samples)',
-      entryPoint: 'native.isZero(buffer, kernel) from dist/native.js for every variant (same call overhead)',
+      entryPoint: 'native.isZero(buffer, kernel) from dist/seam/native.js for every variant (same call overhead)',
       interleaving: 'rounds; each round runs every variant, order rotated per round; medians over all pooled samples',
       noiseGate: wait
         ? `a round is discarded and redone when other processes used more than ${opts.maxOtherBusy} of the CPUs during it (from /proc/stat minus this process)`

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { carve, writeGallery, type CarvedFile, type CarveReport } from '../src/index.js';
-import { AbortError, BlocksmithError } from '../src/errors.js';
+import { AbortError, BlocksmithError } from '../src/api/errors.js';
 import { fname, makeJpeg, outputs, randomBytes, sha256 } from './helpers/carve.js';
 import { GiB, KiB, MiB, cliPath, makeTempDir, removeDir, repoRoot, runCli, sleep, spawnSyncOk, waitForOpen, writeLayout, type Piece } from './helpers/foundation.js';
 

@@ -1,4 +1,4 @@
-// One harness for every CLI (src/cli/common.ts): usage errors of any kind
+// One harness for every CLI (src/cli/harness.ts): usage errors of any kind
 // exit 2 with one line "PROG: ..." and nothing on stdout; every size option
 // takes the same suffixes (carve's included: issue 14, case 9); --debug adds
 // the stack; signals; and what `require('blocksmith')` does from CommonJS.
@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeJpeg, randomBytes } from './helpers/carve.js';
 import { GiB, KiB, makeTempDir, removeDir, repoRoot, sleep, waitForOpen, writeLayout, type Piece } from './helpers/foundation.js';
 
-const cli = (name: string) => join(repoRoot, 'dist', 'cli', `${name}.js`);
+const cli = (name: string) => join(repoRoot, 'dist', 'cli', 'bin', `${name}.js`);
 
 function run(name: string, args: string[], cwd = dir) {
   const r = spawnSync(process.execPath, [cli(name), ...args], { encoding: 'utf8', cwd, timeout: 60_000 });

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeJpeg, randomBytes } from './helpers/carve.js';
 import { KiB, MiB, makeTempDir, pattern, removeDir, repoRoot, spawnSyncOk, writeLayout, type Piece } from './helpers/foundation.js';
 
-const cli = (name: string) => join(repoRoot, 'dist', 'cli', `${name}.js`);
+const cli = (name: string) => join(repoRoot, 'dist', 'cli', 'bin', `${name}.js`);
 const ENOSPC_LINE = (prog: string) => `${prog}: cannot write standard output: no space left on device (ENOSPC)\n`;
 
 let dir: string;

@@ -2,17 +2,17 @@
 // or character device, never the source (by st_dev/st_ino: also through a
 // symlink or a hard link, also a qcow2's backing file), never an existing file
 // without --overwrite, never through a symbolic link planted at the name, and
-// a refusal creates nothing. For `map --svg` (src/output-file.ts) and for the
+// a refusal creates nothing. For `map --svg` (src/output/output-file.ts) and for the
 // sparse copies and RBD exports (native/core/sinks/sparse_file_sink.cc).
 import { spawnSync } from 'node:child_process';
 import { existsSync, linkSync, lstatSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createExclusive, writeNewFile } from '../src/output-file.js';
+import { createExclusive, writeNewFile } from '../src/output/output-file.js';
 import { MiB, listDir, makeTempDir, removeDir, sha256 } from './helpers/sparsify.js';
 import { pattern, repoRoot, spawnSyncOk, writeLayout } from './helpers/foundation.js';
 
-const cli = (name: string) => join(repoRoot, 'dist', 'cli', `${name}.js`);
+const cli = (name: string) => join(repoRoot, 'dist', 'cli', 'bin', `${name}.js`);
 
 /** Runs a CLI (blocksmith, sparsify) in `cwd`; never throws on a non-zero exit. */
 function run(name: string, args: string[], cwd: string) {
@@ -150,7 +150,7 @@ describe('map --svg OUT', () => {
   });
 });
 
-describe('the primitives (src/output-file.ts)', () => {
+describe('the primitives (src/output/output-file.ts)', () => {
   it('createExclusive (used for new files and temporary names) refuses a planted link, dangling or not, and a file', async () => {
     const victim = join(dir, 'victim');
     writeFileSync(victim, 'precious');

@@ -11,7 +11,7 @@ import { closeSync, mkdirSync, openSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectFilesystems, sparsify, sparseCopy } from '../src/index.js';
-import { formatBytes } from '../src/units.js';
+import { formatBytes } from '../src/api/units.js';
 import { at, dumpFacts, fileHashes, fsck, junkBytes, makeFs, nonZeroBytesIn, partition, pokeBytes, type FsSpec } from './helpers/fs.js';
 import { KiB, MiB, allocated, attachLoop, blocksmithCli, detachLoop, makeTempDir, mount, removeDir, run, runCli, sha256, unmount } from './helpers/sparsify.js';
 

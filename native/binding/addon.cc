@@ -9,6 +9,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   binding::register_sparsify(env, exports);
   binding::register_rbd(env, exports);
   binding::register_carve(env, exports);
+  binding::register_host(env, exports);
   return exports;
 }
 

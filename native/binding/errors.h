@@ -1,5 +1,5 @@
 // The one place where core errors become JS errors. JS sees plain Error
-// objects with Node's fields (code, errno, syscall, path); src/errors.ts
+// objects with Node's fields (code, errno, syscall, path); src/api/errors.ts
 // turns them into BlocksmithError / AbortError.
 #pragma once
 

@@ -12,7 +12,7 @@ export const GiB = 1024 * MiB;
 export const TiB = 1024 * GiB;
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const cliPath = join(repoRoot, 'dist', 'cli', 'blocksmith.js');
+export const cliPath = join(repoRoot, 'dist', 'cli', 'bin', 'blocksmith.js');
 
 export function makeTempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `blocksmith-${prefix}-`));
@@ -81,7 +81,7 @@ export interface CliResult {
 }
 
 /**
- * Runs the built CLI (`node dist/cli/blocksmith.js ...args`) with pipes for
+ * Runs the built CLI (`node dist/cli/bin/blocksmith.js ...args`) with pipes for
  * stdout/stderr (so not a TTY). `prefix` runs it through another program
  * (setpriv ...). Never rejects on a non-zero exit.
  */

@@ -28,8 +28,8 @@ export const MiB = 1024 * KiB;
 export const GiB = 1024 * MiB;
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const sparsifyCli = join(repoRoot, 'dist', 'cli', 'sparsify.js');
-export const blocksmithCli = join(repoRoot, 'dist', 'cli', 'blocksmith.js');
+export const sparsifyCli = join(repoRoot, 'dist', 'cli', 'bin', 'sparsify.js');
+export const blocksmithCli = join(repoRoot, 'dist', 'cli', 'bin', 'blocksmith.js');
 
 // ---------------------------------------------------------------- temp dirs
 
@@ -215,7 +215,7 @@ export interface RunningCli {
 }
 
 /**
- * Starts `node dist/cli/sparsify.js ...args` (or another CLI script) with
+ * Starts `node dist/cli/bin/sparsify.js ...args` (or another CLI script) with
  * pipes for stdio, so never a TTY. `prefix` runs it through another program
  * (prlimit, setpriv). Never rejects on a non-zero exit.
  */

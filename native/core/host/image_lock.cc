@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "core/base/error.h"
+#include "core/host/block_devices.h"
 
 namespace blocksmith {
 namespace {
@@ -149,11 +150,10 @@ std::vector<std::string> loop_devices_backed_by(int fd) {
   if (!sys) return out;
   while (struct dirent* de = ::readdir(sys)) {
     if (std::strncmp(de->d_name, "loop", 4) != 0) continue;
-    std::ifstream f(std::string("/sys/block/") + de->d_name + "/loop/backing_file");
-    std::string backing;
-    if (!std::getline(f, backing) || backing.empty()) continue;
+    const auto backing = host::loop_backing_file(de->d_name);
+    if (!backing) continue;
     struct stat st {};
-    if (::stat(backing.c_str(), &st) == 0 && st.st_dev == target.st_dev && st.st_ino == target.st_ino) {
+    if (::stat(backing->c_str(), &st) == 0 && st.st_dev == target.st_dev && st.st_ino == target.st_ino) {
       out.push_back(std::string("/dev/") + de->d_name);
     }
   }

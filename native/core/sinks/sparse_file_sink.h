@@ -25,7 +25,7 @@ struct FileId {
   std::string role = "the source";  // "the source", "a backing file of the source"
 };
 
-// The rule for a copy's target (the same as src/output-file.ts for the CLIs'
+// The rule for a copy's target (the same as src/output/output-file.ts for the CLIs'
 // other files), checked before anything is created: never a block or
 // character device or any other non-regular file, never one of `protect`
 // (the source and its backing files, also through a symlink or a hard link),

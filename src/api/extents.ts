@@ -1,9 +1,9 @@
 // Extent maps and summaries of files and block devices: what holds data,
 // what is allocated but all zero, what is a hole.
-import { runJob, type JobOptions } from './job.js';
-import { native, type NativeScanResult } from './native.js';
+import { runJob, type JobOptions } from '../seam/job.js';
+import { native, type NativeScanResult } from '../seam/native.js';
 import { parseBlockSize } from './units.js';
-import { parseAllowBacking, parseImageFormat, type AllowBacking, type ImageDescription, type ImageFormat } from './format.js';
+import { parseAllowBacking, parseImageFormat, type AllowBacking, type ImageDescription, type ImageFormat } from './image-format.js';
 
 export type ExtentKind = 'hole' | 'zero' | 'data';
 

@@ -1,9 +1,9 @@
 // `carve SOURCE -o OUTDIR`, shared by the direct `carve` CLI and `blocksmith carve`.
 import { Command, Option } from 'commander';
-import { carve, type CarveAbortError, type CarveReport, type CarveSummary } from '../carve.js';
-import { AbortError } from '../errors.js';
-import { formatBytes, parseCount, parseSizeIn } from '../units.js';
-import { EXIT_PARTIAL, out, runOperation, type CommonFlags } from './common.js';
+import { carve, type CarveAbortError, type CarveReport, type CarveSummary } from '../../api/carve.js';
+import { AbortError } from '../../api/errors.js';
+import { formatBytes, parseCount, parseSizeIn } from '../../api/units.js';
+import { EXIT_PARTIAL, out, runOperation, type CommonFlags } from '../harness.js';
 
 interface CarveFlags extends CommonFlags {
   output: string;

@@ -15,7 +15,7 @@ import { constants, type BigIntStats, type Stats } from 'node:fs';
 import { lstat, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import { BlocksmithError } from './errors.js';
+import { BlocksmithError } from '../api/errors.js';
 
 export interface NewFileOptions {
   /** Replace an existing regular file (never a device, a link or a source). */

@@ -2,8 +2,8 @@
 // fixed byte range, each pixel column coloured by the kind holding most of
 // its bytes, with a legend and totals. Runs of one colour become one rect,
 // so a map of millions of extents still makes a small file.
-import type { ExtentKind, ExtentMap } from './extents.js';
-import { formatBytes } from './units.js';
+import type { ExtentKind, ExtentMap } from '../api/extents.js';
+import { formatBytes } from '../api/units.js';
 
 const COLOURS: Record<ExtentKind, string> = { data: '#d9480f', zero: '#fab005', hole: '#dee2e6' };
 const LABELS: Record<ExtentKind, string> = { data: 'data', zero: 'allocated, all zero', hole: 'hole (not allocated)' };

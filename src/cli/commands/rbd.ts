@@ -1,10 +1,10 @@
 // `blocksmith rbd import|export|info`, and the RBD paths of `sparsify`
 // (sparsify SRC rbd:pool/image, sparsify rbd:pool/image DST).
 import { Command, Option } from 'commander';
-import { copyFromRbd, copyToRbd, formatRbdSpec, libvirtDiskXml, parseRbdSpec, rbdInfo, type RbdTarget } from '../rbd.js';
-import { formatBytes, parseCount } from '../units.js';
-import { parseImageFormat } from '../format.js';
-import { out, printJson, runOperation, warn, type CommonFlags } from './common.js';
+import { copyFromRbd, copyToRbd, formatRbdSpec, libvirtDiskXml, parseRbdSpec, rbdInfo, type RbdTarget } from '../../api/rbd.js';
+import { formatBytes, parseCount } from '../../api/units.js';
+import { parseImageFormat } from '../../api/image-format.js';
+import { out, printJson, runOperation, warn, type CommonFlags } from '../harness.js';
 import { addBackingOptions, allowBackingFrom, backingLines, type BackingFlags } from './backing-options.js';
 
 export interface RbdFlags extends CommonFlags, BackingFlags {

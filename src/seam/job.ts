@@ -1,6 +1,6 @@
 // Runs a native job as a promise with AbortSignal and progress, the way every
 // long blocksmith operation is exposed.
-import { AbortError, toBlocksmithError } from './errors.js';
+import { AbortError, toBlocksmithError } from '../api/errors.js';
 import type { NativeJob, NativeProgress } from './native.js';
 
 export interface Progress {

@@ -1,12 +1,12 @@
 // `sparsify IMAGE` (in place) and `sparsify SRC DST` (sparse copy), shared by
 // the direct `sparsify` CLI and `blocksmith sparsify`.
 import { Command, Option } from 'commander';
-import { sparseCopy, sparsify, type SparsifyReport } from '../sparsify.js';
-import { formatBytes, parseBlockSize } from '../units.js';
-import { isRbdSpec } from '../rbd.js';
-import { parseImageFormat } from '../format.js';
-import { out, printJson, runOperation, usageError, warn } from './common.js';
-import { addImportOptions, runRbdExport, runRbdImport, type RbdFlags } from './rbd-command.js';
+import { sparseCopy, sparsify, type SparsifyReport } from '../../api/sparsify.js';
+import { formatBytes, parseBlockSize } from '../../api/units.js';
+import { isRbdSpec } from '../../api/rbd.js';
+import { parseImageFormat } from '../../api/image-format.js';
+import { out, printJson, runOperation, usageError, warn } from '../harness.js';
+import { addImportOptions, runRbdExport, runRbdImport, type RbdFlags } from './rbd.js';
 import { allowBackingFrom, backingLines } from './backing-options.js';
 
 interface SparsifyFlags extends RbdFlags {

@@ -23,7 +23,7 @@ export interface NativeCpuFeatures {
 }
 
 export interface NativeScanResult {
-  image: import('./format.js').ImageDescription;
+  image: import('../api/image-format.js').ImageDescription;
   kind: 'file' | 'block-device';
   size: number;
   allocated: number;
@@ -118,7 +118,7 @@ export interface NativeSparsifyReport {
   /** Copies: the source's format. */
   format?: 'raw' | 'qcow2';
   /** Copies: the source's backing files, nearest first. */
-  backingChain?: import('./format.js').BackingLink[];
+  backingChain?: import('../api/image-format.js').BackingLink[];
   freeBytes?: number;
   partitionScheme?: 'none' | 'mbr' | 'gpt';
   gptBackupUsed?: boolean;
@@ -157,7 +157,7 @@ export interface NativeRbdImportReport {
   /** The source's format. */
   format: 'raw' | 'qcow2';
   /** The source's backing files, nearest first. */
-  backingChain: import('./format.js').BackingLink[];
+  backingChain: import('../api/image-format.js').BackingLink[];
   image: string;
   size: number;
   dataBytes: number;
@@ -250,12 +250,16 @@ export interface NativeBinding {
     options: Record<string, unknown>,
     onProgress: NativeProgress | undefined,
     /** (file) for each file written; (null, checkpoint) about once a second, after every file the checkpoint covers. */
-    onEvent: (file: import('./carve.js').CarvedFile | null, checkpoint?: NativeCarveReport) => void,
+    onEvent: (file: import('../api/carved-file.js').CarvedFile | null, checkpoint?: NativeCarveReport) => void,
   ): NativeJob<NativeCarveReport>;
+  /** Why writing under outDir could overwrite the source's sectors (native/core/host/same_storage.h), or null. */
+  sameStorage(source: string, outDir: string): string | null;
+  /** A block device's size in bytes from sysfs; undefined for anything else or when sysfs does not say. */
+  blockDeviceSize(path: string): number | undefined;
 }
 
 function packageRoot(): string {
-  // dist/native.js -> package root; also works from src/ under vitest.
+  // dist/seam/native.js -> package root; also works from src/ under vitest.
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const parent = dirname(dir);

@@ -23,7 +23,7 @@ import {
 } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
-import { BlocksmithError } from './errors.js';
+import { BlocksmithError } from '../api/errors.js';
 
 type Errno = NodeJS.ErrnoException;
 

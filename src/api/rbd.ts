@@ -1,10 +1,10 @@
 // Raw image <-> Ceph RBD through librbd (loaded at run time), on the same
 // pipeline as sparsify: holes and zero blocks are never written.
 import { InvalidArgumentError } from './errors.js';
-import { runJob, type JobOptions } from './job.js';
-import { native, type NativeRbdExportReport, type NativeRbdImportReport, type NativeRbdInfo } from './native.js';
+import { runJob, type JobOptions } from '../seam/job.js';
+import { native, type NativeRbdExportReport, type NativeRbdImportReport, type NativeRbdInfo } from '../seam/native.js';
 import { parseBlockSize, parseSizeIn } from './units.js';
-import { parseAllowBacking, parseImageFormat, type AllowBacking, type ImageFormat } from './format.js';
+import { parseAllowBacking, parseImageFormat, type AllowBacking, type ImageFormat } from './image-format.js';
 
 export interface RbdTarget {
   pool: string;

@@ -10,9 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { CommanderError, type Command } from 'commander';
 import type * as CliProgress from 'cli-progress';
-import { AbortError, BlocksmithError, InvalidArgumentError } from '../errors.js';
-import type { Progress } from '../job.js';
-import { formatBytes } from '../units.js';
+import { AbortError, BlocksmithError, InvalidArgumentError } from '../api/errors.js';
+import type { Progress } from '../seam/job.js';
+import { formatBytes } from '../api/units.js';
 import { flushStdout, out, stdoutExitCode, stdoutFailure, watchStdout } from './stdout.js';
 
 export { out, printJson, EXIT_BROKEN_PIPE } from './stdout.js';

@@ -1,9 +1,9 @@
 // Sparsify in place (punch holes over zero blocks) and sparse copies: both
 // run the one pipeline (reader -> classifier -> sink) in the addon.
-import { runJob, type JobOptions } from './job.js';
-import { native, type NativeFsInspection, type NativeSparsifyReport, type NativeVolumeReport } from './native.js';
+import { runJob, type JobOptions } from '../seam/job.js';
+import { native, type NativeFsInspection, type NativeSparsifyReport, type NativeVolumeReport } from '../seam/native.js';
 import { parseBlockSize } from './units.js';
-import { parseAllowBacking, parseImageFormat, type AllowBacking, type BackingLink, type ImageFormat } from './format.js';
+import { parseAllowBacking, parseImageFormat, type AllowBacking, type BackingLink, type ImageFormat } from './image-format.js';
 
 export interface SparsifyOptions extends JobOptions {
   /** Zero-detection block size: a power of two from 512 B to 1 MiB. Default 4 KiB. */

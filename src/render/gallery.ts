@@ -13,7 +13,7 @@
 // `fragments`), and an older gallery must still render a newer report.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { writeFileAtomicSync } from './carve-output.js';
+import { writeFileAtomicSync } from '../output/carve-output.js';
 import { GALLERY_CSS, GALLERY_SCRIPT } from './gallery-page.js';
 
 export interface GalleryFragment {

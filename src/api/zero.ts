@@ -1,6 +1,6 @@
 // Zero detection on memory: synchronous, SIMD, kernel chosen once at load.
 import { InvalidArgumentError, toBlocksmithError } from './errors.js';
-import { native } from './native.js';
+import { native } from '../seam/native.js';
 
 export type ZeroKernel = 'portable' | 'sse2' | 'avx2' | 'avx512';
 

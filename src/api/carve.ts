@@ -1,14 +1,13 @@
 // carve(): recover JPEGs from an image file or a block device. The source is
 // only ever opened read-only (by the addon's FileReader); files go to outDir,
 // partial ones to outDir/partial, thumbnails to outDir/thumbnails, a
-// report.json describes the run and index.html shows it (src/gallery.ts).
+// report.json describes the run and index.html shows it (src/render/gallery.ts).
 //
-// Every refusal comes before anything is created (src/carve-output.ts decides
+// Every refusal comes before anything is created (src/output/carve-output.ts decides
 // on the nearest existing ancestor of outDir). report.json is kept current
 // while the run goes and written on every way out (done, stopped, failed,
 // process exit), so that --resume always has something to continue from.
 import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, statSync, unlinkSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
@@ -19,50 +18,17 @@ import {
   removeCreated,
   ReportReserve,
   writeFileAtomicSync,
-} from './carve-output.js';
+} from '../output/carve-output.js';
 import { AbortError, BlocksmithError, InvalidArgumentError } from './errors.js';
-import { writeGallerySync } from './gallery.js';
-import { runJob, type JobOptions } from './job.js';
-import { native, type NativeCarveReport } from './native.js';
+import { writeGallerySync } from '../render/gallery.js';
+import { runJob, type JobOptions } from '../seam/job.js';
+import { native, type NativeCarveReport } from '../seam/native.js';
 import { parseSize } from './units.js';
-import { sourceSize } from './source-size.js';
+import { sourceSize } from '../host/source-size.js';
+import { sameStorage } from '../host/same-storage.js';
 
-export interface CarvedFile {
-  /** Byte offset of the file's SOI in the source. */
-  offset: number;
-  length: number;
-  status: 'complete' | 'reassembled' | 'partial' | 'thumbnail' | 'duplicate';
-  /** Relative to outDir (absent for a duplicate, which is not written). */
-  path?: string;
-  sha256: string;
-  duplicateOf?: string;
-  width: number;
-  height: number;
-  components: number;
-  progressive: boolean;
-  /** 'decoded': entropy data decoded against the file's Huffman tables; 'structure': arithmetic/lossless, markers only. */
-  validated: 'decoded' | 'structure';
-  /** partial: about where the data went bad, and why. */
-  brokeAt?: number;
-  reason?: string;
-  /** thumbnail: offset of the file it is embedded in. */
-  parent?: number;
-  /** reassembled: where the file's bytes lie in the source, in file order (their concatenation is the file). */
-  fragments?: FileFragment[];
-  make?: string;
-  model?: string;
-  date?: string;
-}
-
-export interface FileFragment {
-  offset: number;
-  length: number;
-}
-
-export interface UnreadableRange {
-  offset: number;
-  length: number;
-}
+export type { CarvedFile, FileFragment, UnreadableRange } from './carved-file.js';
+import type { CarvedFile, FileFragment } from './carved-file.js';
 
 /** The run's figures: the addon's (bytes scanned, candidates, complete / reassembled / partial / rejected counts,
  * unreadable ranges, where `resume` continues: `nextOffset`) plus where the files went and the rate. The counts
@@ -136,62 +102,6 @@ export interface CarveOptions extends JobOptions {
 /** Thrown (as AbortError) when the signal stopped the run; the report was written. */
 export interface CarveAbortError extends AbortError {
   report: CarveReport;
-}
-
-function devParts(dev: bigint): [bigint, bigint] {
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-  return [major, minor];
-}
-
-/** The whole-disk name of a block device number (sda for sda1), or "M:m" when sysfs does not know it. */
-function wholeDisk(dev: bigint): string {
-  const [ma, mi] = devParts(dev);
-  const sys = `/sys/dev/block/${ma}:${mi}`;
-  try {
-    const real = realpathSync(sys);
-    return existsSync(join(real, 'partition')) ? basename(dirname(real)) : basename(real);
-  } catch {
-    return `${ma}:${mi}`;
-  }
-}
-
-/** outDir, or its nearest ancestor that exists (where it would be created). */
-async function statNearest(outDir: string) {
-  for (let p = resolve(outDir); ; p = dirname(p)) {
-    try {
-      return await stat(p, { bigint: true });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || p === dirname(p)) throw err;
-    }
-  }
-}
-
-/**
- * Why writing to outDir could overwrite the source's sectors, or null: the
- * same filesystem as a file source; the same disk (or a partition of it) as a
- * device source; for a loop device, the filesystem holding its backing file.
- * outDir need not exist: its nearest existing ancestor is where it would be.
- */
-export async function sameStorage(source: string, outDir: string): Promise<string | null> {
-  const s = await stat(source, { bigint: true });
-  const o = await statNearest(outDir);
-  if (!s.isBlockDevice()) {
-    return s.dev === o.dev ? `${outDir} is on the filesystem that holds ${source}` : null;
-  }
-  const srcDisk = wholeDisk(s.rdev);
-  if (srcDisk === wholeDisk(o.dev)) return `${outDir} is on ${source} (${srcDisk})`;
-  try {
-    const backing = (await readFile(`/sys/block/${srcDisk}/loop/backing_file`, 'utf8')).trim();
-    if (backing) {
-      const b = await stat(backing, { bigint: true });
-      if (b.dev === o.dev) return `${outDir} is on the filesystem that holds ${backing}, the backing file of ${source}`;
-    }
-  } catch {
-    // not a loop device
-  }
-  return null;
 }
 
 function optSize(v: number | string | undefined, what: string): number | undefined {

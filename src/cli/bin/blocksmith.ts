@@ -1,17 +1,17 @@
 #!/usr/bin/env node
 // The umbrella CLI: blocksmith <command>.
 import { Command } from 'commander';
-import { packageVersion, runCli } from './common.js';
+import { packageVersion, runCli } from '../harness.js';
 
 // Each command's module is loaded only when needed: together they cost ~40 ms
 // of start-up, a fifth of a whole warm `info` of a 4 GiB image. When argv
 // names a command only that one is built; help and anything else get all.
 const loaders: Record<string, () => Promise<Command>> = {
-  info: async () => (await import('./commands.js')).infoCommand(),
-  map: async () => (await import('./commands.js')).mapCommand(),
-  sparsify: async () => (await import('./sparsify-command.js')).sparsifyCommand('sparsify', 'blocksmith '),
-  rbd: async () => (await import('./rbd-command.js')).rbdCommand(),
-  carve: async () => (await import('./carve-command.js')).carveCommand('carve', 'blocksmith '),
+  info: async () => (await import('../commands/info.js')).infoCommand(),
+  map: async () => (await import('../commands/map.js')).mapCommand(),
+  sparsify: async () => (await import('../commands/sparsify.js')).sparsifyCommand('sparsify', 'blocksmith '),
+  rbd: async () => (await import('../commands/rbd.js')).rbdCommand(),
+  carve: async () => (await import('../commands/carve.js')).carveCommand('carve', 'blocksmith '),
 };
 const requested = process.argv[2];
 const versionOnly = requested === '--version' || requested === '-V';

@@ -1,0 +1,58 @@
+// `blocksmith map`: the hole / zero / data extents of an image or device, as
+// text, JSON or an SVG picture.
+import { Command } from 'commander';
+import { mapExtents, type ExtentMap } from '../../api/extents.js';
+import { formatBytes } from '../../api/units.js';
+import { checkNewFile, writeNewFile } from '../../output/output-file.js';
+import { out, runOperation, usageError } from '../harness.js';
+import { backingLines } from './backing-options.js';
+import { scanOptions, scanSettings, type ScanFlags } from './scan-flags.js';
+
+function formatMapText(m: ExtentMap): string {
+  const w = String(m.virtualSize).length;
+  const out = [`${'offset'.padStart(w)}  ${'length'.padStart(w)}  kind`];
+  for (const e of m.extents) out.push(`${String(e.offset).padStart(w)}  ${String(e.length).padStart(w)}  ${e.kind}`);
+  out.push(`# ${m.extents.length} extents: data ${formatBytes(m.dataBytes)}, zero ${formatBytes(m.zeroBytes)}, holes ${formatBytes(m.holeBytes)}`);
+  out.push(...backingLines(m.image.backingChain, '# '));
+  return out.join('\n') + '\n';
+}
+
+export function mapCommand(): Command {
+  const cmd = new Command('map')
+    .description('list the hole / zero / data extents of a raw or qcow2 image or a block device')
+    .argument('<path>', 'raw image file or block device')
+    .option('--svg <file>', 'also draw the map as an SVG picture (open it in a browser); a new file: never a device or the image')
+    .option('--overwrite', 'replace an existing --svg file (atomically, through a temporary file and rename)');
+  scanOptions(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+Examples:
+  $ blocksmith map vm.raw
+  $ blocksmith map --json vm.raw > extents.json
+  $ blocksmith map --json vm.qcow2        # from the L1/L2 tables, refined by content
+  $ blocksmith map --svg vm.svg /dev/loop0`,
+  );
+  cmd.action(async (path: string, flags: ScanFlags) => {
+    const settings = scanSettings(flags);
+    if (flags.overwrite && flags.svg === undefined) usageError('--overwrite applies to --svg FILE only');
+    // Refuse a bad --svg target before the scan, not after minutes of it;
+    // writeNewFile checks again when it creates the file.
+    const svgRule = { overwrite: !!flags.overwrite, protect: [path], what: 'SVG' };
+    if (flags.svg !== undefined) await checkNewFile(flags.svg, svgRule);
+    const r = await runOperation('mapping', flags, (op) => mapExtents(path, { ...settings, ...op }));
+    if (flags.svg !== undefined) {
+      const svg = (await import('../../render/svg.js')).renderExtentSvg(r);
+      // The backing files of a qcow2 are sources too.
+      await writeNewFile(flags.svg, svg, { ...svgRule, protect: [path, ...(r.image.backingChain ?? []).map((b) => ({ path: b.path, role: `a backing file of '${path}', opened as` }))] });
+    }
+    if (flags.json) {
+      // One extent per line inside a JSON array, like `qemu-img map --output=json`.
+      const lines = r.extents.map((e) => JSON.stringify(e));
+      out('[' + lines.join(',\n') + ']\n');
+    } else {
+      out(formatMapText(r));
+    }
+  });
+  return cmd;
+}
