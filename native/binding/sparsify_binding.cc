@@ -136,7 +136,7 @@ Napi::Value InspectFilesystems(const Napi::CallbackInfo& info) {
                       : 512;
     // Uses first: a mounted filesystem is reported as in use, not by what
     // its (stale) state on disk says.
-    auto uses = blocksmith::fs::filesystem_uses(reader.fd());
+    auto uses = blocksmith::host::filesystem_uses(reader.fd());
     auto in = blocksmith::fs::inspect_filesystems(reader, ss, &uses);
     uint64_t size = reader.size();
     return [in, path, size](Napi::Env env) -> Napi::Value {

@@ -26,7 +26,7 @@ void refuse(VolumeReport& v, const Error& e, const std::string& path) {
   v.reason = reason_of(e, path);
 }
 
-void fill(VolumeReport& v, Reader& reader, FreeMap& free, const std::vector<FsUse>* uses) {
+void fill(VolumeReport& v, Reader& reader, FreeMap& free, const std::vector<host::FsUse>* uses) {
   if (!probe_ext(reader, v.offset, v.length)) {
     v.action = "zero-detection";
     return;
@@ -94,7 +94,7 @@ PartitionTable read_table(Reader& reader, uint32_t sector_size) {
 
 }  // namespace
 
-Inspection inspect_filesystems(Reader& reader, uint32_t sector_size, const std::vector<FsUse>* uses) {
+Inspection inspect_filesystems(Reader& reader, uint32_t sector_size, const std::vector<host::FsUse>* uses) {
   Inspection out;
   PartitionTable t;
   try {

@@ -52,7 +52,7 @@ struct Inspection {
 // filesystems with action "zero-detection". A partition table that cannot
 // be trusted sets `error_*` and lists no volume. Throws only what is not
 // about the image's content (an I/O error).
-Inspection inspect_filesystems(Reader& reader, uint32_t sector_size = 512, const std::vector<FsUse>* uses = nullptr);
+Inspection inspect_filesystems(Reader& reader, uint32_t sector_size = 512, const std::vector<host::FsUse>* uses = nullptr);
 
 // What sparsify --fs does before its first punch: throws the table's or the
 // first refused volume's Error (ERR_FS_CORRUPT / ERR_FS_UNSUPPORTED /

@@ -278,7 +278,7 @@ class Decider {
     UniqueFd probe(::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
     struct stat st {};
     if (!probe || ::fstat(probe.get(), &st) != 0) return out;
-    for (const auto& u : fs::filesystem_uses(probe.get())) out.push_back({u.text, !u.read_only, {}});
+    for (const auto& u : host::filesystem_uses(probe.get())) out.push_back({u.text, !u.read_only, {}});
     if (!out.empty()) return out;
     for (const auto& o : find_openers(st, probe.get())) {
       out.push_back({who(o.pid, o.comm) + " has it open" + (o.writes ? " for writing" : ""), true, {o.pid}});
@@ -314,7 +314,7 @@ class Decider {
   void collect_loops() {
     auto loops = loop_devices_backed_by(fd_);
     if (loops.empty()) return;
-    const auto mounts = fs::filesystem_uses(fd_);  // of the loop devices and their partitions
+    const auto mounts = host::filesystem_uses(fd_);  // of the loop devices and their partitions
     for (const auto& dev : loops) {
       bool ro = read_only_loop(dev);
       std::vector<std::string> uses;
@@ -383,7 +383,7 @@ class Decider {
 
   void collect_device() {
     if (!excl_overridden_) {  // else device_users() named them already
-      for (const auto& u : fs::filesystem_uses(fd_)) findings_.push_back({u.text, !u.read_only, {}});
+      for (const auto& u : host::filesystem_uses(fd_)) findings_.push_back({u.text, !u.read_only, {}});
     }
     // Block devices have no leases: the processes we can see that write it.
     add_openers(true);

@@ -11,7 +11,7 @@
 
 #include "core/host/image_lock.h"
 
-namespace blocksmith::fs {
+namespace blocksmith::host {
 namespace {
 
 struct Dev {
@@ -105,4 +105,4 @@ std::vector<std::string> filesystem_users(int fd) {
   return out;
 }
 
-}  // namespace blocksmith::fs
+}  // namespace blocksmith::host

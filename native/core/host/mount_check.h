@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace blocksmith::fs {
+namespace blocksmith::host {
 
 struct FsUse {
   uint32_t partition = 0;  // the partition number of the device used; 0: the whole device
@@ -23,4 +23,4 @@ std::vector<FsUse> filesystem_uses(int fd);
 // One line per use found, e.g. "/dev/loop3p1 is mounted on /mnt/x".
 std::vector<std::string> filesystem_users(int fd);
 
-}  // namespace blocksmith::fs
+}  // namespace blocksmith::host

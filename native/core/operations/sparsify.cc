@@ -63,7 +63,7 @@ UniqueFd open_in_place(const std::string& path, bool dry_run, bool exclusive) {
 // `file` is the image file (what could be mounted); `content` reads the disk
 // it holds (the same file for raw, the virtual disk for qcow2).
 void refuse_if_mounted(int fd, const std::string& path) {
-  auto users = fs::filesystem_users(fd);
+  auto users = host::filesystem_users(fd);
   if (!users.empty()) {
     std::string list;
     for (const auto& u : users) list += (list.empty() ? "" : "; ") + u;
