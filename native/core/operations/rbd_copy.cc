@@ -14,10 +14,12 @@
 #include "core/readers/image_open.h"
 #include "core/host/image_use.h"
 #include "core/host/lease_guard.h"
+#include "core/sinks/lease_checked_sink.h"
 #include "core/sinks/sparse_file_sink.h"
 #include "core/zero/zero_detect.h"
 #include "core/rbd/rbd_reader.h"
 #include "core/sinks/rbd_sink.h"
+#include "core/sinks/rbd_verify_sink.h"
 
 namespace blocksmith::rbd {
 namespace {
@@ -53,106 +55,6 @@ void create_image(IoCtx& io, const Target& t, uint64_t size, const ImportOptions
   }
   if (r < 0) throw_rbd(r, "rbd_create4", t, "cannot create image " + t.spec());
 }
-
-// Compares what the scan pipeline delivers from the source (in order: its
-// read-ahead, holes and zero runs) with the image, read ahead in object-sized
-// aio reads, `parallel` in flight. Holes and zero runs are compared with
-// zeros without reading the source.
-class VerifySink final : public Sink {
- public:
-  VerifySink(Image& img, const Target& t, const std::string& source, uint64_t size, uint64_t object_size,
-             unsigned parallel)
-      : img_(img), t_(t), source_(source), size_(size), object_size_(object_size), window_(std::max(1u, parallel)) {
-    for (auto& r : window_) r.buf = std::make_unique<AlignedBuffer>(object_size);
-  }
-  // Every read still in flight is waited for before its buffer goes.
-  ~VerifySink() override {
-    for (auto& r : window_)
-      if (r.c) {
-        api().rbd_aio_wait_for_complete(r.c);
-        api().rbd_aio_release(r.c);
-      }
-  }
-
-  void on_hole(uint64_t off, uint64_t len) override { compare(off, len, nullptr); }
-  void on_zero(uint64_t off, uint64_t len) override { compare(off, len, nullptr); }
-  void on_data(uint64_t off, const uint8_t* bytes, size_t len) override { compare(off, len, bytes); }
-
- private:
-  struct Read {
-    std::unique_ptr<AlignedBuffer> buf;
-    rbd_completion_t c = nullptr;
-    uint64_t off = 0;
-    size_t len = 0;
-  };
-
-  // Keeps `parallel` reads in flight ahead of the comparison.
-  void issue() {
-    const Api& a = api();
-    while (next_ < size_ && count_ < window_.size()) {
-      Read& r = window_[(head_ + count_) % window_.size()];
-      r.off = next_;
-      r.len = static_cast<size_t>(std::min<uint64_t>(object_size_, size_ - next_));
-      int rc = a.rbd_aio_create_completion(nullptr, nullptr, &r.c);
-      if (rc < 0) throw_rbd(rc, "rbd_aio_create_completion", t_, "verify");
-      rc = a.rbd_aio_read2(img_.get(), r.off, r.len, reinterpret_cast<char*>(r.buf->data()), r.c, kFadviseSequential);
-      if (rc < 0) {
-        a.rbd_aio_release(r.c);
-        r.c = nullptr;
-        throw_rbd(rc, "rbd_aio_read2", t_, "verify read at byte " + std::to_string(r.off));
-      }
-      next_ += r.len;
-      ++count_;
-    }
-  }
-
-  // The oldest read, complete: the image's bytes from its offset.
-  Read& oldest() {
-    issue();
-    Read& r = window_[head_];
-    if (r.c) {
-      const Api& a = api();
-      a.rbd_aio_wait_for_complete(r.c);
-      ssize_t got = a.rbd_aio_get_return_value(r.c);
-      a.rbd_aio_release(r.c);
-      r.c = nullptr;
-      if (got < 0) throw_rbd(static_cast<int>(got), "rbd_aio_read2", t_, "verify read at byte " + std::to_string(r.off));
-      if (static_cast<size_t>(got) != r.len) mismatch(r.off);
-    }
-    return r;
-  }
-
-  [[noreturn]] void mismatch(uint64_t object) {
-    throw Error(EIO, "ERR_VERIFY_MISMATCH", "verify", t_.spec(),
-                "verification failed: " + t_.spec() + " differs from '" + source_ + "' in the object at byte " +
-                    std::to_string(object));
-  }
-
-  // bytes: the source's; null: zeros.
-  void compare(uint64_t off, uint64_t len, const uint8_t* bytes) {
-    while (len > 0) {
-      Read& r = oldest();
-      const size_t k = static_cast<size_t>(std::min<uint64_t>(len, r.off + r.len - off));
-      const uint8_t* mine = r.buf->data() + (off - r.off);
-      if (bytes ? std::memcmp(mine, bytes, k) != 0 : !is_zero(mine, k)) mismatch(r.off);
-      off += k;
-      len -= k;
-      if (bytes) bytes += k;
-      if (off == r.off + r.len) {  // this object is done: its buffer takes the next read
-        head_ = (head_ + 1) % window_.size();
-        --count_;
-      }
-    }
-  }
-
-  Image& img_;
-  const Target& t_;
-  const std::string& source_;
-  const uint64_t size_, object_size_;
-  std::vector<Read> window_;
-  size_t head_ = 0, count_ = 0;
-  uint64_t next_ = 0;  // the next image byte to read
-};
 
 // Reads the source again through the pipeline and the image in object-sized
 // reads, and compares them byte for byte.

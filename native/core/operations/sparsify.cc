@@ -17,6 +17,7 @@
 #include "core/host/image_lock.h"
 #include "core/host/image_use.h"
 #include "core/host/lease_guard.h"
+#include "core/sinks/lease_checked_sink.h"
 #include "core/sinks/punch_sink.h"
 #include "core/sinks/sparse_file_sink.h"
 
