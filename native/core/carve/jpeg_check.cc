@@ -199,17 +199,17 @@ void parse_mpf(const uint8_t* d, size_t at, size_t n, std::vector<std::pair<size
   }
 }
 
+// Units (MCUs, or blocks of a single-component scan) in one row of the image.
+uint64_t mcu_row(const Frame& frame, const ScanHeader& scan) {
+  return scan.ns > 1 ? uint64_t(frame.mcux) : uint64_t(frame.comp[scan.cidx[0]].bw_real);
+}
+
 // After need_more in a sequential scan: the latest state with two MCU rows
 // or more decoded after it (`last` is the first unit of the last row begun,
 // so at least that much) (a failure further on then leaves the same last
 // good point as a decode from the start would) and not at a restart
 // interval's end (there the marker is checked first). None: the resume
 // point stays as it was.
-// Units (MCUs, or blocks of a single-component scan) in one row of the image.
-uint64_t mcu_row(const Frame& frame, const ScanHeader& scan) {
-  return scan.ns > 1 ? uint64_t(frame.mcux) : uint64_t(frame.comp[scan.cidx[0]].bw_real);
-}
-
 // `states`: one after the first unit of each row (decode_scan's states_every).
 void keep_resume(const Frame& frame, const ScanHeader& scan, const DecoderTables& tables, size_t data,
                  const std::vector<ScanState>& states, CheckResume& resume) {

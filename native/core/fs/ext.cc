@@ -60,7 +60,8 @@ bool has_feature_name(int set, uint32_t bit) {
   return false;
 }
 
-// Bounds on what a superblock may make us hold in memory (see read_ext).
+// Bounds on what a superblock may make us hold in memory (read_block_geometry,
+// free_ranges_from_bitmap).
 constexpr uint64_t kMaxDescriptorBytes = uint64_t(256) << 20;
 constexpr size_t kMaxFreeRanges = size_t(16) << 20;  // 16 bytes each: 256 MiB
 
