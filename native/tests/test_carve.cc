@@ -16,6 +16,7 @@
 #include "test_bytes.h"
 #include "core/operations/carve.h"
 #include "core/carve/jpeg_check.h"
+#include "core/carve/jpeg_segments.h"
 #include "core/carve/sha256.h"
 #include "core/carve/signature.h"
 #include "core/readers/memory_reader.h"
@@ -506,4 +507,90 @@ TEST("hostile JPEGs: the blocks decoded over all scans are bounded (a real file 
   CheckResult r = check_jpeg(p.data(), p.size(), true, tight);
   CHECK(r.status == Status::reject);
   CHECK(r.reason.find("decoding work") != std::string::npos);
+}
+
+namespace {
+// A DHT payload: one table (class tc, id th) with two 2-bit codes.
+std::vector<uint8_t> dht_payload(int tc, int th) {
+  std::vector<uint8_t> p{uint8_t(tc << 4 | th)};
+  for (int len = 1; len <= 16; len++) p.push_back(len == 2 ? 2 : 0);
+  p.push_back(0x00);
+  p.push_back(0x01);
+  return p;
+}
+}  // namespace
+
+TEST("JPEG segments: DHT and DQT fill the tables they name; malformed ones are refused") {
+  DecoderTables t;
+  auto dc1 = dht_payload(0, 1);
+  CHECK(parse_dht(dc1.data(), dc1.size(), t));
+  CHECK(t.dc[1].defined);
+  CHECK(!t.dc[0].defined && !t.ac[1].defined);
+  CHECK(!parse_dht(dc1.data(), dc1.size() - 1, t));  // a symbol short
+  auto bad_class = dht_payload(2, 0);
+  CHECK(!parse_dht(bad_class.data(), bad_class.size(), t));
+
+  std::vector<uint8_t> dqt{0x02};  // 8-bit table 2
+  for (int k = 0; k < 64; k++) dqt.push_back(uint8_t(k + 1));
+  CHECK(parse_dqt(dqt.data(), dqt.size(), t));
+  CHECK(t.qt[2] && !t.qt[0]);
+  CHECK_EQ(t.quant[2][5], 6);
+  dqt[0] = 0x12;  // 16-bit: 128 bytes needed, 64 there
+  CHECK(!parse_dqt(dqt.data(), dqt.size(), t));
+  dqt[0] = 0x04;  // table 4 does not exist
+  CHECK(!parse_dqt(dqt.data(), dqt.size(), t));
+  CHECK(!parse_dqt(dqt.data(), 0, t));
+}
+
+TEST("JPEG segments: a 4:2:0 frame's MCU grid; a scan needs its components and tables") {
+  // SOF0: 8-bit, 480 x 640, Y 2x2 with table 0, Cb and Cr 1x1 with table 1.
+  std::vector<uint8_t> sof{8, 0x01, 0xE0, 0x02, 0x80, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1};
+  Frame f;
+  CHECK(parse_sof(0xC0, sof.data(), sof.size(), f));
+  CHECK(f.present && !f.progressive && !f.arithmetic && !f.lossless);
+  CHECK_EQ(f.width, 640);
+  CHECK_EQ(f.height, 480);
+  CHECK_EQ(f.hmax, 2);
+  CHECK_EQ(f.mcux, 40);
+  CHECK_EQ(f.mcuy, 30);
+  CHECK_EQ(f.comp[0].bw, 80);
+  CHECK_EQ(f.comp[1].bw, 40);
+  CHECK_EQ(f.comp[1].bh_real, 30);
+  Frame g;
+  CHECK(parse_sof(0xC2, sof.data(), sof.size(), g) && g.progressive && g.comp[0].nz.size() == 80u * 60);
+  auto refused = [&](size_t at, uint8_t v) {
+    auto s = sof;
+    s[at] = v;
+    Frame x;
+    return !parse_sof(0xC0, s.data(), s.size(), x);
+  };
+  CHECK(refused(9, 1));     // Cb has Y's id
+  {
+    auto s = sof;
+    s[3] = s[4] = 0;  // width 0
+    Frame x;
+    CHECK(!parse_sof(0xC0, s.data(), s.size(), x));
+  }
+  CHECK(refused(0, 9));     // 9-bit baseline
+  CHECK(refused(7, 0x52));  // h = 5
+  CHECK(!parse_sof(0xC0, sof.data(), sof.size() - 1, g));
+
+  // SOS over all three components: Y with tables 0, Cb and Cr with tables 1.
+  std::vector<uint8_t> sos{3, 1, 0x00, 2, 0x11, 3, 0x11, 0, 63, 0};
+  DecoderTables t;
+  ScanHeader sc;
+  CHECK(!parse_sos(sos.data(), sos.size(), f, t, sc));  // no Huffman tables yet
+  for (auto [tc, th] : {std::pair{0, 0}, std::pair{1, 0}, std::pair{0, 1}, std::pair{1, 1}}) {
+    auto p = dht_payload(tc, th);
+    CHECK(parse_dht(p.data(), p.size(), t));
+  }
+  CHECK(parse_sos(sos.data(), sos.size(), f, t, sc));
+  CHECK_EQ(sc.ns, 3);
+  CHECK_EQ(sc.cidx[2], 2);
+  CHECK_EQ(sc.ta[1], 1);
+  sos[8] = 62;  // a baseline scan covers all 64 coefficients
+  CHECK(!parse_sos(sos.data(), sos.size(), f, t, sc));
+  sos[8] = 63;
+  sos[3] = 9;  // a component the frame does not have
+  CHECK(!parse_sos(sos.data(), sos.size(), f, t, sc));
 }

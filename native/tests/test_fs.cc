@@ -13,6 +13,7 @@
 #include "core/readers/memory_reader.h"
 #include "core/sinks/punch_sink.h"
 #include "core/pipeline/scan_pipeline.h"
+#include "core/guest_fs/ext_read_steps.h"
 #include "test.h"
 
 using namespace blocksmith;
@@ -369,4 +370,129 @@ TEST("PunchSink: what the punches free is the run's allocated bytes inside the a
   CHECK_EQ(sink.stats().punch_calls, 2u);
   CHECK_EQ(sink.stats().punched_bytes, 16384u + (31480u - 28672u));
   CHECK_EQ(sink.stats().reclaimed_bytes, 4096u + 4096u + (31480u - 28672u));
+}
+
+namespace {
+// A clean ext2 superblock: 1 KiB blocks, 16384 blocks in 2 groups of 8192,
+// 128 inodes of 128 bytes per group (revision 0).
+std::vector<uint8_t> small_ext2_superblock() {
+  std::vector<uint8_t> sb(1024, 0);
+  put32(&sb[0x00], 256);    // inodes
+  put32(&sb[0x04], 16384);  // blocks
+  put32(&sb[0x14], 1);      // first data block
+  put32(&sb[0x18], 0);      // 1 KiB blocks
+  put32(&sb[0x20], 8192);   // blocks per group
+  put32(&sb[0x28], 128);    // inodes per group
+  put16(&sb[0x38], 0xEF53);
+  put16(&sb[0x3A], 1);      // clean
+  return sb;
+}
+
+template <typename F>
+std::string error_message(F fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST("ext superblock check: the geometry of a sound superblock, each bad field refused by name") {
+  auto sb = small_ext2_superblock();
+  ExtLayout g;
+  CHECK_EQ(check_ext_superblock(sb.data(), 4096, 16 << 20, "x.img", "fs", g), 0u);  // no metadata_csum: no seed
+  CHECK_EQ(g.offset, 4096u);
+  CHECK_EQ(g.bs, 1024u);
+  CHECK_EQ(g.groups, 2u);
+  CHECK_EQ(g.desc_size, 32u);
+  CHECK_EQ(g.descs_per_block, 32u);
+  CHECK_EQ(g.desc_blocks, 1u);
+  CHECK_EQ(g.itable_blocks, 16u);
+  CHECK_EQ(g.first_ino, 11u);
+  CHECK_EQ(g.inode_size, 128u);
+  CHECK(g.descs.empty());  // read_group_descriptors' job
+
+  auto message = [&](auto&& edit) {
+    auto bad = small_ext2_superblock();
+    edit(bad.data());
+    ExtLayout l;
+    return error_message([&] { check_ext_superblock(bad.data(), 0, 16 << 20, "x.img", "fs", l); });
+  };
+  CHECK_EQ(message([](uint8_t* s) { put32(s + 0x00, 255); }),
+           std::string("'x.img': fs: bad inode count (255 inodes, 128 per group in 2 groups)"));
+  CHECK_EQ(message([](uint8_t* s) { put32(s + 0x04, 16385); }),
+           std::string("'x.img': fs is 16385 blocks of 1024 bytes, larger than the 16777216 bytes available "
+                       "(truncated image or wrong partition table)"));
+  CHECK_EQ(message([](uint8_t* s) { put32(s + 0x20, 8191); }), std::string("'x.img': fs: bad blocks per group"));
+  CHECK_EQ(message([](uint8_t* s) { put32(s + 0x14, 0); }), std::string("'x.img': fs: bad first data block"));
+  CHECK_EQ(message([](uint8_t* s) { put16(s + 0xCE, 7); }),
+           std::string("'x.img': fs has 7 reserved GDT blocks but no resize_inode, which e2fsck rejects; run e2fsck -f on it first"));
+  CHECK_EQ(message([](uint8_t* s) { put16(s + 0x3A, 3); }),
+           std::string("'x.img': fs was not cleanly unmounted or has errors (s_state 0x3); run e2fsck on it first"));
+  CHECK_EQ(message([](uint8_t* s) { put32(s + 0x64, 0x400); }),  // metadata_csum over a zero checksum
+           std::string("'x.img': fs uses an unknown checksum type 0"));
+  CHECK_EQ(message([](uint8_t* s) { put32(s + 0x64, 0x800); }),
+           std::string("'x.img': fs uses replica (ro_compat 0x800), which blocksmith does not support"));
+}
+
+TEST("ext group descriptors: read from the block after the superblock; a changed byte fails its uninit_bg checksum") {
+  auto sb = small_ext2_superblock();
+  put32(&sb[0x64], kRoGdtCsum);
+  for (int i = 0; i < 16; ++i) sb[0x68 + i] = uint8_t(0xA0 + i);  // UUID: seeds the checksums
+  std::vector<uint8_t> img(16384 * 1024, 0);
+  std::memcpy(&img[1024], sb.data(), sb.size());
+  uint8_t* table = &img[2 * 1024];  // block 2: first data block 1 + 1
+  for (uint32_t grp = 0; grp < 2; ++grp) {
+    uint8_t* d = table + grp * 32;
+    put32(d + 0x0, 3 + grp * 8192);  // block bitmap
+    put32(d + 0x4, 4 + grp * 8192);  // inode bitmap
+    put32(d + 0x8, 5 + grp * 8192);  // inode table
+    const uint8_t group_le[4] = {uint8_t(grp), 0, 0, 0};
+    uint16_t c = crc16_update(0xFFFF, &sb[0x68], 16);
+    c = crc16_update(c, group_le, 4);
+    c = crc16_update(c, d, 0x1E);
+    put16(d + 0x1E, c);
+  }
+  MemoryReader r(img.data(), img.size(), "x.img");
+  ExtLayout g;
+  check_ext_superblock(sb.data(), 0, img.size(), "x.img", "fs", g);
+  read_group_descriptors(r, g, img.size(), "fs");
+  CHECK_EQ(g.descs.size(), 64u);
+  CHECK_EQ(g.block_bitmap(1), 8195u);
+  CHECK_EQ(g.inode_table(0), 5u);
+  check_group_descriptors(g, sb.data(), 0, "x.img", "fs");
+  g.descs[32 + 0x0C] ^= 1;  // group 1's free block count
+  CHECK_EQ(error_message([&] { check_group_descriptors(g, sb.data(), 0, "x.img", "fs"); }),
+           std::string("'x.img': fs: bad checksum of group descriptor 1"));
+  // A table that would lie past the end of the partition is refused.
+  CHECK_THROWS_CODE(read_group_descriptors(r, g, 2 * 1024 + 512, "fs"), "ERR_FS_CORRUPT");
+}
+
+TEST("ext free ranges from a bitmap: clear bits become byte ranges, cut at the filesystem's end") {
+  ExtLayout g;
+  g.offset = 4096;
+  g.bs = 1024;
+  g.ratio = 1;
+  g.first_data_block = 1;
+  g.blocks_count = 10;                         // the group's last cluster lies past it
+  const uint8_t bitmap[2] = {0x47, 0x00};      // clusters 0, 1, 2 and 6 used; 3-5 and 7-9 free
+  std::vector<ByteRange> out;
+  CHECK_EQ(free_ranges_from_bitmap(bitmap, 10, 0, g, out, "x.img", "fs"), 6u);
+  CHECK_EQ(out.size(), 2u);
+  CHECK_EQ(out[0].begin, 4096u + 4 * 1024);
+  CHECK_EQ(out[0].end, 4096u + 7 * 1024);
+  CHECK_EQ(out[1].begin, 4096u + 8 * 1024);
+  CHECK_EQ(out[1].end, 4096u + 10 * 1024);  // block 10 would be past the last
+  // Bigalloc: 4 blocks a cluster, the group's first cluster number counts.
+  g.ratio = 4;
+  g.first_data_block = 0;
+  g.blocks_count = 1000;
+  out.clear();
+  const uint8_t one_free[1] = {0xFD};  // cluster 1 of 8 free
+  CHECK_EQ(free_ranges_from_bitmap(one_free, 8, 16, g, out, "x.img", "fs"), 1u);
+  CHECK_EQ(out.size(), 1u);
+  CHECK_EQ(out[0].begin, 4096u + 17 * 4 * 1024);
+  CHECK_EQ(out[0].end, 4096u + 18 * 4 * 1024);
 }

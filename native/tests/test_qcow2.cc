@@ -233,3 +233,81 @@ TEST("qcow2: a virtual size that is not a multiple of 512 rounds down to whole s
   CHECK_EQ(r->read_at(buf.data(), buf.size(), 8 * Image::cs - 1024), size_t{512});
   CHECK_EQ(buf[0], 0xab);
 }
+
+namespace {
+// The message of the Error `fn` throws ("" when it does not throw).
+template <typename F>
+std::string message_of(F fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST("qcow2 header fields: read as stored, each checked alone against the file size") {
+  Image img;
+  put64(img.bytes, 8, 4000);  // backing name at 4000, 7 bytes
+  put32(img.bytes, 16, 7);
+  put64(img.bytes, 24, 8 * 4096 + 100);  // not whole sectors
+  BackingNameAt at;
+  Header hd = parse_header_fields(img.bytes.data(), 112, img.bytes.size(), "t.qcow2", at);
+  CHECK_EQ(hd.version, 3u);
+  CHECK_EQ(hd.cluster_size, 4096u);
+  CHECK_EQ(hd.header_size, 8u * 4096 + 100);
+  CHECK_EQ(hd.size, 8u * 4096 + 0);  // rounded down to sectors, as QEMU does
+  CHECK_EQ(hd.l1_size, 1u);
+  CHECK_EQ(hd.l1_table_offset, 4096u);
+  CHECK_EQ(hd.header_length, 112u);
+  CHECK_EQ(at.offset, 4000u);
+  CHECK_EQ(at.size, 7u);
+  CHECK(hd.compression == Compression::deflate);
+
+  put32(img.bytes, 100, 100);  // header length below 104
+  CHECK_EQ(message_of([&] { parse_header_fields(img.bytes.data(), 112, img.bytes.size(), "t.qcow2", at); }),
+           std::string("'t.qcow2' is not a valid qcow2 image: header length 100 is invalid"));
+  put32(img.bytes, 100, 112);
+  CHECK_EQ(message_of([&] { parse_header_fields(img.bytes.data(), 103, img.bytes.size(), "t.qcow2", at); }),
+           std::string("'t.qcow2' is not a valid qcow2 image: the file ends inside the version 3 header"));
+  CHECK_EQ(message_of([&] { parse_header_fields(img.bytes.data(), 112, 110, "t.qcow2", at); }),
+           std::string("'t.qcow2' is not a valid qcow2 image: the file ends inside the header"));
+  img.bytes[104] = 2;  // compression type
+  CHECK_THROWS_CODE(parse_header_fields(img.bytes.data(), 112, img.bytes.size(), "t.qcow2", at), "ERR_QCOW2_UNSUPPORTED");
+  img.bytes[104] = 1;
+  hd = parse_header_fields(img.bytes.data(), 112, img.bytes.size(), "t.qcow2", at);
+  CHECK(hd.compression == Compression::zstd);
+  // ... which needs its incompatible bit.
+  CHECK_EQ(message_of([&] { refuse_unreadable(hd, "t.qcow2"); }),
+           std::string("'t.qcow2' is not a valid qcow2 image: the compression type and its incompatible feature bit disagree"));
+  hd.incompatible |= kIncompatCompression;
+  refuse_unreadable(hd, "t.qcow2");
+  put32(img.bytes, 4, 4);
+  CHECK_EQ(message_of([&] { parse_header_fields(img.bytes.data(), 112, img.bytes.size(), "t.qcow2", at); }),
+           std::string("'t.qcow2': qcow2 version 4 is not supported (only 2 and 3)"));
+}
+
+TEST("qcow2 L1 table check: big enough for the virtual size, cluster aligned, inside the file") {
+  Header hd;
+  hd.cluster_size = 4096;  // one L1 entry maps 512 entries of 4 KiB: 2 MiB
+  hd.header_size = 4u << 20;
+  hd.l1_size = 2;
+  hd.l1_table_offset = 4096;
+  check_l1_table(hd, 8192, "t.qcow2");
+  hd.l1_size = 1;
+  CHECK_EQ(message_of([&] { check_l1_table(hd, 8192, "t.qcow2"); }),
+           std::string("'t.qcow2' is not a valid qcow2 image: the L1 table (1 entries) is too small for the virtual size 4194304"));
+  hd.l1_size = 2;
+  hd.extended_l2 = true;  // 16-byte entries: an L1 entry maps half as much
+  CHECK_THROWS_CODE(check_l1_table(hd, 8192, "t.qcow2"), "ERR_QCOW2_CORRUPT");
+  hd.extended_l2 = false;
+  hd.l1_table_offset = 4096 + 512;
+  CHECK_EQ(message_of([&] { check_l1_table(hd, 8192, "t.qcow2"); }),
+           std::string("'t.qcow2' is not a valid qcow2 image: the L1 table offset 0x1200 is not cluster aligned"));
+  hd.l1_table_offset = 8192;
+  CHECK_EQ(message_of([&] { check_l1_table(hd, 8200, "t.qcow2"); }),
+           std::string("'t.qcow2' is not a valid qcow2 image: the L1 table at 0x2000 lies past the end of the file (8200 bytes)"));
+  CHECK_THROWS_CODE(check_l1_table(hd, 8207, "t.qcow2"), "ERR_QCOW2_CORRUPT");
+  check_l1_table(hd, 8208, "t.qcow2");  // its 16 bytes end the file
+}

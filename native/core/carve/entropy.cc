@@ -174,6 +174,109 @@ ScanState state_here(const BitReader& br, const uint8_t* p, const uint8_t* seg, 
   return ScanState{size_t(q - p), bit, unit, next_rst};
 }
 
+// Which kind of blocks a scan codes.
+Kind scan_kind(const Frame& frame, const ScanHeader& scan) {
+  if (!frame.progressive) return Kind::sequential;
+  if (scan.ss == 0) return scan.ah == 0 ? Kind::dc_first : Kind::dc_refine;
+  return scan.ah == 0 ? Kind::ac_first : Kind::ac_refine;
+}
+
+// The blocks of one MCU of a sequential scan, in order, with their tables;
+// returns how many (at most 10).
+int sequential_mcu_tables(const Frame& frame, const DecoderTables& tables, const ScanHeader& scan,
+                          const HuffTable* mcu_dc[10], const HuffTable* mcu_ac[10]) {
+  const bool interleaved = scan.ns > 1;
+  int mcu_blocks = 0;
+  for (int ci = 0; ci < scan.ns; ci++) {
+    const Component& comp = frame.comp[scan.cidx[ci]];
+    int n = interleaved ? comp.h * comp.v : 1;
+    for (int b = 0; b < n && mcu_blocks < 10; b++, mcu_blocks++) {
+      mcu_dc[mcu_blocks] = &tables.dc[scan.td[ci]];
+      mcu_ac[mcu_blocks] = &tables.ac[scan.ta[ci]];
+    }
+  }
+  return mcu_blocks;
+}
+
+// Block (bx, by) of the scan's component ci.
+__attribute__((always_inline)) inline bool decode_block(Ctx& c, Frame& frame, const DecoderTables& tables,
+                                                        const ScanHeader& scan, Kind kind, int ci, int bx, int by) {
+  Component& comp = frame.comp[scan.cidx[ci]];
+  switch (kind) {
+    case Kind::sequential:
+      return block_sequential(c, tables.dc[scan.td[ci]], tables.ac[scan.ta[ci]]);
+    case Kind::dc_first:
+      return block_dc_first(c, tables.dc[scan.td[ci]]);
+    case Kind::dc_refine:
+      c.br.get(1);
+      return true;
+    case Kind::ac_first:
+      return block_ac_first(c, tables.ac[scan.ta[ci]], comp.nz[size_t(by) * comp.bw + bx]);
+    case Kind::ac_refine:
+      return block_ac_refine(c, tables.ac[scan.ta[ci]], comp.nz[size_t(by) * comp.bw + bx]);
+  }
+  return false;
+}
+
+// Unit u of a progressive scan: an MCU when interleaved, else one block
+// (`per_row` units a row).
+__attribute__((always_inline)) inline bool decode_progressive_unit(Ctx& c, Frame& frame, const DecoderTables& tables,
+                                                                   const ScanHeader& scan, Kind kind, uint64_t u,
+                                                                   uint64_t per_row) {
+  if (scan.ns == 1) return decode_block(c, frame, tables, scan, kind, 0, int(u % per_row), int(u / per_row));
+  uint64_t mx = u % per_row, my = u / per_row;
+  for (int ci = 0; ci < scan.ns; ci++) {
+    const Component& comp = frame.comp[scan.cidx[ci]];
+    for (int yy = 0; yy < comp.v; yy++)
+      for (int xx = 0; xx < comp.h; xx++)
+        if (!decode_block(c, frame, tables, scan, kind, ci, int(mx) * comp.h + xx, int(my) * comp.v + yy)) return false;
+  }
+  return true;
+}
+
+// At the end of a restart interval, which must end exactly before RSTn (n
+// counting 0..7): returns where the next interval begins, the reader
+// restarted there; or null, with `why` (null when the data ends first).
+inline const uint8_t* cross_restart_marker(Ctx& c, const uint8_t* end, unsigned& next_rst, const char*& why) {
+  why = nullptr;
+  if (c.br.overran()) {
+    why = "entropy-coded data ends inside a restart interval";
+    return nullptr;
+  }
+  if (c.br.unread_real_bits() >= 8) {
+    why = "extraneous bytes before a restart marker";
+    return nullptr;
+  }
+  const uint8_t* m = c.br.pos();
+  if (m + 2 > end) return nullptr;
+  if (m[0] != 0xFF || m[1] != 0xD0 + next_rst) {
+    why = "restart marker missing or out of order";
+    return nullptr;
+  }
+  next_rst = (next_rst + 1) & 7;
+  c.br.restart(m + 2);
+  c.eobrun = 0;
+  return m + 2;
+}
+
+// After the last MCU only the padding of the last byte may remain, then a
+// marker (not a stuffed byte, not RSTn): returns it; or null, with `why`
+// (null when the data ends first).
+inline const uint8_t* marker_after_scan(const Ctx& c, const uint8_t* end, const char*& why) {
+  why = nullptr;
+  if (c.br.unread_real_bits() >= 8) {
+    why = "extraneous bytes after the last MCU";
+    return nullptr;
+  }
+  const uint8_t* m = c.br.pos();
+  if (m + 2 > end) return nullptr;
+  if (m[0] != 0xFF || m[1] == 0x00 || (m[1] >= 0xD0 && m[1] <= 0xD7)) {
+    why = "no marker after the entropy-coded data";
+    return nullptr;
+  }
+  return m;
+}
+
 }  // namespace
 
 ScanResult skip_scan(const uint8_t* p, const uint8_t* end, bool eof) {
@@ -233,14 +336,8 @@ ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& fr
     return res;
   }
   if (from) c.br.get(from->bit);
-  Kind kind = Kind::sequential;
-  if (frame.progressive) {
-    if (scan.ss == 0) kind = scan.ah == 0 ? Kind::dc_first : Kind::dc_refine;
-    else kind = scan.ah == 0 ? Kind::ac_first : Kind::ac_refine;
-  }
-  const bool interleaved = scan.ns > 1;
-  const Component& c0 = frame.comp[scan.cidx[0]];
-  const uint64_t per_row = interleaved ? uint64_t(frame.mcux) : uint64_t(c0.bw_real);
+  const Kind kind = scan_kind(frame, scan);
+  const uint64_t per_row = scan.ns > 1 ? uint64_t(frame.mcux) : uint64_t(frame.comp[scan.cidx[0]].bw_real);
   const uint64_t units = scan_units(frame, scan);
   const unsigned ri = tables.restart_interval;
   unsigned next_rst = from ? from->next_rst & 7 : 0;
@@ -260,74 +357,29 @@ ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& fr
     return res;
   };
 
-  auto one_block = [&](int ci, int bx, int by) __attribute__((always_inline)) -> bool {
-    Component& comp = frame.comp[scan.cidx[ci]];
-    switch (kind) {
-      case Kind::sequential:
-        return block_sequential(c, tables.dc[scan.td[ci]], tables.ac[scan.ta[ci]]);
-      case Kind::dc_first:
-        return block_dc_first(c, tables.dc[scan.td[ci]]);
-      case Kind::dc_refine:
-        c.br.get(1);
-        return true;
-      case Kind::ac_first:
-        return block_ac_first(c, tables.ac[scan.ta[ci]], comp.nz[size_t(by) * comp.bw + bx]);
-      case Kind::ac_refine:
-        return block_ac_refine(c, tables.ac[scan.ta[ci]], comp.nz[size_t(by) * comp.bw + bx]);
-    }
-    return false;
-  };
-
-  // The blocks of one MCU of a sequential scan, in order, with their tables.
   const HuffTable* mcu_dc[10];
   const HuffTable* mcu_ac[10];
-  int mcu_blocks = 0;
-  if (kind == Kind::sequential) {
-    for (int ci = 0; ci < scan.ns; ci++) {
-      const Component& comp = frame.comp[scan.cidx[ci]];
-      int n = interleaved ? comp.h * comp.v : 1;
-      for (int b = 0; b < n && mcu_blocks < 10; b++, mcu_blocks++) {
-        mcu_dc[mcu_blocks] = &tables.dc[scan.td[ci]];
-        mcu_ac[mcu_blocks] = &tables.ac[scan.ta[ci]];
-      }
-    }
-  }
+  const int mcu_blocks = kind == Kind::sequential ? sequential_mcu_tables(frame, tables, scan, mcu_dc, mcu_ac) : 0;
 
   for (uint64_t u = from ? from->unit : 0; u < units; u++) {
     if (ri && u > 0 && u % ri == 0) {
-      // The interval must end exactly before RSTn (n counting 0..7).
-      if (c.br.overran()) return fail("entropy-coded data ends inside a restart interval");
-      if (c.br.unread_real_bits() >= 8) return fail("extraneous bytes before a restart marker");
-      const uint8_t* m = c.br.pos();
-      if (m + 2 > end) {
+      const char* why;
+      const uint8_t* next = cross_restart_marker(c, end, next_rst, why);
+      if (!next && why) return fail(why);
+      if (!next) {
         res.outcome = eof ? ScanOutcome::bad : ScanOutcome::need_more;
-        res.broke_at = m;
+        res.broke_at = c.br.pos();
         res.reason = "data ends before a restart marker";
         return res;
       }
-      if (m[0] != 0xFF || m[1] != 0xD0 + next_rst) return fail("restart marker missing or out of order");
-      next_rst = (next_rst + 1) & 7;
-      c.br.restart(m + 2);
-      seg = m + 2;
-      c.eobrun = 0;
-      res.good_end = m + 2;
-      rst_good = m + 2;
-      row_prev = m + 2;
+      seg = rst_good = row_prev = res.good_end = next;
       res.good_units = u;
     }
     if (kind == Kind::sequential) {
       for (int b = 0; b < mcu_blocks; b++)
         if (!block_sequential(c, *mcu_dc[b], *mcu_ac[b])) return fail("invalid Huffman data");
-    } else if (interleaved) {
-      uint64_t mx = u % per_row, my = u / per_row;
-      for (int ci = 0; ci < scan.ns; ci++) {
-        const Component& comp = frame.comp[scan.cidx[ci]];
-        for (int yy = 0; yy < comp.v; yy++)
-          for (int xx = 0; xx < comp.h; xx++)
-            if (!one_block(ci, int(mx) * comp.h + xx, int(my) * comp.v + yy)) return fail("invalid Huffman data");
-      }
-    } else {
-      if (!one_block(0, int(u % per_row), int(u / per_row))) return fail("invalid Huffman data");
+    } else if (!decode_progressive_unit(c, frame, tables, scan, kind, u, per_row)) {
+      return fail("invalid Huffman data");
     }
     if (c.br.overran()) return fail("entropy-coded data ends before the last MCU");
     if (states && (states_every <= 1 || (u + 1) % states_every == 1))
@@ -338,17 +390,16 @@ ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& fr
       res.good_units = u + 1;
     }
   }
-  // After the last MCU only the padding of the last byte may remain, then a marker.
-  if (c.br.unread_real_bits() >= 8) return fail("extraneous bytes after the last MCU");
-  const uint8_t* m = c.br.pos();
-  if (m + 2 > end) {
+  const char* why;
+  const uint8_t* m = marker_after_scan(c, end, why);
+  if (!m && why) return fail(why);
+  if (!m) {
     if (!eof) {
       res.outcome = ScanOutcome::need_more;
       return res;
     }
     return fail("no marker after the entropy-coded data");
   }
-  if (m[0] != 0xFF || m[1] == 0x00 || (m[1] >= 0xD0 && m[1] <= 0xD7)) return fail("no marker after the entropy-coded data");
   res.outcome = ScanOutcome::ok;
   res.end = m;
   res.good_end = m;

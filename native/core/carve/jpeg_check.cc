@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "core/carve/entropy.h"
+#include "core/carve/jpeg_segments.h"
 #include "core/carve/jpeg_types.h"
 #include "core/carve/signature.h"
 
@@ -34,10 +35,8 @@ struct CheckWalk {
 };
 
 namespace {
-
 inline unsigned be16(const uint8_t* p) { return unsigned(p[0]) << 8 | p[1]; }
-
-bool is_sof(uint8_t m) { return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC; }
+}  // namespace
 
 bool parse_dht(const uint8_t* s, size_t n, DecoderTables& t) {
   size_t i = 0;
@@ -161,6 +160,10 @@ bool parse_sos(const uint8_t* s, size_t n, const Frame& f, const DecoderTables& 
   return true;
 }
 
+namespace {
+
+bool is_sof(uint8_t m) { return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC; }
+
 // The MP Entry list of an APP2 "MPF\0" payload at span offset `at`.
 void parse_mpf(const uint8_t* d, size_t at, size_t n, std::vector<std::pair<size_t, size_t>>& out) {
   if (n < 4 + 8 || d[at] != 'M' || d[at + 1] != 'P' || d[at + 2] != 'F' || d[at + 3] != 0) return;
@@ -196,17 +199,17 @@ void parse_mpf(const uint8_t* d, size_t at, size_t n, std::vector<std::pair<size
   }
 }
 
+// Units (MCUs, or blocks of a single-component scan) in one row of the image.
+uint64_t mcu_row(const Frame& frame, const ScanHeader& scan) {
+  return scan.ns > 1 ? uint64_t(frame.mcux) : uint64_t(frame.comp[scan.cidx[0]].bw_real);
+}
+
 // After need_more in a sequential scan: the latest state with two MCU rows
 // or more decoded after it (`last` is the first unit of the last row begun,
 // so at least that much) (a failure further on then leaves the same last
 // good point as a decode from the start would) and not at a restart
 // interval's end (there the marker is checked first). None: the resume
 // point stays as it was.
-// Units (MCUs, or blocks of a single-component scan) in one row of the image.
-uint64_t mcu_row(const Frame& frame, const ScanHeader& scan) {
-  return scan.ns > 1 ? uint64_t(frame.mcux) : uint64_t(frame.comp[scan.cidx[0]].bw_real);
-}
-
 // `states`: one after the first unit of each row (decode_scan's states_every).
 void keep_resume(const Frame& frame, const ScanHeader& scan, const DecoderTables& tables, size_t data,
                  const std::vector<ScanState>& states, CheckResume& resume) {
@@ -221,6 +224,218 @@ void keep_resume(const Frame& frame, const ScanHeader& scan, const DecoderTables
     resume.state = *it;
     return;
   }
+}
+
+bool is_unexpected_marker(uint8_t m) {
+  return m == 0xD8 || m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7) || (m >= 0x02 && m <= 0xBF) || m == 0xC8;
+}
+
+// One check_jpeg walk over the marker segments of d[0, n). Each step returns
+// true when the walk is over (its outcome is then in w.r).
+struct MarkerWalk {
+  const uint8_t* d;
+  size_t n;
+  bool eof;
+  const CheckOptions& opt;
+  CheckWalk& w;
+
+  // file check: what a walk that stopped early amounts to.
+  bool stop(const char* why, size_t broke_at) {
+    CheckResult& r = w.r;
+    r.reason = why;
+    r.broke_at = broke_at;
+    if (w.in_scans && w.good_end > w.first_scan_at && w.good_end - w.first_scan_at >= opt.min_partial_entropy) {
+      r.status = Status::partial;
+      r.length = w.good_end;
+    } else {
+      r.status = Status::reject;
+      r.length = 0;
+    }
+    return true;
+  }
+  bool need_more() {
+    w.r.status = Status::need_more;
+    return true;
+  }
+  // The bytes ran out: more may come, else the walk stops there.
+  bool ran_out(const char* why, size_t at) { return eof ? stop(why, at) : need_more(); }
+
+  bool next_segment();
+  bool end_of_image(size_t mpos);
+  bool table_or_header(uint8_t m, const uint8_t* seg, size_t seglen, size_t mpos);
+  bool scan(const uint8_t* seg, size_t seglen, size_t len, size_t mpos);
+  bool check_scan_header(const uint8_t* seg, size_t seglen, size_t mpos, ScanHeader& sc);
+  void keep_probe(const ScanHeader& sc, const ScanResult& sr, size_t data);
+};
+
+// The marker at w.pos and its segment. False: the walk goes on after it.
+bool MarkerWalk::next_segment() {
+  size_t& pos = w.pos;
+  if (pos + 2 > n) return ran_out("the data ends inside the marker segments", pos);
+  if (d[pos] != 0xFF) return stop("a marker was expected", pos);
+  const size_t mpos = pos;
+  while (pos < n && d[pos] == 0xFF) pos++;  // fill bytes
+  if (pos >= n) return ran_out("the data ends inside the marker segments", mpos);
+  const uint8_t m = d[pos++];
+  if (m == 0xD9) return end_of_image(mpos);
+  if (is_unexpected_marker(m)) return stop(m == 0xD8 ? "a new SOI inside the image" : "an unexpected marker", mpos);
+  if (pos + 2 > n) return ran_out("the data ends inside the marker segments", mpos);
+  const size_t len = be16(d + pos);
+  if (len < 2) return stop("a marker segment with a bad length", mpos);
+  if (pos + len > n) return ran_out("the data ends inside a marker segment", mpos);
+  const uint8_t* seg = d + pos + 2;
+  const size_t seglen = len - 2;
+  if (m == 0xDA) return scan(seg, seglen, len, mpos);
+  if (table_or_header(m, seg, seglen, mpos)) return true;
+  // COM, DAC, DNL, DHP, EXP, JPGn: skipped by length.
+  pos += len;
+  return false;
+}
+
+// EOI: the image is complete.
+bool MarkerWalk::end_of_image(size_t mpos) {
+  CheckResult& r = w.r;
+  const size_t pos = w.pos;
+  if (!w.frame.present || r.info.scans == 0) return stop("EOI before any image data", mpos);
+  r.status = Status::complete;
+  r.length = pos;
+  r.reason.clear();
+  // An MPO / MPF file: the images its index lists after this one belong
+  // to the file when every one of them checks complete where it says.
+  if (r.info.mpf_images.empty()) return true;
+  size_t last = pos;
+  bool ok = true;
+  for (auto [off, len] : r.info.mpf_images) {
+    if (off < pos || off - pos > (size_t(1) << 30) || len > (size_t(1) << 30)) { ok = false; break; }
+    last = std::max(last, off + len);
+  }
+  if (ok && last > n) {
+    if (!eof) return need_more();
+    ok = false;
+  }
+  for (auto [off, len] : r.info.mpf_images) {
+    if (!ok) break;
+    CheckOptions sub_opt = opt;
+    sub_opt.resume = nullptr;  // another image's bytes
+    CheckResult sub = check_jpeg(d + off, len, true, sub_opt);
+    ok = sub.status == Status::complete && sub.length + 16 >= len;
+  }
+  if (ok) {
+    r.length = last;
+    r.info.mpf_included = true;
+  }
+  return true;
+}
+
+// A segment before (or between) scans: tables, the frame header, APPn.
+bool MarkerWalk::table_or_header(uint8_t m, const uint8_t* seg, size_t seglen, size_t mpos) {
+  CheckResult& r = w.r;
+  if (m == 0xC4) {
+    if (!parse_dht(seg, seglen, w.tables)) return stop("a bad Huffman table", mpos);
+  } else if (m == 0xDB) {
+    if (!parse_dqt(seg, seglen, w.tables)) return stop("a bad quantisation table", mpos);
+  } else if (m == 0xDD) {
+    if (seglen != 2) return stop("a bad restart interval", mpos);
+    w.tables.restart_interval = be16(seg);
+  } else if (is_sof(m)) {
+    Frame& frame = w.frame;
+    if (frame.present) return stop("a second frame header", mpos);
+    if (!parse_sof(m, seg, seglen, frame)) return stop("a bad frame header", mpos);
+    r.info.width = frame.width;
+    r.info.height = frame.height;
+    r.info.components = frame.ncomp;
+    r.info.precision = frame.precision;
+    r.info.sof = m;
+    r.info.progressive = frame.progressive;
+    r.info.arithmetic = frame.arithmetic;
+    r.info.lossless = frame.lossless;
+  } else if (m >= 0xE0 && m <= 0xEF) {
+    const size_t pos = w.pos;
+    r.info.app_payloads.emplace_back(pos + 2, pos + 2 + seglen);
+    if (m == 0xE1 && !r.info.has_exif && seglen >= 6) r.info.has_exif = parse_exif(seg, seglen, r.info.exif);
+    if (m == 0xE2 && r.info.mpf_images.empty() && !w.in_scans) parse_mpf(d, pos + 2, seglen, r.info.mpf_images);
+  }
+  return false;
+}
+
+// The scan header, its tables, and the bounds on a hostile file's cost.
+bool MarkerWalk::check_scan_header(const uint8_t* seg, size_t seglen, size_t mpos, ScanHeader& sc) {
+  const Frame& frame = w.frame;
+  if (!frame.present) return stop("a scan before the frame header", mpos);
+  if (!parse_sos(seg, seglen, frame, w.tables, sc)) return stop("a bad scan header", mpos);
+  if (!frame.lossless && !frame.arithmetic) {
+    for (int i = 0; i < frame.ncomp; i++)
+      if (!w.tables.qt[frame.comp[i].tq]) return stop("a component without its quantisation table", mpos);
+  }
+  if (static_cast<unsigned>(w.r.info.scans) >= opt.max_scans) return stop("more scans than any real JPEG has (the limit is reached)", mpos);
+  uint64_t blocks_per_unit = 1;
+  w.decoded_blocks += scan_units(frame, sc, &blocks_per_unit) * blocks_per_unit;
+  if (w.decoded_blocks > opt.max_decoded_blocks) return stop("more decoding work than any real JPEG needs (the limit is reached)", mpos);
+  return false;
+}
+
+// What a fragment search needs from a sequential scan that broke (or, with
+// probe_whole, decoded).
+void MarkerWalk::keep_probe(const ScanHeader& sc, const ScanResult& sr, size_t data) {
+  if (!(sr.outcome == ScanOutcome::bad || (opt.probe_whole && sr.outcome == ScanOutcome::ok))) return;
+  ScanProbe& pr = *opt.probe;
+  pr.valid = true;
+  pr.data_start = data;
+  pr.broke_at = sr.broke_at ? size_t(sr.broke_at - d) : data;
+  pr.frame = w.frame;
+  pr.tables = w.tables;
+  pr.scan = sc;
+}
+
+// SOS and the entropy-coded data after it, decoded (Huffman) or skipped.
+bool MarkerWalk::scan(const uint8_t* seg, size_t seglen, size_t len, size_t mpos) {
+  CheckResult& r = w.r;
+  const Frame& frame = w.frame;
+  // Where a later check of more bytes begins again if this scan runs out
+  // (decoding changes the frame's progressive maps, so taken before it).
+  std::shared_ptr<CheckWalk> at_scan;
+  if (opt.resume && !eof) {
+    CheckResume& res = *opt.resume;
+    if (!res.spare) res.spare = std::make_shared<CheckWalk>();
+    at_scan = res.spare;
+    *at_scan = w;  // into the spare's memory
+    at_scan->pos = mpos;
+  }
+  ScanHeader sc;
+  if (check_scan_header(seg, seglen, mpos, sc)) return true;
+  const size_t data = w.pos + len;
+  if (!w.in_scans) {
+    w.in_scans = true;
+    w.first_scan_at = data;
+    w.good_end = data;
+    r.header_end = mpos;
+  }
+  const bool probed = opt.probe && !frame.arithmetic && !frame.lossless && !frame.progressive;
+  if (probed) opt.probe->states.clear();
+  const bool resumable = opt.resume && !probed && !frame.arithmetic && !frame.lossless && !frame.progressive;
+  const ScanState* from = resumable && opt.resume->scan_data == data ? &opt.resume->state : nullptr;
+  std::vector<ScanState> states;
+  ScanResult sr = (frame.arithmetic || frame.lossless)
+                      ? skip_scan(d + data, d + n, eof)
+                      : decode_scan(d + data, d + n, eof, w.frame, w.tables, sc, from,
+                                    probed && !opt.probe_whole ? &opt.probe->states : resumable ? &states : nullptr,
+                                    resumable ? mcu_row(frame, sc) : 1);
+  if (at_scan && sr.outcome == ScanOutcome::need_more) {
+    CheckResume& res = *opt.resume;
+    if (res.scan_data != data) res.scan_data = 0;  // a state of an earlier scan
+    res.spare.reset();  // it is the walk now
+    res.walk = std::move(at_scan);
+    if (resumable) keep_resume(frame, sc, w.tables, data, states, res);
+  }
+  if (probed) keep_probe(sc, sr, data);
+  if (sr.outcome == ScanOutcome::need_more) return need_more();
+  if (sr.good_end && size_t(sr.good_end - d) > w.good_end) w.good_end = size_t(sr.good_end - d);
+  if (sr.outcome == ScanOutcome::bad) return stop(sr.reason, sr.broke_at ? size_t(sr.broke_at - d) : w.good_end);
+  r.info.scans++;
+  r.info.restart_interval = w.tables.restart_interval;
+  r.info.decoded = !(frame.arithmetic || frame.lossless);
+  w.pos = size_t(sr.end - d);
+  return false;
 }
 
 }  // namespace
@@ -238,182 +453,10 @@ CheckResult check_jpeg(const uint8_t* d, size_t n, bool eof, const CheckOptions&
   }
   // Fresh, or where an earlier check of these bytes began the scan it ran out in.
   auto walk = opt.resume && opt.resume->walk ? std::make_unique<CheckWalk>(*opt.resume->walk) : std::make_unique<CheckWalk>();
-  CheckResult& r = walk->r;
-  DecoderTables* tables = &walk->tables;
-  Frame& frame = walk->frame;
-  size_t& pos = walk->pos;
-  size_t& first_scan_at = walk->first_scan_at;
-  size_t& good_end = walk->good_end;
-  bool& in_scans = walk->in_scans;
-  uint64_t& decoded_blocks = walk->decoded_blocks;
-
-  // file check: what a walk that stopped early amounts to.
-  auto stop = [&](const char* why, size_t broke_at) -> CheckResult& {
-    r.reason = why;
-    r.broke_at = broke_at;
-    if (in_scans && good_end > first_scan_at && good_end - first_scan_at >= opt.min_partial_entropy) {
-      r.status = Status::partial;
-      r.length = good_end;
-    } else {
-      r.status = Status::reject;
-      r.length = 0;
-    }
-    return r;
-  };
-  auto need = [&](size_t bytes) { return pos + bytes <= n; };
-
-  while (true) {
-    if (!need(2)) {
-      if (!eof) { r.status = Status::need_more; return r; }
-      return stop("the data ends inside the marker segments", pos);
-    }
-    if (d[pos] != 0xFF) return stop("a marker was expected", pos);
-    size_t mpos = pos;
-    while (pos < n && d[pos] == 0xFF) pos++;  // fill bytes
-    if (pos >= n) {
-      if (!eof) { r.status = Status::need_more; return r; }
-      return stop("the data ends inside the marker segments", mpos);
-    }
-    uint8_t m = d[pos++];
-    if (m == 0xD9) {
-      if (!frame.present || r.info.scans == 0) return stop("EOI before any image data", mpos);
-      r.status = Status::complete;
-      r.length = pos;
-      r.reason.clear();
-      // An MPO / MPF file: the images its index lists after this one belong
-      // to the file when every one of them checks complete where it says.
-      if (!r.info.mpf_images.empty()) {
-        size_t last = pos;
-        bool ok = true;
-        for (auto [off, len] : r.info.mpf_images) {
-          if (off < pos || off - pos > (size_t(1) << 30) || len > (size_t(1) << 30)) { ok = false; break; }
-          last = std::max(last, off + len);
-        }
-        if (ok && last > n) {
-          if (!eof) { r.status = Status::need_more; return r; }
-          ok = false;
-        }
-        for (auto [off, len] : r.info.mpf_images) {
-          if (!ok) break;
-          CheckOptions sub_opt = opt;
-          sub_opt.resume = nullptr;  // another image's bytes
-          CheckResult sub = check_jpeg(d + off, len, true, sub_opt);
-          ok = sub.status == Status::complete && sub.length + 16 >= len;
-        }
-        if (ok) {
-          r.length = last;
-          r.info.mpf_included = true;
-        }
-      }
-      return r;
-    }
-    if (m == 0xD8 || m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7) || (m >= 0x02 && m <= 0xBF) || m == 0xC8)
-      return stop(m == 0xD8 ? "a new SOI inside the image" : "an unexpected marker", mpos);
-    if (!need(2)) {
-      if (!eof) { r.status = Status::need_more; return r; }
-      return stop("the data ends inside the marker segments", mpos);
-    }
-    size_t len = be16(d + pos);
-    if (len < 2) return stop("a marker segment with a bad length", mpos);
-    if (!need(len)) {
-      if (!eof) { r.status = Status::need_more; return r; }
-      return stop("the data ends inside a marker segment", mpos);
-    }
-    const uint8_t* seg = d + pos + 2;
-    size_t seglen = len - 2;
-    if (m == 0xC4) {
-      if (!parse_dht(seg, seglen, *tables)) return stop("a bad Huffman table", mpos);
-    } else if (m == 0xDB) {
-      if (!parse_dqt(seg, seglen, *tables)) return stop("a bad quantisation table", mpos);
-    } else if (m == 0xDD) {
-      if (seglen != 2) return stop("a bad restart interval", mpos);
-      tables->restart_interval = be16(seg);
-    } else if (is_sof(m)) {
-      if (frame.present) return stop("a second frame header", mpos);
-      if (!parse_sof(m, seg, seglen, frame)) return stop("a bad frame header", mpos);
-      r.info.width = frame.width;
-      r.info.height = frame.height;
-      r.info.components = frame.ncomp;
-      r.info.precision = frame.precision;
-      r.info.sof = m;
-      r.info.progressive = frame.progressive;
-      r.info.arithmetic = frame.arithmetic;
-      r.info.lossless = frame.lossless;
-    } else if (m == 0xDA) {
-      // Where a later check of more bytes begins again if this scan runs out
-      // (decoding changes the frame's progressive maps, so taken before it).
-      std::shared_ptr<CheckWalk> at_scan;
-      if (opt.resume && !eof) {
-        CheckResume& res = *opt.resume;
-        if (!res.spare) res.spare = std::make_shared<CheckWalk>();
-        at_scan = res.spare;
-        *at_scan = *walk;  // into the spare's memory
-        at_scan->pos = mpos;
-      }
-      if (!frame.present) return stop("a scan before the frame header", mpos);
-      ScanHeader sc;
-      if (!parse_sos(seg, seglen, frame, *tables, sc)) return stop("a bad scan header", mpos);
-      if (!frame.lossless && !frame.arithmetic) {
-        for (int i = 0; i < frame.ncomp; i++)
-          if (!tables->qt[frame.comp[i].tq]) return stop("a component without its quantisation table", mpos);
-      }
-      if (static_cast<unsigned>(r.info.scans) >= opt.max_scans) return stop("more scans than any real JPEG has (the limit is reached)", mpos);
-      uint64_t blocks_per_unit = 1;
-      decoded_blocks += scan_units(frame, sc, &blocks_per_unit) * blocks_per_unit;
-      if (decoded_blocks > opt.max_decoded_blocks) return stop("more decoding work than any real JPEG needs (the limit is reached)", mpos);
-      size_t data = pos + len;
-      if (!in_scans) {
-        in_scans = true;
-        first_scan_at = data;
-        good_end = data;
-        r.header_end = mpos;
-      }
-      const bool probed = opt.probe && !frame.arithmetic && !frame.lossless && !frame.progressive;
-      if (probed) opt.probe->states.clear();
-      const bool resumable = opt.resume && !probed && !frame.arithmetic && !frame.lossless && !frame.progressive;
-      const ScanState* from = resumable && opt.resume->scan_data == data ? &opt.resume->state : nullptr;
-      std::vector<ScanState> states;
-      ScanResult sr = (frame.arithmetic || frame.lossless)
-                          ? skip_scan(d + data, d + n, eof)
-                          : decode_scan(d + data, d + n, eof, frame, *tables, sc, from,
-                                        probed && !opt.probe_whole ? &opt.probe->states : resumable ? &states : nullptr,
-                                        resumable ? mcu_row(frame, sc) : 1);
-      if (at_scan && sr.outcome == ScanOutcome::need_more) {
-        CheckResume& res = *opt.resume;
-        if (res.scan_data != data) res.scan_data = 0;  // a state of an earlier scan
-        res.spare.reset();  // it is the walk now
-        res.walk = std::move(at_scan);
-        if (resumable) keep_resume(frame, sc, *tables, data, states, res);
-      }
-      if (probed && (sr.outcome == ScanOutcome::bad || (opt.probe_whole && sr.outcome == ScanOutcome::ok))) {
-        ScanProbe& pr = *opt.probe;
-        pr.valid = true;
-        pr.data_start = data;
-        pr.broke_at = sr.broke_at ? size_t(sr.broke_at - d) : data;
-        pr.frame = frame;
-        pr.tables = *tables;
-        pr.scan = sc;
-      }
-      if (sr.outcome == ScanOutcome::need_more) {
-        r.status = Status::need_more;
-        return r;
-      }
-      if (sr.good_end && size_t(sr.good_end - d) > good_end) good_end = size_t(sr.good_end - d);
-      if (sr.outcome == ScanOutcome::bad)
-        return stop(sr.reason, sr.broke_at ? size_t(sr.broke_at - d) : good_end);
-      r.info.scans++;
-      r.info.restart_interval = tables->restart_interval;
-      r.info.decoded = !(frame.arithmetic || frame.lossless);
-      pos = size_t(sr.end - d);
-      continue;
-    } else if (m >= 0xE0 && m <= 0xEF) {
-      r.info.app_payloads.emplace_back(pos + 2, pos + len);
-      if (m == 0xE1 && !r.info.has_exif && seglen >= 6) r.info.has_exif = parse_exif(seg, seglen, r.info.exif);
-      if (m == 0xE2 && r.info.mpf_images.empty() && !in_scans) parse_mpf(d, pos + 2, seglen, r.info.mpf_images);
-    }
-    // COM, DAC, DNL, DHP, EXP, JPGn: skipped by length.
-    pos += len;
+  MarkerWalk step{d, n, eof, opt, *walk};
+  while (!step.next_segment()) {
   }
+  return walk->r;
 }
 
 }  // namespace blocksmith::carve

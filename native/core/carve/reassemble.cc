@@ -99,11 +99,6 @@ class SourceBytes {
     return n;
   }
 
-  // True when [off, off + len) cannot be entropy-coded data: all zeros, or
-  // all text (tab, CR, LF, printable ASCII; compressed data has every byte
-  // value, so a whole block of text is not JPEG data). Both decode as valid
-  // Huffman codes for long stretches under common tables, which would let
-  // them pass as a continuation or hide where a fragment ended.
   // Marker segments from `at` on, each FF xx LL LL ending where the next
   // begins, up to an SOS: what the rest of a header cut by a fragment end
   // looks like. Random data fails this at the first byte or two.
@@ -125,6 +120,11 @@ class SourceBytes {
     return false;
   }
 
+  // True when [off, off + len) cannot be entropy-coded data: all zeros, or
+  // all text (tab, CR, LF, printable ASCII; compressed data has every byte
+  // value, so a whole block of text is not JPEG data). Both decode as valid
+  // Huffman codes for long stretches under common tables, which would let
+  // them pass as a continuation or hide where a fragment ended.
   bool filler(uint64_t off, size_t len) {
     if (off + len > size_) len = size_t(size_ - std::min(off, size_));
     if (len == 0) return true;

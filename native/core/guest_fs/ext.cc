@@ -5,6 +5,7 @@
 
 #include "core/guest_fs/bytes.h"
 #include "core/guest_fs/checksum.h"
+#include "core/guest_fs/ext_read_steps.h"
 
 namespace blocksmith::fs {
 namespace {
@@ -59,7 +60,8 @@ bool has_feature_name(int set, uint32_t bit) {
   return false;
 }
 
-// Bounds on what a superblock may make us hold in memory (see read_ext).
+// Bounds on what a superblock may make us hold in memory (read_block_geometry,
+// free_ranges_from_bitmap).
 constexpr uint64_t kMaxDescriptorBytes = uint64_t(256) << 20;
 constexpr size_t kMaxFreeRanges = size_t(16) << 20;  // 16 bytes each: 256 MiB
 
@@ -121,29 +123,16 @@ std::string probe_ext_type(Reader& reader, uint64_t offset, uint64_t limit) {
   return type_from_superblock(sb);
 }
 
-ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit, const ExtReadOptions& options) {
-  const std::string& path = reader.path();
-  limit = std::min(limit, reader.size() > offset ? reader.size() - offset : 0);
-  const uint64_t end = offset + limit;
-  auto sbv = read_checked(reader, offset + 1024, 1024, end, "ext superblock");
-  const uint8_t* sb = sbv.data();
-  if (le16(sb + 0x38) != 0xEF53) corrupt(path, "no ext superblock at byte " + std::to_string(offset + 1024));
+namespace {
 
-  ExtInfo info;
-  ExtLayout& g = info.layout;
-  g.offset = offset;
-  g.compat = le32(sb + 0x5C);
-  g.incompat = le32(sb + 0x60);
-  g.ro_compat = le32(sb + 0x64);
-  const std::string where =
-      options.where.empty() ? "the ext filesystem at byte " + std::to_string(offset) : options.where;
-
-  // Checksums first: a corrupt superblock must not be interpreted further.
+// Checksums first: a corrupt superblock must not be interpreted further.
+// Then the features: refuses what blocksmith does not support. Returns the
+// metadata checksum seed (0 without metadata_csum).
+uint32_t check_checksum_and_features(const uint8_t* sb, ExtLayout& g, const std::string& path, const std::string& where) {
   uint32_t seed = 0;
   g.csum = g.ro_compat & kRoMetadataCsum;
   g.gdt_csum = g.ro_compat & kRoGdtCsum;
-  const bool csum = g.csum, gdt_csum = g.gdt_csum;
-  if (csum) {
+  if (g.csum) {
     if (sb[0x175] != 1) unsupported(path, where + " uses an unknown checksum type " + std::to_string(sb[0x175]));
     if (crc32c_update(~0u, sb, 0x3FC) != le32(sb + 0x3FC)) corrupt(path, where + " has a bad superblock checksum");
     seed = (g.incompat & kIncompatCsumSeed) ? le32(sb + 0x270) : crc32c_update(~0u, sb + 0x68, 16);
@@ -155,8 +144,11 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit, const ExtReadO
   if ((g.compat & kCompatHasJournal) && le32(sb + 0xE0) == 0) {
     unsupported(path, where + " has an external journal (device " + hex(le32(sb + 0xE4)) + ")");
   }
+  return seed;
+}
 
-  // Clean?
+// Cleanly unmounted, no errors, nothing left for the journal or e2fsck.
+void check_clean(const uint8_t* sb, const ExtLayout& g, const std::string& path, const std::string& where) {
   uint16_t state = le16(sb + 0x3A);
   if (!(state & 1) || (state & 2)) {
     dirty(path, where + " was not cleanly unmounted or has errors (s_state " + hex(state) + ")");
@@ -164,9 +156,11 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit, const ExtReadO
   if (g.incompat & kIncompatRecover) dirty(path, where + " has a journal that needs recovery");
   if (le32(sb + 0xE8) != 0) dirty(path, where + " has an orphan inode list to process");
   if (g.ro_compat & kRoOrphanPresent) dirty(path, where + " has orphan inodes to process (orphan file)");
+}
 
-  // Feature combinations e2fsck rejects (e2fsck/super.c: check_super_block,
-  // check_resize_inode): it would change the filesystem before trusting it.
+// Feature combinations e2fsck rejects (e2fsck/super.c: check_super_block,
+// check_resize_inode): it would change the filesystem before trusting it.
+void check_feature_conflicts(const uint8_t* sb, const ExtLayout& g, const std::string& path, const std::string& where) {
   auto conflict = [&](const std::string& what) {
     corrupt(path, where + " " + what + ", which e2fsck rejects; run e2fsck -f on it first");
   };
@@ -176,10 +170,15 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit, const ExtReadO
   if (!(g.compat & kCompatResizeInode) && le16(sb + 0xCE) != 0) {
     conflict("has " + std::to_string(le16(sb + 0xCE)) + " reserved GDT blocks but no resize_inode");
   }
-  if (csum && gdt_csum) conflict("has both metadata_csum and uninit_bg");
-  if (!csum && (g.incompat & kIncompatCsumSeed)) conflict("has metadata_csum_seed without metadata_csum");
+  if (g.csum && g.gdt_csum) conflict("has both metadata_csum and uninit_bg");
+  if (!g.csum && (g.incompat & kIncompatCsumSeed)) conflict("has metadata_csum_seed without metadata_csum");
   if ((g.incompat & kIncompat64bit) && !(g.incompat & kIncompatExtents)) conflict("has 64bit without extent");
+}
 
+// Block and cluster sizes, groups and the descriptor table's size, each
+// checked, and the whole inside the `limit` bytes available.
+void read_block_geometry(const uint8_t* sb, ExtLayout& g, uint64_t limit, const std::string& path,
+                         const std::string& where) {
   uint32_t log_bs = le32(sb + 0x18), log_cs = le32(sb + 0x1C);
   if (log_bs > 6) corrupt(path, where + ": bad block size");
   g.bs = 1024u << log_bs;
@@ -231,8 +230,10 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit, const ExtReadO
   if ((g.incompat & kIncompatMetaBg) && g.first_meta_bg > g.desc_blocks) {
     corrupt(path, where + ": bad first_meta_bg");
   }
+}
 
-  // Inodes: what the cross-check walks (ext_refs.cc).
+// Inodes: what the cross-check walks (ext_refs.cc).
+void read_inode_geometry(const uint8_t* sb, ExtLayout& g, const std::string& path, const std::string& where) {
   g.inodes_count = le32(sb + 0x00);
   g.ipg = le32(sb + 0x28);
   const uint32_t rev = le32(sb + 0x4C);
@@ -258,54 +259,30 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit, const ExtReadO
   for (uint32_t ino : g.named_inodes) {
     if (ino > g.inodes_count) corrupt(path, where + ": the superblock names inode " + std::to_string(ino) + ", past the last");
   }
+}
 
-  if (g.incompat & kIncompatMmp) {
-    uint64_t mmp_block = le64(sb + 0x168);
-    if (mmp_block < g.first_data_block || mmp_block >= g.blocks_count) {
-      corrupt(path, where + ": MMP block outside the filesystem");
-    }
-    auto mmp = read_checked(reader, offset + mmp_block * g.bs, 1024, end, "MMP block");
-    uint32_t seq = le32(mmp.data() + 4);
-    if (le32(mmp.data()) != 0x004D4D50u) corrupt(path, where + ": bad MMP block");
-    // Its sequence says whether another node uses the filesystem: only
-    // trusted with a matching checksum (the kernel will not mount it
-    // otherwise; e2fsck stops at it). mmp_checksum is the struct's last field.
-    if (csum && crc32c_update(seed, mmp.data(), 0x3FC) != le32(mmp.data() + 0x3FC)) {
-      corrupt(path, where + ": bad MMP block checksum");
-    }
-    if (seq != 0xFF4D4D50u) dirty(path, where + " is in use according to MMP (mounted or being checked elsewhere)");
-    g.mmp_block = mmp_block;
+// With MMP: the block must say nobody else uses the filesystem.
+void check_mmp(Reader& reader, const uint8_t* sb, ExtLayout& g, uint32_t seed, uint64_t end, const std::string& where) {
+  const std::string& path = reader.path();
+  uint64_t mmp_block = le64(sb + 0x168);
+  if (mmp_block < g.first_data_block || mmp_block >= g.blocks_count) {
+    corrupt(path, where + ": MMP block outside the filesystem");
   }
+  auto mmp = read_checked(reader, g.offset + mmp_block * g.bs, 1024, end, "MMP block");
+  uint32_t seq = le32(mmp.data() + 4);
+  if (le32(mmp.data()) != 0x004D4D50u) corrupt(path, where + ": bad MMP block");
+  // Its sequence says whether another node uses the filesystem: only
+  // trusted with a matching checksum (the kernel will not mount it
+  // otherwise; e2fsck stops at it). mmp_checksum is the struct's last field.
+  if (g.csum && crc32c_update(seed, mmp.data(), 0x3FC) != le32(mmp.data() + 0x3FC)) {
+    corrupt(path, where + ": bad MMP block checksum");
+  }
+  if (seq != 0xFF4D4D50u) dirty(path, where + " is in use according to MMP (mounted or being checked elsewhere)");
+  g.mmp_block = mmp_block;
+}
 
-  // Group descriptors.
-  g.descs.assign(static_cast<size_t>(groups) * g.desc_size, 0);
-  for (uint64_t i = 0; i < g.desc_blocks; ++i) {
-    uint64_t blk = g.desc_block(i);
-    if (blk >= g.blocks_count) corrupt(path, where + ": group descriptor block outside the filesystem");
-    auto b = read_checked(reader, offset + blk * g.bs, g.bs, end, "group descriptor block");
-    size_t at = static_cast<size_t>(i * g.descs_per_block * g.desc_size);
-    std::memcpy(g.descs.data() + at, b.data(), std::min<size_t>(g.bs, g.descs.size() - at));
-  }
-  for (uint32_t grp = 0; grp < g.groups; ++grp) {
-    const uint8_t* d = g.desc(grp);
-    uint8_t group_le[4] = {static_cast<uint8_t>(grp), static_cast<uint8_t>(grp >> 8), static_cast<uint8_t>(grp >> 16),
-                           static_cast<uint8_t>(grp >> 24)};
-    const uint8_t zero2[2] = {0, 0};
-    if (csum) {
-      uint32_t c = crc32c_update(seed, group_le, 4);
-      c = crc32c_update(c, d, 0x1E);
-      c = crc32c_update(c, zero2, 2);
-      if (g.desc_size > 0x20) c = crc32c_update(c, d + 0x20, g.desc_size - 0x20);
-      if ((c & 0xFFFF) != le16(d + 0x1E)) corrupt(path, where + ": bad checksum of group descriptor " + std::to_string(grp));
-    } else if (gdt_csum) {
-      uint16_t c = crc16_update(0xFFFF, sb + 0x68, 16);
-      c = crc16_update(c, group_le, 4);
-      c = crc16_update(c, d, 0x1E);
-      if (g.desc_size > 0x20) c = crc16_update(c, d + 0x20, g.desc_size - 0x20);
-      if (c != le16(d + 0x1E)) corrupt(path, where + ": bad checksum of group descriptor " + std::to_string(grp));
-    }
-  }
-
+// What read_ext reports about the filesystem besides its free space.
+void describe(const uint8_t* sb, const ExtLayout& g, ExtInfo& info) {
   info.type = type_from_superblock(sb);
   info.label.assign(reinterpret_cast<const char*>(sb + 0x78), strnlen(reinterpret_cast<const char*>(sb + 0x78), 16));
   info.block_size = g.bs;
@@ -319,11 +296,14 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit, const ExtReadO
       if (sets[set] & b) info.features.push_back(feature_name(set, b));
     }
   }
+}
 
-  // Every group's own metadata blocks, for BLOCK_UNINIT groups (whose
-  // bitmap is not on disk): with flex_bg a group may hold other groups'.
-  // (ranges [begin, end) of block numbers, sorted by begin).
-  std::vector<std::pair<uint64_t, uint64_t>> meta;
+// Every group's own metadata blocks, for BLOCK_UNINIT groups (whose
+// bitmap is not on disk): with flex_bg a group may hold other groups'.
+// (ranges [begin, end) of block numbers, sorted by begin).
+using BlockRanges = std::vector<std::pair<uint64_t, uint64_t>>;
+BlockRanges group_metadata_ranges(const ExtLayout& g, const std::string& path, const std::string& where) {
+  BlockRanges meta;
   for (uint32_t grp = 0; grp < g.groups; ++grp) {
     uint64_t bb = g.block_bitmap(grp), ib = g.inode_bitmap(grp), it = g.inode_table(grp);
     if (bb < g.first_data_block || ib < g.first_data_block || it < g.first_data_block || bb >= g.blocks_count ||
@@ -335,77 +315,78 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit, const ExtReadO
     meta.push_back({it, it + g.itable_blocks});
   }
   std::sort(meta.begin(), meta.end());
+  return meta;
+}
 
+// The block bitmap of a BLOCK_UNINIT group, computed into `computed`: in
+// use are the superblock + old-style descriptors + reserved GDT, the
+// meta_bg descriptor block, and any group's bitmaps / inode table here.
+void compute_uninit_bitmap(const ExtLayout& g, uint32_t grp, uint64_t first_cluster, uint32_t nclusters,
+                           const BlockRanges& meta, std::vector<uint8_t>& computed) {
+  std::fill(computed.begin(), computed.end(), 0);
+  auto mark_block = [&](uint64_t blk) {
+    if (blk < g.first_data_block) return;
+    uint64_t c = (blk - g.first_data_block) / g.ratio;
+    if (c >= first_cluster && c < first_cluster + nclusters) {
+      uint64_t i = c - first_cluster;
+      computed[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+    }
+  };
+  const uint64_t gfirst = g.group_first_block(grp);
+  const uint64_t base = g.group_head_blocks(grp);
+  for (uint64_t b = gfirst; b < gfirst + base && b < g.blocks_count; ++b) mark_block(b);
+  const uint64_t glast = gfirst + static_cast<uint64_t>(nclusters) * g.ratio;
+  const uint64_t from = gfirst > g.itable_blocks ? gfirst - g.itable_blocks : 0;  // no range is longer
+  auto it = std::lower_bound(meta.begin(), meta.end(), std::make_pair(from, uint64_t{0}));
+  for (; it != meta.end() && it->first < glast; ++it) {
+    for (uint64_t b = std::max(it->first, gfirst); b < std::min(it->second, glast); ++b) mark_block(b);
+  }
+}
+
+// A group's block bitmap as on disk, its checksum checked (metadata_csum).
+std::vector<uint8_t> read_block_bitmap(Reader& reader, const ExtLayout& g, uint32_t grp, uint32_t seed, uint64_t end,
+                                       const std::string& where) {
+  uint64_t bb = g.block_bitmap(grp);
+  auto on_disk = read_checked(reader, g.offset + bb * g.bs, g.bs, end, "block bitmap");
+  if (g.csum) {
+    uint32_t c = crc32c_update(seed, on_disk.data(), g.cpg / 8);
+    uint32_t want = le16(g.desc(grp) + 0x18);
+    if (g.desc_size >= 0x3C) want |= static_cast<uint32_t>(le16(g.desc(grp) + 0x38)) << 16;
+    else c &= 0xFFFF;
+    if (c != want) corrupt(reader.path(), where + ": bad block bitmap checksum in group " + std::to_string(grp));
+  }
+  return on_disk;
+}
+
+// Every group's free clusters as byte ranges in info.free (one or more a
+// group, in order), counted against the group's descriptor.
+void collect_free_ranges(Reader& reader, const ExtLayout& g, uint32_t seed, uint64_t end, const std::string& where,
+                         ExtInfo& info) {
+  const std::string& path = reader.path();
+  const BlockRanges meta = group_metadata_ranges(g, path, where);
   const uint64_t total_clusters = (g.blocks_count - g.first_data_block + g.ratio - 1) / g.ratio;
   std::vector<uint8_t> computed(g.cpg / 8 + 1);
 
   for (uint32_t grp = 0; grp < g.groups; ++grp) {
     const uint64_t first_cluster = static_cast<uint64_t>(grp) * g.cpg;
     const uint32_t nclusters = static_cast<uint32_t>(std::min<uint64_t>(g.cpg, total_clusters - first_cluster));
-    const uint16_t flags = g.group_flags(grp);
     const uint32_t desc_free = g.free_clusters(grp);
     const uint8_t* bitmap = nullptr;
     std::vector<uint8_t> on_disk;
-    const bool uninit = (flags & kBgBlockUninit) && (csum || gdt_csum);
+    const bool uninit = (g.group_flags(grp) & kBgBlockUninit) && (g.csum || g.gdt_csum);
     if (uninit && grp == g.groups - 1) {
       corrupt(path, where + ": the last group (" + std::to_string(grp) +
                         ") is marked BLOCK_UNINIT, which e2fsck rejects; run e2fsck -f on it first");
     }
     if (uninit) {
       ++info.uninit_groups;
-      // In use: superblock + old-style descriptors + reserved GDT, the
-      // meta_bg descriptor block, and any group's bitmaps / inode table here.
-      std::fill(computed.begin(), computed.end(), 0);
-      auto mark_block = [&](uint64_t blk) {
-        if (blk < g.first_data_block) return;
-        uint64_t c = (blk - g.first_data_block) / g.ratio;
-        if (c >= first_cluster && c < first_cluster + nclusters) {
-          uint64_t i = c - first_cluster;
-          computed[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
-        }
-      };
-      const uint64_t gfirst = g.group_first_block(grp);
-      const uint64_t base = g.group_head_blocks(grp);
-      for (uint64_t b = gfirst; b < gfirst + base && b < g.blocks_count; ++b) mark_block(b);
-      const uint64_t glast = gfirst + static_cast<uint64_t>(nclusters) * g.ratio;
-      const uint64_t from = gfirst > g.itable_blocks ? gfirst - g.itable_blocks : 0;  // no range is longer
-      auto it = std::lower_bound(meta.begin(), meta.end(), std::make_pair(from, uint64_t{0}));
-      for (; it != meta.end() && it->first < glast; ++it) {
-        for (uint64_t b = std::max(it->first, gfirst); b < std::min(it->second, glast); ++b) mark_block(b);
-      }
+      compute_uninit_bitmap(g, grp, first_cluster, nclusters, meta, computed);
       bitmap = computed.data();
     } else {
-      uint64_t bb = g.block_bitmap(grp);
-      on_disk = read_checked(reader, offset + bb * g.bs, g.bs, end, "block bitmap");
-      if (csum) {
-        uint32_t c = crc32c_update(seed, on_disk.data(), g.cpg / 8);
-        uint32_t want = le16(g.desc(grp) + 0x18);
-        if (g.desc_size >= 0x3C) want |= static_cast<uint32_t>(le16(g.desc(grp) + 0x38)) << 16;
-        else c &= 0xFFFF;
-        if (c != want) corrupt(path, where + ": bad block bitmap checksum in group " + std::to_string(grp));
-      }
+      on_disk = read_block_bitmap(reader, g, grp, seed, end, where);
       bitmap = on_disk.data();
     }
-    // Free clusters -> byte ranges.
-    uint64_t free_here = 0;
-    uint32_t i = 0;
-    while (i < nclusters) {
-      if (bitmap[i / 8] & (1u << (i % 8))) {
-        ++i;
-        continue;
-      }
-      uint32_t j = i;
-      while (j < nclusters && !(bitmap[j / 8] & (1u << (j % 8)))) ++j;
-      uint64_t b0 = g.first_data_block + (first_cluster + i) * g.ratio;
-      uint64_t b1 = std::min<uint64_t>(g.blocks_count, g.first_data_block + (first_cluster + j) * g.ratio);
-      if (info.free.size() >= kMaxFreeRanges) {
-        unsupported(path, where + " has its free space in more than " + std::to_string(kMaxFreeRanges) +
-                              " pieces; use sparsify without --fs");
-      }
-      info.free.push_back({offset + b0 * g.bs, offset + b1 * g.bs});
-      free_here += j - i;
-      i = j;
-    }
+    const uint64_t free_here = free_ranges_from_bitmap(bitmap, nclusters, first_cluster, g, info.free, path, where);
     // The bitmap and the descriptor must agree (a computed bitmap may only
     // be more careful than the descriptor); otherwise trust neither.
     if ((!uninit && free_here != desc_free) || (uninit && free_here > desc_free)) {
@@ -415,13 +396,111 @@ ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit, const ExtReadO
     }
     info.free_blocks += free_here * g.ratio;
   }
-  // Merge adjacent ranges (groups are contiguous).
+}
+
+// Adjacent ranges become one (groups are contiguous).
+std::vector<ByteRange> merge_adjacent(const std::vector<ByteRange>& ranges) {
   std::vector<ByteRange> merged;
-  for (const auto& r : info.free) {
+  for (const auto& r : ranges) {
     if (!merged.empty() && merged.back().end == r.begin) merged.back().end = r.end;
     else merged.push_back(r);
   }
-  info.free = std::move(merged);
+  return merged;
+}
+
+}  // namespace
+
+uint32_t check_ext_superblock(const uint8_t* sb, uint64_t offset, uint64_t limit, const std::string& path,
+                              const std::string& where, ExtLayout& g) {
+  g.offset = offset;
+  g.compat = le32(sb + 0x5C);
+  g.incompat = le32(sb + 0x60);
+  g.ro_compat = le32(sb + 0x64);
+  const uint32_t seed = check_checksum_and_features(sb, g, path, where);
+  check_clean(sb, g, path, where);
+  check_feature_conflicts(sb, g, path, where);
+  read_block_geometry(sb, g, limit, path, where);
+  read_inode_geometry(sb, g, path, where);
+  return seed;
+}
+
+void read_group_descriptors(Reader& reader, ExtLayout& g, uint64_t end, const std::string& where) {
+  g.descs.assign(static_cast<size_t>(g.groups) * g.desc_size, 0);
+  for (uint64_t i = 0; i < g.desc_blocks; ++i) {
+    uint64_t blk = g.desc_block(i);
+    if (blk >= g.blocks_count) corrupt(reader.path(), where + ": group descriptor block outside the filesystem");
+    auto b = read_checked(reader, g.offset + blk * g.bs, g.bs, end, "group descriptor block");
+    size_t at = static_cast<size_t>(i * g.descs_per_block * g.desc_size);
+    std::memcpy(g.descs.data() + at, b.data(), std::min<size_t>(g.bs, g.descs.size() - at));
+  }
+}
+
+void check_group_descriptors(const ExtLayout& g, const uint8_t* sb, uint32_t seed, const std::string& path,
+                             const std::string& where) {
+  for (uint32_t grp = 0; grp < g.groups; ++grp) {
+    const uint8_t* d = g.desc(grp);
+    uint8_t group_le[4] = {static_cast<uint8_t>(grp), static_cast<uint8_t>(grp >> 8), static_cast<uint8_t>(grp >> 16),
+                           static_cast<uint8_t>(grp >> 24)};
+    const uint8_t zero2[2] = {0, 0};
+    if (g.csum) {
+      uint32_t c = crc32c_update(seed, group_le, 4);
+      c = crc32c_update(c, d, 0x1E);
+      c = crc32c_update(c, zero2, 2);
+      if (g.desc_size > 0x20) c = crc32c_update(c, d + 0x20, g.desc_size - 0x20);
+      if ((c & 0xFFFF) != le16(d + 0x1E)) corrupt(path, where + ": bad checksum of group descriptor " + std::to_string(grp));
+    } else if (g.gdt_csum) {
+      uint16_t c = crc16_update(0xFFFF, sb + 0x68, 16);
+      c = crc16_update(c, group_le, 4);
+      c = crc16_update(c, d, 0x1E);
+      if (g.desc_size > 0x20) c = crc16_update(c, d + 0x20, g.desc_size - 0x20);
+      if (c != le16(d + 0x1E)) corrupt(path, where + ": bad checksum of group descriptor " + std::to_string(grp));
+    }
+  }
+}
+
+uint64_t free_ranges_from_bitmap(const uint8_t* bitmap, uint32_t nclusters, uint64_t first_cluster, const ExtLayout& g,
+                                 std::vector<ByteRange>& out, const std::string& path, const std::string& where) {
+  uint64_t free_here = 0;
+  uint32_t i = 0;
+  while (i < nclusters) {
+    if (bitmap[i / 8] & (1u << (i % 8))) {
+      ++i;
+      continue;
+    }
+    uint32_t j = i;
+    while (j < nclusters && !(bitmap[j / 8] & (1u << (j % 8)))) ++j;
+    uint64_t b0 = g.first_data_block + (first_cluster + i) * g.ratio;
+    uint64_t b1 = std::min<uint64_t>(g.blocks_count, g.first_data_block + (first_cluster + j) * g.ratio);
+    if (out.size() >= kMaxFreeRanges) {
+      unsupported(path, where + " has its free space in more than " + std::to_string(kMaxFreeRanges) +
+                            " pieces; use sparsify without --fs");
+    }
+    out.push_back({g.offset + b0 * g.bs, g.offset + b1 * g.bs});
+    free_here += j - i;
+    i = j;
+  }
+  return free_here;
+}
+
+ExtInfo read_ext(Reader& reader, uint64_t offset, uint64_t limit, const ExtReadOptions& options) {
+  const std::string& path = reader.path();
+  limit = std::min(limit, reader.size() > offset ? reader.size() - offset : 0);
+  const uint64_t end = offset + limit;
+  auto sbv = read_checked(reader, offset + 1024, 1024, end, "ext superblock");
+  const uint8_t* sb = sbv.data();
+  if (le16(sb + 0x38) != 0xEF53) corrupt(path, "no ext superblock at byte " + std::to_string(offset + 1024));
+  const std::string where =
+      options.where.empty() ? "the ext filesystem at byte " + std::to_string(offset) : options.where;
+
+  ExtInfo info;
+  ExtLayout& g = info.layout;
+  const uint32_t seed = check_ext_superblock(sb, offset, limit, path, where, g);
+  if (g.incompat & kIncompatMmp) check_mmp(reader, sb, g, seed, end, where);
+  read_group_descriptors(reader, g, end, where);
+  check_group_descriptors(g, sb, seed, path, where);
+  describe(sb, g, info);
+  collect_free_ranges(reader, g, seed, end, where, info);
+  info.free = merge_adjacent(info.free);
   for (const auto& r : info.free) info.free_bytes += r.end - r.begin;
 
   // The bitmaps say what is free; the inodes say what is used. Both must

@@ -588,58 +588,74 @@ void finish(Reader& reader, const CarveOptions& opt, Control& control, const Fil
   if (rep.cancelled) resume_state(rep, carried, all, recovered, rep.next_offset);
 }
 
-}  // namespace
+// The held candidates and recovered fragments carried over from an
+// interrupted run, followed by this run's.
+std::pair<std::vector<CarvedFile>, std::vector<Fragment>> with_carried(const CarveOptions& opt, const Carried& carried,
+                                                                       std::vector<CarvedFile> held,
+                                                                       const std::vector<Fragment>& recovered) {
+  std::vector<CarvedFile> h = carried.held;
+  h.insert(h.end(), std::make_move_iterator(held.begin()), std::make_move_iterator(held.end()));
+  std::vector<Fragment> r = opt.recovered;
+  r.insert(r.end(), recovered.begin(), recovered.end());
+  return std::make_pair(std::move(h), std::move(r));
+}
 
-CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file) {
-  const uint64_t size = reader.size();
-  const uint64_t start = std::min(opt.offset, size);
-  const uint64_t end = opt.length || opt.length_set ? std::min(size, start + opt.length) : size;
-  control.set_total(end - start);
-  unsigned threads = opt.threads ? opt.threads : std::min(4u, std::max(1u, std::thread::hardware_concurrency()));
-  if (opt.dedupe || end - start < (uint64_t(64) << 20)) threads = 1;
-  Carried carried = recheck_held(reader, opt, control, on_file);
-  auto with_carried = [&](std::vector<CarvedFile> held, const std::vector<Fragment>& recovered) {
-    std::vector<CarvedFile> h = carried.held;
-    h.insert(h.end(), std::make_move_iterator(held.begin()), std::make_move_iterator(held.end()));
-    std::vector<Fragment> r = opt.recovered;
-    r.insert(r.end(), recovered.begin(), recovered.end());
-    return std::make_pair(std::move(h), std::move(r));
-  };
-  // Checkpoints come from the part that starts at `start` only: the others'
-  // files reach on_file at the merge.
-  auto checkpoint = [&](Driver& d, uint64_t pos) {
-    CarveReport c = d.counters();
-    c.next_offset = pos;
-    c.held = carried.unchecked;
-    for (auto& f : carried.held) c.held.push_back(f.offset);
-    for (auto& f : d.held_partials())
-      if (f.offset < pos) c.held.push_back(f.offset);
-    c.recovered = opt.recovered;
-    for (auto& f : d.recovered())
-      if (f.offset < pos) c.recovered.push_back(f);
-    opt.checkpoint(c);
-  };
-  if (threads <= 1) {
-    Driver d(reader, opt, control, on_file, [&](uint64_t done, bool force) {
-      control.set_done(done);
-      control.tick(force);
-    });
-    if (opt.checkpoint) d.set_checkpoint([&](uint64_t pos) { checkpoint(d, pos); });
-    CarveReport rep = d.run();
-    auto [h, r] = with_carried(std::move(d.held_partials()), d.recovered());
-    finish(reader, opt, control, on_file, carried, std::move(h), std::move(r), rep);
-    return rep;
-  }
+// A checkpoint at `pos` of the part that starts at the carve's start (the
+// other parts' files reach on_file at the merge).
+void checkpoint_at(const CarveOptions& opt, const Carried& carried, Driver& d, uint64_t pos) {
+  CarveReport c = d.counters();
+  c.next_offset = pos;
+  c.held = carried.unchecked;
+  for (auto& f : carried.held) c.held.push_back(f.offset);
+  for (auto& f : d.held_partials())
+    if (f.offset < pos) c.held.push_back(f.offset);
+  c.recovered = opt.recovered;
+  for (auto& f : d.recovered())
+    if (f.offset < pos) c.recovered.push_back(f);
+  opt.checkpoint(c);
+}
 
-  // Parts scanned in parallel. A part finds candidates only in its range but
-  // follows a file past its end; the next part's finds inside such a file
-  // (an MPF image, a thumbnail) are dropped and unlinked at the merge. Part 0
-  // reports files as they come; the others' events wait for the merge, so
-  // onFile sees files in offset order.
+// The range in one part, on the calling thread.
+CarveReport carve_in_one_part(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file,
+                              const Carried& carried) {
+  Driver d(reader, opt, control, on_file, [&](uint64_t done, bool force) {
+    control.set_done(done);
+    control.tick(force);
+  });
+  if (opt.checkpoint) d.set_checkpoint([&](uint64_t pos) { checkpoint_at(opt, carried, d, pos); });
+  CarveReport rep = d.run();
+  auto [h, r] = with_carried(opt, carried, std::move(d.held_partials()), d.recovered());
+  finish(reader, opt, control, on_file, carried, std::move(h), std::move(r), rep);
+  return rep;
+}
+
+// Where each of `threads` parts begins (MiB-aligned), then the end.
+std::vector<uint64_t> part_bounds(uint64_t start, uint64_t end, unsigned threads) {
   const uint64_t align = uint64_t(1) << 20;
   std::vector<uint64_t> bounds{start};
   for (unsigned k = 1; k < threads; k++) bounds.push_back(std::max(start, (start + (end - start) / threads * k) & ~(align - 1)));
   bounds.push_back(end);
+  return bounds;
+}
+
+// What the parts of a parallel carve found.
+struct Parts {
+  std::vector<CarveReport> reps;
+  std::vector<std::vector<CarvedFile>> held;      // parts 1..: files waiting for the merge
+  std::vector<std::vector<CarvedFile>> partials;  // candidates held for the fragment search
+  std::vector<std::vector<Fragment>> recovered;
+  uint64_t covered = 0;  // end of the furthest file reported so far
+  explicit Parts(size_t n) : reps(n), held(n), partials(n), recovered(n) {}
+};
+
+// Scans the parts [bounds[k], bounds[k + 1]) on threads of their own (part
+// 0 on this one), progress summed over them. Part 0 reports files as they
+// come; the others' wait in Parts::held. The first error stops them all
+// and is thrown.
+Parts scan_parts(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file,
+                 const Carried& carried, const std::vector<uint64_t>& bounds) {
+  const unsigned threads = unsigned(bounds.size() - 1);
+  Parts parts(threads);
   std::vector<std::atomic<uint64_t>> done(threads);
   std::mutex tick_mu;
   auto progress = [&](unsigned k) {
@@ -652,28 +668,23 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
       control.tick(force);
     };
   };
-  std::vector<CarveReport> reps(threads);
-  std::vector<std::vector<CarvedFile>> held(threads);
   std::vector<CarveOptions> opts(threads, opt);
   std::vector<FileSink> sinks(threads);
-  uint64_t covered = 0;  // end of the furthest file reported so far
   std::vector<std::exception_ptr> errors(threads);
-  std::vector<std::vector<CarvedFile>> partials(threads);
-  std::vector<std::vector<Fragment>> recovered(threads);
   for (unsigned k = 0; k < threads; k++) {
     opts[k].offset = bounds[k];
     opts[k].length = bounds[k + 1] - bounds[k];
     opts[k].length_set = true;
-    sinks[k] = FileSink([&held, k](const CarvedFile& f) { held[k].push_back(f); });
+    sinks[k] = FileSink([&held = parts.held, k](const CarvedFile& f) { held[k].push_back(f); });
   }
   std::vector<std::thread> pool;
   for (unsigned k = 1; k < threads; k++) {
     pool.emplace_back([&, k] {
       try {
         Driver d(reader, opts[k], control, sinks[k], progress(k));
-        reps[k] = d.run();
-        partials[k] = std::move(d.held_partials());
-        recovered[k] = d.recovered();
+        parts.reps[k] = d.run();
+        parts.partials[k] = std::move(d.held_partials());
+        parts.recovered[k] = d.recovered();
       } catch (...) {
         errors[k] = std::current_exception();
         control.cancel();
@@ -682,14 +693,14 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
   }
   try {
     FileSink first = [&](const CarvedFile& f) {
-      covered = std::max(covered, f.offset + f.length);
+      parts.covered = std::max(parts.covered, f.offset + f.length);
       on_file(f);
     };
     Driver d(reader, opts[0], control, first, progress(0));
-    if (opt.checkpoint) d.set_checkpoint([&](uint64_t pos) { checkpoint(d, pos); });
-    reps[0] = d.run();
-    partials[0] = std::move(d.held_partials());
-    recovered[0] = d.recovered();
+    if (opt.checkpoint) d.set_checkpoint([&](uint64_t pos) { checkpoint_at(opt, carried, d, pos); });
+    parts.reps[0] = d.run();
+    parts.partials[0] = std::move(d.held_partials());
+    parts.recovered[0] = d.recovered();
   } catch (...) {
     errors[0] = std::current_exception();
     control.cancel();
@@ -697,38 +708,55 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
   for (auto& t : pool) t.join();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
+  return parts;
+}
 
-  CarveReport total = reps[0];
+// Part k's files in order after the files before it: those inside a file
+// of an earlier part (an MPF image, a thumbnail) are dropped and unlinked
+// (and uncounted in `total`), the others reported.
+void merge_files(const CarveOptions& opt, const FileSink& on_file, Parts& parts, unsigned k, CarveReport& total) {
+  for (auto& f : parts.held[k]) {
+    if ((f.kind == "thumbnail" ? f.parent : f.offset) < parts.covered) {
+      // Inside a file of the previous part: not a file of its own.
+      if (!f.path.empty() && opt.write) remove_file(opt.out_dir, f.path);
+      if (f.kind == "complete") total.complete--;
+      else if (f.kind == "partial") total.partial--;
+      else if (f.kind == "thumbnail") total.thumbnails--;
+      continue;
+    }
+    on_file(f);
+  }
+  uint64_t before = parts.covered;
+  for (auto& f : parts.held[k])
+    if ((f.kind == "thumbnail" ? f.parent : f.offset) >= before) parts.covered = std::max(parts.covered, f.offset + f.length);
+}
+
+void add_counts(CarveReport& total, const CarveReport& r) {
+  total.candidates += r.candidates;
+  total.complete += r.complete;
+  total.partial += r.partial;
+  total.rejected += r.rejected;
+  total.filtered += r.filtered;
+  total.duplicates += r.duplicates;
+  total.thumbnails += r.thumbnails;
+  total.bytes_written += r.bytes_written;
+  total.bytes_scanned += r.bytes_scanned;
+  total.unreadable.insert(total.unreadable.end(), r.unreadable.begin(), r.unreadable.end());
+  total.seconds = std::max(total.seconds, r.seconds);
+}
+
+// The parts' reports as one over [start, end): their files merged in
+// offset order, their counts added, and where a resumed run goes on.
+CarveReport merge_parts(const CarveOptions& opt, const FileSink& on_file, Parts& parts, uint64_t start, uint64_t end) {
+  const unsigned threads = unsigned(parts.reps.size());
+  CarveReport total = parts.reps[0];
   total.start = start;
   total.end = end;
-  bool stopped = reps[0].cancelled;
+  bool stopped = parts.reps[0].cancelled;
   for (unsigned k = 1; k < threads; k++) {
-    const CarveReport& r = reps[k];
-    for (auto& f : held[k]) {
-      if ((f.kind == "thumbnail" ? f.parent : f.offset) < covered) {
-        // Inside a file of the previous part: not a file of its own.
-        if (!f.path.empty() && opt.write) remove_file(opt.out_dir, f.path);
-        if (f.kind == "complete") total.complete--;
-        else if (f.kind == "partial") total.partial--;
-        else if (f.kind == "thumbnail") total.thumbnails--;
-        continue;
-      }
-      on_file(f);
-    }
-    uint64_t before = covered;
-    for (auto& f : held[k])
-      if ((f.kind == "thumbnail" ? f.parent : f.offset) >= before) covered = std::max(covered, f.offset + f.length);
-    total.candidates += r.candidates;
-    total.complete += r.complete;
-    total.partial += r.partial;
-    total.rejected += r.rejected;
-    total.filtered += r.filtered;
-    total.duplicates += r.duplicates;
-    total.thumbnails += r.thumbnails;
-    total.bytes_written += r.bytes_written;
-    total.bytes_scanned += r.bytes_scanned;
-    total.unreadable.insert(total.unreadable.end(), r.unreadable.begin(), r.unreadable.end());
-    total.seconds = std::max(total.seconds, r.seconds);
+    const CarveReport& r = parts.reps[k];
+    merge_files(opt, on_file, parts, k, total);
+    add_counts(total, r);
     if (!stopped) total.next_offset = r.next_offset;
     stopped = stopped || r.cancelled;
     total.cancelled = total.cancelled || r.cancelled;
@@ -736,20 +764,42 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
   if (total.cancelled) {
     // Resume from the first part that did not finish.
     for (unsigned k = 0; k < threads; k++)
-      if (reps[k].cancelled) {
-        total.next_offset = reps[k].next_offset;
+      if (parts.reps[k].cancelled) {
+        total.next_offset = parts.reps[k].next_offset;
         break;
       }
   } else {
     total.next_offset = end;
   }
+  return total;
+}
+
+}  // namespace
+
+CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file) {
+  const uint64_t size = reader.size();
+  const uint64_t start = std::min(opt.offset, size);
+  const uint64_t end = opt.length || opt.length_set ? std::min(size, start + opt.length) : size;
+  control.set_total(end - start);
+  unsigned threads = opt.threads ? opt.threads : std::min(4u, std::max(1u, std::thread::hardware_concurrency()));
+  if (opt.dedupe || end - start < (uint64_t(64) << 20)) threads = 1;
+  Carried carried = recheck_held(reader, opt, control, on_file);
+  if (threads <= 1) return carve_in_one_part(reader, opt, control, on_file, carried);
+
+  // Parts scanned in parallel. A part finds candidates only in its range but
+  // follows a file past its end; the next part's finds inside such a file
+  // (an MPF image, a thumbnail) are dropped and unlinked at the merge. Part 0
+  // reports files as they come; the others' events wait for the merge, so
+  // onFile sees files in offset order.
+  Parts parts = scan_parts(reader, opt, control, on_file, carried, part_bounds(start, end, threads));
+  CarveReport total = merge_parts(opt, on_file, parts, start, end);
   std::vector<CarvedFile> waiting;
   std::vector<Fragment> claimed;
   for (unsigned k = 0; k < threads; k++) {
-    waiting.insert(waiting.end(), partials[k].begin(), partials[k].end());
-    claimed.insert(claimed.end(), recovered[k].begin(), recovered[k].end());
+    waiting.insert(waiting.end(), parts.partials[k].begin(), parts.partials[k].end());
+    claimed.insert(claimed.end(), parts.recovered[k].begin(), parts.recovered[k].end());
   }
-  auto [h, r] = with_carried(std::move(waiting), claimed);
+  auto [h, r] = with_carried(opt, carried, std::move(waiting), claimed);
   finish(reader, opt, control, on_file, carried, std::move(h), std::move(r), total);
   return total;
 }

@@ -299,7 +299,9 @@ void read_deferred(Reader& reader, const ScanOptions& opt, const ReadMode& mode,
   finish_piece(reader, opt, item, got, chunk);
 }
 
-// A reader thread: take a buffer, then the next task; read and classify.
+// A reader thread: take a buffer, then the next task; read and classify (in
+// direct mode a piece already in the page cache is left to the consuming
+// thread instead: read_deferred).
 // The buffer is taken first so the holder of the oldest sequence number never
 // waits for one (buffers come back only as pieces are delivered, in order).
 void read_pieces(Reader& reader, const ScanOptions& opt, Planner& planner, Delivery& delivery,

@@ -58,20 +58,13 @@ bool has_qcow2_magic(Reader& r) {
   return be32(b) == kMagic;
 }
 
-Header read_header(Reader& file) {
-  const std::string& path = file.path();
-  const uint64_t fsize = file.size();
-  if (fsize < 72) corrupt(path, "the file has " + std::to_string(fsize) + " bytes, less than a qcow2 header");
-  uint8_t h[112] = {};
-  size_t got = file.read_at(h, static_cast<size_t>(std::min<uint64_t>(sizeof h, fsize)), 0);
-  if (got < 72) corrupt(path, "short read of the header");
-  if (be32(h) != kMagic) corrupt(path, "no qcow2 magic");
-
+Header parse_header_fields(const uint8_t* h, size_t got, uint64_t fsize, const std::string& path,
+                          BackingNameAt& backing) {
   Header hd;
   hd.version = be32(h + 4);
   if (hd.version != 2 && hd.version != 3) unsupported(path, "qcow2 version " + std::to_string(hd.version) + " is not supported (only 2 and 3)");
-  const uint64_t backing_offset = be64(h + 8);
-  const uint32_t backing_size = be32(h + 16);
+  backing.offset = be64(h + 8);
+  backing.size = be32(h + 16);
   hd.cluster_bits = be32(h + 20);
   hd.header_size = be64(h + 24);
   // QEMU keeps the virtual size in whole sectors (total_sectors = size / 512):
@@ -105,8 +98,10 @@ Header read_header(Reader& file) {
     }
   }
   if (hd.header_length > fsize) corrupt(path, "the file ends inside the header");
+  return hd;
+}
 
-  // Refusals: what we cannot read faithfully.
+void refuse_unreadable(Header& hd, const std::string& path) {
   if (hd.crypt_method == 1) unsupported(path, "the image is encrypted (AES); encrypted qcow2 images are not supported");
   if (hd.crypt_method == 2) unsupported(path, "the image is encrypted (LUKS); encrypted qcow2 images are not supported");
   if (hd.crypt_method != 0) unsupported(path, "unknown encryption method " + std::to_string(hd.crypt_method));
@@ -121,12 +116,18 @@ Header read_header(Reader& file) {
   hd.extended_l2 = hd.incompatible & kIncompatExtendedL2;
   if (hd.extended_l2 && hd.cluster_bits < 14)
     corrupt(path, "extended L2 entries need clusters of at least 16 KiB");
+}
 
-  // Header extensions: from the end of the header to the backing file name
-  // (or the end of the first cluster).
+namespace {
+
+// Header extensions: from the end of the header to the backing file name
+// (or the end of the first cluster). Sets the backing format; returns the
+// feature name table (empty without one).
+std::vector<uint8_t> read_extensions(Reader& file, Header& hd, uint64_t backing_offset) {
+  const std::string& path = file.path();
   std::vector<uint8_t> feature_table;
   uint64_t ext_end = backing_offset ? backing_offset : hd.cluster_size;
-  ext_end = std::min<uint64_t>({ext_end, hd.cluster_size, fsize});
+  ext_end = std::min<uint64_t>({ext_end, hd.cluster_size, file.size()});
   uint64_t pos = hd.version == 3 ? hd.header_length : 72;
   while (pos + 8 <= ext_end) {
     uint8_t eh[8];
@@ -149,23 +150,23 @@ Header read_header(Reader& file) {
     }
     pos += (uint64_t{len} + 7) & ~uint64_t{7};
   }
+  return feature_table;
+}
 
-  if (hd.incompatible & ~kIncompatKnown) {
-    unsupported(path, "unknown incompatible features: " + feature_names(feature_table, hd.incompatible & ~kIncompatKnown));
-  }
+void read_backing_name(Reader& file, Header& hd, const BackingNameAt& at) {
+  const std::string& path = file.path();
+  if (at.size > kMaxBackingNameBytes) corrupt(path, "the backing file name is longer than 1023 bytes");
+  if (at.offset > hd.cluster_size || at.size > hd.cluster_size - at.offset || at.offset + at.size > file.size())
+    corrupt(path, "the backing file name lies outside the header cluster");
+  hd.backing_file.resize(at.size);
+  if (at.size && file.read_at(hd.backing_file.data(), at.size, at.offset) != at.size)
+    corrupt(path, "short read of the backing file name");
+  if (hd.backing_file.find('\0') != std::string::npos) corrupt(path, "the backing file name contains a NUL byte");
+}
 
-  // Backing file name.
-  if (backing_offset) {
-    if (backing_size > kMaxBackingNameBytes) corrupt(path, "the backing file name is longer than 1023 bytes");
-    if (backing_offset > hd.cluster_size || backing_size > hd.cluster_size - backing_offset || backing_offset + backing_size > fsize)
-      corrupt(path, "the backing file name lies outside the header cluster");
-    hd.backing_file.resize(backing_size);
-    if (backing_size && file.read_at(hd.backing_file.data(), backing_size, backing_offset) != backing_size)
-      corrupt(path, "short read of the backing file name");
-    if (hd.backing_file.find('\0') != std::string::npos) corrupt(path, "the backing file name contains a NUL byte");
-  }
+}  // namespace
 
-  // L1 table: large enough for the virtual size, bounded, inside the file.
+void check_l1_table(const Header& hd, uint64_t fsize, const std::string& path) {
   const uint64_t l2_entries = hd.cluster_size / (hd.extended_l2 ? 16 : 8);
   const uint64_t span = hd.cluster_size * l2_entries;  // bytes one L1 entry maps (<= 2^39)
   // (QEMU checks the L1 size against the size as stored.)
@@ -180,6 +181,26 @@ Header read_header(Reader& file) {
     if (hd.l1_table_offset > fsize || uint64_t{hd.l1_size} * 8 > fsize - hd.l1_table_offset)
       corrupt(path, "the L1 table at " + hex(hd.l1_table_offset) + " lies past the end of the file (" + std::to_string(fsize) + " bytes)");
   }
+}
+
+Header read_header(Reader& file) {
+  const std::string& path = file.path();
+  const uint64_t fsize = file.size();
+  if (fsize < 72) corrupt(path, "the file has " + std::to_string(fsize) + " bytes, less than a qcow2 header");
+  uint8_t h[112] = {};
+  size_t got = file.read_at(h, static_cast<size_t>(std::min<uint64_t>(sizeof h, fsize)), 0);
+  if (got < 72) corrupt(path, "short read of the header");
+  if (be32(h) != kMagic) corrupt(path, "no qcow2 magic");
+
+  BackingNameAt backing;
+  Header hd = parse_header_fields(h, got, fsize, path, backing);
+  refuse_unreadable(hd, path);
+  std::vector<uint8_t> feature_table = read_extensions(file, hd, backing.offset);
+  if (hd.incompatible & ~kIncompatKnown) {
+    unsupported(path, "unknown incompatible features: " + feature_names(feature_table, hd.incompatible & ~kIncompatKnown));
+  }
+  if (backing.offset) read_backing_name(file, hd, backing);
+  check_l1_table(hd, fsize, path);
   return hd;
 }
 

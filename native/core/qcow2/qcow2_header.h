@@ -58,4 +58,26 @@ bool has_qcow2_magic(Reader& r);
 // cannot read faithfully (codes ERR_QCOW2_CORRUPT, ERR_QCOW2_UNSUPPORTED).
 Header read_header(Reader& file);
 
+// read_header's steps, each testable on bytes in memory. All throw as
+// read_header does; `path` names the image in messages.
+
+// Where the header says the backing file name lies (offset 0: none).
+struct BackingNameAt {
+  uint64_t offset = 0;
+  uint32_t size = 0;
+};
+
+// The fixed fields of the first `got` (>= 72) bytes `h` (magic already
+// checked): version, cluster size, sizes, and the version 3 fields, each
+// checked alone and against the file size `fsize`.
+Header parse_header_fields(const uint8_t* h, size_t got, uint64_t fsize, const std::string& path, BackingNameAt& backing);
+
+// Refuses what cannot be read faithfully (encryption, dirty or corrupt bit,
+// external data file, inconsistent compression bit); sets extended_l2.
+void refuse_unreadable(Header& hd, const std::string& path);
+
+// The L1 table is large enough for the virtual size, bounded, cluster
+// aligned and inside the file of `fsize` bytes.
+void check_l1_table(const Header& hd, uint64_t fsize, const std::string& path);
+
 }  // namespace blocksmith::qcow2
