@@ -1,65 +1,30 @@
 // carve(): recover JPEGs from an image file or a block device. The source is
 // only ever opened read-only (by the addon's FileReader); files go to outDir,
 // partial ones to outDir/partial, thumbnails to outDir/thumbnails, a
-// report.json describes the run and index.html shows it (src/render/gallery.ts).
+// report.json describes the run (kept by carve-run.ts) and index.html shows it
+// (src/render/gallery.ts).
 //
 // Every refusal comes before anything is created (src/output/carve-output.ts decides
 // on the nearest existing ancestor of outDir). report.json is kept current
 // while the run goes and written on every way out (done, stopped, failed,
 // process exit), so that --resume always has something to continue from.
-import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, statSync, unlinkSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { basename, dirname, join, resolve } from 'node:path';
-import {
-  carveOutputIn,
-  clearStaleTemporaries,
-  createOutput,
-  planOutput,
-  removeCreated,
-  ReportReserve,
-  writeFileAtomicSync,
-} from '../output/carve-output.js';
-import { AbortError, BlocksmithError, InvalidArgumentError } from './errors.js';
-import { writeGallerySync } from '../render/gallery.js';
+import { closeSync, existsSync, openSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { carveOutputIn, clearStaleTemporaries, createOutput, planOutput, ReportReserve, type OutputPlan } from '../output/carve-output.js';
+import { sameStorage } from '../host/same-storage.js';
+import { sourceSize } from '../host/source-size.js';
 import { runJob, type JobOptions } from '../seam/job.js';
 import { native, type NativeCarveReport } from '../seam/native.js';
+import { readPrevious } from './carve-resume.js';
+import { CarveRun } from './carve-run.js';
+import { AbortError, BlocksmithError, InvalidArgumentError } from './errors.js';
 import { parseSize } from './units.js';
-import { sourceSize } from '../host/source-size.js';
-import { sameStorage } from '../host/same-storage.js';
 
 export type { CarvedFile, FileFragment, UnreadableRange } from './carved-file.js';
-import type { CarvedFile, FileFragment } from './carved-file.js';
+import type { CarvedFile } from './carved-file.js';
 
-/** The run's figures: the addon's (bytes scanned, candidates, complete / reassembled / partial / rejected counts,
- * unreadable ranges, where `resume` continues: `nextOffset`) plus where the files went and the rate. The counts
- * of files (complete, reassembled, partial, thumbnails, duplicates, bytesWritten) are those of `files`. */
-export interface CarveSummary extends Omit<NativeCarveReport, 'held' | 'recovered'> {
-  outDir: string;
-  bytesPerSecond: number;
-  /**
-   * running: the run is going on (report.json is brought up to date every second, and soon after each new file);
-   * stopped: by a signal or a closed stdout; failed: by an error (`error`), e.g. the output filesystem full;
-   * done: the whole range was carved. Only `done` is finished; the others say how to continue (`resumeWith`).
-   */
-  state: 'running' | 'stopped' | 'failed' | 'done';
-  finished: boolean;
-  /** When not finished: the option that continues the run (`--resume OUTDIR/report.json`). */
-  resumeWith?: string;
-  error?: { message: string; code?: string };
-}
-
-export interface CarveReport extends CarveSummary {
-  tool: 'blocksmith carve';
-  version: 1;
-  startedAt: string;
-  /** When this report was written (the end of the run once finished). */
-  finishedAt: string;
-  options: Record<string, unknown>;
-  files: CarvedFile[];
-  /** When not finished, what --resume continues from besides nextOffset: candidates before it still held for the
-   * fragment search (checked again), and the files recovered before it (the search's claims). */
-  resumeState?: { held: number[]; recovered: FileFragment[] };
-}
+export type { CarveReport, CarveSummary } from './carve-report.js';
+import type { CarveReport } from './carve-report.js';
 
 export interface CarveOptions extends JobOptions {
   outDir: string;
@@ -125,57 +90,6 @@ function checkSource(source: string): number | undefined {
   }
 }
 
-const SAFE = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const FILE_PATH = /^(partial\/|thumbnails\/)?f\d{14}\.jpg$/;
-
-/**
- * The report an interrupted run left, checked: it must be OUTDIR/report.json
- * (the files it lists are there), of this source, and well-formed (it is read
- * from a directory others may write to: paths are only ever our own names).
- */
-function readPrevious(resumePath: string, source: string, outDir: string, outExists: boolean): CarveReport {
-  const where = resolve(resumePath);
-  try {
-    // Our own report is a regular file; a symlink there was planted.
-    if (!lstatSync(where).isFile()) throw new Error('not a regular file');
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new InvalidArgumentError(`cannot read the report to resume from (${resumePath}): ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
-  }
-  let inOut = false;
-  try {
-    inOut = outExists && basename(where) === 'report.json' && realpathSync(dirname(where)) === outDir;
-  } catch {
-    // its directory does not exist: not in outDir either
-  }
-  if (!inOut)
-    throw new InvalidArgumentError(
-      `--resume ${resumePath}: the report is not in the output directory ${outDir}; resume into the directory that holds it (-o ${dirname(where)})`,
-    );
-  let previous: CarveReport;
-  try {
-    previous = JSON.parse(readFileSync(where, 'utf8')) as CarveReport;
-  } catch (err) {
-    throw new InvalidArgumentError(`cannot read the report to resume from (${resumePath}): ${(err as Error).message}`);
-  }
-  const bad = (what: string) => new InvalidArgumentError(`${resumePath} is not a usable carve report (${what})`);
-  if (!previous || previous.tool !== 'blocksmith carve' || typeof previous.source !== 'string') throw bad('not written by blocksmith carve');
-  if (resolve(previous.source) !== resolve(source)) throw new InvalidArgumentError(`${resumePath} is a carve report of ${previous.source}, not of ${source}`);
-  for (const k of ['nextOffset', 'start', 'end'] as const) if (!SAFE(previous[k])) throw bad(k);
-  if (!Array.isArray(previous.files)) throw bad('files');
-  previous.files.forEach((f, i) => {
-    if (!f || typeof f !== 'object' || !SAFE(f.offset) || !SAFE(f.length) || typeof f.status !== 'string') throw bad(`files[${i}]`);
-    if (f.path !== undefined && (typeof f.path !== 'string' || !FILE_PATH.test(f.path))) throw bad(`files[${i}].path`);
-    if (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) throw bad(`files[${i}].sha256`);
-  });
-  const rs = previous.resumeState;
-  if (rs !== undefined) {
-    if (!Array.isArray(rs.held) || !rs.held.every(SAFE)) throw bad('resumeState.held');
-    if (!Array.isArray(rs.recovered) || !rs.recovered.every((r) => r && SAFE(r.offset) && SAFE(r.length))) throw bad('resumeState.recovered');
-  }
-  return previous;
-}
-
 /** Options that change which files a run writes: a resumed run must use the interrupted run's. */
 const RESULT_OPTIONS: [key: string, name: string, fallback: unknown][] = [
   ['sectorSize', 'sector size', 1],
@@ -192,22 +106,21 @@ const RESULT_OPTIONS: [key: string, name: string, fallback: unknown][] = [
   ['maxAttempts', 'max attempts', 50000],
 ];
 
-const sha256Of = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-
-/** Deletes OUTDIR/f.path if it is a regular file (in a real directory) holding what the report says: a file of ours. */
-function removeOurFile(outDir: string, f: CarvedFile): void {
-  if (!f.path || !FILE_PATH.test(f.path)) return;
-  try {
-    if (f.path.includes('/') && !lstatSync(join(outDir, dirname(f.path))).isDirectory()) return;
-    const p = join(outDir, f.path);
-    if (lstatSync(p).isFile() && sha256Of(p) === f.sha256) unlinkSync(p);
-  } catch {
-    // gone already
-  }
+/** What the caller asked for, checked before anything is read or created (the source is only opened and closed). */
+interface CheckedRequest {
+  offset: number;
+  /** 0: to the end of the source. */
+  length: number;
+  sectorSize: number;
+  minSize: number;
+  maxSize: number | undefined;
+  blockSize: number | undefined;
+  maxGap: number | undefined;
+  /** The source's size, when it can be told without reading it. */
+  size: number | undefined;
 }
 
-/** Carves JPEGs from `source` (image file or block device) into `options.outDir`. */
-export async function carve(source: string, options: CarveOptions): Promise<CarveReport> {
+function checkRequest(source: string, options: CarveOptions): CheckedRequest {
   if (!options || typeof options.outDir !== 'string' || options.outDir === '') throw new InvalidArgumentError('outDir is required');
   const sectorSize = options.sectorSize ?? 1;
   if (!Number.isSafeInteger(sectorSize) || sectorSize < 1 || sectorSize > 1 << 20)
@@ -215,8 +128,8 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
   for (const [k, v] of [['minWidth', options.minWidth], ['minHeight', options.minHeight]] as const) {
     if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new InvalidArgumentError(`${k} must be a non-negative integer`);
   }
-  let offset = optSize(options.offset, 'offset') ?? 0;
-  let length = optSize(options.length, 'length') ?? 0;
+  const offset = optSize(options.offset, 'offset') ?? 0;
+  const length = optSize(options.length, 'length') ?? 0;
   const minSize = optSize(options.minSize, 'min size') ?? 0;
   const maxSize = optSize(options.maxSize, 'max size');
   const blockSize = optSize(options.blockSize, 'block size');
@@ -229,11 +142,15 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
   const size = checkSource(source);
   if (options.offset !== undefined && size !== undefined && offset > 0 && offset >= size)
     throw new BlocksmithError(`offset ${offset} is at or past the end of '${source}' (${size} bytes)`, { code: 'EINVAL', path: source });
+  return { offset, length, sectorSize, minSize, maxSize, blockSize, maxGap, size };
+}
 
-  const plan = planOutput(options.outDir);
-  const outDir = plan.dir;
-  const reportPath = join(outDir, 'report.json');
-  const nativeOpts: Record<string, unknown> & { offset: number; dedupe: boolean } = {
+type NativeCarveOptions = Record<string, unknown> & { offset: number; dedupe: boolean; length?: number };
+
+/** The options handed to the addon (and recorded in report.json). */
+function nativeOptionsFor(options: CarveOptions, req: CheckedRequest, outDir: string): NativeCarveOptions {
+  const { offset, length, sectorSize, minSize, maxSize, blockSize, maxGap } = req;
+  return {
     outDir,
     offset,
     // Absent: to the end of the source.
@@ -252,255 +169,95 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
     ...(maxGap !== undefined ? { maxGap } : {}),
     ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
   };
+}
+
+/**
+ * --resume: the interrupted run's report, checked against this run's options
+ * (they must be the same); the run continues from its nextOffset (unless an
+ * offset is given) up to where it was to end (unless a length is given).
+ */
+function resumeFrom(resume: string, source: string, options: CarveOptions, plan: OutputPlan, nativeOpts: NativeCarveOptions): CarveReport {
+  const previous = readPrevious(resume, source, plan.dir, plan.missing.length === 0);
+  const then = (k: string, fallback: unknown) => (previous.options as Record<string, unknown>)?.[k] ?? fallback;
+  const now = (k: string, fallback: unknown) => (nativeOpts as Record<string, unknown>)[k] ?? fallback;
+  const differ = RESULT_OPTIONS.filter(([k, , fallback]) => then(k, fallback) !== now(k, fallback)).map(
+    ([k, flag, fallback]) => `${flag}: ${String(then(k, fallback))} then, ${String(now(k, fallback))} now`,
+  );
+  if (differ.length > 0) throw new InvalidArgumentError(`--resume: the interrupted run used other options (${differ.join('; ')}); give the same ones`);
+  if (options.offset === undefined) nativeOpts.offset = previous.nextOffset;
+  // Up to where the interrupted run was to end (nothing, when only held candidates are left).
+  if (options.length === undefined) nativeOpts.length = Math.max(0, previous.end - nativeOpts.offset);
+  return previous;
+}
+
+/** Without --resume, an existing outDir must not hold another carve's output. */
+function refuseEarlierOutput(plan: OutputPlan): void {
+  if (plan.missing.length > 0) return;
+  const outDir = plan.dir;
+  const other = carveOutputIn(outDir);
+  if (!other) return;
+  const reportPath = join(outDir, 'report.json');
+  const hasReport = existsSync(reportPath);
+  throw new BlocksmithError(
+    `'${outDir}' already holds a carve's output (${hasReport ? 'report.json' : other}); ${
+      hasReport ? `continue that run with --resume ${reportPath}, or carve into another directory` : 'carve into another directory (or empty this one)'
+    }`,
+    { code: 'EEXIST', syscall: 'open', path: join(outDir, hasReport ? 'report.json' : other) },
+  );
+}
+
+async function refuseSameStorage(source: string, outDir: string): Promise<void> {
+  const why = await sameStorage(source, outDir);
+  if (why)
+    throw new BlocksmithError(`refusing to write recovered files where they could overwrite the source: ${why} (use --force to override)`, {
+      code: 'ESAMEDEV',
+      path: outDir,
+    });
+}
+
+/** Carves JPEGs from `source` (image file or block device) into `options.outDir`. */
+export async function carve(source: string, options: CarveOptions): Promise<CarveReport> {
+  const req = checkRequest(source, options);
+  const plan = planOutput(options.outDir);
+  const outDir = plan.dir;
+  const nativeOpts = nativeOptionsFor(options, req, outDir);
   let previous: CarveReport | undefined;
-  if (options.resume !== undefined) {
-    previous = readPrevious(options.resume, source, outDir, plan.missing.length === 0);
-    const differ = RESULT_OPTIONS.filter(([k, , fallback]) => {
-      const was = (previous!.options as Record<string, unknown>)?.[k] ?? fallback;
-      const now = (nativeOpts as Record<string, unknown>)[k] ?? fallback;
-      return was !== now;
-    }).map(([k, flag, fallback]) => `${flag}: ${String((previous!.options as Record<string, unknown>)?.[k] ?? fallback)} then, ${String((nativeOpts as Record<string, unknown>)[k] ?? fallback)} now`);
-    if (differ.length > 0)
-      throw new InvalidArgumentError(`--resume: the interrupted run used other options (${differ.join('; ')}); give the same ones`);
-    if (options.offset === undefined) offset = previous.nextOffset;
-    nativeOpts.offset = offset;
-    // Up to where the interrupted run was to end (nothing, when only held candidates are left).
-    if (options.length === undefined) {
-      length = Math.max(0, previous.end - offset);
-      nativeOpts.length = length;
-    }
-  } else if (plan.missing.length === 0) {
-    const other = carveOutputIn(outDir);
-    if (other) {
-      const hasReport = existsSync(reportPath);
-      throw new BlocksmithError(
-        `'${outDir}' already holds a carve's output (${hasReport ? 'report.json' : other}); ${
-          hasReport ? `continue that run with --resume ${reportPath}, or carve into another directory` : 'carve into another directory (or empty this one)'
-        }`,
-        { code: 'EEXIST', syscall: 'open', path: join(outDir, hasReport ? 'report.json' : other) },
-      );
-    }
-  }
-  if (!options.force) {
-    const why = await sameStorage(source, outDir);
-    if (why)
-      throw new BlocksmithError(`refusing to write recovered files where they could overwrite the source: ${why} (use --force to override)`, {
-        code: 'ESAMEDEV',
-        path: outDir,
-      });
-  }
+  if (options.resume !== undefined) previous = resumeFrom(options.resume, source, options, plan, nativeOpts);
+  else refuseEarlierOutput(plan);
+  if (!options.force) await refuseSameStorage(source, outDir);
   // Every refusal is above: from here on, things are created.
   const created = createOutput(plan);
   if (previous) {
     clearStaleTemporaries(outDir);
     ReportReserve.clearStale(outDir);
   }
-  const t0 = Date.now();
-  const startedAt = new Date(t0).toISOString();
-  const end = size === undefined ? undefined : nativeOpts.length !== undefined ? Math.min(size, offset + length) : size;
+  const { offset } = nativeOpts;
+  const size = req.size;
+  const end = size === undefined ? undefined : nativeOpts.length !== undefined ? Math.min(size, offset + nativeOpts.length) : size;
 
-  // Files: the earlier run's, then this run's. A resumed run scans again from
-  // `offset` and checks the held candidates again: the earlier entries there
-  // are replaced by what it finds, and those it does not find again are
-  // dropped (with their files) when it finishes.
-  const heldBefore = (previous?.resumeState?.held ?? []).filter((o) => o < offset);
-  const recoveredBefore = (previous?.resumeState?.recovered ?? []).filter((r) => r.offset < offset);
-  const heldSet = new Set(heldBefore);
-  const files: CarvedFile[] = previous ? [...previous.files] : [];
-  const keyOf = (f: CarvedFile) => `${f.status === 'thumbnail' ? 't' : 'f'}:${f.offset}`;
-  const index = new Map(files.map((f, i) => [keyOf(f), i]));
-  const unconfirmed = new Set(
-    files.filter((f) => (f.status === 'thumbnail' ? (f.parent ?? f.offset) : f.offset) >= offset || heldSet.has(f.offset)).map(keyOf),
-  );
-  const runOpts = {
-    ...nativeOpts,
-    keepIdentical: previous !== undefined,
-    held: heldBefore,
-    recovered: recoveredBefore,
-    known: nativeOpts.dedupe ? files.filter((f) => f.status === 'complete' && f.offset < offset && f.path).map((f) => ({ sha256: f.sha256, offset: f.offset })) : [],
-  };
-
-  // Where a resumed run would continue: from the start of this one until the
-  // first checkpoint arrives.
-  let checkpoint: NativeCarveReport | undefined;
-  const resumePoint = () => ({
-    nextOffset: checkpoint?.nextOffset ?? offset,
-    held: checkpoint?.held ?? heldBefore,
-    recovered: checkpoint?.recovered ?? recoveredBefore,
+  const run = new CarveRun({
+    source,
+    outDir,
+    nativeOptions: nativeOpts,
+    previous,
+    offset,
+    size,
+    end,
+    gallery: options.gallery ?? true,
+    signal: options.signal,
+    onFile: options.onFile,
   });
-  const prev = (k: 'candidates' | 'rejected' | 'filtered' | 'bytesScanned' | 'seconds') => previous?.[k] ?? 0;
-  const build = (state: CarveReport['state'], r: NativeCarveReport | undefined, error?: unknown): CarveReport => {
-    const at = r && (state === 'done' || state === 'stopped') ? { nextOffset: r.nextOffset, held: r.held, recovered: r.recovered } : resumePoint();
-    const cur = r ?? checkpoint;
-    const count = (s: string) => files.reduce((a, f) => a + (f.status === s ? 1 : 0), 0);
-    const seconds = (Date.now() - t0) / 1000;
-    const finished = state === 'done';
-    const e = error as NodeJS.ErrnoException | undefined;
-    return {
-      tool: 'blocksmith carve',
-      version: 1,
-      source: r?.source ?? previous?.source ?? source,
-      outDir,
-      state,
-      finished,
-      ...(finished ? {} : { resumeWith: `--resume ${reportPath}` }),
-      ...(e ? { error: { message: e.message, ...(typeof e.code === 'string' ? { code: e.code } : {}) } } : {}),
-      startedAt: previous?.startedAt ?? startedAt,
-      finishedAt: new Date().toISOString(),
-      options: { ...nativeOpts, outDir: undefined, ...(previous ? { resumedFrom: offset } : {}) },
-      size: r?.size ?? size ?? 0,
-      start: previous ? previous.start : offset,
-      end: r?.end ?? end ?? 0,
-      nextOffset: at.nextOffset,
-      bytesScanned: prev('bytesScanned') + (cur?.bytesScanned ?? 0),
-      candidates: prev('candidates') + (cur?.candidates ?? 0),
-      complete: count('complete'),
-      reassembled: count('reassembled'),
-      partial: count('partial'),
-      rejected: prev('rejected') + (cur?.rejected ?? 0),
-      filtered: prev('filtered') + (cur?.filtered ?? 0),
-      duplicates: count('duplicate'),
-      thumbnails: count('thumbnail'),
-      bytesWritten: files.reduce((a, f) => a + (f.path ? f.length : 0), 0),
-      unreadable: [...(previous?.unreadable ?? []), ...(cur?.unreadable ?? [])],
-      seconds: prev('seconds') + seconds,
-      bytesPerSecond: seconds > 0 ? Math.round(Math.max(0, at.nextOffset - offset) / seconds) : 0,
-      cancelled: state === 'stopped',
-      files,
-      ...(finished ? {} : { resumeState: { held: at.held, recovered: at.recovered } }),
-    };
-  };
-
-  // report.json: replaced atomically (its previous version stays until the
-  // new one is complete on disk); a reserve keeps room for the last one.
-  const reserve = new ReportReserve(outDir);
-  let haveReport = previous !== undefined;
-  const writeReport = (report: CarveReport) => {
-    const text = JSON.stringify(report, null, 2) + '\n';
-    try {
-      writeFileAtomicSync(outDir, 'report.json', text, haveReport);
-    } catch (err) {
-      if (err instanceof BlocksmithError) throw err;
-      const e = err as NodeJS.ErrnoException;
-      throw new BlocksmithError(`cannot write ${reportPath}: ${e.message.replace(/^[A-Z0-9]+: /, '').replace(/, \w+( '.*')?$/, '')}`, {
-        code: e.code ?? 'EIO',
-        errno: e.errno,
-        syscall: e.syscall,
-        path: reportPath,
-      });
-    }
-    haveReport = true;
-    if (report.state === 'running') reserve.grow(Math.max(64 << 10, 2 * text.length));
-  };
-  const writeGalleryQuiet = (report: CarveReport) => {
-    if (options.gallery ?? true) writeGallerySync(outDir, report, previous !== undefined || existsSync(join(outDir, 'index.html')));
-  };
-  // Every second, and within a quarter of a second of a new file, but
-  // spending at most about 5% of the time on it (a report of 10,000 files is
-  // a few MB).
-  let lastWrite = Date.now();
-  let cost = 0;
-  let unwritten = 0;
-  const update = () => {
-    const now = Date.now();
-    const since = now - lastWrite;
-    if (since < Math.max(1000, 20 * cost) && !(unwritten > 0 && since >= Math.max(250, 20 * cost))) return;
-    lastWrite = now;
-    unwritten = 0;
-    try {
-      writeReport(build('running', undefined));
-      cost = Date.now() - now;
-    } catch {
-      // Out of space or the like: the last good report stays; the run's own
-      // writes will fail soon and the final report goes into the reserve.
-    }
-  };
-  const onEvent = (f: CarvedFile | null, ckpt?: NativeCarveReport) => {
-    if (f === null) {
-      if (ckpt) checkpoint = ckpt;
-      update();
-      return;
-    }
-    const k = keyOf(f);
-    const at = index.get(k);
-    if (at !== undefined) files[at] = f;
-    else index.set(k, files.push(f) - 1);
-    unconfirmed.delete(k);
-    unwritten++;
-    options.onFile?.(f);
-    update();
-  };
-  // The last report when the process exits while the run goes on (a second
-  // Ctrl-C, or a CLI leaving on a closed stdout): synchronous, as 'exit'
-  // handlers must be.
-  let settled = false;
-  const onExit = () => {
-    if (settled) return;
-    settled = true;
-    reserve.release();
-    try {
-      const report = build(options.signal?.aborted ? 'stopped' : 'failed', undefined, options.signal?.aborted ? undefined : new Error('the process exited before the run ended'));
-      writeReport(report);
-      writeGalleryQuiet(report);
-    } catch {
-      // the last report written by update() stays
-    }
-  };
-
   let r: NativeCarveReport;
   try {
-    writeReport(build('running', undefined));
-    process.on('exit', onExit);
-    r = await runJob((onProgress) => native.carve(source, runOpts, onProgress, onEvent), { signal: options.signal, onProgress: options.onProgress });
+    run.begin();
+    r = await runJob((onProgress) => native.carve(source, run.jobOptions(), onProgress, run.onEvent), {
+      signal: options.signal,
+      onProgress: options.onProgress,
+    });
   } catch (err) {
-    process.off('exit', onExit);
-    if (settled) throw err;
-    settled = true;
-    reserve.release();
-    // Failed before anything was carved into a directory of our own: leave nothing behind.
-    const ours = new Set(['report.json', '.report-reserve', 'index.html']);
-    if (!previous && files.length === 0 && readdirSync(outDir).every((n) => ours.has(n))) {
-      for (const n of ours) {
-        try {
-          unlinkSync(join(outDir, n));
-        } catch {
-          // not there
-        }
-      }
-      removeCreated(created);
-      throw err;
-    }
-    let note = `; the files so far and report.json are kept: resume with --resume ${reportPath}`;
-    try {
-      const report = build('failed', undefined, err);
-      writeReport(report);
-      try {
-        writeGalleryQuiet(report);
-      } catch {
-        // the page is a view of the report; the report is what matters here
-      }
-    } catch (e2) {
-      note = `; report.json could not be brought up to date (${(e2 as NodeJS.ErrnoException).code ?? (e2 as Error).message}): the last one written says where to resume (--resume ${reportPath})`;
-    }
-    if (err instanceof BlocksmithError) err.message += note;
-    throw err;
+    throw run.failed(err, created);
   }
-  process.off('exit', onExit);
-  settled = true;
-  if (!r.cancelled) {
-    // Finished: what the earlier run listed there and this one did not find again is not a file of this carve.
-    for (const k of unconfirmed) {
-      const at = index.get(k);
-      if (at !== undefined) removeOurFile(outDir, files[at]!);
-    }
-    const keep = files.filter((f) => !unconfirmed.has(keyOf(f)));
-    files.length = 0;
-    files.push(...keep);
-  }
-  reserve.release();
-  const report = build(r.cancelled ? 'stopped' : 'done', r);
-  writeReport(report);
-  writeGalleryQuiet(report);
+  const report = run.ended(r);
   if (r.cancelled) {
     const err = new AbortError(undefined, { cause: options.signal?.reason }) as CarveAbortError;
     err.report = report;
