@@ -68,6 +68,63 @@ export function formatSummary(r: CarveReport): string {
   return lines.join('\n') + '\n';
 }
 
+/** The text after the options in --help: examples, how fragments are searched, exit codes. */
+function carveHelp(command: string): string {
+  return `
+Examples:
+  $ ${command} /dev/sdb -o /mnt/usb/recovered
+  $ ${command} card.img -o out --min-width 640 --dedupe --json > files.ndjson
+  $ ${command} /dev/md1 -o out --sector-size 512 --resume out/report.json
+  $ ${command} sdcard.img -o out --block-size 32K --max-gap 8M
+
+Fragmented JPEGs: when a file's data stops decoding, the blocks after the break
+(up to --max-gap, at --block-size steps) are tried as its next fragment, from the
+decoder's exact state; one is taken only if the image then decodes to its end
+(EOI, every MCU) - 'reassembled' in the report, with its fragments. Only files
+that broke are searched, so unfragmented data scans as fast as before; each one
+costs at most --max-attempts decodes (about a quarter of a second), bounding a
+whole-disk run.
+Baseline JPEGs only; progressive ones stay partial.
+
+Open OUTDIR/index.html to browse what was recovered (offset, size, status, camera, date; filter and sort).
+
+Exit codes: 0 done, 1 failed, 2 usage, 3 done but unreadable ranges were skipped, 130 stopped (files and report kept).`;
+}
+
+/** One carve from the flags: NDJSON or a summary on stdout; exit 3 when unreadable ranges were skipped. */
+async function runCarveCommand(source: string, flags: CarveFlags): Promise<void> {
+  const opts = parseCarveOptions(flags);
+  const printSummary = (r: CarveReport) => {
+    if (flags.json) out(JSON.stringify({ summary: summaryOf(r) }) + '\n');
+    else if (!flags.quiet) out(formatSummary(r));
+  };
+  let report: CarveReport;
+  try {
+    report = await runOperation('carving', flags, (op) =>
+      carve(source, {
+        ...opts,
+        dedupe: !!flags.dedupe,
+        thumbnails: !!flags.thumbnails,
+        partials: flags.partial !== false,
+        reassemble: flags.reassemble !== false,
+        force: !!flags.force,
+        seekHole: flags.seekHole !== false,
+        resume: flags.resume,
+        gallery: flags.gallery !== false,
+        signal: op.signal,
+        onProgress: op.onProgress,
+        onFile: flags.json ? (f) => out(JSON.stringify(f) + '\n') : undefined,
+      }),
+    );
+  } catch (err) {
+    // Stopped (Ctrl-C, SIGTERM): the summary of what was done, then "stopped" and 130 / 143 from the harness.
+    if (err instanceof AbortError && (err as CarveAbortError).report) printSummary((err as CarveAbortError).report);
+    throw err;
+  }
+  printSummary(report);
+  if (report.unreadable.length > 0) process.exitCode = EXIT_PARTIAL;
+}
+
 export function carveCommand(name = 'carve', prefix = ''): Command {
   const cmd = new Command(name)
     .description('recover JPEG photos from an image file or block device (read-only), validated by decoding; writes OUTDIR/report.json and OUTDIR/index.html')
@@ -95,59 +152,7 @@ export function carveCommand(name = 'carve', prefix = ''): Command {
     .option('--json', 'NDJSON on stdout: one object per file, then the summary')
     .option('-q, --quiet', 'no progress bar, no summary')
     .option('--debug', 'print stack traces on errors');
-  cmd.addHelpText(
-    'after',
-    `
-Examples:
-  $ ${prefix}${name} /dev/sdb -o /mnt/usb/recovered
-  $ ${prefix}${name} card.img -o out --min-width 640 --dedupe --json > files.ndjson
-  $ ${prefix}${name} /dev/md1 -o out --sector-size 512 --resume out/report.json
-  $ ${prefix}${name} sdcard.img -o out --block-size 32K --max-gap 8M
-
-Fragmented JPEGs: when a file's data stops decoding, the blocks after the break
-(up to --max-gap, at --block-size steps) are tried as its next fragment, from the
-decoder's exact state; one is taken only if the image then decodes to its end
-(EOI, every MCU) - 'reassembled' in the report, with its fragments. Only files
-that broke are searched, so unfragmented data scans as fast as before; each one
-costs at most --max-attempts decodes (about a quarter of a second), bounding a
-whole-disk run.
-Baseline JPEGs only; progressive ones stay partial.
-
-Open OUTDIR/index.html to browse what was recovered (offset, size, status, camera, date; filter and sort).
-
-Exit codes: 0 done, 1 failed, 2 usage, 3 done but unreadable ranges were skipped, 130 stopped (files and report kept).`,
-  );
-  cmd.action(async (source: string, flags: CarveFlags) => {
-    const opts = parseCarveOptions(flags);
-    const printSummary = (r: CarveReport) => {
-      if (flags.json) out(JSON.stringify({ summary: summaryOf(r) }) + '\n');
-      else if (!flags.quiet) out(formatSummary(r));
-    };
-    let report: CarveReport;
-    try {
-      report = await runOperation('carving', flags, (op) =>
-        carve(source, {
-          ...opts,
-          dedupe: !!flags.dedupe,
-          thumbnails: !!flags.thumbnails,
-          partials: flags.partial !== false,
-          reassemble: flags.reassemble !== false,
-          force: !!flags.force,
-          seekHole: flags.seekHole !== false,
-          resume: flags.resume,
-          gallery: flags.gallery !== false,
-          signal: op.signal,
-          onProgress: op.onProgress,
-          onFile: flags.json ? (f) => out(JSON.stringify(f) + '\n') : undefined,
-        }),
-      );
-    } catch (err) {
-      // Stopped (Ctrl-C, SIGTERM): the summary of what was done, then "stopped" and 130 / 143 from the harness.
-      if (err instanceof AbortError && (err as CarveAbortError).report) printSummary((err as CarveAbortError).report);
-      throw err;
-    }
-    printSummary(report);
-    if (report.unreadable.length > 0) process.exitCode = EXIT_PARTIAL;
-  });
+  cmd.addHelpText('after', carveHelp(prefix + name));
+  cmd.action(runCarveCommand);
   return cmd;
 }
