@@ -1,4 +1,4 @@
-// sameStorage, blockDeviceSize: facts about this machine's storage, from the
+// sameStorage, blockDeviceSize, mountPointOf: facts about this machine's storage, from the
 // core's host module (the TypeScript side does not derive them again).
 // Synchronous: a few stat calls and sysfs reads.
 #include <napi.h>
@@ -9,6 +9,7 @@
 #include "args.h"
 #include "core/base/error.h"
 #include "core/host/block_devices.h"
+#include "core/host/mountinfo.h"
 #include "core/host/same_storage.h"
 #include "errors.h"
 #include "exports.h"
@@ -45,11 +46,19 @@ Napi::Value BlockDeviceSize(const Napi::CallbackInfo& info) {
   }
 }
 
+// mountPointOf(path) -> the mount point of the filesystem holding path | undefined
+Napi::Value MountPointOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto mp = blocksmith::host::mount_point_of(string_arg(env, info[0], "path"));
+  return mp ? Napi::Value(Napi::String::New(env, *mp)) : env.Undefined();
+}
+
 }  // namespace
 
 void register_host(Napi::Env env, Napi::Object exports) {
   exports.Set("sameStorage", Napi::Function::New(env, SameStorage, "sameStorage"));
   exports.Set("blockDeviceSize", Napi::Function::New(env, BlockDeviceSize, "blockDeviceSize"));
+  exports.Set("mountPointOf", Napi::Function::New(env, MountPointOf, "mountPointOf"));
 }
 
 }  // namespace binding

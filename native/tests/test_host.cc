@@ -13,6 +13,7 @@
 
 #include "core/base/error.h"
 #include "core/host/block_devices.h"
+#include "core/host/mountinfo.h"
 #include "core/host/same_storage.h"
 #include "test.h"
 
@@ -96,4 +97,24 @@ TEST("block devices: a loop device's size, whole disk and backing file; an outpu
            tmp.path + "/out is on the filesystem that holds " + img + ", the backing file of " + loop);
   TempDir shm("/dev/shm");
   CHECK(!host::same_storage(loop, shm.path).has_value());
+}
+
+TEST("mountinfo: every path lies under a mount; / is the root's, /dev/shm its own tmpfs; a missing path has none") {
+  CHECK(!host::read_mountinfo().empty());
+  CHECK_EQ(host::mount_point_of("/").value_or("?"), std::string("/"));
+  CHECK_EQ(host::mount_point_of("/dev/shm/.").value_or("?"), std::string("/dev/shm"));
+  CHECK(!host::mount_point_of("/no/such/path").has_value());
+}
+
+TEST("mountinfo: a mount point with a space is unescaped (\\040 in the file)") {
+  if (::geteuid() != 0) return;  // mount needs root (CI runs as root)
+  TempDir tmp("/tmp");
+  const std::string mp = tmp.path + "/with space";
+  CHECK(::mkdir(mp.c_str(), 0755) == 0);
+  CHECK(std::system(("mount -t tmpfs -o size=1m none '" + mp + "'").c_str()) == 0);
+  struct Unmount {
+    std::string mp;
+    ~Unmount() { std::system(("umount '" + mp + "'").c_str()); }
+  } unmount{mp};
+  CHECK_EQ(host::mount_point_of(mp + "/.").value_or("?"), mp);
 }

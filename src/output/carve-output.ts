@@ -12,7 +12,6 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
   realpathSync,
   renameSync,
   rmdirSync,
@@ -24,6 +23,7 @@ import {
 import { randomFillSync } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BlocksmithError } from '../api/errors.js';
+import { native } from '../seam/native.js';
 
 type Errno = NodeJS.ErrnoException;
 
@@ -56,21 +56,9 @@ function sysError(err: unknown, message: string, path: string, syscall: string):
   });
 }
 
-/** The mount point of the filesystem holding `path` (from /proc/self/mountinfo), or undefined. */
+/** The mount point of the filesystem holding `path` (the core's host module reads /proc/self/mountinfo), or undefined. */
 export function mountPointOf(path: string): string | undefined {
-  let best: string | undefined;
-  try {
-    const real = realpathSync(path);
-    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-      const field = line.split(' ')[4];
-      if (!field) continue;
-      const mp = field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-      if ((real === mp || real.startsWith(mp === '/' ? '/' : `${mp}/`)) && (!best || mp.length >= best.length)) best = mp;
-    }
-  } catch {
-    return undefined;
-  }
-  return best;
+  return native.mountPointOf(path);
 }
 
 /**

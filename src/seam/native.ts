@@ -256,6 +256,8 @@ export interface NativeBinding {
   sameStorage(source: string, outDir: string): string | null;
   /** A block device's size in bytes from sysfs; undefined for anything else or when sysfs does not say. */
   blockDeviceSize(path: string): number | undefined;
+  /** The mount point of the filesystem holding path (native/core/host/mountinfo.h), or undefined. */
+  mountPointOf(path: string): string | undefined;
 }
 
 function packageRoot(): string {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/host/image_lock.h"
+#include "core/host/mountinfo.h"
 
 namespace blocksmith::host {
 namespace {
@@ -66,24 +67,9 @@ std::vector<FsUse> filesystem_uses(int fd) {
     }
   }
   std::vector<FsUse> users;
-  std::ifstream mi("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(mi, line)) {
-    std::istringstream ls(line);
-    std::string id, parent, num, root, mountpoint;
-    ls >> id >> parent >> num >> root >> mountpoint;
-    // The superblock's options follow " - FSTYPE SOURCE ": "ro,..." when the
-    // filesystem itself is read-only (a bind mount's own "ro" is not enough).
-    bool ro = false;
-    auto dash = line.find(" - ");
-    if (dash != std::string::npos) {
-      std::istringstream tail(line.substr(dash + 3));
-      std::string type, source, opts;
-      tail >> type >> source >> opts;
-      ro = opts == "ro" || opts.rfind("ro,", 0) == 0;
-    }
+  for (const auto& m : read_mountinfo()) {
     for (const auto& d : devs) {
-      if (d.number == num) users.push_back({d.partition, "/dev/" + d.name + " is mounted on " + mountpoint, ro});
+      if (d.number == m.device) users.push_back({d.partition, "/dev/" + d.name + " is mounted on " + m.mount_point, m.read_only});
     }
   }
   for (const auto& d : devs) {
