@@ -22,8 +22,9 @@ import {
 import { AbortError, BlocksmithError, InvalidArgumentError } from './errors.js';
 import { writeGallerySync } from '../render/gallery.js';
 import { runJob, type JobOptions } from '../seam/job.js';
-import { native, type NativeCarveReport } from '../seam/native.js';
-import { parseSize } from './units.js';
+import { native, type NativeCarveOptions, type NativeCarveReport } from '../seam/native.js';
+import { defaults } from './defaults.js';
+import { parseSize, type SizesAsText } from './units.js';
 import { sourceSize } from '../host/source-size.js';
 import { sameStorage } from '../host/same-storage.js';
 
@@ -61,36 +62,15 @@ export interface CarveReport extends CarveSummary {
   resumeState?: { held: number[]; recovered: FileFragment[] };
 }
 
-export interface CarveOptions extends JobOptions {
-  outDir: string;
-  /** Candidates only at multiples of this (foremost -s 512 / -q); default 1: every byte. */
-  sectorSize?: number;
-  offset?: number | string;
-  length?: number | string;
-  minSize?: number | string;
-  minWidth?: number;
-  minHeight?: number;
-  /** Longest JPEG followed before it is cut (default 256 MiB). */
-  maxSize?: number | string;
-  dedupe?: boolean;
-  thumbnails?: boolean;
-  /** Write partial files to outDir/partial (default true). */
-  partials?: boolean;
-  /**
-   * Search for the continuation of a JPEG whose data stops decoding (default
-   * true): the next fragment starts on a block boundary after the break and
-   * decodes on from the decoder's state there, to EOI.
-   */
-  reassemble?: boolean;
-  /** Filesystem block (cluster) size fragments are aligned to; default: from a FAT/ext superblock, else from the files' offsets. */
-  blockSize?: number | string;
-  /** Farthest a continuation may start after a fragment's end (default 32 MiB). */
-  maxGap?: number | string;
-  /** Decodes tried per broken file before it is left partial (default 50000). */
-  maxAttempts?: number;
+/** The carve's options (NativeCarveOptions, sizes also as text) but those of a resumed run, which `resume` sets. */
+export interface CarveOptions
+  extends JobOptions,
+    SizesAsText<
+      Omit<NativeCarveOptions, 'chunkSize' | 'write' | 'keepIdentical' | 'held' | 'recovered' | 'known'>,
+      'offset' | 'length' | 'minSize' | 'maxSize' | 'blockSize' | 'maxGap'
+    > {
   /** Allow an output directory on the same device/filesystem as the source. */
   force?: boolean;
-  seekHole?: boolean;
   /** A report.json of an interrupted run of the same source: continue from its nextOffset. */
   resume?: string;
   /** Write outDir/index.html, a page showing the recovered photos (default true). */
@@ -176,20 +156,21 @@ function readPrevious(resumePath: string, source: string, outDir: string, outExi
   return previous;
 }
 
-/** Options that change which files a run writes: a resumed run must use the interrupted run's. */
+/** Options that change which files a run writes: a resumed run must use the interrupted run's (absent: the core's default). */
 const RESULT_OPTIONS: [key: string, name: string, fallback: unknown][] = [
-  ['sectorSize', 'sector size', 1],
-  ['minSize', 'min size', 0],
-  ['minWidth', 'min width', 0],
-  ['minHeight', 'min height', 0],
-  ['maxSize', 'max size', 256 * 1024 * 1024],
-  ['dedupe', 'dedupe', false],
-  ['thumbnails', 'thumbnails', false],
-  ['partials', 'partial files', true],
-  ['reassemble', 'reassemble', true],
+  ['sectorSize', 'sector size', defaults.carve.sectorSize],
+  ['minSize', 'min size', defaults.carve.minSize],
+  ['minWidth', 'min width', defaults.carve.minWidth],
+  ['minHeight', 'min height', defaults.carve.minHeight],
+  ['maxSize', 'max size', defaults.carve.maxSize],
+  ['dedupe', 'dedupe', defaults.carve.dedupe],
+  ['thumbnails', 'thumbnails', defaults.carve.thumbnails],
+  ['partials', 'partial files', defaults.carve.partials],
+  ['reassemble', 'reassemble', defaults.carve.reassemble],
+  // The core's 0: from the filesystem or the files' offsets.
   ['blockSize', 'block size', 'auto'],
-  ['maxGap', 'max gap', 32 * 1024 * 1024],
-  ['maxAttempts', 'max attempts', 50000],
+  ['maxGap', 'max gap', defaults.carve.maxGap],
+  ['maxAttempts', 'max attempts', defaults.carve.maxAttempts],
 ];
 
 const sha256Of = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -209,15 +190,16 @@ function removeOurFile(outDir: string, f: CarvedFile): void {
 /** Carves JPEGs from `source` (image file or block device) into `options.outDir`. */
 export async function carve(source: string, options: CarveOptions): Promise<CarveReport> {
   if (!options || typeof options.outDir !== 'string' || options.outDir === '') throw new InvalidArgumentError('outDir is required');
-  const sectorSize = options.sectorSize ?? 1;
+  const d = defaults.carve;
+  const sectorSize = options.sectorSize ?? d.sectorSize;
   if (!Number.isSafeInteger(sectorSize) || sectorSize < 1 || sectorSize > 1 << 20)
     throw new InvalidArgumentError(`sector size must be an integer from 1 to 1M, got ${options.sectorSize}`);
   for (const [k, v] of [['minWidth', options.minWidth], ['minHeight', options.minHeight]] as const) {
     if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new InvalidArgumentError(`${k} must be a non-negative integer`);
   }
-  let offset = optSize(options.offset, 'offset') ?? 0;
-  let length = optSize(options.length, 'length') ?? 0;
-  const minSize = optSize(options.minSize, 'min size') ?? 0;
+  let offset = optSize(options.offset, 'offset') ?? d.offset;
+  let length = optSize(options.length, 'length') ?? d.length;
+  const minSize = optSize(options.minSize, 'min size') ?? d.minSize;
   const maxSize = optSize(options.maxSize, 'max size');
   const blockSize = optSize(options.blockSize, 'block size');
   const maxGap = optSize(options.maxGap, 'max gap');
@@ -233,21 +215,23 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
   const plan = planOutput(options.outDir);
   const outDir = plan.dir;
   const reportPath = join(outDir, 'report.json');
-  const nativeOpts: Record<string, unknown> & { offset: number; dedupe: boolean } = {
+  // Also report.json's `options`: the result options are recorded with their
+  // values (the core's defaults where not given), the limits only when given.
+  const nativeOpts: NativeCarveOptions & { offset: number; dedupe: boolean } = {
     outDir,
     offset,
     // Absent: to the end of the source.
     ...(length > 0 ? { length } : {}),
     sectorSize,
     minSize,
-    minWidth: options.minWidth ?? 0,
-    minHeight: options.minHeight ?? 0,
+    minWidth: options.minWidth ?? d.minWidth,
+    minHeight: options.minHeight ?? d.minHeight,
     ...(maxSize !== undefined ? { maxSize } : {}),
-    dedupe: !!options.dedupe,
-    thumbnails: !!options.thumbnails,
-    partials: options.partials ?? true,
-    seekHole: options.seekHole ?? true,
-    reassemble: options.reassemble ?? true,
+    dedupe: options.dedupe ?? d.dedupe,
+    thumbnails: options.thumbnails ?? d.thumbnails,
+    partials: options.partials ?? d.partials,
+    seekHole: options.seekHole ?? d.seekHole,
+    reassemble: options.reassemble ?? d.reassemble,
     ...(blockSize !== undefined ? { blockSize } : {}),
     ...(maxGap !== undefined ? { maxGap } : {}),
     ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
@@ -255,11 +239,12 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
   let previous: CarveReport | undefined;
   if (options.resume !== undefined) {
     previous = readPrevious(options.resume, source, outDir, plan.missing.length === 0);
+    const given = nativeOpts as unknown as Record<string, unknown>;
     const differ = RESULT_OPTIONS.filter(([k, , fallback]) => {
       const was = (previous!.options as Record<string, unknown>)?.[k] ?? fallback;
-      const now = (nativeOpts as Record<string, unknown>)[k] ?? fallback;
+      const now = given[k] ?? fallback;
       return was !== now;
-    }).map(([k, flag, fallback]) => `${flag}: ${String((previous!.options as Record<string, unknown>)?.[k] ?? fallback)} then, ${String((nativeOpts as Record<string, unknown>)[k] ?? fallback)} now`);
+    }).map(([k, flag, fallback]) => `${flag}: ${String((previous!.options as Record<string, unknown>)?.[k] ?? fallback)} then, ${String(given[k] ?? fallback)} now`);
     if (differ.length > 0)
       throw new InvalidArgumentError(`--resume: the interrupted run used other options (${differ.join('; ')}); give the same ones`);
     if (options.offset === undefined) offset = previous.nextOffset;
