@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpuFeatures, info, mapExtents } from '../src/index.js';
+import { cpuFeatures, defaults, info, mapExtents } from '../src/index.js';
 import { cliPath, GiB, KiB, lines, makeTempDir, MiB, pattern, removeDir, repoRoot, runCli, spawnSyncOk, writeLayout, zerosWith } from './helpers/foundation.js';
 
 let dir: string;
@@ -153,6 +153,26 @@ describe('help, version, progress', () => {
     expect(r.stdout).toContain('Examples:');
     expect(r.stdout).toContain(`$ blocksmith ${cmd} `);
     for (const opt of ['--block-size', '--no-seek-hole', '--json', '--quiet', '--debug']) expect(r.stdout).toContain(opt);
+  });
+
+  it("--help shows each option's default as the core defines it (the addon's defaults), and a library call without an option gets that default", async () => {
+    // The core's option structs: 4 KiB blocks, 16 RBD writes in flight of at most 2 MiB, 30 s timeout; carve limits.
+    expect(defaults.scan.blockSize).toBe(4 * KiB);
+    expect(defaults.rbdImport).toMatchObject({ parallel: 16, writeSize: 2 * MiB, objectSize: 0, features: 0, blockSize: 4 * KiB });
+    expect(defaults.rbdTarget.timeout).toBe(30);
+    expect(defaults.carve).toMatchObject({ sectorSize: 1, maxSize: 256 * MiB, maxGap: 32 * MiB, maxAttempts: 50000, partials: true, reassemble: true });
+    const help = async (...args: string[]) => (await runCli([...args, '--help'])).stdout.replace(/\s+/g, ' ');
+    expect(await help('info')).toContain('power of two from 512 to 1M (default: "4K")');
+    const rbdImport = await help('rbd', 'import');
+    expect(rbdImport).toContain('RBD writes in flight (default: "16")');
+    expect(rbdImport).toContain('at most the object size) (default: "2M")');
+    expect(rbdImport).toContain('within this time (default: "30")');
+    const carveHelp = await help('carve');
+    expect(carveHelp).toContain('longest JPEG to follow (default 256M)');
+    expect(carveHelp).toContain('previous one (default 32M)');
+    expect(carveHelp).toContain('left partial (default 50000)');
+    // No blockSize given: the addon gets undefined and the core's default is what the scan used.
+    expect((await info(image)).blockSize).toBe(defaults.scan.blockSize);
   });
 
   it('draws no progress bar on stderr when stderr is not a terminal (a 1 GiB read)', async () => {

@@ -37,10 +37,8 @@ inline std::string string_arg(Napi::Env env, Napi::Value v, const char* name) {
   return v.As<Napi::String>().Utf8Value();
 }
 
-// A non-negative integer option from an options object, or `fallback`.
-inline uint64_t uint_option(Napi::Env env, Napi::Object opts, const char* key, uint64_t fallback) {
-  Napi::Value v = opts.Get(key);
-  if (v.IsUndefined()) return fallback;
+// A non-negative integer option (the value given for `key`).
+inline uint64_t uint_arg(Napi::Env env, Napi::Value v, const char* key) {
   if (!v.IsNumber()) throw invalid_arg(env, std::string(key) + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= 0) || d != static_cast<double>(static_cast<uint64_t>(d)))
@@ -48,9 +46,9 @@ inline uint64_t uint_option(Napi::Env env, Napi::Object opts, const char* key, u
   return static_cast<uint64_t>(d);
 }
 
-inline bool bool_option(Napi::Object opts, const char* key, bool fallback) {
-  Napi::Value v = opts.Get(key);
-  return v.IsUndefined() ? fallback : v.ToBoolean().Value();
+// An options argument: its object, or an empty one (options are optional).
+inline Napi::Object options_arg(Napi::Env env, Napi::Value v) {
+  return v.IsObject() ? v.As<Napi::Object>() : Napi::Object::New(env);
 }
 
 }  // namespace binding

@@ -16,6 +16,8 @@
 #include "core/readers/file_reader.h"
 #include "exports.h"
 #include "job.h"
+#include "option_fields.h"
+#include "option_tables.h"
 
 namespace binding {
 namespace {
@@ -41,30 +43,13 @@ Napi::Array array_option(Napi::Env env, Napi::Object o, const char* key) {
   return v.As<Napi::Array>();
 }
 
-CarveOptions read_options(Napi::Env env, Napi::Value v) {
-  Napi::Object o = v.IsObject() ? v.As<Napi::Object>() : Napi::Object::New(env);
+CarveOptions read_carve_options(Napi::Env env, Napi::Value v) {
+  Napi::Object o = options_arg(env, v);
   CarveOptions c;
   Napi::Value out = o.Get("outDir");
   c.out_dir = string_arg(env, out, "outDir");
-  c.offset = uint_option(env, o, "offset", 0);
-  c.length = uint_option(env, o, "length", 0);
+  c = read_options<CarveOptions>(env, o, c);
   c.length_set = !o.Get("length").IsUndefined();
-  c.sector_size = static_cast<uint32_t>(uint_option(env, o, "sectorSize", 1));
-  c.min_size = uint_option(env, o, "minSize", 0);
-  c.min_width = static_cast<int>(uint_option(env, o, "minWidth", 0));
-  c.min_height = static_cast<int>(uint_option(env, o, "minHeight", 0));
-  c.max_size = uint_option(env, o, "maxSize", c.max_size);
-  c.chunk_size = uint_option(env, o, "chunkSize", c.chunk_size);
-  c.dedupe = bool_option(o, "dedupe", false);
-  c.thumbnails = bool_option(o, "thumbnails", false);
-  c.partials = bool_option(o, "partials", true);
-  c.use_seek_hole = bool_option(o, "seekHole", true);
-  c.write = bool_option(o, "write", true);
-  c.reassemble = bool_option(o, "reassemble", true);
-  c.block_size = static_cast<uint32_t>(uint_option(env, o, "blockSize", 0));
-  c.max_gap = uint_option(env, o, "maxGap", c.max_gap);
-  c.max_attempts = uint_option(env, o, "maxAttempts", c.max_attempts);
-  c.keep_identical = bool_option(o, "keepIdentical", false);
   Napi::Array held = array_option(env, o, "held");
   for (uint32_t i = 0; i < held.Length(); i++) c.held.push_back(uint_value(env, held.Get(i), "held"));
   Napi::Array recovered = array_option(env, o, "recovered");
@@ -207,7 +192,7 @@ struct EventQueue {
 Napi::Value Carve(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string source = string_arg(env, info[0], "source");
-  CarveOptions opts = read_options(env, info[1]);
+  CarveOptions opts = read_carve_options(env, info[1]);
   bool seek_hole = opts.use_seek_hole;
   auto q = std::make_shared<EventQueue>();
   if (info[3].IsFunction()) {

@@ -11,5 +11,6 @@ void register_sparsify(Napi::Env env, Napi::Object exports);
 void register_rbd(Napi::Env env, Napi::Object exports);
 void register_carve(Napi::Env env, Napi::Object exports);
 void register_host(Napi::Env env, Napi::Object exports);
+void register_defaults(Napi::Env env, Napi::Object exports);
 
 }  // namespace binding

@@ -10,8 +10,7 @@
 
 namespace binding {
 
-inline blocksmith::ImageFormat format_option(Napi::Env env, Napi::Object opts) {
-  Napi::Value v = opts.Get("format");
+inline blocksmith::ImageFormat format_value(Napi::Env env, Napi::Value v) {
   if (v.IsUndefined() || v.IsNull()) return blocksmith::ImageFormat::automatic;
   std::string s = string_arg(env, v, "format");
   if (s != "raw" && s != "qcow2" && s != "auto") throw invalid_arg(env, "format must be 'raw' or 'qcow2', got '" + s + "'");
@@ -20,9 +19,8 @@ inline blocksmith::ImageFormat format_option(Napi::Env env, Napi::Object opts) {
 
 // allowBacking: true follows every backing file; an array of directories
 // also allows regular files under them; false/undefined: the default policy.
-inline blocksmith::BackingPolicy backing_option(Napi::Env env, Napi::Object opts) {
+inline blocksmith::BackingPolicy backing_value(Napi::Env env, Napi::Value v) {
   blocksmith::BackingPolicy p;
-  Napi::Value v = opts.Get("allowBacking");
   if (v.IsUndefined() || v.IsNull()) return p;
   if (v.IsBoolean()) {
     p.allow_all = v.As<Napi::Boolean>().Value();

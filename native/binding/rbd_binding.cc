@@ -7,29 +7,18 @@
 #include "exports.h"
 #include "format_arg.h"
 #include "job.h"
+#include "option_fields.h"
+#include "option_tables.h"
+#include "report_fields.h"
 
 namespace binding {
 namespace {
 
 namespace rbd = blocksmith::rbd;
 
-std::string string_option(Napi::Env env, Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return "";
-  return string_arg(env, v, key);
-}
-
 rbd::Target read_target(Napi::Env env, Napi::Value v) {
   if (!v.IsObject()) throw invalid_arg(env, "target must be an object {pool, image, ...}");
-  Napi::Object o = v.As<Napi::Object>();
-  rbd::Target t;
-  t.pool = string_option(env, o, "pool");
-  t.ns = string_option(env, o, "namespace");
-  t.image = string_option(env, o, "image");
-  t.user = string_option(env, o, "user");
-  t.conf = string_option(env, o, "conf");
-  t.keyring = string_option(env, o, "keyring");
-  t.timeout_seconds = static_cast<unsigned>(uint_option(env, o, "timeout", 30));
+  rbd::Target t = read_options<rbd::Target>(env, v.As<Napi::Object>());
   if (t.pool.empty() || t.image.empty()) throw invalid_arg(env, "an RBD target needs a pool and an image name");
   return t;
 }
@@ -38,21 +27,7 @@ Napi::Value RbdImport(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string src = string_arg(env, info[0], "source");
   rbd::Target t = read_target(env, info[1]);
-  Napi::Object o = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
-  rbd::ImportOptions opt;
-  opt.scan.block_size = uint_option(env, o, "blockSize", blocksmith::kDefaultBlockSize);
-  opt.use_seek_hole = bool_option(o, "seekHole", true);
-  opt.parallel = static_cast<unsigned>(uint_option(env, o, "parallel", 16));
-  opt.object_size = uint_option(env, o, "objectSize", 0);
-  opt.write_size = uint_option(env, o, "writeSize", 2 << 20);
-  opt.features = uint_option(env, o, "features", 0);
-  opt.data_pool = string_option(env, o, "dataPool");
-  opt.overwrite = bool_option(o, "overwrite", false);
-  opt.keep_partial = bool_option(o, "keepPartial", false);
-  opt.verify = bool_option(o, "verify", false);
-  opt.force = bool_option(o, "force", false);
-  opt.format = format_option(env, o);
-  opt.backing = backing_option(env, o);
+  auto opt = read_options<rbd::ImportOptions>(env, options_arg(env, info[2]));
   return start_job(env, info[3], [src, t, opt](blocksmith::Control& control) -> ResultBuilder {
     rbd::ImportReport r = rbd::copy_to_rbd(src, t, opt, control);
     return [r](Napi::Env env) -> Napi::Value {
@@ -62,9 +37,7 @@ Napi::Value RbdImport(const Napi::CallbackInfo& info) {
       o.Set("backingChain", backing_chain_to_js(env, r.backing_chain));
       o.Set("image", r.image);
       o.Set("size", static_cast<double>(r.size));
-      o.Set("dataBytes", static_cast<double>(r.data_bytes));
-      o.Set("zeroBytes", static_cast<double>(r.zero_bytes));
-      o.Set("holeBytes", static_cast<double>(r.hole_bytes));
+      set_totals(o, r.totals);
       o.Set("writes", static_cast<double>(r.writes));
       o.Set("objectSize", static_cast<double>(r.object_size));
       o.Set("verified", r.verified);
@@ -84,21 +57,16 @@ Napi::Value RbdExport(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   rbd::Target t = read_target(env, info[0]);
   std::string dst = string_arg(env, info[1], "target");
-  Napi::Object o = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
-  blocksmith::ScanOptions scan;
-  scan.block_size = uint_option(env, o, "blockSize", blocksmith::kDefaultBlockSize);
-  bool overwrite = bool_option(o, "overwrite", false);
-  return start_job(env, info[3], [t, dst, scan, overwrite](blocksmith::Control& control) -> ResultBuilder {
-    rbd::ExportReport r = rbd::copy_from_rbd(t, dst, scan, overwrite, control);
+  auto opt = read_options<rbd::ExportOptions>(env, options_arg(env, info[2]));
+  return start_job(env, info[3], [t, dst, opt](blocksmith::Control& control) -> ResultBuilder {
+    rbd::ExportReport r = rbd::copy_from_rbd(t, dst, opt, control);
     return [r](Napi::Env env) -> Napi::Value {
       Napi::Object o = Napi::Object::New(env);
       o.Set("image", r.image);
       o.Set("target", r.target);
       o.Set("size", static_cast<double>(r.size));
       o.Set("allocatedInImage", static_cast<double>(r.allocated_in_image));
-      o.Set("dataBytes", static_cast<double>(r.data_bytes));
-      o.Set("zeroBytes", static_cast<double>(r.zero_bytes));
-      o.Set("holeBytes", static_cast<double>(r.hole_bytes));
+      set_totals(o, r.totals);
       o.Set("allocatedAfter", static_cast<double>(r.allocated_after));
       o.Set("seconds", r.seconds);
       return o;

@@ -9,24 +9,12 @@
 #include "exports.h"
 #include "format_arg.h"
 #include "job.h"
+#include "option_fields.h"
+#include "option_tables.h"
+#include "report_fields.h"
 
 namespace binding {
 namespace {
-
-blocksmith::SparsifyOptions read_options(Napi::Env env, Napi::Value v) {
-  Napi::Object opts = v.IsObject() ? v.As<Napi::Object>() : Napi::Object::New(env);
-  blocksmith::SparsifyOptions o;
-  o.scan.block_size = uint_option(env, opts, "blockSize", blocksmith::kDefaultBlockSize);
-  o.scan.chunk_size = uint_option(env, opts, "chunkSize", o.scan.chunk_size);
-  o.use_seek_hole = bool_option(opts, "seekHole", true);
-  o.dry_run = bool_option(opts, "dryRun", false);
-  o.force = bool_option(opts, "force", false);
-  o.overwrite = bool_option(opts, "overwrite", false);
-  o.format = format_option(env, opts);
-  o.backing = backing_option(env, opts);
-  o.fs = bool_option(opts, "fs", false);
-  return o;
-}
 
 Napi::Array volumes_to_js(Napi::Env env, const blocksmith::fs::Inspection& in) {
   Napi::Array a = Napi::Array::New(env, in.volumes.size());
@@ -80,9 +68,7 @@ ResultBuilder report_builder(const blocksmith::SparsifyReport& r) {
     o.Set("size", static_cast<double>(r.size));
     o.Set("allocatedBefore", static_cast<double>(r.allocated_before));
     o.Set("allocatedAfter", static_cast<double>(r.allocated_after));
-    o.Set("holeBytes", static_cast<double>(r.hole_bytes));
-    o.Set("zeroBytes", static_cast<double>(r.zero_bytes));
-    o.Set("dataBytes", static_cast<double>(r.data_bytes));
+    set_totals(o, r.totals);
     o.Set("punchCalls", static_cast<double>(r.punch_calls));
     o.Set("punchedBytes", static_cast<double>(r.punched_bytes));
     if (r.target.empty()) o.Set("reclaimableBytes", static_cast<double>(r.reclaimable_bytes));
@@ -108,7 +94,7 @@ ResultBuilder report_builder(const blocksmith::SparsifyReport& r) {
 Napi::Value Sparsify(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = string_arg(env, info[0], "path");
-  auto opts = read_options(env, info[1]);
+  auto opts = read_options<blocksmith::SparsifyOptions>(env, options_arg(env, info[1]));
   return start_job(env, info[2], [path, opts](blocksmith::Control& control) {
     return report_builder(blocksmith::sparsify_in_place(path, opts, control));
   });
@@ -118,7 +104,7 @@ Napi::Value SparseCopy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string src = string_arg(env, info[0], "source");
   std::string dst = string_arg(env, info[1], "target");
-  auto opts = read_options(env, info[2]);
+  auto opts = read_options<blocksmith::SparsifyOptions>(env, options_arg(env, info[2]));
   return start_job(env, info[3], [src, dst, opts](blocksmith::Control& control) {
     return report_builder(blocksmith::sparse_copy(src, dst, opts, control));
   });

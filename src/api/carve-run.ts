@@ -7,7 +7,7 @@ import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeCreated, ReportReserve, writeFileAtomicSync } from '../output/carve-output.js';
 import { writeGallerySync } from '../render/gallery.js';
-import type { NativeCarveReport } from '../seam/native.js';
+import type { NativeCarveOptions, NativeCarveReport } from '../seam/native.js';
 import type { CarveReport } from './carve-report.js';
 import { removeOurFile } from './carve-resume.js';
 import type { CarvedFile } from './carved-file.js';
@@ -17,7 +17,7 @@ export interface CarveRunSetup {
   source: string;
   outDir: string;
   /** The options handed to the addon (recorded in the report, compared on --resume). */
-  nativeOptions: Record<string, unknown> & { offset: number; dedupe: boolean; length?: number };
+  nativeOptions: NativeCarveOptions & { offset: number; dedupe: boolean };
   /** The interrupted run's report, when resuming. */
   previous: CarveReport | undefined;
   /** Where this run starts scanning. */
@@ -71,7 +71,7 @@ export class CarveRun {
   }
 
   /** The addon's options for this run: the user's, plus what a resumed run carries over. */
-  jobOptions(): Record<string, unknown> {
+  jobOptions(): NativeCarveOptions {
     const o = this.setup.nativeOptions;
     return {
       ...o,

@@ -14,11 +14,12 @@ import { carveOutputIn, clearStaleTemporaries, createOutput, planOutput, ReportR
 import { sameStorage } from '../host/same-storage.js';
 import { sourceSize } from '../host/source-size.js';
 import { runJob, type JobOptions } from '../seam/job.js';
-import { native, type NativeCarveReport } from '../seam/native.js';
+import { native, type NativeCarveOptions, type NativeCarveReport } from '../seam/native.js';
+import { defaults } from './defaults.js';
 import { readPrevious } from './carve-resume.js';
 import { CarveRun } from './carve-run.js';
 import { AbortError, BlocksmithError, InvalidArgumentError } from './errors.js';
-import { parseSize } from './units.js';
+import { parseSize, type SizesAsText } from './units.js';
 
 export type { CarvedFile, FileFragment, UnreadableRange } from './carved-file.js';
 import type { CarvedFile } from './carved-file.js';
@@ -26,36 +27,15 @@ import type { CarvedFile } from './carved-file.js';
 export type { CarveReport, CarveSummary } from './carve-report.js';
 import type { CarveReport } from './carve-report.js';
 
-export interface CarveOptions extends JobOptions {
-  outDir: string;
-  /** Candidates only at multiples of this (foremost -s 512 / -q); default 1: every byte. */
-  sectorSize?: number;
-  offset?: number | string;
-  length?: number | string;
-  minSize?: number | string;
-  minWidth?: number;
-  minHeight?: number;
-  /** Longest JPEG followed before it is cut (default 256 MiB). */
-  maxSize?: number | string;
-  dedupe?: boolean;
-  thumbnails?: boolean;
-  /** Write partial files to outDir/partial (default true). */
-  partials?: boolean;
-  /**
-   * Search for the continuation of a JPEG whose data stops decoding (default
-   * true): the next fragment starts on a block boundary after the break and
-   * decodes on from the decoder's state there, to EOI.
-   */
-  reassemble?: boolean;
-  /** Filesystem block (cluster) size fragments are aligned to; default: from a FAT/ext superblock, else from the files' offsets. */
-  blockSize?: number | string;
-  /** Farthest a continuation may start after a fragment's end (default 32 MiB). */
-  maxGap?: number | string;
-  /** Decodes tried per broken file before it is left partial (default 50000). */
-  maxAttempts?: number;
+/** The carve's options (NativeCarveOptions, sizes also as text) but those of a resumed run, which `resume` sets. */
+export interface CarveOptions
+  extends JobOptions,
+    SizesAsText<
+      Omit<NativeCarveOptions, 'chunkSize' | 'write' | 'keepIdentical' | 'held' | 'recovered' | 'known'>,
+      'offset' | 'length' | 'minSize' | 'maxSize' | 'blockSize' | 'maxGap'
+    > {
   /** Allow an output directory on the same device/filesystem as the source. */
   force?: boolean;
-  seekHole?: boolean;
   /** A report.json of an interrupted run of the same source: continue from its nextOffset. */
   resume?: string;
   /** Write outDir/index.html, a page showing the recovered photos (default true). */
@@ -90,20 +70,21 @@ function checkSource(source: string): number | undefined {
   }
 }
 
-/** Options that change which files a run writes: a resumed run must use the interrupted run's. */
+/** Options that change which files a run writes: a resumed run must use the interrupted run's (absent: the core's default). */
 const RESULT_OPTIONS: [key: string, name: string, fallback: unknown][] = [
-  ['sectorSize', 'sector size', 1],
-  ['minSize', 'min size', 0],
-  ['minWidth', 'min width', 0],
-  ['minHeight', 'min height', 0],
-  ['maxSize', 'max size', 256 * 1024 * 1024],
-  ['dedupe', 'dedupe', false],
-  ['thumbnails', 'thumbnails', false],
-  ['partials', 'partial files', true],
-  ['reassemble', 'reassemble', true],
+  ['sectorSize', 'sector size', defaults.carve.sectorSize],
+  ['minSize', 'min size', defaults.carve.minSize],
+  ['minWidth', 'min width', defaults.carve.minWidth],
+  ['minHeight', 'min height', defaults.carve.minHeight],
+  ['maxSize', 'max size', defaults.carve.maxSize],
+  ['dedupe', 'dedupe', defaults.carve.dedupe],
+  ['thumbnails', 'thumbnails', defaults.carve.thumbnails],
+  ['partials', 'partial files', defaults.carve.partials],
+  ['reassemble', 'reassemble', defaults.carve.reassemble],
+  // The core's 0: from the filesystem or the files' offsets.
   ['blockSize', 'block size', 'auto'],
-  ['maxGap', 'max gap', 32 * 1024 * 1024],
-  ['maxAttempts', 'max attempts', 50000],
+  ['maxGap', 'max gap', defaults.carve.maxGap],
+  ['maxAttempts', 'max attempts', defaults.carve.maxAttempts],
 ];
 
 /** What the caller asked for, checked before anything is read or created (the source is only opened and closed). */
@@ -122,15 +103,16 @@ interface CheckedRequest {
 
 function checkRequest(source: string, options: CarveOptions): CheckedRequest {
   if (!options || typeof options.outDir !== 'string' || options.outDir === '') throw new InvalidArgumentError('outDir is required');
-  const sectorSize = options.sectorSize ?? 1;
+  const d = defaults.carve;
+  const sectorSize = options.sectorSize ?? d.sectorSize;
   if (!Number.isSafeInteger(sectorSize) || sectorSize < 1 || sectorSize > 1 << 20)
     throw new InvalidArgumentError(`sector size must be an integer from 1 to 1M, got ${options.sectorSize}`);
   for (const [k, v] of [['minWidth', options.minWidth], ['minHeight', options.minHeight]] as const) {
     if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new InvalidArgumentError(`${k} must be a non-negative integer`);
   }
-  const offset = optSize(options.offset, 'offset') ?? 0;
-  const length = optSize(options.length, 'length') ?? 0;
-  const minSize = optSize(options.minSize, 'min size') ?? 0;
+  const offset = optSize(options.offset, 'offset') ?? d.offset;
+  const length = optSize(options.length, 'length') ?? d.length;
+  const minSize = optSize(options.minSize, 'min size') ?? d.minSize;
   const maxSize = optSize(options.maxSize, 'max size');
   const blockSize = optSize(options.blockSize, 'block size');
   const maxGap = optSize(options.maxGap, 'max gap');
@@ -145,11 +127,16 @@ function checkRequest(source: string, options: CarveOptions): CheckedRequest {
   return { offset, length, sectorSize, minSize, maxSize, blockSize, maxGap, size };
 }
 
-type NativeCarveOptions = Record<string, unknown> & { offset: number; dedupe: boolean; length?: number };
+type CarveJobOptions = NativeCarveOptions & { offset: number; dedupe: boolean };
 
-/** The options handed to the addon (and recorded in report.json). */
-function nativeOptionsFor(options: CarveOptions, req: CheckedRequest, outDir: string): NativeCarveOptions {
+/**
+ * The options handed to the addon, and report.json's `options`: the result
+ * options are recorded with their values (the core's defaults where not
+ * given), the limits only when given.
+ */
+function nativeOptionsFor(options: CarveOptions, req: CheckedRequest, outDir: string): CarveJobOptions {
   const { offset, length, sectorSize, minSize, maxSize, blockSize, maxGap } = req;
+  const d = defaults.carve;
   return {
     outDir,
     offset,
@@ -157,14 +144,14 @@ function nativeOptionsFor(options: CarveOptions, req: CheckedRequest, outDir: st
     ...(length > 0 ? { length } : {}),
     sectorSize,
     minSize,
-    minWidth: options.minWidth ?? 0,
-    minHeight: options.minHeight ?? 0,
+    minWidth: options.minWidth ?? d.minWidth,
+    minHeight: options.minHeight ?? d.minHeight,
     ...(maxSize !== undefined ? { maxSize } : {}),
-    dedupe: !!options.dedupe,
-    thumbnails: !!options.thumbnails,
-    partials: options.partials ?? true,
-    seekHole: options.seekHole ?? true,
-    reassemble: options.reassemble ?? true,
+    dedupe: options.dedupe ?? d.dedupe,
+    thumbnails: options.thumbnails ?? d.thumbnails,
+    partials: options.partials ?? d.partials,
+    seekHole: options.seekHole ?? d.seekHole,
+    reassemble: options.reassemble ?? d.reassemble,
     ...(blockSize !== undefined ? { blockSize } : {}),
     ...(maxGap !== undefined ? { maxGap } : {}),
     ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
@@ -176,10 +163,11 @@ function nativeOptionsFor(options: CarveOptions, req: CheckedRequest, outDir: st
  * (they must be the same); the run continues from its nextOffset (unless an
  * offset is given) up to where it was to end (unless a length is given).
  */
-function resumeFrom(resume: string, source: string, options: CarveOptions, plan: OutputPlan, nativeOpts: NativeCarveOptions): CarveReport {
+function resumeFrom(resume: string, source: string, options: CarveOptions, plan: OutputPlan, nativeOpts: CarveJobOptions): CarveReport {
   const previous = readPrevious(resume, source, plan.dir, plan.missing.length === 0);
   const then = (k: string, fallback: unknown) => (previous.options as Record<string, unknown>)?.[k] ?? fallback;
-  const now = (k: string, fallback: unknown) => (nativeOpts as Record<string, unknown>)[k] ?? fallback;
+  const given = nativeOpts as unknown as Record<string, unknown>;
+  const now = (k: string, fallback: unknown) => given[k] ?? fallback;
   const differ = RESULT_OPTIONS.filter(([k, , fallback]) => then(k, fallback) !== now(k, fallback)).map(
     ([k, flag, fallback]) => `${flag}: ${String(then(k, fallback))} then, ${String(now(k, fallback))} now`,
   );

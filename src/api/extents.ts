@@ -1,9 +1,9 @@
 // Extent maps and summaries of files and block devices: what holds data,
 // what is allocated but all zero, what is a hole.
 import { runJob, type JobOptions } from '../seam/job.js';
-import { native, type NativeScanResult } from '../seam/native.js';
-import { parseBlockSize } from './units.js';
-import { parseAllowBacking, parseImageFormat, type AllowBacking, type ImageDescription, type ImageFormat } from './image-format.js';
+import { byteTotals, native, type ByteTotals, type NativeScanOptions, type NativeScanResult } from '../seam/native.js';
+import { blockSizeOption, type SizesAsText } from './units.js';
+import { parseAllowBacking, parseImageFormat, type ImageDescription, type ImageFormat } from './image-format.js';
 
 export type ExtentKind = 'hole' | 'zero' | 'data';
 
@@ -13,18 +13,10 @@ export interface Extent {
   kind: ExtentKind;
 }
 
-export interface ScanOptions extends JobOptions {
-  /** Classification block size: a power of two from 512 B to 1 MiB ("4K", 65536). Default 4 KiB. */
-  blockSize?: number | string;
-  /** Skip holes with SEEK_DATA/SEEK_HOLE (default true). false reads every byte. */
-  seekHole?: boolean;
-  /** Force the image format instead of detecting it by magic. */
-  format?: ImageFormat;
-  /** qcow2 backing files to follow beyond the default (regular files inside the image's directory tree). */
-  allowBacking?: AllowBacking;
-}
+/** The scan's options (NativeScanOptions) but the extent list, which `info` and `mapExtents` decide. */
+export interface ScanOptions extends JobOptions, SizesAsText<Omit<NativeScanOptions, 'extents' | 'chunkSize'>, 'blockSize'> {}
 
-export interface ImageInfo {
+export interface ImageInfo extends ByteTotals {
   path: string;
   kind: 'file' | 'block-device';
   /** The detected (or forced) format: 'raw' or 'qcow2' (same as image.format). */
@@ -35,10 +27,6 @@ export interface ImageInfo {
   virtualSize: number;
   /** Bytes allocated on disk (st_blocks * 512 for files; the size for devices). */
   allocatedSize: number;
-  holeBytes: number;
-  /** Bytes read and found all zero: what sparsify would reclaim. */
-  zeroBytes: number;
-  dataBytes: number;
   blockSize: number;
   extentCount: number;
   logicalSectorSize?: number;
@@ -59,9 +47,7 @@ function toInfo(path: string, r: NativeScanResult): ImageInfo {
     image: r.image,
     virtualSize: r.size,
     allocatedSize: r.allocated,
-    holeBytes: r.holeBytes,
-    zeroBytes: r.zeroBytes,
-    dataBytes: r.dataBytes,
+    ...byteTotals(r),
     blockSize: r.blockSize,
     extentCount: r.extentCount,
   };
@@ -71,11 +57,11 @@ function toInfo(path: string, r: NativeScanResult): ImageInfo {
 }
 
 function scan(path: string, options: ScanOptions, keepExtents: boolean): Promise<NativeScanResult> {
-  const blockSize = parseBlockSize(options.blockSize);
+  const blockSize = blockSizeOption(options.blockSize);
   const format = parseImageFormat(options.format);
   const allowBacking = parseAllowBacking(options.allowBacking);
   return runJob(
-    (onProgress) => native.scanExtents(path, { blockSize, seekHole: options.seekHole ?? true, extents: keepExtents, format, allowBacking }, onProgress),
+    (onProgress) => native.scanExtents(path, { blockSize, seekHole: options.seekHole, extents: keepExtents, format, allowBacking }, onProgress),
     options,
   );
 }

@@ -37,8 +37,8 @@ export interface BackingLink {
 export type AllowBacking = boolean | string[];
 
 /** Validates an allowBacking option. */
-export function parseAllowBacking(value: AllowBacking | undefined): AllowBacking {
-  if (value === undefined) return false;
+export function parseAllowBacking(value: AllowBacking | undefined): AllowBacking | undefined {
+  if (value === undefined) return undefined;
   if (typeof value === 'boolean') return value;
   if (Array.isArray(value) && value.every((d) => typeof d === 'string' && d !== '')) return [...value];
   throw new InvalidArgumentError('allowBacking must be true, false or an array of directory paths');

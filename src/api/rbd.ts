@@ -2,22 +2,19 @@
 // pipeline as sparsify: holes and zero blocks are never written.
 import { InvalidArgumentError } from './errors.js';
 import { runJob, type JobOptions } from '../seam/job.js';
-import { native, type NativeRbdExportReport, type NativeRbdImportReport, type NativeRbdInfo } from '../seam/native.js';
-import { parseBlockSize, parseSizeIn } from './units.js';
-import { parseAllowBacking, parseImageFormat, type AllowBacking, type ImageFormat } from './image-format.js';
+import {
+  native,
+  type NativeRbdExportOptions,
+  type NativeRbdExportReport,
+  type NativeRbdImportOptions,
+  type NativeRbdImportReport,
+  type NativeRbdInfo,
+  type NativeRbdTarget,
+} from '../seam/native.js';
+import { blockSizeOption, parseSizeIn, type SizesAsText } from './units.js';
+import { parseAllowBacking, parseImageFormat } from './image-format.js';
 
-export interface RbdTarget {
-  pool: string;
-  namespace?: string;
-  image: string;
-  /** Client id without "client." (qemu's id=). Default: admin / $CEPH_ARGS. */
-  user?: string;
-  /** ceph.conf path. Default: $CEPH_CONF or /etc/ceph/ceph.conf. */
-  conf?: string;
-  keyring?: string;
-  /** Seconds before an unreachable cluster is an error (mon/osd ops, mount). Default 30. */
-  timeout?: number;
-}
+export type RbdTarget = NativeRbdTarget;
 
 /** True for qemu-style "rbd:..." strings. */
 export function isRbdSpec(s: string): boolean {
@@ -53,34 +50,9 @@ export function formatRbdSpec(t: RbdTarget): string {
   return `rbd:${t.pool}/${t.namespace ? `${t.namespace}/` : ''}${t.image}`;
 }
 
-export interface CopyToRbdOptions extends JobOptions {
-  blockSize?: number | string;
-  seekHole?: boolean;
-  /** Writes in flight (default 16). */
-  parallel?: number;
-  /** RBD object size, a power of two (e.g. "4M"); default librbd's. */
-  objectSize?: number | string;
-  /** Largest write, a power of two from 4 KiB to 32 MiB (e.g. "2M", the default); never more than the object size. */
-  writeSize?: number | string;
-  /** Feature bits; default librbd's. */
-  features?: number;
-  dataPool?: string;
-  overwrite?: boolean;
-  /** Keep a half-written image after a failure (default: remove it). */
-  keepPartial?: boolean;
-  /** Read both back and compare every object-sized chunk. */
-  verify?: boolean;
-  /** Source format; detected by magic when absent. */
-  format?: ImageFormat;
-  /** qcow2 sources: backing files to follow beyond the default (regular files inside the image's directory tree). */
-  allowBacking?: AllowBacking;
-  /**
-   * Copy a source that is in use anyway: a VM holding QEMU's write lock on it, another process with it open for
-   * writing, a read-write loop device or mount. Refused by default (the image would be inconsistent); the report's
-   * `warnings` say what was overridden.
-   */
-  force?: boolean;
-}
+export interface CopyToRbdOptions extends JobOptions, SizesAsText<NativeRbdImportOptions, 'blockSize' | 'objectSize' | 'writeSize'> {}
+
+export interface CopyFromRbdOptions extends JobOptions, SizesAsText<NativeRbdExportOptions, 'blockSize'> {}
 
 export interface RbdImportReport extends NativeRbdImportReport {
   bytesPerSecond: number;
@@ -88,11 +60,12 @@ export interface RbdImportReport extends NativeRbdImportReport {
 
 export async function copyToRbd(source: string, target: RbdTarget | string, options: CopyToRbdOptions = {}): Promise<RbdImportReport> {
   const t = typeof target === 'string' ? parseRbdSpec(target) : target;
-  const blockSize = parseBlockSize(options.blockSize);
-  const parallel = options.parallel ?? 16;
-  if (!Number.isInteger(parallel) || parallel < 1 || parallel > 1024) throw new InvalidArgumentError(`--parallel must be an integer from 1 to 1024, got ${options.parallel}`);
-  const objectSize = options.objectSize === undefined ? 0 : parseSizeIn(options.objectSize, 'object size', { min: 4096, max: 2 ** 30, powerOfTwo: true });
-  const writeSize = options.writeSize === undefined ? 2 * 1024 * 1024 : parseSizeIn(options.writeSize, 'write size', { min: 4096, max: 32 * 1024 * 1024, powerOfTwo: true });
+  const blockSize = blockSizeOption(options.blockSize);
+  const parallel = options.parallel;
+  if (parallel !== undefined && (!Number.isInteger(parallel) || parallel < 1 || parallel > 1024))
+    throw new InvalidArgumentError(`--parallel must be an integer from 1 to 1024, got ${options.parallel}`);
+  const objectSize = options.objectSize === undefined ? undefined : parseSizeIn(options.objectSize, 'object size', { min: 4096, max: 2 ** 30, powerOfTwo: true });
+  const writeSize = options.writeSize === undefined ? undefined : parseSizeIn(options.writeSize, 'write size', { min: 4096, max: 32 * 1024 * 1024, powerOfTwo: true });
   const allowBacking = parseAllowBacking(options.allowBacking);
   const r = await runJob(
     (onProgress) =>
@@ -101,16 +74,16 @@ export async function copyToRbd(source: string, target: RbdTarget | string, opti
         t,
         {
           blockSize,
-          seekHole: options.seekHole ?? true,
+          seekHole: options.seekHole,
           parallel,
           objectSize,
           writeSize,
-          features: options.features ?? 0,
-          dataPool: options.dataPool ?? '',
-          overwrite: !!options.overwrite,
-          keepPartial: !!options.keepPartial,
-          verify: !!options.verify,
-          force: !!options.force,
+          features: options.features,
+          dataPool: options.dataPool,
+          overwrite: options.overwrite,
+          keepPartial: options.keepPartial,
+          verify: options.verify,
+          force: options.force,
           format: parseImageFormat(options.format),
           allowBacking,
         },
@@ -124,11 +97,11 @@ export async function copyToRbd(source: string, target: RbdTarget | string, opti
 export async function copyFromRbd(
   source: RbdTarget | string,
   target: string,
-  options: JobOptions & { blockSize?: number | string; overwrite?: boolean } = {},
+  options: CopyFromRbdOptions = {},
 ): Promise<NativeRbdExportReport> {
   const s = typeof source === 'string' ? parseRbdSpec(source) : source;
-  const blockSize = parseBlockSize(options.blockSize);
-  return runJob((onProgress) => native.rbdExport(s, target, { blockSize, overwrite: !!options.overwrite }, onProgress), options);
+  const blockSize = blockSizeOption(options.blockSize);
+  return runJob((onProgress) => native.rbdExport(s, target, { blockSize, overwrite: options.overwrite }, onProgress), options);
 }
 
 export type RbdInfo = NativeRbdInfo;

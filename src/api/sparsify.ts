@@ -1,56 +1,31 @@
 // Sparsify in place (punch holes over zero blocks) and sparse copies: both
 // run the one pipeline (reader -> classifier -> sink) in the addon.
 import { runJob, type JobOptions } from '../seam/job.js';
-import { native, type NativeFsInspection, type NativeSparsifyReport, type NativeVolumeReport } from '../seam/native.js';
-import { parseBlockSize } from './units.js';
-import { parseAllowBacking, parseImageFormat, type AllowBacking, type BackingLink, type ImageFormat } from './image-format.js';
+import {
+  byteTotals,
+  native,
+  type ByteTotals,
+  type NativeFsInspection,
+  type NativeSparsifyOptions,
+  type NativeSparsifyReport,
+  type NativeVolumeReport,
+} from '../seam/native.js';
+import { blockSizeOption, type SizesAsText } from './units.js';
+import { parseAllowBacking, parseImageFormat, type BackingLink, type ImageFormat } from './image-format.js';
 
-export interface SparsifyOptions extends JobOptions {
-  /** Zero-detection block size: a power of two from 512 B to 1 MiB. Default 4 KiB. */
-  blockSize?: number | string;
-  /** Skip holes with SEEK_DATA/SEEK_HOLE (default true); false reads every byte. */
-  seekHole?: boolean;
-  /** Report what would be reclaimed; change nothing. */
-  dryRun?: boolean;
-  /**
-   * Source format; detected by magic when absent. Copies read qcow2 images through their tables;
-   * in place, a qcow2 image is refused (unless 'raw' is forced: then its file is treated as raw bytes).
-   */
-  format?: ImageFormat;
-  /**
-   * Also reclaim the free blocks of the ext2/3/4 filesystems inside the image (whole image or MBR/GPT
-   * partitions), read from their allocation bitmaps: free blocks are not read and become holes (their
-   * old content is dropped; files are unchanged). Refuses dirty, mounted or not understood filesystems, and
-   * those whose bitmaps call free a block that an inode or the filesystem's metadata uses.
-   */
-  fs?: boolean;
-}
+/** Options of both sparsify (in place) and sparse copies: NativeSparsifyOptions but those of one kind only. */
+export interface SparsifyOptions
+  extends JobOptions,
+    SizesAsText<Omit<NativeSparsifyOptions, 'force' | 'overwrite' | 'allowBacking' | 'chunkSize'>, 'blockSize'> {}
 
 /** sparsify `fs: true`: one partition (number 0: a filesystem on the whole image) and what was done there. */
 export type VolumeReport = NativeVolumeReport;
 
-export interface InPlaceOptions extends SparsifyOptions {
-  /**
-   * Proceed although the image is in use: QEMU image locks, another process with it open, a loop device, a mount or
-   * holder of a device, or no lease possible (not the file's owner). The report's `warnings` say what was overridden.
-   * Never overrides another in-place run on the same image.
-   */
-  force?: boolean;
-}
+export interface InPlaceOptions extends SparsifyOptions, Pick<NativeSparsifyOptions, 'force'> {}
 
-export interface CopyOptions extends SparsifyOptions {
-  /** Replace an existing target. */
-  overwrite?: boolean;
-  /** qcow2 sources: backing files to follow beyond the default (regular files inside the image's directory tree). */
-  allowBacking?: AllowBacking;
-  /**
-   * Copy a source that is in use anyway (a VM holding QEMU's write lock, another process writing it, a read-write
-   * loop device or mount); refused by default, as the copy would be inconsistent. Listed in the report's `warnings`.
-   */
-  force?: boolean;
-}
+export interface CopyOptions extends SparsifyOptions, Pick<NativeSparsifyOptions, 'force' | 'overwrite' | 'allowBacking'> {}
 
-export interface SparsifyReport {
+export interface SparsifyReport extends ByteTotals {
   source: string;
   /** The copy's path (copies only). */
   target?: string;
@@ -66,9 +41,6 @@ export interface SparsifyReport {
    * cover (zero blocks and, with `fs`, free blocks, each run aligned to the file's block size as the real run does).
    */
   reclaimedBytes: number;
-  holeBytes: number;
-  zeroBytes: number;
-  dataBytes: number;
   /** In place: fallocate(PUNCH_HOLE) calls made, and bytes they covered. */
   holesPunched: number;
   punchedBytes: number;
@@ -103,9 +75,7 @@ function toReport(r: NativeSparsifyReport): SparsifyReport {
     allocatedBefore: r.allocatedBefore,
     allocatedAfter: r.allocatedAfter,
     reclaimedBytes: Math.max(0, r.allocatedBefore - r.allocatedAfter),
-    holeBytes: r.holeBytes,
-    zeroBytes: r.zeroBytes,
-    dataBytes: r.dataBytes,
+    ...byteTotals(r),
     holesPunched: r.punchCalls,
     punchedBytes: r.punchedBytes,
     seconds: r.seconds,
@@ -131,12 +101,12 @@ function toReport(r: NativeSparsifyReport): SparsifyReport {
 
 /** Punches holes over every run of zero blocks of a file or block device, in place. Content is unchanged. */
 export async function sparsify(path: string, options: InPlaceOptions = {}): Promise<SparsifyReport> {
-  const blockSize = parseBlockSize(options.blockSize);
+  const blockSize = blockSizeOption(options.blockSize);
   const r = await runJob(
     (onProgress) =>
       native.sparsify(
         path,
-        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, force: !!options.force, format: parseImageFormat(options.format), fs: !!options.fs },
+        { blockSize, seekHole: options.seekHole, dryRun: options.dryRun, force: options.force, format: parseImageFormat(options.format), fs: options.fs },
         onProgress,
       ),
     options,
@@ -146,14 +116,14 @@ export async function sparsify(path: string, options: InPlaceOptions = {}): Prom
 
 /** Writes `target` as a sparse file with the same content as `source` (a file or block device). */
 export async function sparseCopy(source: string, target: string, options: CopyOptions = {}): Promise<SparsifyReport> {
-  const blockSize = parseBlockSize(options.blockSize);
+  const blockSize = blockSizeOption(options.blockSize);
   const allowBacking = parseAllowBacking(options.allowBacking);
   const r = await runJob(
     (onProgress) =>
       native.sparseCopy(
         source,
         target,
-        { blockSize, seekHole: options.seekHole ?? true, dryRun: !!options.dryRun, overwrite: !!options.overwrite, force: !!options.force, format: parseImageFormat(options.format), fs: !!options.fs, allowBacking },
+        { blockSize, seekHole: options.seekHole, dryRun: options.dryRun, overwrite: options.overwrite, force: options.force, format: parseImageFormat(options.format), fs: options.fs, allowBacking },
         onProgress,
       ),
     options,

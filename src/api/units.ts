@@ -1,5 +1,6 @@
 // Sizes as people type and read them: 4K, 1M, 512, 4KiB; 1.5 GiB.
 import { InvalidArgumentError } from './errors.js';
+import { defaults } from './defaults.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
 
@@ -54,12 +55,27 @@ export function parseCount(input: string | number, what: string, min = 0, max = 
 
 export const MIN_BLOCK_SIZE = 512;
 export const MAX_BLOCK_SIZE = 1 << 20;
-export const DEFAULT_BLOCK_SIZE = 4096;
 
-/** A power of two from 512 B to 1 MiB. */
-export function parseBlockSize(input: string | number | undefined): number {
-  if (input === undefined) return DEFAULT_BLOCK_SIZE;
+/** A zero-detection block size as given: a power of two from 512 B to 1 MiB, or undefined (the core's default). */
+export function blockSizeOption(input: string | number | undefined): number | undefined {
+  if (input === undefined) return undefined;
   return parseSizeIn(input, 'block size', { min: MIN_BLOCK_SIZE, max: MAX_BLOCK_SIZE, powerOfTwo: true });
+}
+
+/** A power of two from 512 B to 1 MiB; undefined: the default (`defaults.scan.blockSize`). */
+export function parseBlockSize(input: string | number | undefined): number {
+  return blockSizeOption(input) ?? defaults.scan.blockSize;
+}
+
+/** A size as a flag takes it: 4K, 2M, 256M, 512 (the largest binary unit that divides it exactly). */
+export function formatSizeFlag(n: number): string {
+  const units = ['', 'K', 'M', 'G', 'T', 'P'];
+  let i = 0;
+  while (i < units.length - 1 && n >= 1024 && n % 1024 === 0) {
+    n /= 1024;
+    i++;
+  }
+  return `${n}${units[i]}`;
 }
 
 /** A bound as typed: 512 B, 1 MiB, 16 MiB (the largest unit that divides it exactly). */
@@ -85,3 +101,6 @@ export function formatBytes(n: number): string {
   if (i === 0) return `${n} B`;
   return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[i]}`;
 }
+
+/** An options type whose size options (K) may also be given as text ("4K", "2M"); their docs stay those of T. */
+export type SizesAsText<T, K extends keyof T> = Omit<T, K> & { [P in keyof Pick<T, K>]?: number | string };

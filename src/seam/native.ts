@@ -22,7 +22,25 @@ export interface NativeCpuFeatures {
   arch: string;
 }
 
-export interface NativeScanResult {
+/**
+ * Bytes of a scan by what they were, in every report that scans (info/map, sparsify, sparse copies, RBD
+ * import/export): one type in the core (ExtentTotals), one conversion in the binding (report_fields.h).
+ */
+export interface ByteTotals {
+  /** Skipped as holes (never read). */
+  holeBytes: number;
+  /** Read and found all zero (allocated: what sparsify reclaims; never written by copies). */
+  zeroBytes: number;
+  /** Data (written, for copies). */
+  dataBytes: number;
+}
+
+/** The totals of a report, on their own (the one place a report's totals are copied into another object). */
+export function byteTotals(r: ByteTotals): ByteTotals {
+  return { holeBytes: r.holeBytes, zeroBytes: r.zeroBytes, dataBytes: r.dataBytes };
+}
+
+export interface NativeScanResult extends ByteTotals {
   image: import('../api/image-format.js').ImageDescription;
   kind: 'file' | 'block-device';
   size: number;
@@ -30,32 +48,63 @@ export interface NativeScanResult {
   blockSize: number;
   logicalSectorSize?: number;
   physicalSectorSize?: number;
-  holeBytes: number;
-  zeroBytes: number;
-  dataBytes: number;
   extentCount: number;
   /** Flat triples: offset, length, kind (0 hole, 1 zero, 2 data). */
   extents: Float64Array;
 }
 
+// Options objects, one interface per core option struct (native/binding/option_tables.h lists the same names).
+// An option left undefined takes the core's default, which `defaults` shows; the public option types of
+// src/api derive from these (sizes there may also be given as text: "4K").
+
 export interface NativeScanOptions {
+  /** Classification block size: a power of two from 512 B to 1 MiB. Default: `defaults.scan.blockSize`. */
   blockSize?: number;
+  /** Bytes per read (rounded to the block size). */
   chunkSize?: number;
+  /** Skip holes with SEEK_DATA/SEEK_HOLE (default true); false reads every byte. */
   seekHole?: boolean;
+  /** Keep the extent list (false only counts). */
   extents?: boolean;
+  /** Force the image format instead of detecting it by magic. */
   format?: 'raw' | 'qcow2';
+  /** qcow2 backing files to follow beyond the default (regular files inside the image's directory tree). */
   allowBacking?: boolean | string[];
 }
 
 export interface NativeSparsifyOptions {
+  /** Zero-detection block size: a power of two from 512 B to 1 MiB. Default: `defaults.sparsify.blockSize`. */
   blockSize?: number;
+  /** Bytes per read (rounded to the block size). */
+  chunkSize?: number;
+  /** Skip holes with SEEK_DATA/SEEK_HOLE (default true); false reads every byte. */
   seekHole?: boolean;
+  /** Report what would be reclaimed; change nothing. */
   dryRun?: boolean;
+  /**
+   * In place: proceed although the image is in use: QEMU image locks, another process with it open, a loop device,
+   * a mount or holder of a device, or no lease possible (not the file's owner); never overrides another in-place run
+   * on the same image. Copies: copy a source that is in use anyway (a VM holding QEMU's write lock, another process
+   * writing it, a read-write loop device or mount), refused by default as the copy would be inconsistent. The
+   * report's `warnings` say what was overridden.
+   */
   force?: boolean;
+  /** Copies: replace an existing target. */
   overwrite?: boolean;
+  /**
+   * Source format; detected by magic when absent. Copies read qcow2 images through their tables;
+   * in place, a qcow2 image is refused (unless 'raw' is forced: then its file is treated as raw bytes).
+   */
   format?: 'raw' | 'qcow2';
-  fs?: boolean;
+  /** Copies of qcow2 sources: backing files to follow beyond the default (regular files inside the image's directory tree). */
   allowBacking?: boolean | string[];
+  /**
+   * Also reclaim the free blocks of the ext2/3/4 filesystems inside the image (whole image or MBR/GPT
+   * partitions), read from their allocation bitmaps: free blocks are not read and become holes (their
+   * old content is dropped; files are unchanged). Refuses dirty, mounted or not understood filesystems, and
+   * those whose bitmaps call free a block that an inode or the filesystem's metadata uses.
+   */
+  fs?: boolean;
 }
 
 /** sparsify --fs: one partition (or the whole image) and what was done there. */
@@ -99,16 +148,13 @@ export interface NativeFsInspection {
   error?: { code: string; message: string };
 }
 
-export interface NativeSparsifyReport {
+export interface NativeSparsifyReport extends ByteTotals {
   source: string;
   target?: string;
   kind: 'file' | 'block-device';
   size: number;
   allocatedBefore: number;
   allocatedAfter: number;
-  holeBytes: number;
-  zeroBytes: number;
-  dataBytes: number;
   punchCalls: number;
   punchedBytes: number;
   /** In place: allocated bytes the punches covered (dry run: would cover). */
@@ -130,29 +176,53 @@ export interface NativeRbdTarget {
   pool: string;
   namespace?: string;
   image: string;
+  /** Client id without "client." (qemu's id=). Default: admin / $CEPH_ARGS. */
   user?: string;
+  /** ceph.conf path. Default: $CEPH_CONF or /etc/ceph/ceph.conf. */
   conf?: string;
   keyring?: string;
+  /** Seconds before an unreachable cluster is an error (mon/osd ops, mount). Default: `defaults.rbdTarget.timeout`. */
   timeout?: number;
 }
 
 export interface NativeRbdImportOptions {
+  /** Zero-detection block size. Default: `defaults.rbdImport.blockSize`. */
   blockSize?: number;
   seekHole?: boolean;
+  /** Writes in flight. Default: `defaults.rbdImport.parallel`. */
   parallel?: number;
+  /** RBD object size, a power of two; 0 (the default): librbd's. */
   objectSize?: number;
+  /** Largest write, a power of two from 4 KiB to 32 MiB; never more than the object size. Default: `defaults.rbdImport.writeSize`. */
   writeSize?: number;
+  /** Feature bits; 0 (the default): librbd's. */
   features?: number;
   dataPool?: string;
   overwrite?: boolean;
+  /** Keep a half-written image after a failure (default: remove it). */
   keepPartial?: boolean;
+  /** Read both back and compare every object-sized chunk. */
   verify?: boolean;
+  /**
+   * Copy a source that is in use anyway: a VM holding QEMU's write lock on it, another process with it open for
+   * writing, a read-write loop device or mount. Refused by default (the image would be inconsistent); the report's
+   * `warnings` say what was overridden.
+   */
   force?: boolean;
+  /** Source format; detected by magic when absent. */
   format?: 'raw' | 'qcow2';
+  /** qcow2 sources: backing files to follow beyond the default (regular files inside the image's directory tree). */
   allowBacking?: boolean | string[];
 }
 
-export interface NativeRbdImportReport {
+export interface NativeRbdExportOptions {
+  /** Zero-detection block size. Default: `defaults.rbdExport.blockSize`. */
+  blockSize?: number;
+  /** Replace an existing file. */
+  overwrite?: boolean;
+}
+
+export interface NativeRbdImportReport extends ByteTotals {
   source: string;
   /** The source's format. */
   format: 'raw' | 'qcow2';
@@ -160,9 +230,6 @@ export interface NativeRbdImportReport {
   backingChain: import('../api/image-format.js').BackingLink[];
   image: string;
   size: number;
-  dataBytes: number;
-  zeroBytes: number;
-  holeBytes: number;
   writes: number;
   objectSize: number;
   verified: boolean;
@@ -174,14 +241,11 @@ export interface NativeRbdImportReport {
   warnings: string[];
 }
 
-export interface NativeRbdExportReport {
+export interface NativeRbdExportReport extends ByteTotals {
   image: string;
   target: string;
   size: number;
   allocatedInImage: number;
-  dataBytes: number;
-  zeroBytes: number;
-  holeBytes: number;
   allocatedAfter: number;
   seconds: number;
 }
@@ -191,6 +255,68 @@ export interface NativeRbdInfo {
   size: number;
   used: number;
   objectSize: number;
+}
+
+export interface NativeCarveOptions {
+  /** Must exist (the caller creates it). */
+  outDir: string;
+  /** First byte where candidates are looked for. */
+  offset?: number;
+  /** Bytes to scan from offset; absent: to the end. */
+  length?: number;
+  /** Candidates only at multiples of this (foremost -s 512 / -q). Default: `defaults.carve.sectorSize` (every byte). */
+  sectorSize?: number;
+  /** Smaller files are not written. */
+  minSize?: number;
+  minWidth?: number;
+  minHeight?: number;
+  /** Longest JPEG followed before it is cut. Default: `defaults.carve.maxSize`. */
+  maxSize?: number;
+  /** The pipeline's pieces (read ahead, searched where they lie). */
+  chunkSize?: number;
+  /** Write identical files once (by sha256). */
+  dedupe?: boolean;
+  /** Also write the embedded JPEGs of complete files. */
+  thumbnails?: boolean;
+  /** Write partial files to outDir/partial (default true). */
+  partials?: boolean;
+  seekHole?: boolean;
+  /** false: report only (dry runs, benchmarks of the scan). */
+  write?: boolean;
+  /**
+   * Search for the continuation of a JPEG whose data stops decoding (default true): the next fragment starts on a
+   * block boundary after the break and decodes on from the decoder's state there, to EOI.
+   */
+  reassemble?: boolean;
+  /** Filesystem block (cluster) size fragments are aligned to; 0 (the default): from a FAT/ext superblock, else from the files' offsets. */
+  blockSize?: number;
+  /** Farthest a continuation may start after a fragment's end. Default: `defaults.carve.maxGap`. */
+  maxGap?: number;
+  /** Decodes tried per broken file before it is left partial. Default: `defaults.carve.maxAttempts`. */
+  maxAttempts?: number;
+  /** A resumed run: a file already there with the same bytes counts as written. */
+  keepIdentical?: boolean;
+  /** A resumed run: candidates held for the fragment search before `offset`, checked again. */
+  held?: number[];
+  /** A resumed run: files recovered before `offset` (the search's claims). */
+  recovered?: { offset: number; length: number }[];
+  /** A resumed run with dedupe: files written before. */
+  known?: { sha256: string; offset: number }[];
+}
+
+/** The defaults of options JS may leave out: numbers, booleans and strings (formats and backing policies are said in words). */
+export type OptionDefaults<T> = {
+  readonly [K in keyof T as Exclude<T[K], undefined> extends number | boolean ? K : string extends Exclude<T[K], undefined> ? K : never]-?: Exclude<T[K], undefined>;
+};
+
+/** Every option default that crosses the seam, read from the core's default-constructed option structs. */
+export interface NativeDefaults {
+  scan: OptionDefaults<NativeScanOptions>;
+  sparsify: OptionDefaults<NativeSparsifyOptions>;
+  rbdTarget: OptionDefaults<NativeRbdTarget>;
+  rbdImport: OptionDefaults<NativeRbdImportOptions>;
+  rbdExport: OptionDefaults<NativeRbdExportOptions>;
+  carve: OptionDefaults<Omit<NativeCarveOptions, 'outDir'>>;
 }
 
 export interface NativeCarveReport {
@@ -241,13 +367,13 @@ export interface NativeBinding {
   rbdExport(
     source: NativeRbdTarget,
     target: string,
-    options: { blockSize?: number; overwrite?: boolean },
+    options: NativeRbdExportOptions,
     onProgress?: NativeProgress,
   ): NativeJob<NativeRbdExportReport>;
   rbdInfo(target: NativeRbdTarget, onProgress?: NativeProgress): NativeJob<NativeRbdInfo>;
   carve(
     source: string,
-    options: Record<string, unknown>,
+    options: NativeCarveOptions,
     onProgress: NativeProgress | undefined,
     /** (file) for each file written; (null, checkpoint) about once a second, after every file the checkpoint covers. */
     onEvent: (file: import('../api/carved-file.js').CarvedFile | null, checkpoint?: NativeCarveReport) => void,
@@ -258,6 +384,8 @@ export interface NativeBinding {
   blockDeviceSize(path: string): number | undefined;
   /** The mount point of the filesystem holding path (native/core/host/mountinfo.h), or undefined. */
   mountPointOf(path: string): string | undefined;
+  /** The core's option defaults (an option passed as undefined takes these). */
+  defaults: NativeDefaults;
 }
 
 function packageRoot(): string {

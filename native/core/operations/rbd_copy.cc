@@ -122,9 +122,7 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
       // Reads of at least an object: a data run becomes back-to-back aligned writes.
       scan.chunk_size = std::max<size_t>(scan.chunk_size, rep.object_size);
       run_scan(reader, scan, checked, control);
-      rep.data_bytes = counted.totals().data;
-      rep.zero_bytes = counted.totals().zero;
-      rep.hole_bytes = counted.totals().hole;
+      rep.totals = counted.totals();
       rep.writes = sink.writes();
     }
     int r = api().rbd_flush(image.get());
@@ -175,11 +173,11 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
   return rep;
 }
 
-ExportReport copy_from_rbd(const Target& source, const std::string& target, const ScanOptions& scan, bool overwrite,
+ExportReport copy_from_rbd(const Target& source, const std::string& target, const ExportOptions& options,
                            Control& control) {
   const auto t0 = std::chrono::steady_clock::now();
   // A refused target (a device, a link, an existing file) before connecting.
-  check_copy_target(target, overwrite, {});
+  check_copy_target(target, options.overwrite, {});
   Cluster cluster(source);
   IoCtx io(cluster, source);
   Image image(io, source);
@@ -189,14 +187,12 @@ ExportReport copy_from_rbd(const Target& source, const std::string& target, cons
   rep.target = target;
   rep.size = reader.size();
   rep.allocated_in_image = reader.allocated_bytes();
-  SparseFileSink sink(target, overwrite);
+  SparseFileSink sink(target, options.overwrite);
   CountingSink counted(&sink);
-  run_scan(reader, scan, counted, control);
+  run_scan(reader, options.scan, counted, control);
   control.throw_if_cancelled();
   sink.commit();
-  rep.data_bytes = counted.totals().data;
-  rep.zero_bytes = counted.totals().zero;
-  rep.hole_bytes = counted.totals().hole;
+  rep.totals = counted.totals();
   rep.allocated_after = sink.allocated_bytes();
   rep.seconds = since(t0);
   return rep;

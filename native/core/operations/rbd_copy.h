@@ -11,6 +11,7 @@
 #include "core/readers/image_open.h"
 #include "core/pipeline/scan_pipeline.h"
 #include "core/rbd/session.h"
+#include "core/sinks/extent_totals.h"
 
 namespace blocksmith::rbd {
 
@@ -41,9 +42,7 @@ struct ImportReport {
   std::vector<BackingLink> backing_chain;  // the source's backing files, nearest first
   std::string image;        // rbd:pool/image
   uint64_t size = 0;
-  uint64_t data_bytes = 0;  // written
-  uint64_t zero_bytes = 0;
-  uint64_t hole_bytes = 0;
+  ExtentTotals totals;      // data: written
   uint64_t writes = 0;
   uint64_t object_size = 0;
   bool verified = false;    // --verify ran and matched
@@ -62,14 +61,17 @@ struct ExportReport {
   std::string target;
   uint64_t size = 0;
   uint64_t allocated_in_image = 0;  // bytes of existing objects
-  uint64_t data_bytes = 0;
-  uint64_t zero_bytes = 0;
-  uint64_t hole_bytes = 0;
+  ExtentTotals totals;
   uint64_t allocated_after = 0;     // of the written file
   double seconds = 0;
 };
 
-ExportReport copy_from_rbd(const Target& source, const std::string& target, const ScanOptions& scan, bool overwrite,
+struct ExportOptions {
+  ScanOptions scan;
+  bool overwrite = false;  // replace an existing file
+};
+
+ExportReport copy_from_rbd(const Target& source, const std::string& target, const ExportOptions& options,
                            Control& control);
 
 struct RbdInfo {

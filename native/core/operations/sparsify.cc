@@ -140,9 +140,7 @@ SparsifyReport sparsify_in_place(const std::string& path, const SparsifyOptions&
   LeaseCheckedSink checked(counted, use.lease.get());
   run_scan(reader, scan, checked, control);
 
-  r.hole_bytes = counted.totals().hole;
-  r.zero_bytes = counted.totals().zero;
-  r.data_bytes = counted.totals().data;
+  r.totals = counted.totals();
   r.free_bytes = counted.free_bytes();
   r.inspection.free = {};  // the report keeps the per-volume figures only
   r.punch_calls = punch.stats().punch_calls;
@@ -195,10 +193,8 @@ SparsifyReport sparse_copy(const std::string& source, const std::string& target,
     CountingSink counted(nullptr);
     run_scan(reader, scan, counted, control);
     r.free_bytes = counted.free_bytes();
-    r.hole_bytes = counted.totals().hole;
-    r.zero_bytes = counted.totals().zero;
-    r.data_bytes = counted.totals().data;
-    r.allocated_after = r.data_bytes;  // what the copy would allocate
+    r.totals = counted.totals();
+    r.allocated_after = r.totals.data;  // what the copy would allocate
   } else {
     SparseFileSink sink(target, options.overwrite, sources);
     CountingSink counted(&sink);
@@ -209,9 +205,7 @@ SparsifyReport sparse_copy(const std::string& source, const std::string& target,
     // Every byte was read before anybody could open the source for writing.
     if (use.lease) use.lease->throw_if_broken();
     sink.commit();
-    r.hole_bytes = counted.totals().hole;
-    r.zero_bytes = counted.totals().zero;
-    r.data_bytes = counted.totals().data;
+    r.totals = counted.totals();
     r.allocated_after = sink.allocated_bytes();
   }
   r.inspection.free = {};

@@ -12,6 +12,7 @@
 #include "core/readers/file_reader.h"
 #include "core/readers/image_open.h"
 #include "core/pipeline/scan_pipeline.h"
+#include "core/sinks/extent_totals.h"
 
 namespace blocksmith {
 
@@ -39,9 +40,7 @@ struct SparsifyReport {
   uint64_t size = 0;
   uint64_t allocated_before = 0;  // source (in place) / source (copy)
   uint64_t allocated_after = 0;   // source (in place) / target (copy)
-  uint64_t hole_bytes = 0;        // skipped as holes
-  uint64_t zero_bytes = 0;        // read and found all zero
-  uint64_t data_bytes = 0;        // data (written, for copies)
+  ExtentTotals totals;            // holes skipped, zero blocks read, data (written, for copies)
   uint64_t punch_calls = 0;       // in place
   uint64_t punched_bytes = 0;     // in place
   uint64_t reclaimable_bytes = 0; // in place: allocated bytes the punches cover (dry run: would cover)

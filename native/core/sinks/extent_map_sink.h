@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/pipeline/scan_pipeline.h"
+#include "core/sinks/extent_totals.h"
 
 namespace blocksmith {
 
@@ -18,12 +20,6 @@ struct Extent {
   bool operator==(const Extent&) const = default;
 };
 
-struct ExtentTotals {
-  uint64_t hole = 0;
-  uint64_t zero = 0;
-  uint64_t data = 0;
-};
-
 class ExtentMapSink final : public Sink {
  public:
   // keep_extents = false only counts (for `info` on huge, fragmented sources).
@@ -34,6 +30,8 @@ class ExtentMapSink final : public Sink {
   void on_data(uint64_t off, const uint8_t*, size_t len) override { add(off, len, ExtentKind::data); }
 
   const std::vector<Extent>& extents() const { return extents_; }
+  // The extents moved out (a report keeps them without a copy of millions).
+  std::vector<Extent> take_extents() { return std::move(extents_); }
   const ExtentTotals& totals() const { return totals_; }
   uint64_t extent_count() const { return count_; }
 

@@ -2,7 +2,8 @@
 import { Command, Option } from 'commander';
 import { carve, type CarveAbortError, type CarveReport, type CarveSummary } from '../../api/carve.js';
 import { AbortError } from '../../api/errors.js';
-import { formatBytes, parseCount, parseSizeIn } from '../../api/units.js';
+import { formatBytes, formatSizeFlag, parseCount, parseSizeIn } from '../../api/units.js';
+import { defaults } from '../../api/defaults.js';
 import { EXIT_PARTIAL, out, runOperation, type CommonFlags } from '../harness.js';
 
 interface CarveFlags extends CommonFlags {
@@ -136,14 +137,14 @@ export function carveCommand(name = 'carve', prefix = ''): Command {
     .option('--min-size <size>', 'do not write files smaller than this')
     .option('--min-width <px>', 'do not write images narrower than this')
     .option('--min-height <px>', 'do not write images lower than this')
-    .option('--max-size <size>', 'longest JPEG to follow (default 256M)')
+    .option('--max-size <size>', `longest JPEG to follow (default ${formatSizeFlag(defaults.carve.maxSize)})`)
     .option('--dedupe', 'write identical files once (by sha256)')
     .option('--thumbnails', 'also write embedded EXIF thumbnails to OUTDIR/thumbnails')
     .option('--no-partial', 'do not write partial files')
     .option('--no-reassemble', 'do not search for the further fragments of a JPEG whose data breaks off')
     .option('--block-size <size>', 'filesystem block/cluster size fragments are aligned to (default: from a FAT/ext superblock, else from the files found)')
-    .option('--max-gap <size>', 'farthest a further fragment may start after the end of the previous one (default 32M)')
-    .option('--max-attempts <n>', 'continuations decoded per broken file before it is left partial (default 50000)')
+    .option('--max-gap <size>', `farthest a further fragment may start after the end of the previous one (default ${formatSizeFlag(defaults.carve.maxGap)})`)
+    .option('--max-attempts <n>', `continuations decoded per broken file before it is left partial (default ${defaults.carve.maxAttempts})`)
     .option('-f, --force', 'allow an output directory on the same device or filesystem as the source')
     .option('--no-seek-hole', 'read holes of sparse images too')
     .option('--resume <report>', 'continue an interrupted run from its report.json')

@@ -2,7 +2,8 @@
 // (sparsify SRC rbd:pool/image, sparsify rbd:pool/image DST).
 import { Command, Option } from 'commander';
 import { copyFromRbd, copyToRbd, formatRbdSpec, libvirtDiskXml, parseRbdSpec, rbdInfo, type RbdTarget } from '../../api/rbd.js';
-import { formatBytes, parseCount } from '../../api/units.js';
+import { formatBytes, formatSizeFlag, parseCount } from '../../api/units.js';
+import { defaults } from '../../api/defaults.js';
 import { parseImageFormat } from '../../api/image-format.js';
 import { out, printJson, runOperation, warn, type CommonFlags } from '../harness.js';
 import { addBackingOptions, allowBackingFrom, backingLines, type BackingFlags } from './backing-options.js';
@@ -32,16 +33,16 @@ export interface RbdFlags extends CommonFlags, BackingFlags {
 export function addImportOptions(cmd: Command): Command {
   return addBackingOptions(cmd)
     .option('--format <format>', 'source format: raw or qcow2 (default: detected by magic)')
-    .option('--parallel <n>', 'RBD writes in flight', '16')
+    .option('--parallel <n>', 'RBD writes in flight', String(defaults.rbdImport.parallel))
     .option('--object-size <size>', 'RBD object size (power of two, e.g. 4M); default librbd\'s')
-    .option('--write-size <size>', 'largest write (power of two, at most the object size)', '2M')
+    .option('--write-size <size>', 'largest write (power of two, at most the object size)', formatSizeFlag(defaults.rbdImport.writeSize))
     .option('--features <bits>', 'RBD feature bits (number); default librbd\'s')
     .option('--data-pool <pool>', 'store data objects in this pool (erasure-coded pools)')
     .option('--keep-partial', 'keep a half-written image after a failure or Ctrl-C')
     .option('--verify', 'read source and image back and compare every object')
     .option('--libvirt-xml', 'print the libvirt <disk> element for the new image')
     .option('--secret-uuid <uuid>', 'libvirt secret UUID for --libvirt-xml')
-    .option('--timeout <seconds>', 'fail when the cluster does not answer within this time', '30');
+    .option('--timeout <seconds>', 'fail when the cluster does not answer within this time', String(defaults.rbdTarget.timeout));
 }
 
 function withConnection(t: RbdTarget, flags: RbdFlags): RbdTarget {
@@ -130,7 +131,7 @@ export function rbdCommand(): Command {
     .description('copy a raw image or block device into a new RBD image: sparse, parallel, optionally verified')
     .argument('<source>', 'raw or qcow2 image file, or block device')
     .argument('<image>', 'POOL[/NAMESPACE]/IMAGE or rbd:POOL/IMAGE[:id=..][:conf=..][:keyring=..]')
-    .addOption(new Option('-b, --block-size <size>', 'zero-detection block size').default('4K'))
+    .addOption(new Option('-b, --block-size <size>', 'zero-detection block size').default(formatSizeFlag(defaults.rbdImport.blockSize)))
     .option('--no-seek-hole', 'read every byte of the source')
     .option('--overwrite', 'replace an existing image')
     .option('-f, --force', 'copy a source that is in use (a VM or another process writing it); says what it overrode');
@@ -150,7 +151,7 @@ Examples:
     .description('copy an RBD image to a sparse raw file (only existing objects are read)')
     .argument('<image>', 'POOL[/NAMESPACE]/IMAGE or rbd:...')
     .argument('<target>', 'raw file to write')
-    .addOption(new Option('-b, --block-size <size>', 'zero-detection block size').default('4K'))
+    .addOption(new Option('-b, --block-size <size>', 'zero-detection block size').default(formatSizeFlag(defaults.rbdExport.blockSize)))
     .option('--overwrite', 'replace an existing file');
   connectionOptions(exp);
   exp.addHelpText('after', `\nExamples:\n  $ blocksmith rbd export rbd/vm1 vm1.raw\n  $ blocksmith rbd export --json rbd:rbd/vm1:conf=/etc/ceph/ceph.conf vm1.raw`);

@@ -2,7 +2,8 @@
 // --json) and the scan options they make.
 import { Command, Option } from 'commander';
 import { type ScanOptions } from '../../api/extents.js';
-import { parseBlockSize } from '../../api/units.js';
+import { formatSizeFlag, parseBlockSize } from '../../api/units.js';
+import { defaults } from '../../api/defaults.js';
 import { parseImageFormat } from '../../api/image-format.js';
 import { type CommonFlags } from '../harness.js';
 import { addBackingOptions, allowBackingFrom, type BackingFlags } from './backing-options.js';
@@ -20,7 +21,7 @@ export interface ScanFlags extends CommonFlags, BackingFlags {
 export function scanOptions(cmd: Command): Option[] {
   addBackingOptions(cmd);
   return [
-    new Option('-b, --block-size <size>', 'zero-detection block size, a power of two from 512 to 1M').default('4K'),
+    new Option('-b, --block-size <size>', 'zero-detection block size, a power of two from 512 to 1M').default(formatSizeFlag(defaults.scan.blockSize)),
     new Option('--no-seek-hole', 'read every byte instead of skipping holes with SEEK_DATA/SEEK_HOLE'),
     new Option('--format <format>', 'image format: raw or qcow2 (default: detected by magic)'),
     new Option('--json', 'machine-readable output (exact byte counts)'),

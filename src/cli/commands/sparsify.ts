@@ -2,7 +2,8 @@
 // the direct `sparsify` CLI and `blocksmith sparsify`.
 import { Command, Option } from 'commander';
 import { sparseCopy, sparsify, type SparsifyReport } from '../../api/sparsify.js';
-import { formatBytes, parseBlockSize } from '../../api/units.js';
+import { formatBytes, formatSizeFlag, parseBlockSize } from '../../api/units.js';
+import { defaults } from '../../api/defaults.js';
 import { isRbdSpec } from '../../api/rbd.js';
 import { parseImageFormat } from '../../api/image-format.js';
 import { out, printJson, runOperation, usageError, warn } from '../harness.js';
@@ -59,7 +60,7 @@ export function sparsifyCommand(name = 'sparsify', prefix = ''): Command {
     .description('punch holes over zero blocks in place (IMAGE), or write a sparse copy (SRC DST); content never changes')
     .argument('<image>', 'raw image file or block device (in place), or the source of a copy (raw or qcow2)')
     .argument('[target]', 'write a sparse copy here instead of changing IMAGE')
-    .addOption(new Option('-b, --block-size <size>', 'zero-detection block size, a power of two from 512 to 1M').default('4K'))
+    .addOption(new Option('-b, --block-size <size>', 'zero-detection block size, a power of two from 512 to 1M').default(formatSizeFlag(defaults.sparsify.blockSize)))
     .option('--no-seek-hole', 'read every byte instead of skipping holes (for filesystems that report holes wrongly)')
     .option('-n, --dry-run', 'report what would be reclaimed; change nothing')
     .option('-f, --force', 'proceed although the image is in use (in place: other openers, QEMU locks, loop devices, mounts; copies: a VM or process writing the source); says what it overrode')
