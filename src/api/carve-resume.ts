@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync, realpathSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { CarveReport } from './carve.js';
+import type { CarveReport } from './carve-report.js';
 import type { CarvedFile } from './carved-file.js';
 import { InvalidArgumentError } from './errors.js';
 
