@@ -6,7 +6,7 @@
 // of a snapshot. The same tests run over every row of `sources`, as
 // @parcel/watcher runs one suite over every backend: adding a reader means
 // adding one row. The C++ side (native/tests/test_conformance.cc) runs the
-// Reader contract (core/reader.h) over the same kinds without Ceph.
+// Reader contract (core/pipeline/reader.h) over the same kinds without Ceph.
 //
 // What every row must give: the same size and data bytes, a byte-equal copy
 // (sparseCopy, or copyFromRbd for RBD images) allocating only the data,

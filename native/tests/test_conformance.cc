@@ -1,7 +1,7 @@
 // Reader and Sink conformance: the same behaviour tests over every row of the
 // table in conformance.cc (memory, files, a loop device, qcow2 images), each
 // holding the same logical content. What is checked is the contract written
-// in core/reader.h; a row that breaks it fails here with the row's name.
+// in core/pipeline/reader.h; a row that breaks it fails here with the row's name.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
