@@ -80,6 +80,88 @@ int remove_partial(IoCtx& io, const Target& t) {
   }
 }
 
+// What the report says before any byte is copied: the source, the image, and
+// whom we connected as.
+ImportReport import_report(const std::string& source, const OpenedImage& opened, const Target& target,
+                           Cluster& cluster, const ImageUse& use) {
+  ImportReport rep;
+  rep.source = source;
+  rep.format = image_format_name(opened.description.format);
+  rep.backing_chain = opened.description.backing_chain;
+  rep.image = target.spec();
+  rep.size = opened.reader->size();
+  rep.mon_host = cluster.conf_get("mon_host");
+  // librados does not expose the entity name through conf_get: the id we
+  // connected as is the one given, or client.admin's.
+  rep.user = target.user.empty() ? "admin" : target.user;
+  rep.warnings = use.warnings;
+  return rep;
+}
+
+// The copy itself: the source through the pipeline into the image, then a
+// flush. Fills the totals and the writes of `rep`.
+void write_image(Reader& reader, Image& image, const Target& target, const ImportOptions& options,
+                 const ImageUse& use, Control& control, ImportReport& rep) {
+  {
+    const uint64_t write_size = std::min<uint64_t>(std::max<uint64_t>(options.write_size, 4096), rep.object_size);
+    RbdSink sink(image.get(), target, write_size, options.parallel);
+    CountingSink counted(&sink);
+    LeaseCheckedSink checked(counted, use.lease.get());
+    ScanOptions scan = options.scan;
+    // Reads of at least an object: a data run becomes back-to-back aligned writes.
+    scan.chunk_size = std::max<size_t>(scan.chunk_size, rep.object_size);
+    run_scan(reader, scan, checked, control);
+    rep.totals = counted.totals();
+    rep.writes = sink.writes();
+  }
+  int r = api().rbd_flush(image.get());
+  if (r < 0) throw_rbd(r, "rbd_flush", target, "flushing " + target.spec() + " failed");
+  // Every byte was read before anybody could open the source for writing.
+  if (use.lease) use.lease->throw_if_broken();
+}
+
+// --verify: the source read again and compared with the image.
+void verify_import(Reader& reader, Image& image, const Target& target, const ImportOptions& options,
+                   const ImageUse& use, Control& control, ImportReport& rep) {
+  auto v0 = std::chrono::steady_clock::now();
+  try {
+    verify(reader, options.scan, image, target, rep.object_size, options.parallel, control);
+  } catch (const Error&) {
+    if (use.lease) use.lease->throw_if_broken();  // a writer came: say so, not "mismatch"
+    throw;
+  }
+  if (use.lease) use.lease->throw_if_broken();
+  rep.verified = true;
+  rep.verify_seconds = since(v0);
+}
+
+// Call inside a catch after a failed import: the sink drained every write in
+// flight and the image is closed (their destructors ran); removes what was
+// half written (unless --keep-partial) and rethrows, the message saying what
+// was left behind when it matters.
+[[noreturn]] void rethrow_after_removing_partial(IoCtx& io, const Target& target, const ImportOptions& options) {
+  std::string note;
+  if (options.keep_partial) {
+    note = "the partial image " + target.spec() + " was kept (--keep-partial)";
+  } else {
+    int r = remove_partial(io, target);
+    if (r < 0 && r != -ENOENT) {
+      note = "the partial image " + target.spec() + " could not be removed (" + errno_name(-r) +
+             "): remove it with 'rbd rm " + target.pool + "/" + (target.ns.empty() ? "" : target.ns + "/") +
+             target.image + "'";
+    }
+  }
+  if (note.empty()) throw;
+  try {
+    throw;
+  } catch (const Error& e) {
+    throw Error(e.errnum(), e.code(), e.syscall(), e.path(), std::string(e.what()) + "; " + note);
+  } catch (const Cancelled&) {
+    throw Cancelled(note);  // Ctrl-C: "stopped; <note>"
+  }
+  // Others pass through unchanged (the catch above rethrows them).
+}
+
 }  // namespace
 
 ImportReport copy_to_rbd(const std::string& source, const Target& target, const ImportOptions& options,
@@ -97,78 +179,17 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
   IoCtx io(cluster, target);
   create_image(io, target, reader.size(), options);
 
-  ImportReport rep;
-  rep.source = source;
-  rep.format = image_format_name(opened.description.format);
-  rep.backing_chain = opened.description.backing_chain;
-  rep.image = target.spec();
-  rep.size = reader.size();
-  rep.mon_host = cluster.conf_get("mon_host");
-  // librados does not expose the entity name through conf_get: the id we
-  // connected as is the one given, or client.admin's.
-  rep.user = target.user.empty() ? "admin" : target.user;
-  rep.warnings = use.warnings;
-
-  bool ok = false;
+  ImportReport rep = import_report(source, opened, target, cluster, use);
   try {
     Image image(io, target);
     rep.object_size = image.object_size();
-    {
-      const uint64_t write_size = std::min<uint64_t>(std::max<uint64_t>(options.write_size, 4096), rep.object_size);
-      RbdSink sink(image.get(), target, write_size, options.parallel);
-      CountingSink counted(&sink);
-      LeaseCheckedSink checked(counted, use.lease.get());
-      ScanOptions scan = options.scan;
-      // Reads of at least an object: a data run becomes back-to-back aligned writes.
-      scan.chunk_size = std::max<size_t>(scan.chunk_size, rep.object_size);
-      run_scan(reader, scan, checked, control);
-      rep.totals = counted.totals();
-      rep.writes = sink.writes();
-    }
-    int r = api().rbd_flush(image.get());
-    if (r < 0) throw_rbd(r, "rbd_flush", target, "flushing " + target.spec() + " failed");
-    // Every byte was read before anybody could open the source for writing.
-    if (use.lease) use.lease->throw_if_broken();
+    write_image(reader, image, target, options, use, control, rep);
     rep.seconds = since(t0);
-    if (options.verify) {
-      auto v0 = std::chrono::steady_clock::now();
-      try {
-        verify(reader, options.scan, image, target, rep.object_size, options.parallel, control);
-      } catch (const Error&) {
-        if (use.lease) use.lease->throw_if_broken();  // a writer came: say so, not "mismatch"
-        throw;
-      }
-      if (use.lease) use.lease->throw_if_broken();
-      rep.verified = true;
-      rep.verify_seconds = since(v0);
-    }
-    r = image.close();
+    if (options.verify) verify_import(reader, image, target, options, use, control, rep);
+    int r = image.close();
     if (r < 0) throw_rbd(r, "rbd_close", target, "closing " + target.spec() + " failed");
-    ok = true;
   } catch (...) {
-    if (ok) throw;
-    // The sink drained every write in flight and the image is closed (their
-    // destructors ran); remove what was half written, or say that we could not.
-    std::string note;
-    if (options.keep_partial) {
-      note = "the partial image " + target.spec() + " was kept (--keep-partial)";
-    } else {
-      int r = remove_partial(io, target);
-      if (r < 0 && r != -ENOENT) {
-        note = "the partial image " + target.spec() + " could not be removed (" + errno_name(-r) +
-               "): remove it with 'rbd rm " + target.pool + "/" + (target.ns.empty() ? "" : target.ns + "/") +
-               target.image + "'";
-      }
-    }
-    if (note.empty()) throw;
-    try {
-      throw;
-    } catch (const Error& e) {
-      throw Error(e.errnum(), e.code(), e.syscall(), e.path(), std::string(e.what()) + "; " + note);
-    } catch (const Cancelled&) {
-      throw Cancelled(note);  // Ctrl-C: "stopped; <note>"
-    }
-    // Others pass through unchanged.
+    rethrow_after_removing_partial(io, target, options);
   }
   return rep;
 }
