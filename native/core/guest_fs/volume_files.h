@@ -1,0 +1,107 @@
+// What a filesystem's metadata says about its files, for recovery: the
+// deleted files it still describes (names, sizes, times, where their content
+// lies and how sure we are), and which bytes of the volume live files and
+// metadata own. One shape for every filesystem reader (FAT12/16/32, exFAT;
+// ext later): `blocksmith undelete` recovers the deleted files by name from
+// it, and `carve --scope free` scans only what it calls free.
+//
+// Every reader treats every byte as hostile: fields are bounds-checked,
+// cluster chains and directory trees are walked with cycle and size limits,
+// memory is bounded, and a volume that cannot be trusted throws one line
+// (blocksmith::Error, code ERR_FS_CORRUPT or ERR_FS_UNSUPPORTED).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/guest_fs/free_map.h"
+#include "core/pipeline/reader.h"
+
+namespace blocksmith::fs {
+
+// Seconds since the Unix epoch (UTC) and nanoseconds; known = false when the
+// filesystem does not record it (FAT has no access time of day, exFAT and
+// FAT times are local time unless a UTC offset is stored: see `local_time`).
+struct Timestamp {
+  bool known = false;
+  int64_t seconds = 0;
+  uint32_t nanoseconds = 0;
+  // The filesystem stored local time without an offset (FAT; exFAT without
+  // its OffsetValid bit): `seconds` reads it as if it were UTC.
+  bool local_time = false;
+};
+
+struct FileTimes {
+  Timestamp modified, accessed, created;
+};
+
+// How the bytes of a deleted file were located.
+enum class Recovery : uint8_t {
+  // exFAT NoFatChain: the file was contiguous from its first cluster.
+  contiguous,
+  // FAT (and exFAT with a FAT chain): the chain is zeroed on delete, so the
+  // file is taken from its first cluster on, skipping clusters that live
+  // files own, as many clusters as its size needs.
+  skip_live_clusters,
+  // The chain is still in the FAT (a deleted entry whose clusters were not
+  // freed, e.g. an unclean delete): followed as written.
+  fat_chain,
+};
+
+// What can be said about the content before it is read.
+enum class DeletedStatus : uint8_t {
+  recoverable,  // every cluster it needs is free now
+  overwritten,  // some cluster it needs is owned by a live file now: do not present as recovered
+  empty,        // size 0: recreated with its name and times only
+  unreadable,   // the first cluster or the size is impossible (past the volume, cluster < 2)
+};
+
+struct DeletedFile {
+  // Path from the volume's root with '/' separators, as stored (long names
+  // where they survive; a FAT 8.3 name whose first byte the delete replaced
+  // has '_' there). Not yet made safe for writing: the writer does that.
+  std::string path;
+  bool directory = false;
+  bool parent_deleted = false;  // found inside a deleted directory
+  uint64_t size = 0;
+  FileTimes times;
+  uint64_t first_cluster = 0;
+  Recovery rule = Recovery::skip_live_clusters;
+  DeletedStatus status = DeletedStatus::recoverable;
+  // Where its bytes lie in the SOURCE (volume offset included), in file
+  // order; their lengths add up to `size` when status is recoverable.
+  std::vector<ByteRange> extents;
+  // status overwritten: how many of its bytes lie in clusters live files own.
+  uint64_t overwritten_bytes = 0;
+};
+
+struct VolumeFiles {
+  std::string filesystem;  // "fat12", "fat16", "fat32", "exfat"
+  std::string label;
+  uint64_t offset = 0, length = 0;  // of the volume in the source
+  uint32_t cluster_size = 0;
+  uint64_t data_offset = 0;  // where cluster 2 starts, in the source
+  uint64_t cluster_count = 0;
+  // Bytes of the source that live files, directories and the filesystem's
+  // own structures own (boot sectors, FATs, bitmap, root directory).
+  FreeMap allocated;
+  // Clusters no live file owns (source coordinates).
+  FreeMap free;
+  std::vector<DeletedFile> deleted;
+  uint64_t live_files = 0, live_directories = 0;
+  // Consistency problems found that do not stop the walk (a cross-linked
+  // cluster, a directory loop cut short): carving scope falls back to "all"
+  // when this is not empty.
+  std::vector<std::string> problems;
+};
+
+// The filesystem readers: `offset`/`length` delimit the volume in `reader`
+// (a partition, or the whole source). Each probe looks at the boot sector
+// only; each read_* throws one line when the volume cannot be trusted.
+bool probe_fat(Reader& reader, uint64_t offset, uint64_t length);
+VolumeFiles read_fat(Reader& reader, uint64_t offset, uint64_t length);
+bool probe_exfat(Reader& reader, uint64_t offset, uint64_t length);
+VolumeFiles read_exfat(Reader& reader, uint64_t offset, uint64_t length);
+
+}  // namespace blocksmith::fs
