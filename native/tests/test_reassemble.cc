@@ -557,3 +557,49 @@ TEST("ext2/ext3: a file whose indirect block falls inside a marker segment is re
   Run r = carve_memory(bad, dir.path, bs);
   CHECK_EQ(r.rep.reassembled, uint64_t(0));
 }
+
+TEST("seam check: only joins inside the scan's data are judged, in order, each once") {
+  CHECK(joins_in_scan(100, 1000, {}).empty());
+  // At or before the data start, at or past the end: not in the scan.
+  CHECK(joins_in_scan(100, 1000, {100, 1000, 5000, 0}).empty());
+  CHECK(joins_in_scan(100, 1000, {700, 101, 999, 700, 50}) == (std::vector<size_t>{101, 700, 999}));
+}
+
+TEST("seam check: a join is refused only far above the rows before it and above every one of them") {
+  SeamStats st;
+  st.unit = 10;
+  st.pairs = 16;  // kFewPairs / pairs = 1: the limits are 3x the 90th percentile and 2.5x the largest row
+  st.ref_rows = 5;
+  st.ref_step = 2;
+  st.ref_max = 2;
+  st.step = 6.2;  // 3.1x both
+  CHECK_EQ(seam_refusal(st, 100),
+           std::string("the picture does not go on across the join (its edges differ 3.1x as much as the rows before it, "
+                       "3.1x their largest)"));
+  st.step = 5.8;  // 2.9x: under the first limit
+  CHECK_EQ(seam_refusal(st, 100), std::string());
+  st.step = 6.2;
+  st.ref_max = 3;  // 2.07x the largest row: a strong edge of the picture
+  CHECK_EQ(seam_refusal(st, 100), std::string());
+  // Fewer pairs across the join: higher limits.
+  st.ref_max = 2;
+  st.pairs = 4;  // limits 6x and 5.5x
+  CHECK_EQ(seam_refusal(st, 100), std::string());
+  // Rows that hardly differ count as differing one pixel level.
+  st.pairs = 16;
+  st.ref_step = 0.1;
+  st.ref_max = 0.2;
+  st.step = 2.9;
+  CHECK_EQ(seam_refusal(st, 100), std::string());
+  st.step = 3.1;
+  CHECK(!seam_refusal(st, 100).empty());
+  // Nothing to compare with, or too little.
+  st.pairs = 0;
+  CHECK_EQ(seam_refusal(st, 100), std::string("there is no picture before the join to compare the rest with"));
+  st.pairs = 16;
+  st.ref_rows = 2;
+  CHECK_EQ(seam_refusal(st, 100), std::string("the picture is too small to check that it goes on across the join"));
+  // After the join only the end of the scan: nothing to judge.
+  st.pairs = 0;
+  CHECK_EQ(seam_refusal(st, 10), std::string());
+}

@@ -375,3 +375,28 @@ TEST("direct: cold pieces are read around the page cache, cached ones through it
   ::close(fd);
   ::unlink(tmpl);
 }
+
+TEST("pieces are whole blocks, at least one; every reader has a buffer and one more is delivered") {
+  ScanOptions opt;
+  opt.block_size = 4096;
+  opt.chunk_size = (1 << 20) + 1000;  // rounded down to whole blocks
+  opt.buffers = 8;
+  ScanOptions s = settled_scan_options(opt, 2);
+  CHECK_EQ(s.chunk_size, size_t(1 << 20));
+  CHECK_EQ(s.buffers, size_t(8));
+  opt.chunk_size = 100;  // less than a block: one block
+  opt.buffers = 0;
+  s = settled_scan_options(opt, 1);
+  CHECK_EQ(s.chunk_size, size_t(4096));
+  CHECK_EQ(s.buffers, size_t(2));
+  s = settled_scan_options(opt, 4);
+  CHECK_EQ(s.buffers, size_t(5));
+  // The rest passes through.
+  opt.start = 12345;
+  opt.direct = true;
+  s = settled_scan_options(opt, 1);
+  CHECK_EQ(s.start, uint64_t(12345));
+  CHECK(s.direct);
+  opt.block_size = 3000;
+  CHECK_THROWS_CODE(settled_scan_options(opt, 1), "EINVAL");
+}

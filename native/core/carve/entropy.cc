@@ -277,6 +277,67 @@ inline const uint8_t* marker_after_scan(const Ctx& c, const uint8_t* end, const 
   return m;
 }
 
+// Where decoding stands between MCUs, for the result. Random bytes often
+// decode for a while before an error shows, so a failure discards the MCU
+// row it happened in and the one before; a restart marker in the right order
+// is proof that what precedes it is good.
+struct Progress {
+  const uint8_t* seg;       // where the current restart interval's bytes begin
+  const uint8_t* rst_good;  // after the last restart marker crossed
+  const uint8_t* row_prev;  // the good end before the last MCU row ended
+};
+
+// The result of a scan that broke at the decoder's position.
+inline ScanResult failed(ScanResult res, const Ctx& c, const Progress& at, bool eof, const char* why) {
+  res.good_end = std::max(at.rst_good, at.row_prev);
+  bool short_data = c.br.at_end() && !eof;
+  res.outcome = short_data ? ScanOutcome::need_more : ScanOutcome::bad;
+  res.broke_at = c.br.approx_pos();
+  res.reason = why;
+  return res;
+}
+
+// Before MCU u of an interval's start: crosses the restart marker there.
+// False: the scan ends here (res says how).
+inline bool restart_at(Ctx& c, const uint8_t* end, bool eof, uint64_t u, unsigned& next_rst, Progress& at,
+                       ScanResult& res) {
+  const char* why;
+  const uint8_t* next = cross_restart_marker(c, end, next_rst, why);
+  if (!next && why) {
+    res = failed(res, c, at, eof, why);
+    return false;
+  }
+  if (!next) {
+    res.outcome = eof ? ScanOutcome::bad : ScanOutcome::need_more;
+    res.broke_at = c.br.pos();
+    res.reason = "data ends before a restart marker";
+    return false;
+  }
+  at.seg = at.rst_good = at.row_prev = res.good_end = next;
+  res.good_units = u;
+  return true;
+}
+
+// After the last MCU: the marker that ends the scan.
+inline ScanResult end_of_scan(const Ctx& c, const uint8_t* end, bool eof, uint64_t units, const Progress& at,
+                              ScanResult res) {
+  const char* why;
+  const uint8_t* m = marker_after_scan(c, end, why);
+  if (!m && why) return failed(res, c, at, eof, why);
+  if (!m) {
+    if (!eof) {
+      res.outcome = ScanOutcome::need_more;
+      return res;
+    }
+    return failed(res, c, at, eof, "no marker after the entropy-coded data");
+  }
+  res.outcome = ScanOutcome::ok;
+  res.end = m;
+  res.good_end = m;
+  res.good_units = units;
+  return res;
+}
+
 }  // namespace
 
 ScanResult skip_scan(const uint8_t* p, const uint8_t* end, bool eof) {
@@ -341,40 +402,15 @@ ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& fr
   const uint64_t units = scan_units(frame, scan);
   const unsigned ri = tables.restart_interval;
   unsigned next_rst = from ? from->next_rst & 7 : 0;
-  const uint8_t* seg = start;  // where the current restart interval's bytes begin
-
-  // Random bytes often decode for a while before an error shows, so a
-  // failure discards the MCU row it happened in and the one before; a
-  // restart marker in the right order is proof that what precedes it is good.
-  const uint8_t* rst_good = start;
-  const uint8_t* row_prev = start;
-  auto fail = [&](const char* why) {
-    res.good_end = std::max(rst_good, row_prev);
-    bool short_data = c.br.at_end() && !eof;
-    res.outcome = short_data ? ScanOutcome::need_more : ScanOutcome::bad;
-    res.broke_at = c.br.approx_pos();
-    res.reason = why;
-    return res;
-  };
+  Progress at{start, start, start};
+  auto fail = [&](const char* why) { return failed(res, c, at, eof, why); };
 
   const HuffTable* mcu_dc[10];
   const HuffTable* mcu_ac[10];
   const int mcu_blocks = kind == Kind::sequential ? sequential_mcu_tables(frame, tables, scan, mcu_dc, mcu_ac) : 0;
 
   for (uint64_t u = from ? from->unit : 0; u < units; u++) {
-    if (ri && u > 0 && u % ri == 0) {
-      const char* why;
-      const uint8_t* next = cross_restart_marker(c, end, next_rst, why);
-      if (!next && why) return fail(why);
-      if (!next) {
-        res.outcome = eof ? ScanOutcome::bad : ScanOutcome::need_more;
-        res.broke_at = c.br.pos();
-        res.reason = "data ends before a restart marker";
-        return res;
-      }
-      seg = rst_good = row_prev = res.good_end = next;
-      res.good_units = u;
-    }
+    if (ri && u > 0 && u % ri == 0 && !restart_at(c, end, eof, u, next_rst, at, res)) return res;
     if (kind == Kind::sequential) {
       for (int b = 0; b < mcu_blocks; b++)
         if (!block_sequential(c, *mcu_dc[b], *mcu_ac[b])) return fail("invalid Huffman data");
@@ -383,28 +419,14 @@ ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& fr
     }
     if (c.br.overran()) return fail("entropy-coded data ends before the last MCU");
     if (states && (states_every <= 1 || (u + 1) % states_every == 1))
-      states->push_back(state_here(c.br, p, seg, u + 1, next_rst));
+      states->push_back(state_here(c.br, p, at.seg, u + 1, next_rst));
     if ((u + 1) % per_row == 0) {
-      row_prev = res.good_end;
+      at.row_prev = res.good_end;
       res.good_end = c.br.approx_pos();
       res.good_units = u + 1;
     }
   }
-  const char* why;
-  const uint8_t* m = marker_after_scan(c, end, why);
-  if (!m && why) return fail(why);
-  if (!m) {
-    if (!eof) {
-      res.outcome = ScanOutcome::need_more;
-      return res;
-    }
-    return fail("no marker after the entropy-coded data");
-  }
-  res.outcome = ScanOutcome::ok;
-  res.end = m;
-  res.good_end = m;
-  res.good_units = units;
-  return res;
+  return end_of_scan(c, end, eof, units, at, res);
 }
 
 }  // namespace blocksmith::carve

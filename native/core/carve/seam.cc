@@ -177,10 +177,10 @@ constexpr double kFloor = 1.0;      // pixel levels
 constexpr size_t kRowPairs = 4;     // block pairs a row needs to count
 constexpr size_t kMinRows = 3;      // rows a reference needs
 
-void fail_at(SeamVerdict& out, const SeamStats& st, const char* why) {
+void fail_at(SeamVerdict& out, const SeamStats& st, const std::string& why) {
   if (!out.ok) return;  // the first join that fails says why
   out.ok = false;
-  out.reason = std::string(why) + " at byte " + std::to_string(st.join) + " of the stitched file";
+  out.reason = why + " at byte " + std::to_string(st.join) + " of the stitched file";
 }
 
 double edge_diff(const float* a, const float* b) {
@@ -189,135 +189,187 @@ double edge_diff(const float* a, const float* b) {
   return s / 8;
 }
 
+// Where blocks sit in the scan: the MCU that codes a block, and the fragment
+// whose bytes an MCU's bits end in.
+struct ScanLayout {
+  ScanLayout(const ScanProbe& sp, const std::vector<size_t>& unit_end, const std::vector<size_t>& joins)
+      : f(sp.frame), s(sp.scan), interleaved(s.ns > 1),
+        per_row(interleaved ? uint64_t(f.mcux) : uint64_t(f.comp[s.cidx[0]].bw_real)), units(unit_end.size()) {
+    for (size_t j : joins)
+      first.push_back(uint64_t(std::upper_bound(unit_end.begin(), unit_end.end(), j) - unit_end.begin()));
+  }
+  uint64_t unit_of(int i, int bx, int by) const {
+    const Component& c = f.comp[s.cidx[i]];
+    return interleaved ? uint64_t(by / c.v) * per_row + uint64_t(bx / c.h) : uint64_t(by) * per_row + uint64_t(bx);
+  }
+  // Fragment k is units [first[k-1], first[k]).
+  size_t frag_of(uint64_t u) const { return size_t(std::upper_bound(first.begin(), first.end(), u) - first.begin()); }
+
+  const Frame& f;
+  const ScanHeader& s;
+  const bool interleaved;
+  const uint64_t per_row;
+  const uint64_t units;         // MCUs in the scan
+  std::vector<uint64_t> first;  // the first MCU that reads bits past each join
+};
+
+// The edges of the blocks in a window of block rows around each join's row,
+// per component; rows outside every window stay empty (not decoded).
+struct KeptRows {
+  std::vector<std::vector<std::vector<Edges>>> rows;
+  std::vector<std::vector<std::vector<bool>>> have;
+  bool kept(int i, int by) const { return !rows[i][by].empty(); }
+};
+
+KeptRows rows_around_joins(const ScanLayout& L) {
+  constexpr int kBefore = 32, kAfter = 8;
+  KeptRows k;
+  k.rows.resize(size_t(L.s.ns));
+  k.have.resize(size_t(L.s.ns));
+  for (int i = 0; i < L.s.ns; i++) {
+    const Component& c = L.f.comp[L.s.cidx[i]];
+    k.rows[i].resize(size_t(c.bh));
+    k.have[i].resize(size_t(c.bh));
+    const int v = L.interleaved ? c.v : 1;
+    for (uint64_t u : L.first) {
+      int row = int(std::min<uint64_t>(u, L.units ? L.units - 1 : 0) / L.per_row) * v;
+      for (int by = std::max(0, row - kBefore * v); by < std::min(c.bh, row + (kAfter + 1) * v); by++) {
+        k.rows[i][by].resize(size_t(c.bw));
+        k.have[i][by].assign(size_t(c.bw), false);
+      }
+    }
+  }
+  return k;
+}
+
+// What one join's pixels say: across it, and per block row inside the
+// fragments on either side.
+struct JoinPixels {
+  double seam_sum = 0;
+  size_t pairs = 0;
+  std::vector<double> before, both;  // per block row: mean edge difference inside fragment k (and k + 1)
+};
+
+// Adds block row `by` of component `i` (each block against the one above and
+// the one to its left) to join k's measurements.
+void add_row(const ScanLayout& L, const KeptRows& kept, int i, int by, size_t k, JoinPixels& jp) {
+  const Component& c = L.f.comp[L.s.cidx[i]];
+  const auto& row = kept.rows[i][by];
+  const auto& have = kept.have[i][by];
+  double bsum = 0, asum = 0;
+  size_t bn = 0, an = 0;
+  auto pair = [&](const float* ea, const float* eb, uint64_t ua, uint64_t ub) {
+    size_t fa = L.frag_of(ua), fb = L.frag_of(ub);
+    double dv = edge_diff(ea, eb);
+    if (fa == k && fb == k + 1) {
+      jp.seam_sum += dv;
+      jp.pairs++;
+    } else if (fa == k && fb == k) {
+      bsum += dv;
+      bn++;
+    } else if (fa == k + 1 && fb == k + 1) {
+      asum += dv;
+      an++;
+    }
+  };
+  for (int bx = 0; bx < c.bw_real; bx++) {
+    if (!have[bx]) continue;
+    const Edges& eb = row[bx];
+    const uint64_t ub = L.unit_of(i, bx, by);
+    if (by > 0 && kept.kept(i, by - 1) && kept.have[i][by - 1][bx])
+      pair(kept.rows[i][by - 1][bx].bottom, eb.top, L.unit_of(i, bx, by - 1), ub);
+    if (bx > 0 && have[bx - 1]) pair(row[bx - 1].right, eb.left, L.unit_of(i, bx - 1, by), ub);
+  }
+  // Rows with a few pairs only say little (a row's mean is what is compared).
+  if (bn >= kRowPairs) jp.before.push_back(bsum / double(bn));
+  if (bn >= kRowPairs) jp.both.push_back(bsum / double(bn));
+  if (an >= kRowPairs) jp.both.push_back(asum / double(an));
+}
+
+// Join k's statistics (SeamStats without the verdict).
+SeamStats measure_join(const ScanLayout& L, const KeptRows& kept, size_t k, size_t join) {
+  SeamStats st;
+  st.join = join;
+  st.unit = L.first[k];
+  JoinPixels jp;
+  for (int i = 0; i < L.s.ns; i++) {
+    const Component& c = L.f.comp[L.s.cidx[i]];
+    for (int by = 0; by < c.bh_real; by++)
+      if (kept.kept(i, by)) add_row(L, kept, i, by, k, jp);
+  }
+  // The fragment before the join is this file's own picture; the one after
+  // may be another's (whose rows can differ wildly from each other when its
+  // geometry is not this frame's), so it serves only when the one before
+  // holds too few rows.
+  const std::vector<double>& ref = jp.before.size() >= kMinRows ? jp.before : jp.both;
+  st.ref_rows = ref.size();
+  st.ref_step = quantile(ref, 0.9);
+  st.ref_max = quantile(ref, 1.0);
+  st.pairs = jp.pairs;
+  if (st.pairs) st.step = jp.seam_sum / double(st.pairs);
+  return st;
+}
+
 }  // namespace
+
+std::vector<size_t> joins_in_scan(size_t data_start, size_t n, const std::vector<size_t>& all_joins) {
+  std::vector<size_t> joins;
+  for (size_t j : all_joins)
+    if (j > data_start && j < n) joins.push_back(j);
+  std::sort(joins.begin(), joins.end());
+  joins.erase(std::unique(joins.begin(), joins.end()), joins.end());
+  return joins;
+}
+
+std::string seam_refusal(const SeamStats& st, uint64_t units) {
+  if (st.unit >= units) return "";  // the bytes after the join hold no whole MCU: only the end of the scan
+  if (st.pairs == 0) return "there is no picture before the join to compare the rest with";
+  if (st.ref_rows < kMinRows) return "the picture is too small to check that it goes on across the join";
+  const double ratio = st.step / std::max(st.ref_step, kFloor);
+  const double over_max = st.step / std::max(st.ref_max, kFloor);
+  const double few = kFewPairs / double(st.pairs);
+  if (!(ratio > kLimit + few && over_max > kLimitMax + few)) return "";
+  char why[200];
+  std::snprintf(why, sizeof why,
+                "the picture does not go on across the join (its edges differ %.1fx as much as the rows before it, "
+                "%.1fx their largest)",
+                ratio, over_max);
+  return why;
+}
 
 SeamVerdict check_seams(const uint8_t* d, size_t n, const ScanProbe& sp, const std::vector<size_t>& all_joins) {
   SeamVerdict out;
-  std::vector<size_t> joins;
-  for (size_t j : all_joins)
-    if (j > sp.data_start && j < n) joins.push_back(j);
-  std::sort(joins.begin(), joins.end());
-  joins.erase(std::unique(joins.begin(), joins.end()), joins.end());
+  const std::vector<size_t> joins = joins_in_scan(sp.data_start, n, all_joins);
   if (joins.empty()) return out;
-  const Frame& f = sp.frame;
-  const ScanHeader& s = sp.scan;
-  std::vector<size_t> unit_end;
   auto fail = [&](const char* why) {
     out.ok = false;
     out.reason = why;
     return out;
   };
+  // First pass: where each MCU's bits end, to place the joins in MCUs.
+  std::vector<size_t> unit_end;
   if (!walk_scan(d, n, sp, [](int, int) { return false; }, [](int, int, int, const Edges&) {}, &unit_end))
     return fail("the stitched scan does not decode");
-  const uint64_t units = unit_end.size();
-  const bool interleaved = s.ns > 1;
-  const uint64_t per_row = interleaved ? uint64_t(f.mcux) : uint64_t(f.comp[s.cidx[0]].bw_real);
-  // The first MCU that reads bits past each join: fragment k is units [first[k-1], first[k]).
-  std::vector<uint64_t> first;
-  for (size_t j : joins) first.push_back(uint64_t(std::upper_bound(unit_end.begin(), unit_end.end(), j) - unit_end.begin()));
-  auto unit_of = [&](int i, int bx, int by) -> uint64_t {
-    const Component& c = f.comp[s.cidx[i]];
-    return interleaved ? uint64_t(by / c.v) * per_row + uint64_t(bx / c.h) : uint64_t(by) * per_row + uint64_t(bx);
-  };
-  auto frag_of = [&](uint64_t u) { return size_t(std::upper_bound(first.begin(), first.end(), u) - first.begin()); };
-  // Block rows kept per component: a window around each join's row.
-  constexpr int kBefore = 32, kAfter = 8;
-  std::vector<std::vector<std::vector<Edges>>> rows(size_t(s.ns));
-  std::vector<std::vector<std::vector<bool>>> have(size_t(s.ns));
-  for (int i = 0; i < s.ns; i++) {
-    const Component& c = f.comp[s.cidx[i]];
-    rows[i].resize(size_t(c.bh));
-    have[i].resize(size_t(c.bh));
-    const int v = interleaved ? c.v : 1;
-    for (uint64_t u : first) {
-      int row = int(std::min<uint64_t>(u, units ? units - 1 : 0) / per_row) * v;
-      for (int by = std::max(0, row - kBefore * v); by < std::min(c.bh, row + (kAfter + 1) * v); by++) {
-        rows[i][by].resize(size_t(c.bw));
-        have[i][by].assign(size_t(c.bw), false);
-      }
-    }
-  }
+  const ScanLayout layout(sp, unit_end, joins);
+  // Second pass: the pixels of the rows around the joins.
+  KeptRows kept = rows_around_joins(layout);
   if (!walk_scan(
-          d, n, sp, [&](int i, int by) { return !rows[i][by].empty(); },
+          d, n, sp, [&](int i, int by) { return kept.kept(i, by); },
           [&](int i, int bx, int by, const Edges& e) {
-            if (size_t(bx) < rows[i][by].size()) {
-              rows[i][by][bx] = e;
-              have[i][by][bx] = true;
+            if (size_t(bx) < kept.rows[i][by].size()) {
+              kept.rows[i][by][bx] = e;
+              kept.have[i][by][bx] = true;
             }
           },
           nullptr))
     return fail("the stitched scan does not decode");
 
   for (size_t k = 0; k < joins.size(); k++) {
-    SeamStats st;
-    st.join = joins[k];
-    st.unit = first[k];
-    double seam_sum = 0;
-    std::vector<double> before, both;  // per block row: mean edge difference inside fragment k (and k + 1)
-    for (int i = 0; i < s.ns; i++) {
-      const Component& c = f.comp[s.cidx[i]];
-      for (int by = 0; by < c.bh_real; by++) {
-        if (rows[i][by].empty()) continue;
-        double bsum = 0, asum = 0;
-        size_t bn = 0, an = 0;
-        auto pair = [&](const float* ea, const float* eb, uint64_t ua, uint64_t ub) {
-          size_t fa = frag_of(ua), fb = frag_of(ub);
-          double dv = edge_diff(ea, eb);
-          if (fa == k && fb == k + 1) {
-            seam_sum += dv;
-            st.pairs++;
-          } else if (fa == k && fb == k) {
-            bsum += dv;
-            bn++;
-          } else if (fa == k + 1 && fb == k + 1) {
-            asum += dv;
-            an++;
-          }
-        };
-        for (int bx = 0; bx < c.bw_real; bx++) {
-          if (!have[i][by][bx]) continue;
-          const Edges& eb = rows[i][by][bx];
-          const uint64_t ub = unit_of(i, bx, by);
-          if (by > 0 && !rows[i][by - 1].empty() && have[i][by - 1][bx])
-            pair(rows[i][by - 1][bx].bottom, eb.top, unit_of(i, bx, by - 1), ub);
-          if (bx > 0 && have[i][by][bx - 1]) pair(rows[i][by][bx - 1].right, eb.left, unit_of(i, bx - 1, by), ub);
-        }
-        // Rows with a few pairs only say little (a row's mean is what is compared).
-        if (bn >= kRowPairs) before.push_back(bsum / double(bn));
-        if (bn >= kRowPairs) both.push_back(bsum / double(bn));
-        if (an >= kRowPairs) both.push_back(asum / double(an));
-      }
-    }
-    // The fragment before the join is this file's own picture; the one after
-    // may be another's (whose rows can differ wildly from each other when its
-    // geometry is not this frame's), so it serves only when the one before
-    // holds too few rows.
-    const std::vector<double>& ref = before.size() >= kMinRows ? before : both;
-    st.ref_rows = ref.size();
-    st.ref_step = quantile(ref, 0.9);
-    st.ref_max = quantile(ref, 1.0);
-    if (st.pairs) st.step = seam_sum / double(st.pairs);
-    if (st.unit >= units) {
-      // The bytes after the join hold no whole MCU: only the end of the scan.
-    } else if (st.pairs == 0) {
+    SeamStats st = measure_join(layout, kept, k, joins[k]);
+    const std::string why = seam_refusal(st, layout.units);
+    if (!why.empty()) {
       st.ok = false;
-      fail_at(out, st, "there is no picture before the join to compare the rest with");
-    } else if (ref.size() < kMinRows) {
-      st.ok = false;
-      fail_at(out, st, "the picture is too small to check that it goes on across the join");
-    } else {
-      const double ratio = st.step / std::max(st.ref_step, kFloor);
-      const double over_max = st.step / std::max(st.ref_max, kFloor);
-      const double few = kFewPairs / double(st.pairs);
-      if (ratio > kLimit + few && over_max > kLimitMax + few) {
-        st.ok = false;
-        char why[200];
-        std::snprintf(why, sizeof why,
-                      "the picture does not go on across the join (its edges differ %.1fx as much as the rows before it, "
-                      "%.1fx their largest)",
-                      ratio, over_max);
-        fail_at(out, st, why);
-      }
+      fail_at(out, st, why);
     }
     out.seams.push_back(st);
   }

@@ -47,4 +47,15 @@ struct SeamVerdict {
 // a scan that does not decode is a failed check, never a read outside d.
 SeamVerdict check_seams(const uint8_t* d, size_t n, const ScanProbe& scan, const std::vector<size_t>& joins);
 
+// The steps of check_seams that stand alone.
+
+// The joins judged: inside the scan's data (after data_start, before n),
+// sorted, each once.
+std::vector<size_t> joins_in_scan(size_t data_start, size_t n, const std::vector<size_t>& joins);
+
+// The decision for one measured join (its unit, pairs, step and reference
+// rows) in a scan of `units` MCUs: empty when the picture goes on across it
+// (or nothing after it is a whole MCU), else why not.
+std::string seam_refusal(const SeamStats& st, uint64_t units);
+
 }  // namespace blocksmith::carve

@@ -425,22 +425,19 @@ void read_zero_filled(Reader& reader, uint8_t* dst, size_t len, uint64_t off, ui
   std::memset(dst + n, 0, len - n);
 }
 
-// After the scan: each held partial candidate is reassembled from its
-// fragments when the search finds them, else written to partial/ as before.
-void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control, std::vector<CarvedFile> partials,
-                      const std::vector<Fragment>& recovered, CarveReport& rep, const FileSink& sink) {
-  if (partials.empty()) return;
-  std::sort(partials.begin(), partials.end(), [](const CarvedFile& a, const CarvedFile& b) { return a.offset < b.offset; });
+// What the fragment search may not take: the recovered fragments, and what
+// each held candidate was found with (its own wherever it lies in the scan).
+// `starts`: where every file and candidate begins, to find the block grid.
+Claims claims_of(Reader& reader, const CarveOptions& opt, const std::vector<CarvedFile>& partials,
+                 const std::vector<Fragment>& recovered, std::vector<uint64_t>& starts) {
   Claims claims;
-  std::vector<uint64_t> starts;
   for (auto& r : recovered) {
     claims.add(r.offset, r.length);
     starts.push_back(r.offset);
   }
   for (auto& f : partials) {
     starts.push_back(f.offset);
-    // What each candidate was found with is its own, wherever it lies in
-    // the scan: a partial's verified bytes, a header's marker segments.
+    // A partial's verified bytes, a header's marker segments.
     uint64_t own = f.status == Status::partial ? f.length : f.header_end;
     // A file damaged in place: its data after the damage is its own too.
     if (opt.reassemble && f.status == Status::partial && f.broke_at >= f.offset) {
@@ -449,6 +446,12 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
     }
     claims.add_candidate(f.offset, f.offset, own);
   }
+  return claims;
+}
+
+// The fragment search's limits, on the block grid (--block-size, else the
+// filesystem's, else the one the files' starts fall on).
+ReassembleOptions reassemble_options(Reader& reader, const CarveOptions& opt, const std::vector<uint64_t>& starts) {
   ReassembleOptions ro;
   if (opt.reassemble) {
     BlockGrid g = opt.block_size ? offsets_grid(starts, opt.block_size) : filesystem_grid(reader);
@@ -459,8 +462,104 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
   ro.max_gap = opt.max_gap;
   ro.max_attempts = opt.max_attempts;
   ro.max_size = opt.max_size;
-  bool made_partial = false;
-  std::vector<uint8_t> bytes;
+  return ro;
+}
+
+// Resolves the held candidates one by one, in offset order: each becomes a
+// reassembled file, a partial one, or is counted as filtered or rejected.
+class PartialResolver {
+ public:
+  PartialResolver(Reader& reader, const CarveOptions& opt, Claims& claims, const ReassembleOptions& ro,
+                  CarveReport& rep, const FileSink& sink)
+      : reader_(reader), opt_(opt), claims_(claims), ro_(ro), rep_(rep), sink_(sink) {}
+
+  void resolve(CarvedFile& f) {
+    if (claims_.overlaps(f.offset, f.offset + 1)) {  // inside a file recovered from fragments
+      if (f.status == Status::reject) rep_.rejected++;
+      return;
+    }
+    std::string refused;  // a continuation that decoded but was not used, and why
+    const bool filtered = f.info.width < opt_.min_width || f.info.height < opt_.min_height;
+    if (opt_.reassemble && !filtered && reassembled(f, refused)) return;
+    if (f.status == Status::reject) {
+      rep_.rejected++;  // held only for the search
+      return;
+    }
+    if (!refused.empty()) f.reason += "; " + refused;
+    if (filtered || f.length < opt_.min_size) {
+      rep_.filtered++;
+      return;
+    }
+    if (opt_.partials) write_partial(f);
+  }
+
+ private:
+  // True when f was completed from its fragments (then written, or counted
+  // as filtered); else `refused` says why a continuation was not used.
+  bool reassembled(CarvedFile& f, std::string& refused) {
+    Reassembly ra = reassemble(reader_, f.offset, f.broke_at, claims_, ro_, &bytes_);
+    refused = ra.refused;
+    if (!ra.ok) return false;
+    for (auto& fr : ra.fragments) claims_.add(fr.offset, fr.length);
+    f.kind = "reassembled";
+    f.status = Status::complete;
+    f.length = bytes_.size();
+    f.fragments = std::move(ra.fragments);
+    f.broke_at = 0;
+    f.reason.clear();
+    if (f.length < opt_.min_size) {
+      rep_.filtered++;
+      return true;
+    }
+    f.sha256 = sha256_hex(bytes_.data(), bytes_.size());
+    f.path = carved_name(f.offset);
+    if (opt_.write) {
+      if (write_file(opt_.out_dir, f.path, bytes_.data(), bytes_.size(), opt_.keep_identical) == Written::created)
+        rep_.bytes_written += bytes_.size();
+    }
+    rep_.reassembled++;
+    sink_(f);
+    return true;
+  }
+
+  // The candidate's own bytes as they are, to partial/.
+  void write_partial(CarvedFile& f) {
+    bytes_.resize(f.length);
+    read_zero_filled(reader_, bytes_.data(), bytes_.size(), f.offset, opt_.io_sector);
+    f.sha256 = sha256_hex(bytes_.data(), bytes_.size());
+    f.kind = "partial";
+    f.path = "partial/" + carved_name(f.offset);
+    if (opt_.write) {
+      if (!made_partial_dir_) ensure_dir(opt_.out_dir + "/partial");
+      made_partial_dir_ = true;
+      if (write_file(opt_.out_dir + "/partial", carved_name(f.offset), bytes_.data(), bytes_.size(),
+                     opt_.keep_identical) == Written::created)
+        rep_.bytes_written += bytes_.size();
+    }
+    rep_.partial++;
+    sink_(f);
+  }
+
+  Reader& reader_;
+  const CarveOptions& opt_;
+  Claims& claims_;
+  const ReassembleOptions& ro_;
+  CarveReport& rep_;
+  const FileSink& sink_;
+  std::vector<uint8_t> bytes_;  // one buffer for every file
+  bool made_partial_dir_ = false;
+};
+
+// After the scan: each held partial candidate is reassembled from its
+// fragments when the search finds them, else written to partial/ as before.
+void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control, std::vector<CarvedFile> partials,
+                      const std::vector<Fragment>& recovered, CarveReport& rep, const FileSink& sink) {
+  if (partials.empty()) return;
+  std::sort(partials.begin(), partials.end(), [](const CarvedFile& a, const CarvedFile& b) { return a.offset < b.offset; });
+  std::vector<uint64_t> starts;
+  Claims claims = claims_of(reader, opt, partials, recovered, starts);
+  const ReassembleOptions ro = reassemble_options(reader, opt, starts);
+  PartialResolver resolver(reader, opt, claims, ro, rep, sink);
   for (auto& f : partials) {
     if (control.cancelled()) {
       // Stopped: nothing more is written; the candidates stay held
@@ -468,62 +567,7 @@ void resolve_partials(Reader& reader, const CarveOptions& opt, Control& control,
       rep.cancelled = true;
       break;
     }
-    if (claims.overlaps(f.offset, f.offset + 1)) {  // inside a file recovered from fragments
-      if (f.status == Status::reject) rep.rejected++;
-      continue;
-    }
-    std::string refused;  // a continuation that decoded but was not used, and why
-    bool filtered = f.info.width < opt.min_width || f.info.height < opt.min_height;
-    if (opt.reassemble && !filtered) {
-      Reassembly ra = reassemble(reader, f.offset, f.broke_at, claims, ro, &bytes);
-      refused = ra.refused;
-      if (ra.ok) {
-        for (auto& fr : ra.fragments) claims.add(fr.offset, fr.length);
-        f.kind = "reassembled";
-        f.status = Status::complete;
-        f.length = bytes.size();
-        f.fragments = std::move(ra.fragments);
-        f.broke_at = 0;
-        f.reason.clear();
-        if (f.length < opt.min_size) {
-          rep.filtered++;
-          continue;
-        }
-        f.sha256 = sha256_hex(bytes.data(), bytes.size());
-        f.path = carved_name(f.offset);
-        if (opt.write) {
-          if (write_file(opt.out_dir, f.path, bytes.data(), bytes.size(), opt.keep_identical) == Written::created)
-            rep.bytes_written += bytes.size();
-        }
-        rep.reassembled++;
-        sink(f);
-        continue;
-      }
-    }
-    if (f.status == Status::reject) {
-      rep.rejected++;  // held only for the search
-      continue;
-    }
-    if (!refused.empty()) f.reason += "; " + refused;
-    if (filtered || f.length < opt.min_size) {
-      rep.filtered++;
-      continue;
-    }
-    if (!opt.partials) continue;
-    bytes.resize(f.length);
-    read_zero_filled(reader, bytes.data(), bytes.size(), f.offset, opt.io_sector);
-    f.sha256 = sha256_hex(bytes.data(), bytes.size());
-    f.kind = "partial";
-    f.path = "partial/" + carved_name(f.offset);
-    if (opt.write) {
-      if (!made_partial) ensure_dir(opt.out_dir + "/partial");
-      made_partial = true;
-      if (write_file(opt.out_dir + "/partial", carved_name(f.offset), bytes.data(), bytes.size(), opt.keep_identical) ==
-          Written::created)
-        rep.bytes_written += bytes.size();
-    }
-    rep.partial++;
-    sink(f);
+    resolver.resolve(f);
   }
 }
 

@@ -377,6 +377,136 @@ size_t reader_count(const Reader& reader, const ScanOptions& opt) {
   return std::clamp<size_t>(cpus, 1, 2);
 }
 
+
+// How the reader threads read, decided once. advise_sequential first: a
+// Reader that opens an O_DIRECT descriptor for read_uncached does it after.
+ReadMode read_mode_for(Reader& reader, const ScanOptions& opt, size_t readers) {
+  reader.advise_sequential();
+  ReadMode mode;
+  mode.parallel = readers > 1;
+  mode.direct = opt.direct && reader.open_uncached();
+  mode.unreadable_sector = opt.unreadable_sector;
+  return mode;
+}
+
+// The scan's buffers: owned here, lent out through the pool.
+struct ChunkBuffers {
+  ChunkBuffers(size_t count, size_t size) {
+    for (size_t i = 0; i < count; ++i) {
+      storage.push_back(std::make_unique<Chunk>(size));
+      pool.give(storage.back().get());
+    }
+  }
+  std::vector<std::unique_ptr<Chunk>> storage;
+  BufferPool<Chunk> pool;
+};
+
+// Takes the pieces in offset order, on whichever reader thread completes the
+// next one (see Delivery), and hands their runs to the sink. Returns false
+// when that was the last piece the sink gets.
+class Consumer {
+ public:
+  Consumer(Reader& reader, const ScanOptions& opt, const ReadMode& mode, Sink& sink, Control& control,
+           Planner& planner, BufferPool<Chunk>& free_chunks, uint64_t size, uint64_t start)
+      : reader_(reader), opt_(opt), mode_(mode), sink_(sink), control_(control), planner_(planner),
+        free_chunks_(free_chunks), size_(size), start_(start), runs_(sink) {}
+
+  bool operator()(Item& item) {
+    if (item.type == Item::end) return end(item);
+    control_.throw_if_cancelled();
+    if (item.type == Item::hole) {
+      runs_.hole(item.off, item.len);
+    } else if (item.type == Item::free) {
+      runs_.free(item.off, item.len);
+    } else {
+      data(item);
+    }
+    control_.set_done(item.off + item.len - start_);
+    control_.tick();
+    if (sink_.done()) {
+      planner_.stop();  // no more reads
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  bool end(const Item& item) {
+    if (item.error) std::rethrow_exception(item.error);
+    control_.throw_if_cancelled();
+    runs_.flush();
+    // Cancelled while the last run was delivered (by the sink itself, or
+    // Ctrl-C): the scan did not finish, so no on_end.
+    control_.throw_if_cancelled();
+    sink_.on_end(size_);
+    control_.set_done(size_ - start_);
+    control_.tick(true);
+    return false;
+  }
+
+  void data(Item& item) {
+    // The buffer goes back even if the sink throws.
+    struct Release {
+      BufferPool<Chunk>& free_chunks;
+      Chunk* chunk;
+      ~Release() { free_chunks.give(chunk); }
+    } release{free_chunks_, item.chunk};
+    if (item.deferred) {
+      if (!consumer_buf_) consumer_buf_ = std::make_unique<AlignedBuffer>(opt_.chunk_size);
+      read_deferred(reader_, opt_, mode_, item, consumer_buf_->data());
+    }
+    if (!item.chunk->unreadable.empty()) {
+      runs_.flush();  // in offset order: the runs before come first
+      for (const DataRange& u : item.chunk->unreadable) sink_.on_unreadable(u.begin, u.end - u.begin);
+    }
+    deliver_chunk(item, opt_.block_size, runs_);
+    if (opt_.drop_behind) reader_.advise_done(item.off, item.len);
+  }
+
+  Reader& reader_;
+  const ScanOptions& opt_;
+  const ReadMode& mode_;
+  Sink& sink_;
+  Control& control_;
+  Planner& planner_;
+  BufferPool<Chunk>& free_chunks_;
+  const uint64_t size_, start_;
+  RunCoalescer runs_;
+  std::unique_ptr<AlignedBuffer> consumer_buf_;  // deferred pieces, on the delivering thread
+};
+
+// The reader threads. Whatever happens, they are stopped and joined before
+// the buffers, the planner and the delivery they use go away (declare last).
+class ReaderThreads {
+ public:
+  ReaderThreads(Planner& planner, Delivery& delivery, BufferPool<Chunk>& free_chunks, ReadGate& gate)
+      : planner_(planner), delivery_(delivery), free_chunks_(free_chunks), gate_(gate) {}
+  ReaderThreads(const ReaderThreads&) = delete;
+  ReaderThreads& operator=(const ReaderThreads&) = delete;
+
+  void start(size_t count, Reader& reader, const ScanOptions& opt, ReadMode mode) {
+    for (size_t i = 0; i < count; ++i) {
+      threads_.emplace_back(read_pieces, std::ref(reader), std::cref(opt), std::ref(planner_), std::ref(delivery_),
+                            std::ref(free_chunks_), std::ref(gate_), mode);
+    }
+  }
+
+  ~ReaderThreads() {
+    planner_.stop();
+    gate_.close();
+    delivery_.abandon();
+    free_chunks_.close();
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  Planner& planner_;
+  Delivery& delivery_;
+  BufferPool<Chunk>& free_chunks_;
+  ReadGate& gate_;
+  std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
 size_t read_skipping_unreadable(Reader& reader, uint8_t* dst, size_t len, uint64_t off, uint32_t sector,
@@ -409,7 +539,7 @@ size_t read_skipping_unreadable(Reader& reader, uint8_t* dst, size_t len, uint64
   return done;
 }
 
-void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& control) {
+ScanOptions settled_scan_options(const ScanOptions& options, size_t readers) {
   ScanOptions opt = options;
   if (!valid_block_size(opt.block_size)) {
     throw Error(EINVAL, "EINVAL", "", "",
@@ -417,97 +547,26 @@ void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& c
                     " is not a power of two from 512 B to 1 MiB");
   }
   opt.chunk_size = std::max(opt.block_size, (opt.chunk_size / opt.block_size) * opt.block_size);
-  const size_t readers = reader_count(reader, opt);
   opt.buffers = std::max<size_t>({2, opt.buffers, readers + 1});
+  return opt;
+}
 
+void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& control) {
+  const size_t readers = reader_count(reader, options);
+  const ScanOptions opt = settled_scan_options(options, readers);
   const uint64_t size = reader.size();
   const uint64_t start = std::min(opt.start, size);
   control.set_total(size - start);
   control.set_done(0);
-  reader.advise_sequential();
-  ReadMode mode;
-  mode.parallel = readers > 1;
-  mode.direct = opt.direct && reader.open_uncached();
-  mode.unreadable_sector = opt.unreadable_sector;
+  const ReadMode mode = read_mode_for(reader, opt, readers);
 
-  std::vector<std::unique_ptr<Chunk>> storage;
-  BufferPool<Chunk> free_chunks;
-  for (size_t i = 0; i < opt.buffers; ++i) {
-    storage.push_back(std::make_unique<Chunk>(opt.chunk_size));
-    free_chunks.give(storage.back().get());
-  }
+  ChunkBuffers chunks(opt.buffers, opt.chunk_size);
   Planner planner(reader, opt, control);
-  std::unique_ptr<AlignedBuffer> consumer_buf;  // deferred pieces, on the delivering thread
-
-  RunCoalescer runs(sink);
-  // Runs on whichever reader thread completes the next piece (see Delivery).
-  auto deliver = [&](Item& item) -> bool {
-    if (item.type == Item::end) {
-      if (item.error) std::rethrow_exception(item.error);
-      control.throw_if_cancelled();
-      runs.flush();
-      // Cancelled while the last run was delivered (by the sink itself, or
-      // Ctrl-C): the scan did not finish, so no on_end.
-      control.throw_if_cancelled();
-      sink.on_end(size);
-      control.set_done(size - start);
-      control.tick(true);
-      return false;
-    }
-    control.throw_if_cancelled();
-    if (item.type == Item::hole) {
-      runs.hole(item.off, item.len);
-    } else if (item.type == Item::free) {
-      runs.free(item.off, item.len);
-    } else {
-      // The buffer goes back even if the sink throws.
-      struct Release {
-        BufferPool<Chunk>& free_chunks;
-        Chunk* chunk;
-        ~Release() { free_chunks.give(chunk); }
-      } release{free_chunks, item.chunk};
-      if (item.deferred) {
-        if (!consumer_buf) consumer_buf = std::make_unique<AlignedBuffer>(opt.chunk_size);
-        read_deferred(reader, opt, mode, item, consumer_buf->data());
-      }
-      if (!item.chunk->unreadable.empty()) {
-        runs.flush();  // in offset order: the runs before come first
-        for (const DataRange& u : item.chunk->unreadable) sink.on_unreadable(u.begin, u.end - u.begin);
-      }
-      deliver_chunk(item, opt.block_size, runs);
-      if (opt.drop_behind) reader.advise_done(item.off, item.len);
-    }
-    control.set_done(item.off + item.len - start);
-    control.tick();
-    if (sink.done()) {
-      planner.stop();  // no more reads
-      return false;
-    }
-    return true;
-  };
-  Delivery delivery(deliver);
+  Consumer consumer(reader, opt, mode, sink, control, planner, chunks.pool, size, start);
+  Delivery delivery(std::ref(consumer));
   ReadGate gate;
-
-  std::vector<std::thread> threads;
-  // Whatever happens below, stop and join the readers before buffers go away.
-  struct Joiner {
-    Planner& planner;
-    Delivery& delivery;
-    BufferPool<Chunk>& free_chunks;
-    ReadGate& gate;
-    std::vector<std::thread>& threads;
-    ~Joiner() {
-      planner.stop();
-      gate.close();
-      delivery.abandon();
-      free_chunks.close();
-      for (auto& t : threads) t.join();
-    }
-  } joiner{planner, delivery, free_chunks, gate, threads};
-  for (size_t i = 0; i < readers; ++i) {
-    threads.emplace_back(read_pieces, std::ref(reader), std::cref(opt), std::ref(planner), std::ref(delivery),
-                         std::ref(free_chunks), std::ref(gate), mode);
-  }
+  ReaderThreads threads(planner, delivery, chunks.pool, gate);
+  threads.start(readers, reader, opt, mode);
   delivery.wait();
 }
 

@@ -79,6 +79,12 @@ class Sink {
 // with it last).
 void run_scan(Reader& reader, const ScanOptions& options, Sink& sink, Control& control);
 
+// The options as run_scan runs them with `readers` reader threads: pieces a
+// whole number of blocks (at least one), and a buffer for every reader and
+// at least one more (one for the piece being delivered). Throws EINVAL for a
+// block size classify.h does not take.
+ScanOptions settled_scan_options(const ScanOptions& options, size_t readers);
+
 // After a read that failed with EIO: reads [off, off + len) again in
 // `sector` steps (aligned to it); what still fails is zero-filled and told to
 // on_unreadable (adjacent sectors as one range). Returns fewer bytes than
