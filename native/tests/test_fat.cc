@@ -150,6 +150,9 @@ TEST("FAT12 floppy: a file deleted after a delete-and-rewrite is taken around th
   const DeletedFile& b = must_find(v, "_ONGNA~1.BIN");
   CHECK_EQ(b.size, 3000u);
   CHECK_EQ(b.first_cluster, df.first_cluster);
+  // D, written later into B's clusters, holds them: B is overwritten.
+  CHECK(b.status == DeletedStatus::overwritten);
+  CHECK_EQ(b.overwritten_bytes, 3000u);
   // Live files are allocated, the deleted file's clusters free.
   CHECK(!v.free.empty());
   for (const auto& e : df.extents) CHECK(!overlaps(v.allocated, e.begin, e.end) && overlaps(v.free, e.begin, e.end));

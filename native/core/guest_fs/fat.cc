@@ -8,7 +8,9 @@
 //    bitmap is complete: from the first cluster, which must still hold '.'
 //    and '..', on through the next clusters no live file owns while they
 //    parse as directory entries, up to the end marker.
-// Then every deleted file gets its recovery plan (fat_recover). Paths are
+// Then every deleted file gets its recovery plan (fat_recover), and of
+// deleted files sharing clusters only the last written stays recoverable.
+// Paths are
 // relative to the root ("DCIM/100CANON/IMG_0001.JPG").
 //
 // Bounds: one bit per cluster (live clusters; directory clusters walked, so
@@ -62,6 +64,7 @@ class FatWalk {
     for (auto& f : v_.deleted) {
       if (!f.directory) plan_fat_recovery(g_, fat_, live_, f);
     }
+    settle_shared_clusters(v_.deleted);
     build_maps();
     if (problems_dropped_ > 0) v_.problems.push_back("... and " + std::to_string(problems_dropped_) + " more problems");
   }

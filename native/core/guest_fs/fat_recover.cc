@@ -84,4 +84,51 @@ void plan_fat_recovery(const FatGeometry& g, const FatTable& fat, const ClusterB
   f.status = DeletedStatus::recoverable;
 }
 
+namespace {
+
+// When the file's clusters were written: its creation time, else its modification time.
+bool written_at(const DeletedFile& f, int64_t& sec, uint32_t& ns) {
+  const Timestamp& t = f.times.created.known ? f.times.created : f.times.modified;
+  sec = t.seconds;
+  ns = t.nanoseconds;
+  return t.known;
+}
+
+}  // namespace
+
+void settle_shared_clusters(std::vector<DeletedFile>& files) {
+  struct Piece {
+    uint64_t begin, end;
+    size_t file;
+  };
+  std::vector<Piece> pieces;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (files[i].status != DeletedStatus::recoverable || files[i].directory) continue;
+    for (const auto& e : files[i].extents) pieces.push_back({e.begin, e.end, i});
+  }
+  std::sort(pieces.begin(), pieces.end(), [](const Piece& a, const Piece& b) { return a.begin < b.begin; });
+  std::vector<uint64_t> lost(files.size(), 0);
+  // Each piece against the later-starting pieces it overlaps. Real volumes
+  // have few overlaps; a hostile one (thousands of entries claiming the
+  // same clusters) gets a bounded number of comparisons.
+  uint64_t budget = uint64_t(16) << 20;
+  for (size_t i = 0; i < pieces.size() && budget > 0; ++i) {
+    for (size_t j = i + 1; j < pieces.size() && pieces[j].begin < pieces[i].end && budget > 0; ++j, --budget) {
+      const Piece &a = pieces[i], &b = pieces[j];
+      if (a.file == b.file) continue;
+      int64_t sa, sb;
+      uint32_t na, nb;
+      if (!written_at(files[a.file], sa, na) || !written_at(files[b.file], sb, nb)) continue;
+      if (sa == sb && na == nb) continue;
+      const size_t older = (sa < sb || (sa == sb && na < nb)) ? a.file : b.file;
+      lost[older] += std::min(a.end, b.end) - b.begin;
+    }
+  }
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (lost[i] == 0) continue;
+    files[i].status = DeletedStatus::overwritten;
+    files[i].overwritten_bytes = std::min<uint64_t>(lost[i], files[i].size);
+  }
+}
+
 }  // namespace blocksmith::fs

@@ -29,4 +29,14 @@ namespace blocksmith::fs {
 // f.first_cluster and f.size (a file, not a directory).
 void plan_fat_recovery(const FatGeometry& g, const FatTable& fat, const ClusterBitmap& live, DeletedFile& f);
 
+// Deleted files whose recoverable plans share bytes: a file written into a
+// deleted file's clusters and deleted in turn (delete B, write D into B's
+// hole, delete D). Only the one written last can hold its own bytes: of two
+// sharing files, the one created earlier (creation time, else modification
+// time) becomes overwritten, the shared bytes counted in overwritten_bytes
+// (its extents kept). When the times do not order them, both stay: the
+// content decides (a JPEG that does not decode is not good). Comparisons
+// are bounded (16 Mi pairs).
+void settle_shared_clusters(std::vector<DeletedFile>& files);
+
 }  // namespace blocksmith::fs
