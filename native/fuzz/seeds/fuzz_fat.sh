@@ -4,7 +4,7 @@
 # delete-and-rewrite, deleted files and a deleted directory tree; their
 # zero tails are cut off (the harness reads past the input as zeros).
 set -euo pipefail
-out=$1
+out=$(realpath "$1")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 command -v mkfs.fat >/dev/null && command -v mcopy >/dev/null || exit 0
