@@ -48,7 +48,7 @@
         "native/core/qcow2/cluster_map.cc",
         "native/core/qcow2/qcow2_reader.cc",
         "native/core/guest_fs/checksum.cc", "native/core/guest_fs/partition.cc", "native/core/guest_fs/ext.cc", "native/core/guest_fs/ext_refs.cc",
-        "native/core/guest_fs/inspect.cc", "native/core/host/mount_check.cc", "native/core/host/mountinfo.cc", "native/core/host/block_devices.cc", "native/core/host/same_storage.cc",
+        "native/core/guest_fs/inspect.cc", "native/core/guest_fs/scan_scope.cc", "native/core/host/mount_check.cc", "native/core/host/mountinfo.cc", "native/core/host/block_devices.cc", "native/core/host/same_storage.cc",
         "native/core/rbd/librbd_api.cc",
         "native/core/rbd/session.cc",
         "native/core/sinks/rbd_sink.cc", "native/core/sinks/rbd_verify_sink.cc",
