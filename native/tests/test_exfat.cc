@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -117,6 +118,8 @@ std::vector<uint8_t> plan_bytes(const std::vector<uint8_t>& image, const Deleted
     if (e.end > image.size() || e.begin > e.end) coretest::fail(__FILE__, __LINE__, f.path + ": extent outside the image");
     out.insert(out.end(), image.begin() + e.begin, image.begin() + e.end);
   }
+  // Past ValidDataLength the file reads as zeros, whatever the clusters hold.
+  if (f.valid_size < out.size()) std::fill(out.begin() + f.valid_size, out.end(), 0);
   return out;
 }
 
@@ -416,6 +419,55 @@ TEST("exfat: a root directory chain loop and a directory cycle are recorded prob
   bool cycle = false;
   for (const auto& p : v.problems) cycle = cycle || p.find("directory cycle") != std::string::npos;
   CHECK(cycle);
+}
+
+TEST("exfat: ValidDataLength below DataLength: valid_size says where the zeros start") {
+  // exfat-fuse writes the zeros (ValidDataLength == DataLength); Linux's
+  // exfat leaves them unwritten. So the entry of a real deleted file is
+  // given a shorter ValidDataLength, its set checksum recomputed.
+  TempDir tmp;
+  const std::string img = tmp.path + "/v.img";
+  sh("truncate -s 4M " + q(img) + " && mkfs.exfat -c 4K " + q(img) + " >/dev/null");
+  {
+    Mounted m(img, 0, 4 << 20, tmp.path + "/m");
+    sh("head -c 30000 /dev/urandom > " + q(m.dir + "/f") + " && sync && rm " + q(m.dir + "/f"));
+    m.unmount();
+  }
+  auto bytes = slurp(img);
+  const size_t file = root_entry(bytes, 0x05);
+  CHECK_EQ(le64(&bytes[file + 32 + 8]), 30000u);  // as exfat-fuse wrote it
+  const uint64_t valid = 1000;
+  std::memcpy(&bytes[file + 32 + 8], &valid, 8);
+  const uint16_t sum = exfat_set_checksum(&bytes[file], bytes[file + 1] + 1u);
+  std::memcpy(&bytes[file + 2], &sum, 2);
+  MemoryReader r(bytes.data(), bytes.size());
+  const VolumeFiles v = read_exfat(r, 0, bytes.size());
+  const DeletedFile* f = find(v, "f");
+  CHECK(f && f->status == DeletedStatus::recoverable);
+  CHECK_EQ(f->size, 30000u);
+  CHECK_EQ(f->valid_size, 1000u);
+  // A ValidDataLength past DataLength (hostile) is held to the size.
+  const uint64_t big = 1ull << 40;
+  std::memcpy(&bytes[file + 32 + 8], &big, 8);
+  const uint16_t sum2 = exfat_set_checksum(&bytes[file], bytes[file + 1] + 1u);
+  std::memcpy(&bytes[file + 2], &sum2, 2);
+  CHECK_EQ(find(read_exfat(r, 0, bytes.size()), "f")->valid_size, 30000u);
+}
+
+TEST("exfat: a deleted entry set whose checksum no longer matches is not taken") {
+  TempDir tmp;
+  const std::string img = tmp.path + "/v.img";
+  sh("truncate -s 4M " + q(img) + " && mkfs.exfat -c 4K " + q(img) + " >/dev/null");
+  {
+    Mounted m(img, 0, 4 << 20, tmp.path + "/m");
+    sh("head -c 30000 /dev/urandom > " + q(m.dir + "/f") + " && sync && rm " + q(m.dir + "/f"));
+    m.unmount();
+  }
+  auto bytes = slurp(img);
+  MemoryReader r(bytes.data(), bytes.size());
+  CHECK(find(read_exfat(r, 0, bytes.size()), "f") != nullptr);
+  bytes[root_entry(bytes, 0x05) + 32 + 20] ^= 1;  // the first cluster, as if the slot were half reused
+  CHECK_EQ(read_exfat(r, 0, bytes.size()).deleted.size(), 0u);
 }
 
 TEST("exfat: timestamps: 10 ms increments, UTC offsets, local time without one") {
