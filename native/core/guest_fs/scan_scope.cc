@@ -5,6 +5,7 @@
 
 #include "core/base/error.h"
 #include "core/guest_fs/inspect.h"
+#include "core/guest_fs/volume_files.h"
 
 namespace blocksmith::fs {
 namespace {
@@ -29,10 +30,61 @@ void complement(const ScopeVolume& v, const std::vector<ByteRange>& free, FreeMa
   out.normalize();
 }
 
+// The reader's message without its leading "'path': " (the report names the source).
+std::string reason_of(const Error& e, const std::string& path) {
+  std::string m = e.what();
+  const std::string prefix = "'" + path + "': ";
+  if (m.rfind(prefix, 0) == 0) m.erase(0, prefix.size());
+  return m;
+}
+
+// A FAT12/16/32 or exFAT filesystem at [s.offset, s.offset + s.length):
+// false when neither boot sector is there. Recognised: its maps, or the
+// reason they are not trusted (the reader refused it, or found problems).
+bool read_fat_family(Reader& reader, ScopeVolume& s, Maps& m) {
+  bool fat = false, exfat = false;
+  try {
+    exfat = probe_exfat(reader, s.offset, s.length);
+    fat = !exfat && probe_fat(reader, s.offset, s.length);
+  } catch (const Error& e) {
+    if (e.code().rfind("ERR_FS_", 0) != 0) throw;  // I/O errors are the source's
+  }
+  if (!fat && !exfat) return false;
+  s.filesystem = exfat ? "exfat" : "fat";
+  try {
+    VolumeFiles vf = exfat ? read_exfat(reader, s.offset, s.length) : read_fat(reader, s.offset, s.length);
+    s.filesystem = vf.filesystem;
+    if (!vf.problems.empty()) {
+      s.problem = vf.problems.front();
+      if (vf.problems.size() > 1) s.problem += " (and " + std::to_string(vf.problems.size() - 1) + " more problems)";
+      return true;
+    }
+    m.free = std::move(vf.free);
+    m.allocated = std::move(vf.allocated);
+    m.free.normalize();
+    m.allocated.normalize();
+    s.free_bytes = m.free.total();
+    s.allocated_bytes = m.allocated.total();
+  } catch (const Error& e) {
+    if (e.code().rfind("ERR_FS_", 0) != 0) throw;
+    s.problem = reason_of(e, reader.path());
+  }
+  return true;
+}
+
+bool whole_source_is_fat_family(Reader& reader) {
+  try {
+    return probe_exfat(reader, 0, reader.size()) || probe_fat(reader, 0, reader.size());
+  } catch (const Error& e) {
+    if (e.code().rfind("ERR_FS_", 0) != 0) throw;
+    return false;
+  }
+}
+
 // The ext volumes the sparsify --fs inspection found (its free map is
 // merged over all volumes: each takes its own part), the refused ones with
-// their reason, the others as unrecognised.
-void from_inspection(const Inspection& in, std::vector<ScopeVolume>& volumes, std::vector<Maps>& maps) {
+// their reason; the others are tried as FAT/exFAT, else unrecognised.
+void from_inspection(Reader& reader, const Inspection& in, std::vector<ScopeVolume>& volumes, std::vector<Maps>& maps) {
   for (const auto& v : in.volumes) {
     ScopeVolume s;
     s.partition = v.number;
@@ -54,6 +106,8 @@ void from_inspection(const Inspection& in, std::vector<ScopeVolume>& volumes, st
     } else if (v.action == "refused") {
       s.filesystem = v.filesystem;
       s.problem = v.reason;
+    } else if (v.type != "0xee") {
+      read_fat_family(reader, s, m);
     }
     volumes.push_back(std::move(s));
     maps.push_back(std::move(m));
@@ -90,12 +144,23 @@ ScanScope plan_scan_scope(Reader& reader, const std::string& requested, uint64_t
   if (requested == "all") return finish();
 
   std::vector<Maps> maps;
-  Inspection in = inspect_filesystems(reader);
-  if (!in.error_code.empty()) {
-    rep.reason = "the partition table cannot be trusted: " + in.reason;
-    return finish();
+  // A FAT boot sector ends in 0x55AA like an MBR and keeps boot code where an
+  // MBR keeps its entries: it is asked first (its checks are far stricter).
+  if (whole_source_is_fat_family(reader)) {
+    ScopeVolume s;
+    s.length = reader.size();
+    Maps m;
+    read_fat_family(reader, s, m);
+    rep.volumes.push_back(std::move(s));
+    maps.push_back(std::move(m));
+  } else {
+    Inspection in = inspect_filesystems(reader);
+    if (!in.error_code.empty()) {
+      rep.reason = "the partition table cannot be trusted: " + in.reason;
+      return finish();
+    }
+    from_inspection(reader, in, rep.volumes, maps);
   }
-  from_inspection(in, rep.volumes, maps);
 
   // Only the volumes the scanned range touches decide.
   const ScopeVolume* damaged = nullptr;
@@ -114,7 +179,7 @@ ScanScope plan_scan_scope(Reader& reader, const std::string& requested, uint64_t
     return finish();
   }
   if (!trusted) {
-    rep.reason = "no recognised filesystem (ext2/3/4) in the scanned range";
+    rep.reason = "no recognised filesystem (ext2/3/4, FAT12/16/32, exFAT) in the scanned range";
     return finish();
   }
   rep.used = requested == "auto" ? "free" : requested;

@@ -394,6 +394,11 @@ void Driver::scan(const uint8_t* d, uint64_t base, size_t n, bool in_window) {
     } else {
       if (res.status == Status::partial) emit(abs, at, res, false, 0);
       else if (opt_.reassemble && (res.header_end > 1 || res.broke_at > 512)) hold_rejected(abs, res);
+      // Its bytes ran into a skipped range (out of scope): a first fragment
+      // that ends inside its marker segments (a large EXIF) looks like a
+      // header cut short here, while the whole-source scan would have walked
+      // on into the next file's bytes and held it. The search decides.
+      else if (opt_.reassemble && in_window && cut_) hold_rejected(abs, res);
       else rep_.rejected++;
       pos_ = abs + std::max<size_t>(res.header_end, 1);
     }
