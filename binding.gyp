@@ -129,6 +129,7 @@
         "native/tests/test_carve.cc",
         "native/tests/test_reassemble.cc",
         "native/tests/test_fs.cc",
+        "native/tests/test_scan_scope.cc",
         "native/tests/test_fat.cc",
         "native/tests/test_exfat.cc",
         "native/tests/test_output_files.cc",
