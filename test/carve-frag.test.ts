@@ -155,7 +155,7 @@ describe('carve: a FAT32 image fragmented by the filesystem', () => {
     put('BIG.JPG', big);
     spawnSyncOk('mdel', ['-i', img, '::/BIG.JPG']);
 
-    const r = await carve(img, { outDir: join(dir, 'out-fat'), force: true });
+    const r = await carve(img, { outDir: join(dir, 'out-fat'), force: true, scope: 'all' }); // the live photos too
     const re = r.files.filter((f) => f.status === 'reassembled');
     expect(re.length).toBe(1);
     expect(re[0]!.sha256).toBe(sha256(big));
@@ -245,7 +245,7 @@ describe('carve: ext2 files whose indirect block falls inside a marker segment',
       const want = new Map(names.map((n) => [sha256(readFileSync(join(truth, n))), n]));
 
       const out = join(dir, `out-ext2b${bs}`);
-      const r = await carve(img, { outDir: out, force: true });
+      const r = await carve(img, { outDir: out, force: true, scope: 'all' }); // live files
       const got = new Map<string, (typeof r.files)[number]>();
       for (const f of r.files) got.set(sha256(readFileSync(join(out, f.path!))), f);
       for (const [sha, name] of want) expect(got.has(sha), name).toBe(true);

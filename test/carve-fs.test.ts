@@ -46,7 +46,7 @@ describe('carve on filesystem images', () => {
     const listing = spawnSyncOk('mdir', ['-i', img, '-b', '::/']);
     expect(listing).not.toMatch(/IMG_1000/);
     const out = join(dir, 'out-fat');
-    const rep = await carve(img, { outDir: out, force: true });
+    const rep = await carve(img, { outDir: out, force: true, scope: 'all' }); // live ones too
     expectAllExact(out);
     expect(rep.complete).toBe(photos.length);
     expect(rep.partial).toBe(0);
@@ -57,7 +57,7 @@ describe('carve on filesystem images', () => {
     spawnSyncOk('mke2fs', ['-q', '-t', 'ext4', '-b', '4096', '-d', join(dir, 'photos'), img, '32M']);
     for (const p of photos.filter((_, i) => i % 2 === 1)) spawnSyncOk('debugfs', ['-w', '-R', `rm /${p.name}`, img]);
     const out = join(dir, 'out-ext4');
-    const rep = await carve(img, { outDir: out, force: true, sectorSize: 4096 });
+    const rep = await carve(img, { outDir: out, force: true, sectorSize: 4096, scope: 'all' }); // live ones too
     expectAllExact(out);
     expect(rep.complete).toBe(photos.length);
   });

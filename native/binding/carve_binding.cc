@@ -59,6 +59,17 @@ CarveOptions read_carve_options(Napi::Env env, Napi::Value v) {
     Napi::Object ro = r.As<Napi::Object>();
     c.recovered.push_back(Fragment{uint_value(env, ro.Get("offset"), "recovered"), uint_value(env, ro.Get("length"), "recovered")});
   }
+  // Scope free: ranges not to scan (what an undelete recovered).
+  Napi::Array exclude = array_option(env, o, "exclude");
+  for (uint32_t i = 0; i < exclude.Length(); i++) {
+    Napi::Value r = exclude.Get(i);
+    if (!r.IsObject()) throw invalid_arg(env, "exclude must hold {offset, length} objects");
+    Napi::Object ro = r.As<Napi::Object>();
+    const uint64_t off = uint_value(env, ro.Get("offset"), "exclude"), len = uint_value(env, ro.Get("length"), "exclude");
+    c.exclude.push_back({off, off + len});
+  }
+  if (!o.Get("rangeStart").IsUndefined()) c.range_start = uint_value(env, o.Get("rangeStart"), "rangeStart");
+  if (!blocksmith::fs::valid_scope(c.scope)) throw invalid_arg(env, "scope must be auto, free, all or allocated, not '" + c.scope + "'");
   Napi::Array known = array_option(env, o, "known");
   for (uint32_t i = 0; i < known.Length(); i++) {
     Napi::Value k = known.Get(i);
@@ -104,6 +115,33 @@ Napi::Object file_object(Napi::Env env, const CarvedFile& f) {
   return o;
 }
 
+// The scope used, why, and the bytes in and out of it (guest_fs/scan_scope.h).
+Napi::Object scope_object(Napi::Env env, const blocksmith::fs::ScopeReport& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("requested", s.requested);
+  o.Set("used", s.used);
+  if (!s.reason.empty()) o.Set("reason", s.reason);
+  o.Set("bytesInScope", static_cast<double>(s.bytes_in_scope));
+  o.Set("bytesSkipped", static_cast<double>(s.bytes_skipped));
+  Napi::Array vols = Napi::Array::New(env, s.volumes.size());
+  for (size_t i = 0; i < s.volumes.size(); i++) {
+    const auto& v = s.volumes[i];
+    Napi::Object vo = Napi::Object::New(env);
+    if (v.partition) vo.Set("partition", v.partition);
+    vo.Set("filesystem", v.filesystem.empty() ? env.Null() : Napi::String::New(env, v.filesystem));
+    vo.Set("offset", static_cast<double>(v.offset));
+    vo.Set("length", static_cast<double>(v.length));
+    if (!v.filesystem.empty() && v.problem.empty()) {
+      vo.Set("freeBytes", static_cast<double>(v.free_bytes));
+      vo.Set("allocatedBytes", static_cast<double>(v.allocated_bytes));
+    }
+    if (!v.problem.empty()) vo.Set("problem", v.problem);
+    vols.Set(static_cast<uint32_t>(i), vo);
+  }
+  o.Set("volumes", vols);
+  return o;
+}
+
 Napi::Object report_object(Napi::Env env, const CarveReport& rep) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("source", rep.source);
@@ -112,6 +150,7 @@ Napi::Object report_object(Napi::Env env, const CarveReport& rep) {
   o.Set("end", static_cast<double>(rep.end));
   o.Set("nextOffset", static_cast<double>(rep.next_offset));
   o.Set("bytesScanned", static_cast<double>(rep.bytes_scanned));
+  if (!rep.scope.used.empty()) o.Set("scope", scope_object(env, rep.scope));
   o.Set("candidates", static_cast<double>(rep.candidates));
   o.Set("complete", static_cast<double>(rep.complete));
   o.Set("partial", static_cast<double>(rep.partial));

@@ -98,6 +98,7 @@ void fields(CarveOptions& c, F&& f) {
   f("maxGap", c.max_gap);
   f("maxAttempts", c.max_attempts);
   f("keepIdentical", c.keep_identical);
+  f("scope", c.scope);
 }
 
 }  // namespace carve

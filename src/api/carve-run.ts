@@ -76,6 +76,8 @@ export class CarveRun {
     return {
       ...o,
       keepIdentical: this.setup.previous !== undefined,
+      // The scope's byte counts cover the whole carve, the interrupted run's part too.
+      ...(this.setup.previous ? { rangeStart: this.setup.previous.start } : {}),
       held: this.heldBefore,
       recovered: this.recoveredBefore,
       known: o.dedupe ? this.files.filter((f) => f.status === 'complete' && f.offset < this.setup.offset && f.path).map((f) => ({ sha256: f.sha256, offset: f.offset })) : [],
@@ -203,6 +205,7 @@ export class CarveRun {
       end: r?.end ?? end ?? 0,
       nextOffset: at.nextOffset,
       bytesScanned: prev('bytesScanned') + (cur?.bytesScanned ?? 0),
+      ...((cur?.scope ?? previous?.scope) ? { scope: cur?.scope ?? previous?.scope } : {}),
       candidates: prev('candidates') + (cur?.candidates ?? 0),
       complete: count('complete'),
       reassembled: count('reassembled'),

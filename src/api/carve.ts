@@ -14,7 +14,7 @@ import { carveOutputIn, clearStaleTemporaries, createOutput, planOutput, ReportR
 import { sameStorage } from '../host/same-storage.js';
 import { sourceSize } from '../host/source-size.js';
 import { runJob, type JobOptions } from '../seam/job.js';
-import { native, type NativeCarveOptions, type NativeCarveReport } from '../seam/native.js';
+import { native, type CarveScopeName, type NativeCarveOptions, type NativeCarveReport } from '../seam/native.js';
 import { defaults } from './defaults.js';
 import { readPrevious } from './carve-resume.js';
 import { CarveRun } from './carve-run.js';
@@ -25,13 +25,14 @@ export type { CarvedFile, FileFragment, UnreadableRange } from './carved-file.js
 import type { CarvedFile } from './carved-file.js';
 
 export type { CarveReport, CarveSummary } from './carve-report.js';
+export type { CarveScopeName, NativeCarveScope as CarveScope } from '../seam/native.js';
 import type { CarveReport } from './carve-report.js';
 
 /** The carve's options (NativeCarveOptions, sizes also as text) but those of a resumed run, which `resume` sets. */
 export interface CarveOptions
   extends JobOptions,
     SizesAsText<
-      Omit<NativeCarveOptions, 'chunkSize' | 'write' | 'keepIdentical' | 'held' | 'recovered' | 'known'>,
+      Omit<NativeCarveOptions, 'chunkSize' | 'write' | 'keepIdentical' | 'held' | 'recovered' | 'known' | 'rangeStart'>,
       'offset' | 'length' | 'minSize' | 'maxSize' | 'blockSize' | 'maxGap'
     > {
   /** Allow an output directory on the same device/filesystem as the source. */
@@ -48,6 +49,8 @@ export interface CarveOptions
 export interface CarveAbortError extends AbortError {
   report: CarveReport;
 }
+
+const SCOPES: readonly CarveScopeName[] = ['auto', 'free', 'all', 'allocated'];
 
 function optSize(v: number | string | undefined, what: string): number | undefined {
   return v === undefined ? undefined : parseSize(v, what);
@@ -85,6 +88,8 @@ const RESULT_OPTIONS: [key: string, name: string, fallback: unknown][] = [
   ['blockSize', 'block size', 'auto'],
   ['maxGap', 'max gap', defaults.carve.maxGap],
   ['maxAttempts', 'max attempts', defaults.carve.maxAttempts],
+  // A report without a scope was written before scopes existed: that run scanned everything.
+  ['scope', 'scope', 'all'],
 ];
 
 /** What the caller asked for, checked before anything is read or created (the source is only opened and closed). */
@@ -120,6 +125,8 @@ function checkRequest(source: string, options: CarveOptions): CheckedRequest {
     throw new InvalidArgumentError(`block size must be from 1 to 16M, got ${options.blockSize}`);
   if (options.maxAttempts !== undefined && (!Number.isSafeInteger(options.maxAttempts) || options.maxAttempts < 0))
     throw new InvalidArgumentError('maxAttempts must be a non-negative integer');
+  if (options.scope !== undefined && !SCOPES.includes(options.scope))
+    throw new InvalidArgumentError(`scope must be one of ${SCOPES.join(', ')}, got ${String(options.scope)}`);
   if (options.length !== undefined && length === 0) throw new InvalidArgumentError('length must be at least 1 byte (omit it to scan to the end)');
   const size = checkSource(source);
   if (options.offset !== undefined && size !== undefined && offset > 0 && offset >= size)
@@ -127,7 +134,7 @@ function checkRequest(source: string, options: CarveOptions): CheckedRequest {
   return { offset, length, sectorSize, minSize, maxSize, blockSize, maxGap, size };
 }
 
-type CarveJobOptions = NativeCarveOptions & { offset: number; dedupe: boolean };
+type CarveJobOptions = NativeCarveOptions & { offset: number; dedupe: boolean; scope: CarveScopeName };
 
 /**
  * The options handed to the addon, and report.json's `options`: the result
@@ -155,6 +162,8 @@ function nativeOptionsFor(options: CarveOptions, req: CheckedRequest, outDir: st
     ...(blockSize !== undefined ? { blockSize } : {}),
     ...(maxGap !== undefined ? { maxGap } : {}),
     ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
+    scope: options.scope ?? d.scope,
+    ...(options.exclude !== undefined ? { exclude: options.exclude } : {}),
   };
 }
 

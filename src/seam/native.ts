@@ -294,6 +294,16 @@ export interface NativeCarveOptions {
   maxGap?: number;
   /** Decodes tried per broken file before it is left partial. Default: `defaults.carve.maxAttempts`. */
   maxAttempts?: number;
+  /**
+   * Which bytes are scanned: 'free' (what no live file or filesystem structure owns), 'allocated', 'all', or 'auto'
+   * (the default, `defaults.carve.scope`): free when the ext2/3/4, FAT or exFAT filesystems in the range are
+   * recognised and consistent, else all. Bytes outside every recognised filesystem are scanned in every scope.
+   */
+  scope?: CarveScopeName;
+  /** Scope free: byte ranges not to scan either (what an undelete already recovered). */
+  exclude?: { offset: number; length: number }[];
+  /** A resumed run: where the whole carve started (the scope's byte counts cover it from there). */
+  rangeStart?: number;
   /** A resumed run: a file already there with the same bytes counts as written. */
   keepIdentical?: boolean;
   /** A resumed run: candidates held for the fragment search before `offset`, checked again. */
@@ -316,7 +326,32 @@ export interface NativeDefaults {
   rbdTarget: OptionDefaults<NativeRbdTarget>;
   rbdImport: OptionDefaults<NativeRbdImportOptions>;
   rbdExport: OptionDefaults<NativeRbdExportOptions>;
-  carve: OptionDefaults<Omit<NativeCarveOptions, 'outDir'>>;
+  // scope: a string the core exports ("auto"), typed as its names.
+  carve: OptionDefaults<Omit<NativeCarveOptions, 'outDir'>> & { scope: CarveScopeName };
+}
+
+export type CarveScopeName = 'auto' | 'free' | 'all' | 'allocated';
+
+/** The scope a carve used (guest_fs/scan_scope.h). */
+export interface NativeCarveScope {
+  requested: CarveScopeName;
+  used: Exclude<CarveScopeName, 'auto'>;
+  /** Why `used` is 'all' although another scope was asked for (or 'auto' chose it). */
+  reason?: string;
+  /** Bytes of the carve's range the scope reads, and those it leaves out. */
+  bytesInScope: number;
+  bytesSkipped: number;
+  /** The source's volumes (not listed for scope 'all'): filesystem null when not recognised (scanned whole). */
+  volumes: {
+    partition?: number;
+    filesystem: string | null;
+    offset: number;
+    length: number;
+    freeBytes?: number;
+    allocatedBytes?: number;
+    /** Why its maps are not trusted. */
+    problem?: string;
+  }[];
 }
 
 export interface NativeCarveReport {
@@ -327,6 +362,8 @@ export interface NativeCarveReport {
   /** Where `resume` continues; equals `end` when the run finished. */
   nextOffset: number;
   bytesScanned: number;
+  /** The scope used (absent in reports written before scopes existed: those scanned everything). */
+  scope?: NativeCarveScope;
   candidates: number;
   complete: number;
   /** Files recovered from two or more fragments (status 'reassembled'). */

@@ -85,6 +85,7 @@ class Driver final : public Sink {
   void on_data(uint64_t off, const uint8_t* bytes, size_t len) override;
   void on_hole(uint64_t off, uint64_t len) override { zeros(off, len); }
   void on_zero(uint64_t off, uint64_t len) override { zeros(off, len); }
+  void on_free(uint64_t off, uint64_t len) override { skipped(off, len); }
   void on_unreadable(uint64_t off, uint64_t len) override { add_unreadable(off, len); }
   bool done() const override { return done_; }
 
@@ -94,6 +95,7 @@ class Driver final : public Sink {
   void keep(const uint8_t* d, uint64_t base, size_t n, size_t from, bool in_window);
   bool carry_starts_candidate(const uint8_t* p, size_t n) const;
   void zeros(uint64_t off, uint64_t len);
+  void skipped(uint64_t off, uint64_t len);
   void tick();
   void add_unreadable(uint64_t off, uint64_t len);
   void emit(uint64_t abs, const uint8_t* data, const CheckResult& res, bool thumbnail, uint64_t parent);
@@ -114,6 +116,7 @@ class Driver final : public Sink {
   std::vector<uint8_t> win_;       // bytes kept from earlier pieces, contiguous, up to the last byte delivered
   uint64_t win_off_ = 0;           // source offset of win_[0] (== pos_ while it is not empty)
   bool pending_ = false;           // the candidate at pos_ needs more bytes
+  bool cut_ = false;               // the window ends where a skipped range starts (out of scope)
   size_t want_ = 0;                // ...and is checked again when the window holds this many
   CheckResume resume_;             // ...going on from here
   uint64_t resume_at_ = UINT64_MAX;  // the candidate resume_ belongs to
@@ -312,6 +315,26 @@ void Driver::zeros(uint64_t off, uint64_t len) {
   if (pos_ >= scan_end_) done_ = true;
 }
 
+// Out of scope (CarveOptions::skip, delivered as the pipeline's free
+// ranges): never read. A candidate waiting for more bytes is checked with
+// what it has, as at the end of the source: in scope free the bytes after
+// belong to a live file, not to it, so its data breaks here and the fragment
+// search (which takes no continuation from a skipped range) looks for the
+// rest in what is in scope. No signature straddles the gap either.
+void Driver::skipped(uint64_t off, uint64_t len) {
+  if (!done_ && pending_) {
+    cut_ = true;
+    scan_window();
+    cut_ = false;
+  }
+  if (done_) return;
+  win_.clear();
+  pending_ = false;
+  pos_ = std::max(pos_, off + len);
+  tick();
+  if (pos_ >= scan_end_) done_ = true;
+}
+
 // Searches d[0, n), the bytes at source offset `base`, from pos_: until
 // they are used up, a candidate needs the bytes that follow, or the range
 // is done. `in_window`: d is win_.
@@ -342,7 +365,7 @@ void Driver::scan(const uint8_t* d, uint64_t base, size_t n, bool in_window) {
       return;
     }
     const size_t avail = n - i;
-    const bool eof = base + n >= size_;
+    const bool eof = base + n >= size_ || (in_window && cut_);
     const bool at_limit = avail >= opt_.max_size;
     const uint8_t* at = d + i;
     if (abs != resume_at_) {  // a new candidate: nothing to go on from
@@ -371,6 +394,11 @@ void Driver::scan(const uint8_t* d, uint64_t base, size_t n, bool in_window) {
     } else {
       if (res.status == Status::partial) emit(abs, at, res, false, 0);
       else if (opt_.reassemble && (res.header_end > 1 || res.broke_at > 512)) hold_rejected(abs, res);
+      // Its bytes ran into a skipped range (out of scope): a first fragment
+      // that ends inside its marker segments (a large EXIF) looks like a
+      // header cut short here, while the whole-source scan would have walked
+      // on into the next file's bytes and held it. The search decides.
+      else if (opt_.reassemble && in_window && cut_) hold_rejected(abs, res);
       else rep_.rejected++;
       pos_ = abs + std::max<size_t>(res.header_end, 1);
     }
@@ -399,6 +427,7 @@ CarveReport Driver::run() {
     so.classify = false;  // every byte is searched anyway
     so.unreadable_sector = std::max<uint32_t>(opt_.io_sector, 1);
     so.direct = opt_.direct_io;
+    so.free = opt_.skip;  // out of scope: not read (on_free)
     EveryByte every(reader_);
     Reader& source = opt_.use_seek_hole ? reader_ : every;
     // The pipeline's own progress and cancellation are not the carve's
@@ -435,6 +464,12 @@ Claims claims_of(Reader& reader, const CarveOptions& opt, const std::vector<Carv
     claims.add(r.offset, r.length);
     starts.push_back(r.offset);
   }
+  // Out of scope: no continuation starts there. In scope free those bytes
+  // belong to live files (a deleted file's later fragments lie in free space
+  // too, as the filesystem freed all of its blocks), in scope allocated they
+  // are free: either way not the scanned files' own.
+  if (opt.skip)
+    for (const auto& r : opt.skip->ranges()) claims.add(r.begin, r.end - r.begin);
   for (auto& f : partials) {
     starts.push_back(f.offset);
     // A partial's verified bytes, a header's marker segments.
@@ -818,12 +853,9 @@ CarveReport merge_parts(const CarveOptions& opt, const FileSink& on_file, Parts&
   return total;
 }
 
-}  // namespace
-
-CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file) {
-  const uint64_t size = reader.size();
-  const uint64_t start = std::min(opt.offset, size);
-  const uint64_t end = opt.length || opt.length_set ? std::min(size, start + opt.length) : size;
+// The carve of [start, end) once the scope is known (opt.skip).
+CarveReport carve_in_scope(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& on_file,
+                           uint64_t start, uint64_t end) {
   control.set_total(end - start);
   unsigned threads = opt.threads ? opt.threads : std::min(4u, std::max(1u, std::thread::hardware_concurrency()));
   if (opt.dedupe || end - start < (uint64_t(64) << 20)) threads = 1;
@@ -846,6 +878,29 @@ CarveReport carve(Reader& reader, const CarveOptions& opt, Control& control, con
   auto [h, r] = with_carried(opt, carried, std::move(waiting), claimed);
   finish(reader, opt, control, on_file, carried, std::move(h), std::move(r), total);
   return total;
+}
+
+}  // namespace
+
+CarveReport carve(Reader& reader, const CarveOptions& options, Control& control, const FileSink& on_file) {
+  const uint64_t size = reader.size();
+  const uint64_t start = std::min(options.offset, size);
+  const uint64_t end = options.length || options.length_set ? std::min(size, start + options.length) : size;
+  // The scope: which ranges the scan (and the fragment search) leave out,
+  // counted over the whole carve (a resumed run's too).
+  const fs::ScanScope scope =
+      fs::plan_scan_scope(reader, options.scope, std::min(options.range_start, start), end, options.exclude);
+  CarveOptions opt = options;
+  opt.skip = scope.skip.empty() ? nullptr : &scope.skip;
+  if (options.checkpoint)
+    opt.checkpoint = [&](const CarveReport& c) {
+      CarveReport with = c;
+      with.scope = scope.report;
+      options.checkpoint(with);
+    };
+  CarveReport rep = carve_in_scope(reader, opt, control, on_file, start, end);
+  rep.scope = scope.report;
+  return rep;
 }
 
 }  // namespace blocksmith::carve

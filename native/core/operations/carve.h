@@ -17,6 +17,7 @@
 #include "core/pipeline/reader.h"
 #include "core/carve/jpeg_check.h"
 #include "core/carve/reassemble.h"
+#include "core/guest_fs/scan_scope.h"
 
 namespace blocksmith::carve {
 
@@ -48,6 +49,19 @@ struct CarveOptions {
   uint32_t block_size = 0;                 // 0: from the filesystem, else from the files' offsets
   uint64_t max_gap = uint64_t(32) << 20;   // farthest a continuation may start after a fragment end
   uint64_t max_attempts = 50000;           // decodes tried per broken file
+  // Which bytes are scanned (guest_fs/scan_scope.h): "free" (what no live
+  // file or filesystem structure owns), "allocated", "all", or "auto": free
+  // when the filesystems in the range are recognised and consistent, else
+  // all. Skipped bytes are not read; a candidate that runs into them ends
+  // there, and no fragment continuation is taken from them.
+  std::string scope = "auto";
+  // Scope free: further ranges not to scan (what an undelete already recovered).
+  std::vector<fs::ByteRange> exclude;
+  // A resumed run: where the whole carve started (the scope's byte counts
+  // cover [min(range_start, offset), end)).
+  uint64_t range_start = UINT64_MAX;
+  // Set by carve() from the scope: the ranges the pipeline skips (not an option).
+  const fs::FreeMap* skip = nullptr;
 
   // A resumed run (--resume) continues from what the interrupted one left
   // (its CarveReport's held and recovered, kept in report.json):
@@ -83,6 +97,7 @@ struct CarveReport {
   uint64_t start = 0, end = 0;   // scanned range [start, end)
   uint64_t next_offset = 0;      // where a resumed run continues (== end when finished)
   uint64_t bytes_scanned = 0;    // bytes actually read
+  fs::ScopeReport scope;         // the scope used, why, and the bytes in and out of it
   uint64_t candidates = 0, complete = 0, partial = 0, rejected = 0, filtered = 0, duplicates = 0, thumbnails = 0;
   uint64_t reassembled = 0;
   uint64_t bytes_written = 0;

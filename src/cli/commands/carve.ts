@@ -4,7 +4,8 @@ import { carve, type CarveAbortError, type CarveReport, type CarveSummary } from
 import { AbortError } from '../../api/errors.js';
 import { formatBytes, formatSizeFlag, parseCount, parseSizeIn } from '../../api/units.js';
 import { defaults } from '../../api/defaults.js';
-import { EXIT_PARTIAL, out, runOperation, type CommonFlags } from '../harness.js';
+import type { CarveScopeName } from '../../seam/native.js';
+import { EXIT_PARTIAL, out, runOperation, warn, type CommonFlags } from '../harness.js';
 
 interface CarveFlags extends CommonFlags {
   output: string;
@@ -26,6 +27,7 @@ interface CarveFlags extends CommonFlags {
   seekHole?: boolean;
   resume?: string;
   gallery?: boolean;
+  scope?: CarveScopeName;
 }
 
 /** The options of one carve run, with every size and number checked (usage errors, exit 2) before any work. */
@@ -54,11 +56,20 @@ export function summaryOf(r: CarveReport): CarveSummary {
   return summary;
 }
 
+/** The summary's scope line: what was scanned and what was left out, or why everything was. */
+function scopeLine(s: NonNullable<CarveReport['scope']>): string {
+  const what = s.used === 'all' ? 'all bytes' : `${s.used} space`;
+  const skipped = s.bytesSkipped > 0 ? `, ${formatBytes(s.bytesSkipped)} ${s.used === 'free' ? 'allocated' : 'free'} skipped` : '';
+  const why = s.reason ? ` (${s.reason})` : '';
+  return `  scope: ${what}: ${formatBytes(s.bytesInScope)} in scope${skipped}${why}`;
+}
+
 export function formatSummary(r: CarveReport): string {
   const lines = [
     `${r.finished === false ? 'stopped' : 'carved'} ${r.source} -> ${r.outDir}`,
     `  complete: ${r.complete}   reassembled: ${r.reassembled ?? 0}   partial: ${r.partial}   thumbnails: ${r.thumbnails}   duplicates: ${r.duplicates}   filtered: ${r.filtered}`,
     `  candidates: ${r.candidates} (${r.rejected} rejected)   written: ${formatBytes(r.bytesWritten)}`,
+    ...(r.scope ? [scopeLine(r.scope)] : []),
     `  scanned: ${formatBytes(r.nextOffset - r.start)} of ${formatBytes(r.end - r.start)} in ${r.seconds.toFixed(2)} s (${formatBytes(r.bytesPerSecond)}/s)`,
   ];
   if (r.unreadable.length > 0) {
@@ -77,6 +88,7 @@ Examples:
   $ ${command} card.img -o out --min-width 640 --dedupe --json > files.ndjson
   $ ${command} /dev/md1 -o out --sector-size 512 --resume out/report.json
   $ ${command} sdcard.img -o out --block-size 32K --max-gap 8M
+  $ ${command} card.img -o out --scope all        # live files too, not only deleted ones
 
 Fragmented JPEGs: when a file's data stops decoding, the blocks after the break
 (up to --max-gap, at --block-size steps) are tried as its next fragment, from the
@@ -86,6 +98,12 @@ that broke are searched, so unfragmented data scans as fast as before; each one
 costs at most --max-attempts decodes (about a quarter of a second), bounding a
 whole-disk run.
 Baseline JPEGs only; progressive ones stay partial.
+
+Scope: on a recognised, consistent filesystem (ext2/3/4, FAT12/16/32, exFAT;
+whole device or MBR/GPT partitions) the default is free space only: deleted
+files, without the live ones. Bytes outside any recognised filesystem are
+scanned in every scope; a damaged filesystem or none at all means all bytes,
+and report.json says why (scope.reason).
 
 Open OUTDIR/index.html to browse what was recovered (offset, size, status, camera, date; filter and sort).
 
@@ -111,6 +129,7 @@ async function runCarveCommand(source: string, flags: CarveFlags): Promise<void>
         force: !!flags.force,
         seekHole: flags.seekHole !== false,
         resume: flags.resume,
+        scope: flags.scope,
         gallery: flags.gallery !== false,
         signal: op.signal,
         onProgress: op.onProgress,
@@ -122,6 +141,9 @@ async function runCarveCommand(source: string, flags: CarveFlags): Promise<void>
     if (err instanceof AbortError && (err as CarveAbortError).report) printSummary((err as CarveAbortError).report);
     throw err;
   }
+  // An explicit scope that could not be used: said once, besides the report.
+  const scope = report.scope;
+  if (scope && scope.requested !== 'auto' && scope.used !== scope.requested) warn(`--scope ${scope.requested}: scanned all bytes instead: ${scope.reason}`);
   printSummary(report);
   if (report.unreadable.length > 0) process.exitCode = EXIT_PARTIAL;
 }
@@ -147,6 +169,11 @@ export function carveCommand(name = 'carve', prefix = ''): Command {
     .option('--max-attempts <n>', `continuations decoded per broken file before it is left partial (default ${defaults.carve.maxAttempts})`)
     .option('-f, --force', 'allow an output directory on the same device or filesystem as the source')
     .option('--no-seek-hole', 'read holes of sparse images too')
+    .addOption(
+      new Option('--scope <scope>', 'which bytes to scan: free (what no live file or filesystem structure owns), allocated, all, or auto: free when the ext2/3/4, FAT or exFAT filesystems are recognised and consistent, else all')
+        .choices(['auto', 'free', 'all', 'allocated'])
+        .default(defaults.carve.scope),
+    )
     .option('--resume <report>', 'continue an interrupted run from its report.json')
     .option('--gallery', 'write OUTDIR/index.html, a page of the recovered photos to open in a browser (default)')
     .option('--no-gallery', 'do not write OUTDIR/index.html')
