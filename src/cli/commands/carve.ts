@@ -77,6 +77,7 @@ Examples:
   $ ${command} card.img -o out --min-width 640 --dedupe --json > files.ndjson
   $ ${command} /dev/md1 -o out --sector-size 512 --resume out/report.json
   $ ${command} sdcard.img -o out --block-size 32K --max-gap 8M
+  $ blocksmith undelete sdcard.img -o undeleted    # FAT/exFAT: deleted files by name and date first
 
 Fragmented JPEGs: when a file's data stops decoding, the blocks after the break
 (up to --max-gap, at --block-size steps) are tried as its next fragment, from the
