@@ -51,6 +51,7 @@
         "native/core/guest_fs/inspect.cc",
         "native/core/guest_fs/fat_boot.cc", "native/core/guest_fs/fat_table.cc", "native/core/guest_fs/fat_dir.cc",
         "native/core/guest_fs/fat_recover.cc", "native/core/guest_fs/fat.cc",
+        "native/core/guest_fs/exfat_boot.cc", "native/core/guest_fs/exfat_clusters.cc", "native/core/guest_fs/exfat_dir.cc", "native/core/guest_fs/exfat.cc",
         "native/core/host/mount_check.cc", "native/core/host/mountinfo.cc", "native/core/host/block_devices.cc", "native/core/host/same_storage.cc",
         "native/core/rbd/librbd_api.cc",
         "native/core/rbd/session.cc",
@@ -69,7 +70,6 @@
         "native/core/carve/reassemble.cc",
         "native/core/operations/carve.cc",
         "native/core/guest_fs/volumes.cc",
-        "native/core/guest_fs/readers_pending.cc",
         "native/core/operations/undelete.cc"
       ], "include_dirs": ["native"
       ]
@@ -132,6 +132,7 @@
         "native/tests/test_reassemble.cc",
         "native/tests/test_fs.cc",
         "native/tests/test_fat.cc",
+        "native/tests/test_exfat.cc",
         "native/tests/test_output_files.cc",
         "native/tests/test_carve_output.cc",
         "native/tests/conformance.cc",

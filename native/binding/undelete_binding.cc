@@ -74,6 +74,7 @@ Napi::Object file_object(Napi::Env env, const UndeleteReport& rep, const Undelet
   o.Set("rule", rule_name(d.rule));
   o.Set("firstCluster", static_cast<double>(d.first_cluster));
   o.Set("status", f.status);
+  if (d.valid_size < d.size) o.Set("validSize", static_cast<double>(d.valid_size));
   if (d.overwritten_bytes > 0) o.Set("overwrittenBytes", static_cast<double>(d.overwritten_bytes));
   if (!f.sha256.empty()) o.Set("sha256", f.sha256);
   if (!f.jpeg.empty()) o.Set("jpeg", f.jpeg);

@@ -361,6 +361,8 @@ export interface UndeletedFile {
   /** recoverable: --list only (what recovery would try). */
   status: 'recovered' | 'partial' | 'overwritten' | 'empty' | 'unreadable' | 'recoverable';
   overwrittenBytes?: number;
+  /** exFAT: bytes past this were never written (ValidDataLength) and are recovered as zeros. */
+  validSize?: number;
   sha256?: string;
   /** JPEGs (by name or content) decoded after recovery. */
   jpeg?: 'complete' | 'partial' | 'rejected';

@@ -74,6 +74,10 @@ struct DeletedFile {
   std::vector<ByteRange> extents;
   // status overwritten: how many of its bytes lie in clusters live files own.
   uint64_t overwritten_bytes = 0;
+  // Bytes from this one on read as zeros whatever the extents hold (exFAT's
+  // ValidDataLength below DataLength: space allocated but never written).
+  // At least `size` when every byte is valid (the default, and FAT's case).
+  uint64_t valid_size = UINT64_MAX;
 };
 
 struct VolumeFiles {

@@ -312,6 +312,7 @@ class Recoverer {
     std::vector<uint8_t> buf(size_t(1) << 20);
     std::vector<uint8_t> whole;  // a JPEG's bytes, for the check
     bool jpeg = is_jpeg_name(d.path), first = true, keep = false;
+    uint64_t pos = 0;  // in the file
     for (const auto& e : d.extents) {
       for (uint64_t off = e.begin; off < e.end;) {
         if (control_.cancelled()) throw Stop{};
@@ -329,6 +330,12 @@ class Recoverer {
           f.reason = "its content at byte " + std::to_string(off + got) + " lies past the end of the source";
           return;
         }
+        // exFAT: past ValidDataLength the file reads as zeros, whatever the clusters hold.
+        if (pos + got > d.valid_size) {
+          uint64_t from = d.valid_size > pos ? d.valid_size - pos : 0;
+          std::memset(buf.data() + from, 0, got - static_cast<size_t>(from));
+        }
+        pos += got;
         if (first) {
           first = false;
           jpeg = jpeg || carve::header_check(buf.data(), got);
