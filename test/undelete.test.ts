@@ -18,7 +18,10 @@ let dir: string;
 let n = 0;
 
 interface Wanted {
+  /** As copied in. */
   path: string;
+  /** As the deleted entry gives it: a FAT 8.3 name without a long name loses its first letter (the delete mark). */
+  found: string;
   bytes: Buffer;
   /** Seconds since the epoch of the mtime given to mcopy -m (even: FAT keeps 2 s). */
   mtime: number;
@@ -49,27 +52,28 @@ function bytesFree(img: string): number {
  */
 function buildFat(img: string, bits: 12 | 16 | 32, sizeKiB: number): { deleted: Wanted[]; live: string[]; victim: string } {
   spawnSyncOk('mkfs.fat', ['-F', String(bits), ...(bits === 32 ? ['-s', '1'] : ['-s', '2']), '-C', img, String(sizeKiB)]);
-  spawnSyncOk('mmd', ['-i', img, '::/DCIM', '::/DCIM/100CANON', '::/OLD', '::/OLD/nested']);
+  spawnSyncOk('mmd', ['-i', img, '::/DCIM', '::/DCIM/100CANON', '::/Old photos', '::/Old photos/nested dir', '::/work']);
   const jpeg = makeJpeg(dir, `j${n++}`, 320, 240, 7 + bits);
   const deleted: Wanted[] = [
-    { path: 'DCIM/100CANON/IMG_0001.JPG', bytes: jpeg, mtime: local(2021, 6, 15, 12, 34, 56) },
-    { path: 'Long file name with spaces.txt', bytes: Buffer.from('a long name survives in its LFN entries\n'.repeat(300)), mtime: local(2020, 1, 2, 3, 4, 6) },
-    { path: 'OLD/a.txt', bytes: randomBytes(3000, 1 + bits), mtime: local(2019, 12, 31, 23, 59, 58) },
-    { path: 'OLD/nested/deep.bin', bytes: randomBytes(9000, 2 + bits), mtime: local(2022, 2, 22, 22, 22, 22) },
+    { path: 'DCIM/100CANON/IMG_0001.JPG', found: 'DCIM/100CANON/_MG_0001.JPG', bytes: jpeg, mtime: local(2021, 6, 15, 12, 34, 56) },
+    { path: 'Long file name with spaces.txt', found: 'Long file name with spaces.txt', bytes: Buffer.from('a long name survives in its LFN entries\n'.repeat(300)), mtime: local(2020, 1, 2, 3, 4, 6) },
+    { path: 'Old photos/a long name.txt', found: 'Old photos/a long name.txt', bytes: randomBytes(3000, 1 + bits), mtime: local(2019, 12, 31, 23, 59, 58) },
+    { path: 'Old photos/nested dir/deep file.bin', found: 'Old photos/nested dir/deep file.bin', bytes: randomBytes(9000, 2 + bits), mtime: local(2022, 2, 22, 22, 22, 22) },
   ];
   for (const w of deleted) put(img, w.path, w.bytes, w.mtime);
   put(img, 'DCIM/100CANON/IMG_0002.JPG', makeJpeg(dir, `j${n++}`, 200, 150, 99), local(2021, 6, 15, 12, 40, 0));
   put(img, 'keep.txt', Buffer.from('live\n'), local(2021, 1, 1, 0, 0, 0));
-  // victim.bin, then a filler over every free byte, so that once victim.bin
-  // is deleted its clusters are the only free ones and new.bin takes them.
-  put(img, 'victim.bin', randomBytes(16 * 1024, 3 + bits), local(2021, 3, 3, 3, 3, 4));
+  // The victim, then a filler over every free byte, so that once the victim
+  // is deleted its clusters are the only free ones and new.bin takes them
+  // (new.bin goes to the root, so the victim's entry in work/ stays).
+  put(img, 'work/victim file.bin', randomBytes(16 * 1024, 3 + bits), local(2021, 3, 3, 3, 3, 4));
   put(img, 'filler.bin', randomBytes(bytesFree(img), 4 + bits), local(2021, 3, 3, 3, 3, 4));
-  spawnSyncOk('mdel', ['-i', img, '::/victim.bin']);
+  spawnSyncOk('mdel', ['-i', img, '::/work/victim file.bin']);
   put(img, 'new.bin', randomBytes(8 * 1024, 5 + bits), local(2021, 4, 4, 4, 4, 4));
   // Space for nothing else now: deleting the rest leaves their clusters free.
   spawnSyncOk('mdel', ['-i', img, '::/DCIM/100CANON/IMG_0001.JPG', '::/Long file name with spaces.txt']);
-  spawnSyncOk('mdeltree', ['-i', img, '::/OLD']);
-  return { deleted, live: ['keep.txt', 'new.bin', 'filler.bin', 'DCIM/100CANON/IMG_0002.JPG'], victim: 'victim.bin' };
+  spawnSyncOk('mdeltree', ['-i', img, '::/Old photos']);
+  return { deleted, live: ['keep.txt', 'new.bin', 'filler.bin', 'DCIM/100CANON/IMG_0002.JPG'], victim: 'work/victim file.bin' };
 }
 
 /** `volume` written at `offset` of a new card image of `size` bytes, partitioned by sfdisk (MBR) or sgdisk (GPT). */
@@ -81,33 +85,33 @@ function buildCard(card: string, volume: string, scheme: 'mbr' | 'gpt', size: nu
   if (scheme === 'mbr') {
     const r = spawnSync('sfdisk', ['-q', card], { input: `label: dos\nstart=2048, size=${sectors}, type=c\n`, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`sfdisk: ${r.stderr}`);
-  } else spawnSyncOk('sgdisk', ['-n', `1:2048:+${sectors - 1}`, '-t', '1:0700', card]);
+  } else spawnSyncOk('sgdisk', ['-n', `1:2048:${2048 + sectors - 1}`, '-t', '1:0700', card]);
   spawnSyncOk('dd', [`if=${volume}`, `of=${card}`, 'bs=512', 'seek=2048', 'conv=notrunc', 'status=none']);
   return 2048 * 512;
 }
 
 function expectRecovered(rep: UndeleteReport, outDir: string, deleted: Wanted[], victim: string): void {
   for (const w of deleted) {
-    const f = rep.files.find((x) => x.path === w.path);
-    expect(f, `${w.path} is listed`).toBeDefined();
+    const f = rep.files.find((x) => x.path === w.found);
+    expect(f, `${w.found} is listed`).toBeDefined();
     expect(f!.status, w.path).toBe('recovered');
-    expect(f!.writtenAs).toBe(`recovered/${w.path}`);
+    expect(f!.writtenAs).toBe(`recovered/${w.found}`);
     const got = readFileSync(join(outDir, f!.writtenAs!));
     expect(sha256(got), w.path).toBe(sha256(w.bytes));
     expect(f!.sha256).toBe(sha256(w.bytes));
     expect(Math.round(statSync(join(outDir, f!.writtenAs!)).mtimeMs / 1000), `${w.path} mtime`).toBe(w.mtime);
     expect(f!.method).toBe('metadata');
   }
-  expect(rep.files.find((x) => x.path === 'DCIM/100CANON/IMG_0001.JPG')!.jpeg).toBe('complete');
+  expect(rep.files.find((x) => x.path === 'DCIM/100CANON/_MG_0001.JPG')!.jpeg).toBe('complete');
   const v = rep.files.find((x) => x.path === victim);
   expect(v?.status).toBe('overwritten');
   expect(v?.writtenAs).toBeUndefined();
   expect(existsSync(join(outDir, 'recovered', victim))).toBe(false);
-  const old = rep.files.find((x) => x.path === 'OLD');
+  const old = rep.files.find((x) => x.path === 'Old photos');
   expect(old?.directory).toBe(true);
   // Only what was deleted is written: no live file.
   const written = rep.files.filter((f) => f.writtenAs && !f.directory).map((f) => f.path).sort();
-  expect(written).toEqual(deleted.map((w) => w.path).sort());
+  expect(written).toEqual(deleted.map((w) => w.found).sort());
   const report = JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8')) as UndeleteReport;
   expect(report.files.length).toBe(rep.files.length);
   expect(report.recovered).toBe(deleted.length);
@@ -154,15 +158,16 @@ describe('blocksmith undelete', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
-    expect(lines).toContainEqual(expect.stringMatching(/^recoverable +3000  2019-12-31 23:59:58 +\/OLD\/a\.txt$/));
-    expect(lines).toContainEqual(expect.stringMatching(/^overwritten +16384  2021-03-03 03:03:04 +\/victim\.bin$/));
-    expect(lines).toContainEqual(expect.stringMatching(/^dir +\d+  .* \/OLD\/$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^recoverable +3000  2019-12-31 23:59:58 +\/Old photos\/a long name\.txt$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^overwritten +16384  2021-03-03 03:03:04 +\/work\/victim file\.bin$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^recoverable +\d+  2021-06-15 12:34:56 +\/DCIM\/100CANON\/_MG_0001\.JPG$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^dir +\d+  .* \/Old photos\/$/));
     expect(lines).toContainEqual(expect.stringMatching(/\/Long file name with spaces\.txt$/));
     expect(readdirSync(dir).filter((e) => e.startsWith('list') && e !== 'list.img')).toEqual([]);
     const j = await runCli(['undelete', img, '--list', '--json']);
     const objs = j.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(objs.at(-1).summary.list).toBe(true);
-    const deep = objs.find((o) => o.path === 'OLD/nested/deep.bin');
+    const deep = objs.find((o) => o.path === 'Old photos/nested dir/deep file.bin');
     expect(deep).toMatchObject({ status: 'recoverable', size: 9000, parentDeleted: true, method: 'metadata', times: { modified: '2022-02-22T22:22:22' }, localTime: true });
   });
 
