@@ -195,3 +195,46 @@ describe('blocksmith undelete', () => {
     expect(r.stderr).toBe('blocksmith: an output directory is required (-o OUTDIR), or --list to only list the deleted files\n');
   });
 });
+
+describe('blocksmith undelete on exFAT', () => {
+  it('files deleted through exfat-fuse come back by long name, byte-equal, with the mtime the mount showed', async () => {
+    const img = join(dir, 'exfat.img');
+    spawnSyncOk('truncate', ['-s', String(16 * MiB), img]);
+    spawnSyncOk('mkfs.exfat', ['-c', '4K', img]);
+    const mnt = join(dir, 'mnt-exfat');
+    mkdirSync(mnt);
+    // As root exfat-fuse wants a block device: a loop device over the image.
+    const loop = spawnSyncOk('losetup', ['-f', '--show', img]).trim();
+    const files: { path: string; bytes: Buffer; mtimeMs: number }[] = [];
+    try {
+      spawnSyncOk('mount.exfat-fuse', [loop, mnt]);
+      mkdirSync(join(mnt, 'Camera roll', 'Day one'), { recursive: true });
+      const put = (path: string, bytes: Buffer, when: number) => {
+        writeFileSync(join(mnt, path), bytes);
+        utimesSync(join(mnt, path), when, when);
+        files.push({ path, bytes, mtimeMs: statSync(join(mnt, path)).mtimeMs });
+      };
+      put('Camera roll/Day one/Sunset over the bay.jpg', makeJpeg(dir, 'ex1', 400, 300, 11), local(2023, 7, 1, 20, 15, 30));
+      put('Camera roll/notes for later.txt', randomBytes(50_000, 12), local(2022, 5, 5, 5, 5, 6));
+      put('keep me.txt', Buffer.from('live\n'), local(2022, 1, 1, 0, 0, 0));
+      spawnSyncOk('rm', ['-r', join(mnt, 'Camera roll')]);
+    } finally {
+      spawnSync('umount', [mnt]);
+      spawnSync('losetup', ['-d', loop]);
+    }
+    const before = sha256(readFileSync(img));
+    const out = join(dir, 'out-exfat');
+    const rep = await undelete(img, { outDir: out, force: true });
+    expect(rep.volumes.map((v) => v.filesystem)).toEqual(['exfat']);
+    for (const w of files.filter((f) => f.path.startsWith('Camera roll/'))) {
+      const f = rep.files.find((x) => x.path === w.path);
+      expect(f?.status, w.path).toBe('recovered');
+      expect(f!.writtenAs).toBe(`recovered/${w.path}`);
+      expect(sha256(readFileSync(join(out, f!.writtenAs!)))).toBe(sha256(w.bytes));
+      expect(Math.round(statSync(join(out, f!.writtenAs!)).mtimeMs / 1000)).toBe(Math.round(w.mtimeMs / 1000));
+    }
+    expect(rep.files.find((x) => x.path.endsWith('.jpg'))!.jpeg).toBe('complete');
+    expect(rep.files.some((x) => x.path === 'keep me.txt')).toBe(false);
+    expect(sha256(readFileSync(img))).toBe(before);
+  });
+});
