@@ -190,9 +190,25 @@ describe('blocksmith undelete', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`blocksmith: '${plain}': no FAT or exFAT filesystem could be read (the whole source: not a FAT or exFAT filesystem) (ERR_FS_UNSUPPORTED)\n`);
     expect(existsSync(join(dir, 'none'))).toBe(false);
+    // Stopped before it started: the OUT it made is removed again.
+    const ac = new AbortController();
+    ac.abort();
+    await expect(undelete(img, { outDir: join(dir, 'aborted'), force: true, signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(existsSync(join(dir, 'aborted'))).toBe(false);
     r = await runCli(['undelete', img]);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('blocksmith: an output directory is required (-o OUTDIR), or --list to only list the deleted files\n');
+  });
+});
+
+describe('help', () => {
+  it('undelete --help has examples; carve --help points to undelete', async () => {
+    const r = await runCli(['undelete', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: blocksmith undelete [options] <source>');
+    expect(r.stdout).toContain('$ blocksmith undelete card.img --list');
+    expect(r.stdout).toContain('$ blocksmith undelete /dev/sdb -o /mnt/usb/undeleted');
+    expect((await runCli(['carve', '--help'])).stdout).toContain('$ blocksmith undelete sdcard.img -o undeleted');
   });
 });
 
