@@ -69,7 +69,9 @@
         "native/core/carve/block_size.cc",
         "native/core/carve/seam.cc",
         "native/core/carve/reassemble.cc",
-        "native/core/operations/carve.cc"
+        "native/core/operations/carve.cc",
+        "native/core/guest_fs/volumes.cc",
+        "native/core/operations/undelete.cc"
       ], "include_dirs": ["native"
       ]
     },
@@ -88,7 +90,8 @@
         "native/binding/sparsify_binding.cc",
         "native/binding/rbd_binding.cc",
         "native/binding/carve_binding.cc",
-        "native/binding/host_binding.cc"
+        "native/binding/host_binding.cc",
+        "native/binding/undelete_binding.cc"
       ],
       "conditions": [
         # The prebuilt binary must load on machines whose libstdc++ is older than
@@ -135,7 +138,8 @@
         "native/tests/test_output_files.cc",
         "native/tests/test_carve_output.cc",
         "native/tests/conformance.cc",
-        "native/tests/test_conformance.cc"
+        "native/tests/test_conformance.cc",
+        "native/tests/test_undelete.cc"
       ],
       "conditions": [
         # A target of type none builds nothing: the prebuild needs only the addon.

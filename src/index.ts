@@ -24,3 +24,5 @@ export { sameStorage } from './host/same-storage.js';
 export type { CarveOptions, CarveReport, CarveSummary, CarvedFile, CarveAbortError, UnreadableRange, CarveScope, CarveScopeName } from './api/carve.js';
 export { renderGallery, writeGallery } from './render/gallery.js';
 export type { GalleryReport, GalleryFile, GalleryFragment } from './render/gallery.js';
+export { undelete } from './api/undelete.js';
+export type { UndeleteOptions, UndeleteReport, UndeleteAbortError, UndeletedFile, UndeleteVolume } from './api/undelete.js';

@@ -25,6 +25,10 @@ check cjpeg libjpeg-turbo-progs
 check djpeg libjpeg-turbo-progs
 check mcopy mtools
 check mkfs.vfat dosfstools
+# undelete's exFAT and GPT cards.
+check mkfs.exfat exfatprogs
+check mount.exfat-fuse exfat-fuse
+check sgdisk gdisk
 check debugfs e2fsprogs
 check zerofree zerofree
 # The gallery tests open the carve gallery in headless Chromium (playwright-core).

@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   binding::register_carve(env, exports);
   binding::register_host(env, exports);
   binding::register_defaults(env, exports);
+  binding::register_undelete(env, exports);
   return exports;
 }
 

@@ -12,5 +12,6 @@ void register_rbd(Napi::Env env, Napi::Object exports);
 void register_carve(Napi::Env env, Napi::Object exports);
 void register_host(Napi::Env env, Napi::Object exports);
 void register_defaults(Napi::Env env, Napi::Object exports);
+void register_undelete(Napi::Env env, Napi::Object exports);
 
 }  // namespace binding

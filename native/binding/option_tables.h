@@ -8,6 +8,7 @@
 #include "core/operations/image_scan.h"
 #include "core/operations/rbd_copy.h"
 #include "core/operations/sparsify.h"
+#include "core/operations/undelete.h"
 
 namespace blocksmith {
 
@@ -102,4 +103,14 @@ void fields(CarveOptions& c, F&& f) {
 }
 
 }  // namespace carve
+namespace undelete {
+
+template <class F>
+void fields(UndeleteOptions& o, F&& f) {
+  f("outDir", o.out_dir);
+  f("list", o.list);
+  f("maxJpegCheck", o.max_jpeg_check);
+}
+
+}  // namespace undelete
 }  // namespace blocksmith

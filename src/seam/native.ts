@@ -314,6 +314,92 @@ export interface NativeCarveOptions {
   known?: { sha256: string; offset: number }[];
 }
 
+export interface NativeUndeleteOptions {
+  /** Must exist (the caller creates it); recovered/ is made in it. Not used with `list`. */
+  outDir?: string;
+  /** Only list the deleted files: nothing is written, no content is read. */
+  list?: boolean;
+  /** JPEGs longer than this are written but not validated by decoding. */
+  maxJpegCheck?: number;
+}
+
+/** One FAT/exFAT volume of the source (the whole source, or a partition). */
+export interface UndeleteVolume {
+  /** 1-based partition number; 0 for the whole source. */
+  partition: number;
+  partitionType?: string;
+  offset: number;
+  length: number;
+  /** Its reader could read it; else `problem` says why (not FAT/exFAT, or the reader's refusal). */
+  read: boolean;
+  problem?: string;
+  errorCode?: string;
+  filesystem?: 'fat12' | 'fat16' | 'fat32' | 'exfat';
+  label?: string;
+  clusterSize?: number;
+  clusterCount?: number;
+  dataOffset?: number;
+  allocatedBytes?: number;
+  freeBytes?: number;
+  liveFiles?: number;
+  liveDirectories?: number;
+  /** Deleted entries found (files and directories). */
+  deleted?: number;
+  /** Consistency problems that did not stop the walk. */
+  problems?: string[];
+}
+
+/** A deleted file (or directory) and what became of it. */
+export interface UndeletedFile {
+  /** Index into the report's volumes. */
+  volume: number;
+  /** Its path in the volume, as stored ('/'-separated; long names where they survive). */
+  path: string;
+  /** Where it was written, relative to outDir ("recovered/DCIM/IMG_0001.JPG"); absent when not written. */
+  writtenAs?: string;
+  directory: boolean;
+  /** Found inside a deleted directory. */
+  parentDeleted: boolean;
+  size: number;
+  /** ISO 8601; without a zone (local wall-clock time, as FAT stores it) when localTime. */
+  times: { modified?: string; accessed?: string; created?: string };
+  localTime: boolean;
+  method: 'metadata';
+  /** How its bytes were located: exFAT NoFatChain, FAT's first cluster on skipping live clusters, or a surviving chain. */
+  rule: 'contiguous' | 'skip-live-clusters' | 'fat-chain';
+  firstCluster: number;
+  /** recoverable: --list only (what recovery would try). */
+  status: 'recovered' | 'partial' | 'overwritten' | 'empty' | 'unreadable' | 'recoverable';
+  overwrittenBytes?: number;
+  /** exFAT: bytes past this were never written (ValidDataLength) and are recovered as zeros. */
+  validSize?: number;
+  sha256?: string;
+  /** JPEGs (by name or content) decoded after recovery. */
+  jpeg?: 'complete' | 'partial' | 'rejected';
+  /** partial / unreadable: why. */
+  reason?: string;
+  /** Where its bytes lie in the source, in file order. */
+  extents: { offset: number; length: number }[];
+}
+
+export interface NativeUndeleteReport {
+  source: string;
+  size: number;
+  scheme: 'none' | 'mbr' | 'gpt';
+  tableProblem?: string;
+  volumes: UndeleteVolume[];
+  files: UndeletedFile[];
+  recovered: number;
+  partial: number;
+  overwritten: number;
+  empty: number;
+  unreadable: number;
+  directories: number;
+  bytesWritten: number;
+  seconds: number;
+  cancelled: boolean;
+}
+
 /** The defaults of options JS may leave out: numbers, booleans and strings (formats and backing policies are said in words). */
 export type OptionDefaults<T> = {
   readonly [K in keyof T as Exclude<T[K], undefined> extends number | boolean ? K : string extends Exclude<T[K], undefined> ? K : never]-?: Exclude<T[K], undefined>;
@@ -415,6 +501,7 @@ export interface NativeBinding {
     /** (file) for each file written; (null, checkpoint) about once a second, after every file the checkpoint covers. */
     onEvent: (file: import('../api/carved-file.js').CarvedFile | null, checkpoint?: NativeCarveReport) => void,
   ): NativeJob<NativeCarveReport>;
+  undelete(source: string, options: NativeUndeleteOptions, onProgress?: NativeProgress): NativeJob<NativeUndeleteReport>;
   /** Why writing under outDir could overwrite the source's sectors (native/core/host/same_storage.h), or null. */
   sameStorage(source: string, outDir: string): string | null;
   /** A block device's size in bytes from sysfs; undefined for anything else or when sysfs does not say. */

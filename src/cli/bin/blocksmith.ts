@@ -12,6 +12,7 @@ const loaders: Record<string, () => Promise<Command>> = {
   sparsify: async () => (await import('../commands/sparsify.js')).sparsifyCommand('sparsify', 'blocksmith '),
   rbd: async () => (await import('../commands/rbd.js')).rbdCommand(),
   carve: async () => (await import('../commands/carve.js')).carveCommand('carve', 'blocksmith '),
+  undelete: async () => (await import('../commands/undelete.js')).undeleteCommand('undelete', 'blocksmith '),
 };
 const requested = process.argv[2];
 const versionOnly = requested === '--version' || requested === '-V';
@@ -30,7 +31,8 @@ Examples:
   $ blocksmith info vm.raw
   $ blocksmith map --svg vm.svg vm.raw
   $ blocksmith sparsify vm.raw
-  $ blocksmith info --json /dev/loop0`,
+  $ blocksmith info --json /dev/loop0
+  $ blocksmith undelete card.img --list`,
   );
 
 await runCli(program, process.argv);

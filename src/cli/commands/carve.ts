@@ -89,6 +89,7 @@ Examples:
   $ ${command} /dev/md1 -o out --sector-size 512 --resume out/report.json
   $ ${command} sdcard.img -o out --block-size 32K --max-gap 8M
   $ ${command} card.img -o out --scope all        # live files too, not only deleted ones
+  $ blocksmith undelete sdcard.img -o undeleted    # FAT/exFAT: deleted files by name and date first
 
 Fragmented JPEGs: when a file's data stops decoding, the blocks after the break
 (up to --max-gap, at --block-size steps) are tried as its next fragment, from the

@@ -1,0 +1,136 @@
+// undelete(source, options, onProgress) -> { promise, cancel }: the deleted
+// files of the source's FAT/exFAT volumes, listed or recovered by name
+// (core/operations/undelete.h). The report holds every file; the TS side
+// hands them to onFile and writes report.json.
+#include <napi.h>
+
+#include <memory>
+
+#include "args.h"
+#include "core/operations/undelete.h"
+#include "core/readers/file_reader.h"
+#include "exports.h"
+#include "job.h"
+#include "option_fields.h"
+#include "option_tables.h"
+
+namespace binding {
+namespace {
+
+using namespace blocksmith::undelete;
+namespace fs = blocksmith::fs;
+
+Napi::Object volume_object(Napi::Env env, const fs::FoundVolume& v) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("partition", v.partition);
+  if (!v.type.empty()) o.Set("partitionType", v.type);
+  o.Set("offset", static_cast<double>(v.offset));
+  o.Set("length", static_cast<double>(v.length));
+  o.Set("read", v.read);
+  if (!v.read) {
+    o.Set("problem", v.problem);
+    if (!v.error_code.empty()) o.Set("errorCode", v.error_code);
+    return o;
+  }
+  const fs::VolumeFiles& f = v.files;
+  o.Set("filesystem", f.filesystem);
+  o.Set("label", f.label);
+  o.Set("clusterSize", f.cluster_size);
+  o.Set("clusterCount", static_cast<double>(f.cluster_count));
+  o.Set("dataOffset", static_cast<double>(f.data_offset));
+  o.Set("allocatedBytes", static_cast<double>(f.allocated.total()));
+  o.Set("freeBytes", static_cast<double>(f.free.total()));
+  o.Set("liveFiles", static_cast<double>(f.live_files));
+  o.Set("liveDirectories", static_cast<double>(f.live_directories));
+  o.Set("deleted", static_cast<double>(f.deleted.size()));
+  Napi::Array problems = Napi::Array::New(env, f.problems.size());
+  for (size_t i = 0; i < f.problems.size(); i++) problems.Set(static_cast<uint32_t>(i), f.problems[i]);
+  o.Set("problems", problems);
+  return o;
+}
+
+Napi::Object file_object(Napi::Env env, const UndeleteReport& rep, const UndeletedFile& f) {
+  const fs::DeletedFile& d = entry(rep, f);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("volume", f.volume);
+  o.Set("path", d.path);
+  if (!f.written_as.empty()) o.Set("writtenAs", f.written_as);
+  o.Set("directory", d.directory);
+  o.Set("parentDeleted", d.parent_deleted);
+  o.Set("size", static_cast<double>(d.size));
+  Napi::Object times = Napi::Object::New(env);
+  bool local = false;
+  auto put = [&](const char* key, const fs::Timestamp& t) {
+    if (!t.known) return;
+    times.Set(key, iso_time(t));
+    local = local || t.local_time;
+  };
+  put("modified", d.times.modified);
+  put("accessed", d.times.accessed);
+  put("created", d.times.created);
+  o.Set("times", times);
+  o.Set("localTime", local);
+  o.Set("method", "metadata");
+  o.Set("rule", rule_name(d.rule));
+  o.Set("firstCluster", static_cast<double>(d.first_cluster));
+  o.Set("status", f.status);
+  if (d.valid_size < d.size) o.Set("validSize", static_cast<double>(d.valid_size));
+  if (d.overwritten_bytes > 0) o.Set("overwrittenBytes", static_cast<double>(d.overwritten_bytes));
+  if (!f.sha256.empty()) o.Set("sha256", f.sha256);
+  if (!f.jpeg.empty()) o.Set("jpeg", f.jpeg);
+  if (!f.reason.empty()) o.Set("reason", f.reason);
+  Napi::Array ext = Napi::Array::New(env, d.extents.size());
+  for (size_t i = 0; i < d.extents.size(); i++) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("offset", static_cast<double>(d.extents[i].begin));
+    e.Set("length", static_cast<double>(d.extents[i].end - d.extents[i].begin));
+    ext.Set(static_cast<uint32_t>(i), e);
+  }
+  o.Set("extents", ext);
+  return o;
+}
+
+Napi::Object report_object(Napi::Env env, const UndeleteReport& rep) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("source", rep.source);
+  o.Set("size", static_cast<double>(rep.size));
+  o.Set("scheme", rep.found.scheme);
+  if (!rep.found.table_problem.empty()) o.Set("tableProblem", rep.found.table_problem);
+  Napi::Array vols = Napi::Array::New(env, rep.found.volumes.size());
+  for (size_t i = 0; i < rep.found.volumes.size(); i++) vols.Set(static_cast<uint32_t>(i), volume_object(env, rep.found.volumes[i]));
+  o.Set("volumes", vols);
+  Napi::Array files = Napi::Array::New(env, rep.files.size());
+  for (size_t i = 0; i < rep.files.size(); i++) files.Set(static_cast<uint32_t>(i), file_object(env, rep, rep.files[i]));
+  o.Set("files", files);
+  o.Set("recovered", static_cast<double>(rep.recovered));
+  o.Set("partial", static_cast<double>(rep.partial));
+  o.Set("overwritten", static_cast<double>(rep.overwritten));
+  o.Set("empty", static_cast<double>(rep.empty));
+  o.Set("unreadable", static_cast<double>(rep.unreadable));
+  o.Set("directories", static_cast<double>(rep.directories));
+  o.Set("bytesWritten", static_cast<double>(rep.bytes_written));
+  o.Set("seconds", rep.seconds);
+  o.Set("cancelled", rep.cancelled);
+  return o;
+}
+
+Napi::Value Undelete(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string source = string_arg(env, info[0], "source");
+  UndeleteOptions opts = read_options<UndeleteOptions>(env, options_arg(env, info[1]), UndeleteOptions{});
+  if (!opts.list && opts.out_dir.empty()) throw invalid_arg(env, "outDir is required unless list is set");
+  return start_job(env, info[2], [source, opts](blocksmith::Control& control) -> ResultBuilder {
+    auto reader = blocksmith::FileReader::open(source, true);
+    // Shared: the builder runs later, on the JS thread.
+    auto rep = std::make_shared<UndeleteReport>(undelete(reader, opts, control));
+    return [rep](Napi::Env env) -> Napi::Value { return report_object(env, *rep); };
+  });
+}
+
+}  // namespace
+
+void register_undelete(Napi::Env env, Napi::Object exports) {
+  exports.Set("undelete", Napi::Function::New(env, Undelete, "undelete"));
+}
+
+}  // namespace binding
