@@ -494,7 +494,8 @@ TEST("exfat: ValidDataLength below DataLength: valid_size says where the zeros s
   std::memcpy(&bytes[file + 32 + 8], &big, 8);
   const uint16_t sum2 = exfat_set_checksum(&bytes[file], bytes[file + 1] + 1u);
   std::memcpy(&bytes[file + 2], &sum2, 2);
-  CHECK_EQ(find(read_exfat(r, 0, bytes.size()), "f")->valid_size, 30000u);
+  const VolumeFiles v2 = read_exfat(r, 0, bytes.size());
+  CHECK_EQ(find(v2, "f")->valid_size, 30000u);
 }
 
 TEST("exfat: a deleted entry set whose checksum no longer matches is not taken") {
