@@ -31,6 +31,10 @@ check mount.exfat-fuse exfat-fuse
 check sgdisk gdisk
 check debugfs e2fsprogs
 check zerofree zerofree
+# exFAT volumes for the exFAT reader's tests: formatted, then written and
+# deleted through exfat-fuse (native/tests/test_exfat.cc).
+check mkfs.exfat exfatprogs
+check mount.exfat-fuse exfat-fuse
 # The gallery tests open the carve gallery in headless Chromium (playwright-core).
 check chromium chromium
 

@@ -329,6 +329,49 @@ TEST("exfat: a fragmented file (FAT chain): its chain freed -> skip_live_cluster
   check_recovered(v, img, card.deleted[0]);
 }
 
+TEST("exfat: a deleted directory of several clusters with its FAT chain kept: every file in it, bytes exact") {
+  Card card(0, 8 << 20);
+  {
+    Mounted m(card.img, 0, card.size, card.tmp.path + "/m");
+    // D's first cluster, then x's, then D grows past x: D gets a FAT chain
+    // of two clusters (45 files x 3 entries > 128 entries a cluster).
+    sh("cd " + q(m.dir) + " && mkdir D && sync && echo x > x && sync && "
+       "for i in $(seq 10 54); do head -c 100 /dev/urandom > D/file$i; done");
+    m.unmount();
+  }
+  std::vector<uint8_t> fat_before;
+  {
+    Mounted m(card.img, 0, card.size, card.tmp.path + "/m");
+    for (int i = 10; i <= 54; ++i) card.remember(m.dir, "D/file" + std::to_string(i));
+    m.unmount();
+  }
+  fat_before = slurp(card.img);
+  {
+    Mounted m(card.img, 0, card.size, card.tmp.path + "/m");
+    sh("rm -r " + q(m.dir + "/D"));
+    m.unmount();
+  }
+  // exfat-fuse frees D's chain and shrinks D to one cluster as its tail
+  // empties (DataLength too) before deleting it; Linux's exfat does
+  // neither. Put the FAT and D's lengths back as they were, as Linux leaves them.
+  auto img = slurp(card.img);
+  const uint64_t ss = 1u << img[108], fat_off = le32(&img[80]) * ss, fat_len = le32(&img[84]) * ss;
+  std::copy(fat_before.begin() + fat_off, fat_before.begin() + fat_off + fat_len, img.begin() + fat_off);
+  const size_t set = root_entry(img, 0x05);  // D, the one deleted entry set of the root
+  CHECK_EQ(fat_before[set], 0x85);
+  CHECK_EQ(le64(&img[set + 32 + 24]), 4096u);
+  std::copy(fat_before.begin() + set + 32 + 8, fat_before.begin() + set + 32 + 32, img.begin() + set + 32 + 8);
+  CHECK_EQ(le64(&img[set + 32 + 24]), 8192u);
+  const uint16_t sum = exfat_set_checksum(&img[set], img[set + 1] + 1u);
+  std::memcpy(&img[set + 2], &sum, 2);
+  spill(card.img, img);
+  const VolumeFiles v = read_image(card.img, 0, card.size);
+  const DeletedFile* d = find(v, "D");
+  CHECK(d && d->directory && d->rule == Recovery::fat_chain && d->extents.size() == 2);
+  for (const auto& o : card.deleted) check_recovered(v, img, o);
+  CHECK_EQ(v.deleted.size(), 46u);
+}
+
 TEST("exfat: a deleted file whose first clusters a new file took is overwritten, with the bytes counted") {
   Card card(0, 8 << 20);
   {
@@ -451,7 +494,8 @@ TEST("exfat: ValidDataLength below DataLength: valid_size says where the zeros s
   std::memcpy(&bytes[file + 32 + 8], &big, 8);
   const uint16_t sum2 = exfat_set_checksum(&bytes[file], bytes[file + 1] + 1u);
   std::memcpy(&bytes[file + 2], &sum2, 2);
-  CHECK_EQ(find(read_exfat(r, 0, bytes.size()), "f")->valid_size, 30000u);
+  const VolumeFiles v2 = read_exfat(r, 0, bytes.size());
+  CHECK_EQ(find(v2, "f")->valid_size, 30000u);
 }
 
 TEST("exfat: a deleted entry set whose checksum no longer matches is not taken") {

@@ -63,6 +63,9 @@ class Walk {
   std::vector<uint32_t> live_clusters(const ExfatEntrySet& s, const std::string& path);
   void own(const std::vector<uint32_t>& clusters, const std::string& path);
   std::vector<uint8_t> read_dir(PendingDir& d);
+  // The clusters a deleted object's bytes are read from, by its rule; empty
+  // when its first cluster or size is impossible.
+  std::vector<uint32_t> recovery_clusters(const ExfatEntrySet& s, Recovery& rule);
   void plan(DeletedFile& f, const ExfatEntrySet& s);
   void extents_of(DeletedFile& f, const std::vector<uint32_t>& clusters);
   void maps();
@@ -74,7 +77,12 @@ class Walk {
   std::vector<uint8_t> owned_;     // clusters live files, directories and metadata own
   std::vector<uint8_t> dir_read_;  // directory clusters already parsed
   std::deque<PendingDir> queue_;
-  std::vector<PendingDir> pending_dirs_;  // deleted directories, walked after the live ones
+  struct DeletedDir {
+    ExfatEntrySet set;
+    std::string path;
+    size_t depth;
+  };
+  std::vector<DeletedDir> pending_dirs_;  // deleted directories, walked after the live ones
   std::vector<ExfatEntrySet> sets_;        // the entry set of each v_.deleted[i]
   bool deleted_capped_ = false;
 };
@@ -152,27 +160,18 @@ void Walk::extents_of(DeletedFile& f, const std::vector<uint32_t>& clusters) {
   f.status = f.overwritten_bytes ? DeletedStatus::overwritten : DeletedStatus::recoverable;
 }
 
-void Walk::plan(DeletedFile& f, const ExfatEntrySet& s) {
-  f.size = s.data_length;
-  f.valid_size = std::min(s.valid_data_length, s.data_length);
-  f.first_cluster = s.first_cluster;
-  f.rule = s.no_fat_chain ? Recovery::contiguous : Recovery::skip_live_clusters;
-  if (f.size == 0) {
-    f.status = DeletedStatus::empty;
-    return;
-  }
-  const uint64_t n = clusters_for(f.size);
-  const uint64_t last = uint64_t(b_.cluster_count) + 1;
-  if (!b_.valid_cluster(s.first_cluster) || n > b_.cluster_count ||
-      (s.no_fat_chain && s.first_cluster + n - 1 > last)) {
-    f.status = DeletedStatus::unreadable;
-    return;
-  }
+std::vector<uint32_t> Walk::recovery_clusters(const ExfatEntrySet& s, Recovery& rule) {
   std::vector<uint32_t> clusters;
+  rule = s.no_fat_chain ? Recovery::contiguous : Recovery::skip_live_clusters;
+  const uint64_t n = clusters_for(s.data_length);
+  const uint64_t last = uint64_t(b_.cluster_count) + 1;
+  if (n == 0 || !b_.valid_cluster(s.first_cluster) || n > b_.cluster_count ||
+      (s.no_fat_chain && s.first_cluster + n - 1 > last)) {
+    return clusters;
+  }
   if (s.no_fat_chain) {
     for (uint64_t k = 0; k < n; ++k) clusters.push_back(static_cast<uint32_t>(s.first_cluster + k));
-    extents_of(f, clusters);
-    return;
+    return clusters;
   }
   // The chain as the FAT still has it, taken only when whole and free.
   std::string p;
@@ -180,20 +179,26 @@ void Walk::plan(DeletedFile& f, const ExfatEntrySet& s) {
   bool intact = p.empty() && clusters.size() == n && cl_.fat(clusters.back()) == 0xFFFFFFFFu;
   for (size_t k = 0; intact && k < clusters.size(); ++k) intact = !cl_.in_use(clusters[k]) && !marked(owned_, clusters[k]);
   if (intact) {
-    f.rule = Recovery::fat_chain;
-    extents_of(f, clusters);
-    return;
+    rule = Recovery::fat_chain;
+    return clusters;
   }
   // From the first cluster on, skipping clusters in use now.
   clusters.assign(1, s.first_cluster);
   for (uint64_t c = uint64_t(s.first_cluster) + 1; c <= last && clusters.size() < n; ++c) {
     if (!cl_.in_use(c) && !marked(owned_, c)) clusters.push_back(static_cast<uint32_t>(c));
   }
-  if (clusters.size() < n) {
-    f.status = DeletedStatus::unreadable;
-    return;
-  }
-  extents_of(f, clusters);
+  if (clusters.size() < n) clusters.clear();
+  return clusters;
+}
+
+void Walk::plan(DeletedFile& f, const ExfatEntrySet& s) {
+  f.size = s.data_length;
+  f.valid_size = std::min(s.valid_data_length, s.data_length);
+  f.first_cluster = s.first_cluster;
+  const auto clusters = recovery_clusters(s, f.rule);
+  if (f.size == 0) f.status = DeletedStatus::empty;
+  else if (clusters.empty()) f.status = DeletedStatus::unreadable;
+  else extents_of(f, clusters);
 }
 
 void Walk::run() {
@@ -269,30 +274,20 @@ void Walk::run() {
       f.parent_deleted = d.deleted;
       f.times = s.times;
       v_.deleted.push_back(std::move(f));
-      // Deleted directories are planned after the walk (below), when every
-      // live cluster is known; kept here to descend while they parse.
-      if (s.directory && d.depth + 1 < kMaxDepth && b_.valid_cluster(s.first_cluster) && s.data_length) {
-        std::vector<uint32_t> cl;
-        const uint64_t n = std::min(clusters_for(std::min(s.data_length, kMaxDirectoryBytes)), uint64_t(b_.cluster_count));
-        if (s.no_fat_chain) {
-          for (uint64_t k = 0; k < n && b_.valid_cluster(s.first_cluster + k); ++k) cl.push_back(s.first_cluster + k);
-        } else {
-          std::string q;
-          cl = cl_.chain(s.first_cluster, n, &q);
-          // exfat-fuse frees the chain on delete: then the first cluster is all we know.
-          if (cl.size() < n) cl.resize(std::min<size_t>(cl.size(), 1));
-        }
-        pending_dirs_.push_back({std::move(cl), s.data_length, path, true, d.depth + 1});
-      }
+      // Deleted directories are walked after every live one: only then is
+      // it known which of their clusters live objects own now.
+      if (s.directory && d.depth + 1 < kMaxDepth) pending_dirs_.push_back({s, path, d.depth + 1});
       sets_.push_back(s);
     }
-    // Deleted directories go last, after every live one: only then is it known
-    // which of their clusters live objects own now.
     if (queue_.empty() && !pending_dirs_.empty()) {
+      // A deleted directory is read by the plan its files would get; one
+      // whose clusters live objects own now holds something else.
       for (auto& pd : pending_dirs_) {
+        Recovery rule;
+        auto cl = recovery_clusters(pd.set, rule);
         bool reused = false;
-        for (uint32_t c : pd.clusters) reused = reused || cl_.in_use(c) || marked(owned_, c);
-        if (!reused) queue_.push_back(std::move(pd));
+        for (uint32_t c : cl) reused = reused || cl_.in_use(c) || marked(owned_, c);
+        if (!cl.empty() && !reused) queue_.push_back({std::move(cl), pd.set.data_length, pd.path, true, pd.depth});
       }
       pending_dirs_.clear();
     }
