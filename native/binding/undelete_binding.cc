@@ -57,6 +57,8 @@ Napi::Object file_object(Napi::Env env, const UndeleteReport& rep, const Undelet
   if (!f.written_as.empty()) o.Set("writtenAs", f.written_as);
   o.Set("directory", d.directory);
   o.Set("parentDeleted", d.parent_deleted);
+  // FAT 8.3 names: the first character (lost on delete) taken from the live names around it.
+  if (d.name_guessed) o.Set("nameGuessed", true);
   o.Set("size", static_cast<double>(d.size));
   Napi::Object times = Napi::Object::New(env);
   bool local = false;

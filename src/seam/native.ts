@@ -360,6 +360,8 @@ export interface UndeletedFile {
   directory: boolean;
   /** Found inside a deleted directory. */
   parentDeleted: boolean;
+  /** FAT 8.3 name whose first character (lost on delete) was taken from the live names of the same pattern around it. */
+  nameGuessed?: boolean;
   size: number;
   /** ISO 8601; without a zone (local wall-clock time, as FAT stores it) when localTime. */
   times: { modified?: string; accessed?: string; created?: string };

@@ -25,6 +25,7 @@
 #include "core/guest_fs/fat_boot.h"
 #include "core/guest_fs/fat_dir.h"
 #include "core/guest_fs/fat_recover.h"
+#include "core/guest_fs/fat_short_names.h"
 #include "core/guest_fs/fat_table.h"
 #include "core/guest_fs/volume_files.h"
 
@@ -61,6 +62,7 @@ class FatWalk {
       deleted_dirs_.pop_front();
       walk_deleted_dir(d);
     }
+    names_.apply(v_.deleted);
     for (auto& f : v_.deleted) {
       if (!f.directory) plan_fat_recovery(g_, fat_, live_, f);
     }
@@ -147,6 +149,7 @@ class FatWalk {
       f.times = e.times;
       f.first_cluster = e.first_cluster;
       v_.deleted.push_back(std::move(f));
+      if (e.first_char_lost) names_.add_lost(v_.deleted.size() - 1, d.path, e.name);
       if (e.directory) {
         if (d.depth + 1 > kMaxDepth) {
           problem(path + ": deleted directories nested deeper than " + std::to_string(kMaxDepth) + " levels: not walked");
@@ -156,6 +159,7 @@ class FatWalk {
       }
       return;
     }
+    if (!e.long_name) names_.add_live(d.path, e.name);
     if (e.directory) {
       ++v_.live_directories;
       if (d.depth + 1 > kMaxDepth) {
@@ -275,6 +279,7 @@ class FatWalk {
   FatTable fat_;
   ClusterBitmap live_, dirs_seen_;
   std::deque<Dir> live_dirs_, deleted_dirs_;
+  ShortNameGuesser names_;
   uint64_t entries_ = 0;
   bool entry_cap_hit_ = false;
   uint64_t problems_dropped_ = 0;

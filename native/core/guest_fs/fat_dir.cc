@@ -202,6 +202,7 @@ FatDirParser::Step FatDirParser::feed(const uint8_t* e, uint64_t entry_offset, F
     uint8_t c = name[i];
     if (i == 0 && deleted && !long_ok) {
       base += '_';
+      out.first_char_lost = true;
       continue;
     }
     if (i == 0 && c == 0x05) c = 0xE5;  // 0xE5 is a real first character stored as 0x05

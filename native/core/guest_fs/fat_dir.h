@@ -23,6 +23,7 @@ struct FatDirEntry {
   bool deleted = false;
   bool directory = false;
   bool long_name = false;   // `name` came from VFAT long-name entries
+  bool first_char_lost = false;  // deleted 8.3 name: its first character is '_' (lost)
   uint8_t attr = 0;
   uint32_t first_cluster = 0;  // FAT32: high word included
   uint32_t size = 0;

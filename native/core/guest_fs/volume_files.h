@@ -64,6 +64,9 @@ struct DeletedFile {
   std::string path;
   bool directory = false;
   bool parent_deleted = false;  // found inside a deleted directory
+  // FAT: the first character of this 8.3 name (lost on delete) was taken
+  // from the live names of the same pattern around it (fat_short_names.h).
+  bool name_guessed = false;
   uint64_t size = 0;
   FileTimes times;
   uint64_t first_cluster = 0;

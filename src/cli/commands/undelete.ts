@@ -21,11 +21,12 @@ function volumePrefix(r: UndeleteReport): (f: UndeletedFile) => string {
   };
 }
 
-/** One line per deleted file, like `fls -rd`: status, size, mtime (local wall-clock time for FAT), path. */
+/** One line per deleted file, like `fls -rd`: status, size, mtime (local wall-clock time for FAT), path
+ * ("(first letter guessed)" after a FAT 8.3 name whose first character came from the names around it). */
 export function formatListLine(f: UndeletedFile, prefix = ''): string {
   const status = f.directory ? 'dir' : f.status;
   const mtime = f.times.modified ? f.times.modified.replace('T', ' ').replace(/\.\d+/, '').replace('Z', ' UTC') : '-';
-  return `${status.padEnd(11)} ${String(f.size).padStart(12)}  ${mtime.padEnd(23)} ${prefix}/${f.path}${f.directory ? '/' : ''}`;
+  return `${status.padEnd(11)} ${String(f.size).padStart(12)}  ${mtime.padEnd(23)} ${prefix}/${f.path}${f.directory ? '/' : ''}${f.nameGuessed ? '  (first letter guessed)' : ''}`;
 }
 
 export function formatUndeleteSummary(r: UndeleteReport): string {
