@@ -220,7 +220,9 @@ function score(tool, out, history) {
       extraLive++;
     } else {
       unmatched++;
-      if (tool === 'blocksmith' ? goodPaths.has(relative(out, p)) || goodPaths.has(relative(recoveredDir, p)) : true) wrongGood++;
+      // blocksmith says which files it is sure of: undelete's report (status recovered), carve's partial/ is not.
+      const presented = tool === 'blocksmith' ? goodPaths.has(relative(out, p)) : tool.startsWith('carve-') ? !rel.startsWith('partial/') : true;
+      if (presented) wrongGood++;
     }
   }
   return {
@@ -248,7 +250,8 @@ for (const card of opts.cards.split(',')) {
   else if (card === 'exfat') buildExfat(image, opts.exfatSize, history);
   else throw new Error(`unknown card ${card}`);
   console.error(`${card}: built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  const imageSha = sha(readFileSync(image));
+  const fileSha = (p) => execFileSync('sha256sum', [p], { encoding: 'utf8' }).split(' ')[0];
+  const imageSha = fileSha(image);
   const perTool = {};
   for (const tool of opts.tools.split(',')) {
     const t = TOOLS[tool];
@@ -267,7 +270,7 @@ for (const card of opts.cards.split(',')) {
     console.error(`${card} ${tool}: ${JSON.stringify(perTool[tool])}`);
     rmSync(out, { recursive: true, force: true });
   }
-  if (sha(readFileSync(image)) !== imageSha) throw new Error(`${card}: the image changed during the run`);
+  if (fileSha(image) !== imageSha) throw new Error(`${card}: the image changed during the run`);
   results[card] = {
     image: { bytes: statSync(image).size, live: history.live.length, deleted: history.deleted.length, deletedBytes },
     tools: perTool,

@@ -55,7 +55,8 @@ function buildFat(img: string, bits: 12 | 16 | 32, sizeKiB: number): { deleted: 
   spawnSyncOk('mmd', ['-i', img, '::/DCIM', '::/DCIM/100CANON', '::/Old photos', '::/Old photos/nested dir', '::/work']);
   const jpeg = makeJpeg(dir, `j${n++}`, 320, 240, 7 + bits);
   const deleted: Wanted[] = [
-    { path: 'DCIM/100CANON/IMG_0001.JPG', found: 'DCIM/100CANON/_MG_0001.JPG', bytes: jpeg, mtime: local(2021, 6, 15, 12, 34, 56) },
+    // Its 8.3 name lost its first letter; the live IMG_0002.JPG beside it gives it back (guessed).
+    { path: 'DCIM/100CANON/IMG_0001.JPG', found: 'DCIM/100CANON/IMG_0001.JPG', bytes: jpeg, mtime: local(2021, 6, 15, 12, 34, 56) },
     { path: 'Long file name with spaces.txt', found: 'Long file name with spaces.txt', bytes: Buffer.from('a long name survives in its LFN entries\n'.repeat(300)), mtime: local(2020, 1, 2, 3, 4, 6) },
     { path: 'Old photos/a long name.txt', found: 'Old photos/a long name.txt', bytes: randomBytes(3000, 1 + bits), mtime: local(2019, 12, 31, 23, 59, 58) },
     { path: 'Old photos/nested dir/deep file.bin', found: 'Old photos/nested dir/deep file.bin', bytes: randomBytes(9000, 2 + bits), mtime: local(2022, 2, 22, 22, 22, 22) },
@@ -102,7 +103,10 @@ function expectRecovered(rep: UndeleteReport, outDir: string, deleted: Wanted[],
     expect(Math.round(statSync(join(outDir, f!.writtenAs!)).mtimeMs / 1000), `${w.path} mtime`).toBe(w.mtime);
     expect(f!.method).toBe('metadata');
   }
-  expect(rep.files.find((x) => x.path === 'DCIM/100CANON/_MG_0001.JPG')!.jpeg).toBe('complete');
+  const photo = rep.files.find((x) => x.path === 'DCIM/100CANON/IMG_0001.JPG')!;
+  expect(photo.jpeg).toBe('complete');
+  expect(photo.nameGuessed).toBe(true);
+  expect(rep.files.find((x) => x.path === 'Old photos/a long name.txt')!.nameGuessed).toBeUndefined();
   const v = rep.files.find((x) => x.path === victim);
   expect(v?.status).toBe('overwritten');
   expect(v?.writtenAs).toBeUndefined();
@@ -160,7 +164,7 @@ describe('blocksmith undelete', () => {
     const lines = r.stdout.split('\n');
     expect(lines).toContainEqual(expect.stringMatching(/^recoverable +3000  2019-12-31 23:59:58 +\/Old photos\/a long name\.txt$/));
     expect(lines).toContainEqual(expect.stringMatching(/^overwritten +16384  2021-03-03 03:03:04 +\/work\/victim file\.bin$/));
-    expect(lines).toContainEqual(expect.stringMatching(/^recoverable +\d+  2021-06-15 12:34:56 +\/DCIM\/100CANON\/_MG_0001\.JPG$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^recoverable +\d+  2021-06-15 12:34:56 +\/DCIM\/100CANON\/IMG_0001\.JPG  \(first letter guessed\)$/));
     expect(lines).toContainEqual(expect.stringMatching(/^dir +\d+  .* \/Old photos\/$/));
     expect(lines).toContainEqual(expect.stringMatching(/\/Long file name with spaces\.txt$/));
     expect(readdirSync(dir).filter((e) => e.startsWith('list') && e !== 'list.img')).toEqual([]);
