@@ -61,12 +61,17 @@ const blocksmith = join(ROOT, 'dist', 'cli', 'bin', 'blocksmith.js');
 // ---------------------------------------------------------------- the photos
 
 const sources = readdirSync(opts.jpegs).filter((n) => n.endsWith('.jpg')).sort().map((n) => readFileSync(join(opts.jpegs, n)));
-/** Photo number i: a source JPEG with a COM segment after SOI naming it (so every copy is unique). */
+/**
+ * Photo number i: a source JPEG with a COM segment naming it (so every copy is
+ * unique), put after its first APPn segment so that the file still starts the
+ * way cameras write it (FF D8 FF E0/E1: what header-matching carvers look for).
+ */
 function photo(i) {
   const src = sources[i % sources.length];
   const text = Buffer.from(`blocksmith undelete bench photo ${i}`);
   const com = Buffer.concat([Buffer.from([0xff, 0xfe, (text.length + 2) >> 8, (text.length + 2) & 0xff]), text]);
-  return Buffer.concat([src.subarray(0, 2), com, src.subarray(2)]);
+  const app = src[2] === 0xff && src[3] >= 0xe0 && src[3] <= 0xef ? 4 + src.readUInt16BE(4) : 2;
+  return Buffer.concat([src.subarray(0, app), com, src.subarray(app)]);
 }
 
 /**
