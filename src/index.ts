@@ -21,7 +21,19 @@ export { copyToRbd, copyFromRbd, rbdInfo, parseRbdSpec, formatRbdSpec, isRbdSpec
 export type { RbdTarget, CopyToRbdOptions, RbdImportReport, RbdInfo } from './api/rbd.js';
 export { carve } from './api/carve.js';
 export { sameStorage } from './host/same-storage.js';
-export type { CarveOptions, CarveReport, CarveSummary, CarvedFile, CarveAbortError, UnreadableRange, CarveScope, CarveScopeName } from './api/carve.js';
+export type {
+  CarveOptions,
+  CarveReport,
+  CarveSummary,
+  CarvedFile,
+  CarveReportFile,
+  RecoveredByName,
+  CarveUndeletePart,
+  CarveAbortError,
+  UnreadableRange,
+  CarveScope,
+  CarveScopeName,
+} from './api/carve.js';
 export { renderGallery, writeGallery } from './render/gallery.js';
 export type { GalleryReport, GalleryFile, GalleryFragment } from './render/gallery.js';
 export { undelete } from './api/undelete.js';

@@ -1,11 +1,13 @@
 // The report of a carve (report.json, and what carve() resolves with): the
 // addon's figures plus the files, where they went and how to resume.
 import type { NativeCarveReport } from '../seam/native.js';
-import type { CarvedFile, FileFragment } from './carved-file.js';
+import type { CarveUndeletePart } from './carve-undelete.js';
+import type { CarveReportFile, FileFragment } from './carved-file.js';
 
 /** The run's figures: the addon's (bytes scanned, candidates, complete / reassembled / partial / rejected counts,
  * unreadable ranges, where `resume` continues: `nextOffset`) plus where the files went and the rate. The counts
- * of files (complete, reassembled, partial, thumbnails, duplicates, bytesWritten) are those of `files`. */
+ * of files (complete, reassembled, partial, thumbnails, duplicates) are those of the carved `files`; bytesWritten
+ * counts every file written, those recovered by name (undelete) too. */
 export interface CarveSummary extends Omit<NativeCarveReport, 'held' | 'recovered'> {
   outDir: string;
   bytesPerSecond: number;
@@ -19,6 +21,8 @@ export interface CarveSummary extends Omit<NativeCarveReport, 'held' | 'recovere
   /** When not finished: the option that continues the run (`--resume OUTDIR/report.json`). */
   resumeWith?: string;
   error?: { message: string; code?: string };
+  /** carve --undelete: the recovery by name that came first (its files are in `files`, method 'metadata'). */
+  undelete?: CarveUndeletePart;
 }
 
 export interface CarveReport extends CarveSummary {
@@ -28,7 +32,8 @@ export interface CarveReport extends CarveSummary {
   /** When this report was written (the end of the run once finished). */
   finishedAt: string;
   options: Record<string, unknown>;
-  files: CarvedFile[];
+  /** The files recovered by name (method 'metadata', with --undelete) first, then the carved ones in the carver's order. */
+  files: CarveReportFile[];
   /** When not finished, what --resume continues from besides nextOffset: candidates before it still held for the
    * fragment search (checked again), and the files recovered before it (the search's claims). */
   resumeState?: { held: number[]; recovered: FileFragment[] };

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync, realpathSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { CarveReport } from './carve-report.js';
+import { checkByNameEntry, isByName } from './carve-undelete.js';
 import type { CarvedFile } from './carved-file.js';
 import { InvalidArgumentError } from './errors.js';
 
@@ -47,10 +48,17 @@ export function readPrevious(resumePath: string, source: string, outDir: string,
   for (const k of ['nextOffset', 'start', 'end'] as const) if (!SAFE(previous[k])) throw bad(k);
   if (!Array.isArray(previous.files)) throw bad('files');
   previous.files.forEach((f, i) => {
+    if (f && typeof f === 'object' && isByName(f)) {
+      const wrong = checkByNameEntry(f);
+      if (wrong) throw bad(`files[${i}].${wrong}`);
+      return;
+    }
     if (!f || typeof f !== 'object' || !SAFE(f.offset) || !SAFE(f.length) || typeof f.status !== 'string') throw bad(`files[${i}]`);
     if (f.path !== undefined && (typeof f.path !== 'string' || !FILE_PATH.test(f.path))) throw bad(`files[${i}].path`);
     if (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) throw bad(`files[${i}].sha256`);
   });
+  const u = previous.undelete;
+  if (u !== undefined && (!u || typeof u !== 'object' || typeof u.finished !== 'boolean' || !Array.isArray(u.volumes))) throw bad('undelete');
   const rs = previous.resumeState;
   if (rs !== undefined) {
     if (!Array.isArray(rs.held) || !rs.held.every(SAFE)) throw bad('resumeState.held');

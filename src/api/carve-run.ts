@@ -10,7 +10,8 @@ import { writeGallerySync } from '../render/gallery.js';
 import type { NativeCarveOptions, NativeCarveReport } from '../seam/native.js';
 import type { CarveReport } from './carve-report.js';
 import { removeOurFile } from './carve-resume.js';
-import type { CarvedFile } from './carved-file.js';
+import { excludeOf, isByName, notStarted, type CarveUndeletePart } from './carve-undelete.js';
+import type { CarvedFile, CarveReportFile, RecoveredByName } from './carved-file.js';
 import { BlocksmithError } from './errors.js';
 
 export interface CarveRunSetup {
@@ -25,8 +26,10 @@ export interface CarveRunSetup {
   size: number | undefined;
   end: number | undefined;
   gallery: boolean;
+  /** carve --undelete: recovery by name comes first (carve-undelete.ts). */
+  undelete: boolean;
   signal: AbortSignal | undefined;
-  onFile: ((file: CarvedFile) => void) | undefined;
+  onFile: ((file: CarveReportFile) => void) | undefined;
 }
 
 const keyOf = (f: CarvedFile) => `${f.status === 'thumbnail' ? 't' : 'f'}:${f.offset}`;
@@ -41,6 +44,9 @@ export class CarveRun {
   private readonly heldBefore: number[];
   private readonly recoveredBefore: { offset: number; length: number }[];
   private readonly files: CarvedFile[];
+  // --undelete: the files recovered by name, and how that part went.
+  private byName: RecoveredByName[];
+  private undeletePart: CarveUndeletePart | undefined;
   private readonly index: Map<string, number>;
   private readonly unconfirmed: Set<string>;
   /** The addon's last checkpoint: where a resumed run would continue. */
@@ -61,7 +67,11 @@ export class CarveRun {
     this.heldBefore = (previous?.resumeState?.held ?? []).filter((o) => o < offset);
     this.recoveredBefore = (previous?.resumeState?.recovered ?? []).filter((r) => r.offset < offset);
     const heldSet = new Set(this.heldBefore);
-    this.files = previous ? [...previous.files] : [];
+    // An undelete part that finished is kept as it is; one that did not is done again (its entries dropped).
+    const before = previous?.files ?? [];
+    this.undeletePart = setup.undelete ? (previous?.undelete?.finished ? previous.undelete : notStarted()) : undefined;
+    this.byName = this.undeletePart?.finished ? before.filter(isByName) : [];
+    this.files = before.filter((f): f is CarvedFile => !isByName(f));
     this.index = new Map(this.files.map((f, i) => [keyOf(f), i]));
     this.unconfirmed = new Set(
       this.files.filter((f) => (f.status === 'thumbnail' ? (f.parent ?? f.offset) : f.offset) >= offset || heldSet.has(f.offset)).map(keyOf),
@@ -70,11 +80,28 @@ export class CarveRun {
     this.haveReport = previous !== undefined;
   }
 
+  /** The recovery by name is still to do (not done, or not finished by the interrupted run). */
+  get undeleteToDo(): boolean {
+    return this.undeletePart !== undefined && !this.undeletePart.finished;
+  }
+
+  /** The recovery by name is over (or was stopped): its files join the report, and the report is brought up to date. */
+  undeleteDone(part: CarveUndeletePart, files: RecoveredByName[]): void {
+    this.undeletePart = part;
+    this.byName = files;
+    for (const f of files) this.setup.onFile?.(f);
+    this.unwritten++;
+    this.update(true);
+  }
+
   /** The addon's options for this run: the user's, plus what a resumed run carries over. */
   jobOptions(): NativeCarveOptions {
-    const o = this.setup.nativeOptions;
+    const { undelete: _undelete, ...o } = this.setup.nativeOptions as NativeCarveOptions & { undelete?: boolean };
+    // What was recovered by name is not carved again (scope free).
+    const exclude = [...(o.exclude ?? []), ...excludeOf(this.byName)];
     return {
       ...o,
+      ...(exclude.length > 0 ? { exclude } : {}),
       keepIdentical: this.setup.previous !== undefined,
       // The scope's byte counts cover the whole carve, the interrupted run's part too.
       ...(this.setup.previous ? { rangeStart: this.setup.previous.start } : {}),
@@ -97,6 +124,7 @@ export class CarveRun {
       this.update();
       return;
     }
+    f.method = f.status === 'reassembled' ? 'reassembled' : 'carved';
     const k = keyOf(f);
     const at = this.index.get(k);
     if (at !== undefined) this.files[at] = f;
@@ -119,7 +147,7 @@ export class CarveRun {
     this.reserve.release();
     const { outDir, previous } = this.setup;
     const ours = new Set(['report.json', '.report-reserve', 'index.html']);
-    if (!previous && this.files.length === 0 && readdirSync(outDir).every((n) => ours.has(n))) {
+    if (!previous && this.files.length === 0 && this.byName.length === 0 && readdirSync(outDir).every((n) => ours.has(n))) {
       for (const n of ours) {
         try {
           unlinkSync(join(outDir, n));
@@ -158,6 +186,17 @@ export class CarveRun {
     return report;
   }
 
+  /** Stopped before the carving started (while recovering by name): the report, written with the gallery. */
+  stoppedEarly(): CarveReport {
+    process.off('exit', this.onExit);
+    this.settled = true;
+    this.reserve.release();
+    const report = this.build('stopped', undefined);
+    this.writeReport(report);
+    this.writeGallery(report);
+    return report;
+  }
+
   /** Finished: what the earlier run listed there and this one did not find again is not a file of this carve. */
   private dropUnconfirmed(): void {
     for (const k of this.unconfirmed) {
@@ -180,11 +219,12 @@ export class CarveRun {
 
   private build(state: CarveReport['state'], r: NativeCarveReport | undefined, error?: unknown): CarveReport {
     const { source, outDir, previous, offset, size, end, nativeOptions } = this.setup;
-    const files = this.files;
+    const carved = this.files;
+    const files: CarveReportFile[] = [...this.byName, ...carved];
     const prev = (k: 'candidates' | 'rejected' | 'filtered' | 'bytesScanned' | 'seconds') => previous?.[k] ?? 0;
     const at = r && (state === 'done' || state === 'stopped') ? { nextOffset: r.nextOffset, held: r.held, recovered: r.recovered } : this.resumePoint();
     const cur = r ?? this.checkpoint;
-    const count = (s: string) => files.reduce((a, f) => a + (f.status === s ? 1 : 0), 0);
+    const count = (s: string) => carved.reduce((a, f) => a + (f.status === s ? 1 : 0), 0);
     const seconds = (Date.now() - this.t0) / 1000;
     const finished = state === 'done';
     const e = error as NodeJS.ErrnoException | undefined;
@@ -219,6 +259,7 @@ export class CarveRun {
       seconds: prev('seconds') + seconds,
       bytesPerSecond: seconds > 0 ? Math.round(Math.max(0, at.nextOffset - offset) / seconds) : 0,
       cancelled: state === 'stopped',
+      ...(this.undeletePart ? { undelete: this.undeletePart } : {}),
       files,
       ...(finished ? {} : { resumeState: { held: at.held, recovered: at.recovered } }),
     };
@@ -252,10 +293,10 @@ export class CarveRun {
    * second of a new file, but spending at most about 5% of the time on it (a
    * report of 10,000 files is a few MB).
    */
-  private update(): void {
+  private update(force = false): void {
     const now = Date.now();
     const since = now - this.lastWrite;
-    if (since < Math.max(1000, 20 * this.cost) && !(this.unwritten > 0 && since >= Math.max(250, 20 * this.cost))) return;
+    if (!force && since < Math.max(1000, 20 * this.cost) && !(this.unwritten > 0 && since >= Math.max(250, 20 * this.cost))) return;
     this.lastWrite = now;
     this.unwritten = 0;
     try {

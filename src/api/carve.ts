@@ -8,7 +8,7 @@
 // on the nearest existing ancestor of outDir). report.json is kept current
 // while the run goes and written on every way out (done, stopped, failed,
 // process exit), so that --resume always has something to continue from.
-import { closeSync, existsSync, openSync, statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { carveOutputIn, clearStaleTemporaries, createOutput, planOutput, ReportReserve, type OutputPlan } from '../output/carve-output.js';
 import { sameStorage } from '../host/same-storage.js';
@@ -18,11 +18,13 @@ import { native, type CarveScopeName, type NativeCarveOptions, type NativeCarveR
 import { defaults } from './defaults.js';
 import { readPrevious } from './carve-resume.js';
 import { CarveRun } from './carve-run.js';
+import { isByName, planRedo, recoverByName, removeEarlierAttempt, type RedoPlan } from './carve-undelete.js';
 import { AbortError, BlocksmithError, InvalidArgumentError } from './errors.js';
 import { parseSize, type SizesAsText } from './units.js';
 
-export type { CarvedFile, FileFragment, UnreadableRange } from './carved-file.js';
-import type { CarvedFile } from './carved-file.js';
+export type { CarvedFile, CarveReportFile, FileFragment, RecoveredByName, UnreadableRange } from './carved-file.js';
+export type { CarveUndeletePart } from './carve-undelete.js';
+import type { CarveReportFile } from './carved-file.js';
 
 export type { CarveReport, CarveSummary } from './carve-report.js';
 export type { CarveScopeName, NativeCarveScope as CarveScope } from '../seam/native.js';
@@ -41,8 +43,14 @@ export interface CarveOptions
   resume?: string;
   /** Write outDir/index.html, a page showing the recovered photos (default true). */
   gallery?: boolean;
-  /** Called once for every file written (and every duplicate), in order. */
-  onFile?: (file: CarvedFile) => void;
+  /**
+   * Recover the deleted files of the source's FAT/exFAT volumes by name first (into outDir/recovered/<original
+   * path>, as `undelete` does), then carve; in scope free (the default on such a filesystem) the bytes of the files
+   * recovered whole are not carved again. Default false: only carving.
+   */
+  undelete?: boolean;
+  /** Called once for every file written (and every duplicate), in order: those recovered by name first. */
+  onFile?: (file: CarveReportFile) => void;
 }
 
 /** Thrown (as AbortError) when the signal stopped the run; the report was written. */
@@ -90,6 +98,7 @@ const RESULT_OPTIONS: [key: string, name: string, fallback: unknown][] = [
   ['maxAttempts', 'max attempts', defaults.carve.maxAttempts],
   // A report without a scope was written before scopes existed: that run scanned everything.
   ['scope', 'scope', 'all'],
+  ['undelete', 'undelete', false],
 ];
 
 /** What the caller asked for, checked before anything is read or created (the source is only opened and closed). */
@@ -134,7 +143,7 @@ function checkRequest(source: string, options: CarveOptions): CheckedRequest {
   return { offset, length, sectorSize, minSize, maxSize, blockSize, maxGap, size };
 }
 
-type CarveJobOptions = NativeCarveOptions & { offset: number; dedupe: boolean; scope: CarveScopeName };
+type CarveJobOptions = NativeCarveOptions & { offset: number; dedupe: boolean; scope: CarveScopeName; undelete?: boolean };
 
 /**
  * The options handed to the addon, and report.json's `options`: the result
@@ -164,6 +173,8 @@ function nativeOptionsFor(options: CarveOptions, req: CheckedRequest, outDir: st
     ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
     scope: options.scope ?? d.scope,
     ...(options.exclude !== undefined ? { exclude: options.exclude } : {}),
+    // Recorded (report.json's options, compared on --resume); carve-run.ts keeps it from the addon.
+    ...(options.undelete ? { undelete: true } : {}),
   };
 }
 
@@ -186,6 +197,15 @@ function resumeFrom(resume: string, source: string, options: CarveOptions, plan:
   if (options.length === undefined) nativeOpts.length = Math.max(0, previous.end - nativeOpts.offset);
   return previous;
 }
+
+const existsOrLink = (p: string) => {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** Without --resume, an existing outDir must not hold another carve's output. */
 function refuseEarlierOutput(plan: OutputPlan): void {
@@ -221,6 +241,18 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
   let previous: CarveReport | undefined;
   if (options.resume !== undefined) previous = resumeFrom(options.resume, source, options, plan, nativeOpts);
   else refuseEarlierOutput(plan);
+  if (options.undelete !== undefined && typeof options.undelete !== 'boolean') throw new InvalidArgumentError('undelete must be true or false');
+  // --undelete writes outDir/recovered: a fresh run needs it absent; a resumed one that must do it again, only its own files there.
+  let redo: RedoPlan | undefined;
+  if (options.undelete && !previous?.undelete?.finished) {
+    if (previous) redo = planRedo(outDir, previous.files.filter(isByName));
+    else if (plan.missing.length === 0 && existsOrLink(join(outDir, 'recovered')))
+      throw new BlocksmithError(`'${join(outDir, 'recovered')}' already exists; carve --undelete writes the files it recovers by name there: carve into another directory`, {
+        code: 'EEXIST',
+        syscall: 'mkdir',
+        path: join(outDir, 'recovered'),
+      });
+  }
   if (!options.force) await refuseSameStorage(source, outDir);
   // Every refusal is above: from here on, things are created.
   const created = createOutput(plan);
@@ -241,17 +273,30 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
     size,
     end,
     gallery: options.gallery ?? true,
+    undelete: !!options.undelete,
     signal: options.signal,
     onFile: options.onFile,
   });
   let r: NativeCarveReport;
   try {
+    // What an unfinished recovery by name left goes first: the report still lists it until begin() replaces it.
+    if (redo) removeEarlierAttempt(outDir, redo);
     run.begin();
+    if (run.undeleteToDo) {
+      const m = await recoverByName(source, outDir, { signal: options.signal, onProgress: options.onProgress });
+      run.undeleteDone(m.part, m.files);
+      if (m.cancelled) {
+        const err = new AbortError(undefined, { cause: options.signal?.reason }) as CarveAbortError;
+        err.report = run.stoppedEarly();
+        throw err;
+      }
+    }
     r = await runJob((onProgress) => native.carve(source, run.jobOptions(), onProgress, run.onEvent), {
       signal: options.signal,
       onProgress: options.onProgress,
     });
   } catch (err) {
+    if (err instanceof AbortError && (err as CarveAbortError).report) throw err;
     throw run.failed(err, created);
   }
   const report = run.ended(r);

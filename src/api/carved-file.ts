@@ -2,6 +2,8 @@
 // imports, shared by the seam (native.ts hands them over one by one) and the
 // API (carve.ts), so neither imports the other for it.
 export interface CarvedFile {
+  /** How it was found: by carving, from one run of bytes or from fragments (absent in reports older than carve --undelete). */
+  method?: 'carved' | 'reassembled';
   /** Byte offset of the file's SOI in the source. */
   offset: number;
   length: number;
@@ -37,3 +39,43 @@ export interface UnreadableRange {
   offset: number;
   length: number;
 }
+
+/**
+ * A deleted file carve --undelete recovered by its filesystem's metadata
+ * (the entries `blocksmith undelete` reports), as listed among report.json's
+ * files: by name, under OUTDIR/recovered/<original path>.
+ */
+export interface RecoveredByName {
+  method: 'metadata';
+  /** recovered: written whole; partial: written, a JPEG that does not decode; overwritten, unreadable: not written; empty: size 0. */
+  status: 'recovered' | 'partial' | 'overwritten' | 'empty' | 'unreadable';
+  /** Its original name (the last component of originalPath). */
+  name: string;
+  /** Its path in its volume ('/'-separated, from the root; long names where they survive). */
+  originalPath: string;
+  /** Index into report.undelete.volumes. */
+  volume: number;
+  /** Where it was written, relative to outDir ("recovered/DCIM/IMG_0001.JPG"); absent when not written. */
+  path?: string;
+  /** Source offset of its first byte (0 when no cluster of it is known). */
+  offset: number;
+  /** Its size. */
+  length: number;
+  sha256?: string;
+  /** ISO 8601; without a zone (local wall-clock time, as FAT stores it) when localTime. */
+  times: { modified?: string; accessed?: string; created?: string };
+  localTime: boolean;
+  /** How its bytes were located (exFAT contiguous, FAT from its first cluster skipping live ones, a surviving chain). */
+  rule: 'contiguous' | 'skip-live-clusters' | 'fat-chain';
+  firstCluster: number;
+  /** JPEGs (by name or content): the decode check. */
+  jpeg?: 'complete' | 'partial' | 'rejected';
+  reason?: string;
+  overwrittenBytes?: number;
+  validSize?: number;
+  /** Where its bytes lie in the source, in file order. */
+  extents: FileFragment[];
+}
+
+/** An entry of a carve report's files. */
+export type CarveReportFile = CarvedFile | RecoveredByName;

@@ -15,7 +15,7 @@
 
 export const GALLERY_CSS = `
 :root { color-scheme: light dark; --bg: #fafafa; --fg: #1b1b1b; --card: #fff; --muted: #666; --line: #ddd;
-  --complete: #2e7d32; --reassembled: #1565c0; --partial: #e65100; --other: #757575; }
+  --complete: #2e7d32; --reassembled: #1565c0; --partial: #e65100; --recovered: #6a1b9a; --other: #757575; }
 @media (prefers-color-scheme: dark) { :root { --bg: #161616; --fg: #e8e8e8; --card: #222; --muted: #aaa; --line: #333; } }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.4 system-ui, sans-serif; background: var(--bg); color: var(--fg); }
@@ -37,6 +37,7 @@ h1 { font-size: 18px; margin: 0 0 4px; overflow-wrap: anywhere; }
 .st-complete { border-top-color: var(--complete); } .st-complete .badge, .swatch.st-complete { background: var(--complete); }
 .st-reassembled { border-top-color: var(--reassembled); } .st-reassembled .badge, .swatch.st-reassembled { background: var(--reassembled); }
 .st-partial { border-top-color: var(--partial); } .st-partial .badge, .swatch.st-partial { background: var(--partial); }
+.st-recovered { border-top-color: var(--recovered); } .st-recovered .badge, .swatch.st-recovered { background: var(--recovered); }
 .swatch.st-other { background: var(--other); }
 .break { color: var(--partial); }
 .fragments { margin: 2px 0; padding-left: 18px; color: var(--muted); }
@@ -49,7 +50,7 @@ export const GALLERY_SCRIPT = `
 'use strict';
 (() => {
   const BATCH = 120;
-  const KNOWN = ['complete', 'reassembled', 'partial'];
+  const KNOWN = ['recovered', 'complete', 'reassembled', 'partial'];
   const data = JSON.parse(document.getElementById('gallery-data').textContent);
   const files = data.files;
   const grid = document.getElementById('grid');
@@ -94,7 +95,7 @@ export const GALLERY_SCRIPT = `
       const img = el('img');
       img.loading = 'lazy';
       img.decoding = 'async';
-      img.alt = f.status + ' file at offset ' + f.offset;
+      img.alt = typeof f.name === 'string' ? f.name : f.status + ' file at offset ' + f.offset;
       if (f.width > 0 && f.height > 0) { img.width = f.width; img.height = f.height; }
       img.src = href(f.path);
       a.append(img);
@@ -105,8 +106,12 @@ export const GALLERY_SCRIPT = `
     const cap = el('figcaption');
     const head = el('div');
     head.append(el('span', 'badge', f.status));
+    if (typeof f.method === 'string') head.append(' ', el('span', 'muted method', f.method === 'metadata' ? 'by name' : f.method));
     if (typeof f.path === 'string') head.append(' ', el('span', 'muted path', f.path));
     cap.append(head);
+    // Recovered by name: the name and place it had, and its mtime (FAT: local wall-clock time).
+    if (typeof f.originalPath === 'string') cap.append(el('div', 'original', f.originalPath));
+    if (typeof f.mtime === 'string') cap.append(el('div', 'mtime', 'modified ' + f.mtime.replace('T', ' ')));
     cap.append(el('div', 'where', 'offset ' + f.offset + ' (' + hex(f.offset) + ') · ' + bytes(f.length)));
     if (f.width > 0 && f.height > 0) cap.append(el('div', 'dims', f.width + ' × ' + f.height + (f.progressive ? ' · progressive' : '')));
     const camera = [f.make, f.model].filter((s) => typeof s === 'string' && s !== '').join(' ');
@@ -139,19 +144,20 @@ export const GALLERY_SCRIPT = `
     rendered = end;
   }
 
+  const when = (f) => (f.date ? exifDate(f.date) : f.mtime ? f.mtime.replace('T', ' ') : '');
   // Files without a date sort last in either direction; ties keep offset order.
   const keys = {
     offset: (a, b) => a.offset - b.offset,
     size: (a, b) => a.length - b.length,
-    // EXIF dates (2024:05:06 07:08:09) order as plain strings; no locale rules needed.
-    date: (a, b) => ((a.date || '') < (b.date || '') ? -1 : (a.date || '') > (b.date || '') ? 1 : 0),
+    // EXIF dates (2024:05:06 07:08:09) and mtimes (2024-05-06T07:08:09) order as plain strings once written alike.
+    date: (a, b) => (when(a) < when(b) ? -1 : when(a) > when(b) ? 1 : 0),
   };
   function order() {
     const key = sortBy.value in keys ? sortBy.value : 'offset';
     const dir = reverse.checked ? -1 : 1;
     shown = files.filter((f) => !hidden.has(f.status));
     shown.sort((a, b) => {
-      if (key === 'date' && !a.date !== !b.date) return a.date ? -1 : 1;
+      if (key === 'date' && !when(a) !== !when(b)) return when(a) ? -1 : 1;
       return dir * keys[key](a, b) || a.offset - b.offset;
     });
     grid.textContent = '';

@@ -8,6 +8,11 @@
 // duplicates (not written; their offsets are listed on the tile of the file
 // they duplicate). The page header counts both, and report.json lists them.
 //
+// Files recovered by name (carve --undelete, method 'metadata') get a tile
+// when they were written and are JPEGs (checked by decoding: `jpeg` set),
+// with their original name, path and mtime; other types recovered by name
+// are counted in the header and listed in report.json.
+//
 // Types are loose on purpose: the page is rendered from report.json, whose
 // statuses and fields grow with the carver (e.g. `reassembled` files with their
 // `fragments`), and an older gallery must still render a newer report.
@@ -38,6 +43,13 @@ export interface GalleryFile {
   model?: string;
   date?: string;
   fragments?: GalleryFragment[];
+  /** 'metadata' (recovered by name), 'carved', 'reassembled'. */
+  method?: string;
+  /** Recovered by name: its original name, path and times. */
+  name?: string;
+  originalPath?: string;
+  times?: { modified?: string };
+  jpeg?: string;
 }
 
 /** What the gallery reads from a carve report (a CarveReport fits). */
@@ -53,6 +65,9 @@ export interface GalleryReport {
 
 /** Statuses that never get a tile of their own (see the file comment). */
 const NOT_TILED = new Set(['thumbnail', 'duplicate']);
+
+/** Recovered by name but no photo to show (another file type, or not written). */
+const byNameNotShown = (f: GalleryFile) => f.method === 'metadata' && (typeof f.path !== 'string' || typeof f.jpeg !== 'string');
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -82,7 +97,7 @@ function tileData(files: GalleryFile[]): Record<string, unknown>[] {
       dupes.set(f.duplicateOf, list);
     }
   return files
-    .filter((f) => !NOT_TILED.has(String(f.status)))
+    .filter((f) => !NOT_TILED.has(String(f.status)) && !byNameNotShown(f))
     .map((f) => {
       const path = str(f.path);
       const fragments = Array.isArray(f.fragments)
@@ -103,6 +118,10 @@ function tileData(files: GalleryFile[]): Record<string, unknown>[] {
         reason: str(f.reason),
         fragments: fragments?.length ? fragments : undefined,
         duplicates: path ? dupes.get(path) : undefined,
+        method: str(f.method),
+        name: str(f.name),
+        originalPath: str(f.originalPath),
+        mtime: str(f.times?.modified),
       };
       for (const k of Object.keys(t)) if (t[k] === undefined) delete t[k];
       return t;
@@ -118,11 +137,14 @@ export function renderGallery(report: GalleryReport): string {
   const count = (s: string) => files.reduce((a, f) => a + (f.status === s ? 1 : 0), 0);
   const thumbnails = count('thumbnail');
   const duplicates = count('duplicate');
+  const otherByName = files.filter((f) => byNameNotShown(f) && typeof f.path === 'string').length;
+  const byName = files.filter((f) => f.method === 'metadata' && !byNameNotShown(f)).length;
   const source = str(report.source) ?? 'unknown source';
   const when = str(report.finishedAt);
   const left: string[] = [];
   if (thumbnails > 0) left.push(`${thumbnails} embedded EXIF thumbnail${thumbnails === 1 ? '' : 's'} (copies inside the photos shown)`);
   if (duplicates > 0) left.push(`${duplicates} duplicate${duplicates === 1 ? '' : 's'} (listed on the tile of the file they repeat)`);
+  if (otherByName > 0) left.push(`${otherByName} other file${otherByName === 1 ? '' : 's'} recovered by name (not photos; under recovered/)`);
   // Only the page's own script and style may run or apply, by hash: even a
   // string that escaped escaping could not execute. Images come from the
   // output directory; nothing is ever fetched from the network.
@@ -147,7 +169,7 @@ export function renderGallery(report: GalleryReport): string {
 <body>
 <header>
 <h1>Recovered photos from ${escapeHtml(source)}</h1>
-<p class="summary">${tiles.length} file${tiles.length === 1 ? '' : 's'}${when ? `, carved ${escapeHtml(when)}` : ''}${
+<p class="summary">${tiles.length} file${tiles.length === 1 ? '' : 's'}${byName > 0 ? ` (${byName} recovered by name, ${tiles.length - byName} carved)` : ''}${when ? `, carved ${escapeHtml(when)}` : ''}${
     report.cancelled || report.finished === false ? `; the run was stopped at offset ${num(report.nextOffset) ?? '?'} (continue it with --resume)` : ''
   }. Details of every file are in <a href="report.json">report.json</a>.</p>
 ${left.length > 0 ? `<p class="note">Not shown as tiles: ${escapeHtml(left.join('; '))}.</p>\n` : ''}<div class="controls">

@@ -26,7 +26,9 @@ void refuse(VolumeReport& v, const Error& e, const std::string& path) {
   v.reason = reason_of(e, path);
 }
 
-void fill(VolumeReport& v, Reader& reader, FreeMap& free, const std::vector<host::FsUse>* uses) {
+}  // namespace
+
+void inspect_volume(VolumeReport& v, Reader& reader, FreeMap& free, const std::vector<host::FsUse>* uses) {
   if (!probe_ext(reader, v.offset, v.length)) {
     v.action = "zero-detection";
     return;
@@ -76,7 +78,7 @@ void fill(VolumeReport& v, Reader& reader, FreeMap& free, const std::vector<host
   for (const auto& r : e.free) free.add(r.begin, r.end);
 }
 
-PartitionTable read_table(Reader& reader, uint32_t sector_size) {
+PartitionTable read_source_table(Reader& reader, uint32_t sector_size) {
   PartitionTable t = read_partition_table(reader, sector_size);
   if (t.scheme == "none" && sector_size == 512 && reader.size() >= 8192) {
     // A GPT disk with 4 KiB sectors has no 512-byte protective MBR sector of
@@ -92,13 +94,11 @@ PartitionTable read_table(Reader& reader, uint32_t sector_size) {
   return t;
 }
 
-}  // namespace
-
 Inspection inspect_filesystems(Reader& reader, uint32_t sector_size, const std::vector<host::FsUse>* uses) {
   Inspection out;
   PartitionTable t;
   try {
-    t = read_table(reader, sector_size);
+    t = read_source_table(reader, sector_size);
   } catch (const Error& err) {
     if (err.code().rfind("ERR_FS_", 0) != 0) throw;
     out.scheme = "none";
@@ -113,7 +113,7 @@ Inspection inspect_filesystems(Reader& reader, uint32_t sector_size, const std::
     VolumeReport v;
     v.offset = 0;
     v.length = reader.size();
-    fill(v, reader, out.free, uses);
+    inspect_volume(v, reader, out.free, uses);
     out.volumes.push_back(std::move(v));
   } else {
     for (const auto& p : t.partitions) {
@@ -126,7 +126,7 @@ Inspection inspect_filesystems(Reader& reader, uint32_t sector_size, const std::
       if (p.type == "0xee") {
         v.action = "zero-detection";
       } else {
-        fill(v, reader, out.free, uses);
+        inspect_volume(v, reader, out.free, uses);
       }
       out.volumes.push_back(std::move(v));
     }

@@ -10,6 +10,7 @@
 #include "core/pipeline/reader.h"
 #include "core/guest_fs/ext_refs.h"
 #include "core/guest_fs/free_map.h"
+#include "core/guest_fs/partition.h"
 #include "core/host/mount_check.h"
 
 namespace blocksmith::fs {
@@ -53,6 +54,17 @@ struct Inspection {
 // be trusted sets `error_*` and lists no volume. Throws only what is not
 // about the image's content (an I/O error).
 Inspection inspect_filesystems(Reader& reader, uint32_t sector_size = 512, const std::vector<host::FsUse>* uses = nullptr);
+
+// The partition table as inspect_filesystems reads it: MBR or GPT (also GPT
+// with 4 KiB sectors); an MBR over an ext superblock at the start is refused
+// (ERR_FS_UNSUPPORTED) rather than guessed. Throws Error ERR_FS_* when the
+// table cannot be trusted, what reading throws otherwise.
+PartitionTable read_source_table(Reader& reader, uint32_t sector_size = 512);
+
+// One volume (v.number, v.offset, v.length set): an ext filesystem there is
+// read into `v` (action "free-blocks" and its free ranges added to `free`,
+// or "refused" with the reason); anything else gets "zero-detection".
+void inspect_volume(VolumeReport& v, Reader& reader, FreeMap& free, const std::vector<host::FsUse>* uses = nullptr);
 
 // What sparsify --fs does before its first punch: throws the table's or the
 // first refused volume's Error (ERR_FS_CORRUPT / ERR_FS_UNSUPPORTED /

@@ -4,8 +4,7 @@
 #include <cerrno>
 
 #include "core/base/error.h"
-#include "core/guest_fs/inspect.h"
-#include "core/guest_fs/volume_files.h"
+#include "core/guest_fs/volumes.h"
 
 namespace blocksmith::fs {
 namespace {
@@ -30,88 +29,43 @@ void complement(const ScopeVolume& v, const std::vector<ByteRange>& free, FreeMa
   out.normalize();
 }
 
-// The reader's message without its leading "'path': " (the report names the source).
-std::string reason_of(const Error& e, const std::string& path) {
-  std::string m = e.what();
-  const std::string prefix = "'" + path + "': ";
-  if (m.rfind(prefix, 0) == 0) m.erase(0, prefix.size());
-  return m;
-}
-
-// A FAT12/16/32 or exFAT filesystem at [s.offset, s.offset + s.length):
-// false when neither boot sector is there. Recognised: its maps, or the
-// reason they are not trusted (the reader refused it, or found problems).
-bool read_fat_family(Reader& reader, ScopeVolume& s, Maps& m) {
-  bool fat = false, exfat = false;
-  try {
-    exfat = probe_exfat(reader, s.offset, s.length);
-    fat = !exfat && probe_fat(reader, s.offset, s.length);
-  } catch (const Error& e) {
-    if (e.code().rfind("ERR_FS_", 0) != 0) throw;  // I/O errors are the source's
-  }
-  if (!fat && !exfat) return false;
-  s.filesystem = exfat ? "exfat" : "fat";
-  try {
-    VolumeFiles vf = exfat ? read_exfat(reader, s.offset, s.length) : read_fat(reader, s.offset, s.length);
+// What the scope needs of one volume volumes.h found: its filesystem, its
+// extent, and its maps or why they are not trusted.
+void from_found(FoundVolume& f, ScopeVolume& s, Maps& m) {
+  s.partition = f.partition;
+  s.offset = f.offset;
+  s.length = f.length;
+  if (!f.ext.empty()) {
+    s.filesystem = f.ext;
+    if (!f.ext_problem.empty()) {
+      s.problem = f.ext_problem;
+      return;
+    }
+    s.length = f.ext_length;
+    m.free = std::move(f.ext_free);
+    complement(s, m.free.ranges(), m.allocated);
+  } else if (f.read) {
+    VolumeFiles& vf = f.files;
     s.filesystem = vf.filesystem;
     if (!vf.problems.empty()) {
       s.problem = vf.problems.front();
       if (vf.problems.size() > 1) s.problem += " (and " + std::to_string(vf.problems.size() - 1) + " more problems)";
-      return true;
+      return;
     }
     m.free = std::move(vf.free);
     m.allocated = std::move(vf.allocated);
     m.free.normalize();
     m.allocated.normalize();
-    s.free_bytes = m.free.total();
-    s.allocated_bytes = m.allocated.total();
-  } catch (const Error& e) {
-    if (e.code().rfind("ERR_FS_", 0) != 0) throw;
-    s.problem = reason_of(e, reader.path());
+  } else if (!f.fat_family.empty()) {
+    // The boot sector is there but its reader refused the volume.
+    s.filesystem = f.fat_family;
+    s.problem = f.problem;
+    return;
+  } else {
+    return;  // not recognised: scanned whole in every scope
   }
-  return true;
-}
-
-bool whole_source_is_fat_family(Reader& reader) {
-  try {
-    return probe_exfat(reader, 0, reader.size()) || probe_fat(reader, 0, reader.size());
-  } catch (const Error& e) {
-    if (e.code().rfind("ERR_FS_", 0) != 0) throw;
-    return false;
-  }
-}
-
-// The ext volumes the sparsify --fs inspection found (its free map is
-// merged over all volumes: each takes its own part), the refused ones with
-// their reason; the others are tried as FAT/exFAT, else unrecognised.
-void from_inspection(Reader& reader, const Inspection& in, std::vector<ScopeVolume>& volumes, std::vector<Maps>& maps) {
-  for (const auto& v : in.volumes) {
-    ScopeVolume s;
-    s.partition = v.number;
-    s.offset = v.offset;
-    s.length = v.length;
-    Maps m;
-    if (v.action == "free-blocks") {
-      s.filesystem = v.filesystem;
-      // A filesystem smaller than its partition: the tail is not its own.
-      s.length = std::min<uint64_t>(v.length, v.blocks_count * v.block_size);
-      for (const auto& r : in.free.ranges()) {
-        const uint64_t b = std::max(r.begin, s.offset), e = std::min(r.end, s.offset + s.length);
-        if (e > b) m.free.add(b, e);
-      }
-      m.free.normalize();
-      complement(s, m.free.ranges(), m.allocated);
-      s.free_bytes = m.free.total();
-      s.allocated_bytes = m.allocated.total();
-    } else if (v.action == "refused") {
-      s.filesystem = v.filesystem;
-      s.problem = v.reason;
-    } else if (v.type != "0xee") {
-      read_fat_family(reader, s, m);
-    }
-    volumes.push_back(std::move(s));
-    maps.push_back(std::move(m));
-  }
+  s.free_bytes = m.free.total();
+  s.allocated_bytes = m.allocated.total();
 }
 
 std::string where(const ScopeVolume& v) {
@@ -144,22 +98,17 @@ ScanScope plan_scan_scope(Reader& reader, const std::string& requested, uint64_t
   if (requested == "all") return finish();
 
   std::vector<Maps> maps;
-  // A FAT boot sector ends in 0x55AA like an MBR and keeps boot code where an
-  // MBR keeps its entries: it is asked first (its checks are far stricter).
-  if (whole_source_is_fat_family(reader)) {
+  SourceVolumes found = find_volumes(reader, FindVolumesOptions{.ext = true});
+  if (!found.table_problem.empty()) {
+    rep.reason = "the partition table cannot be trusted: " + found.table_problem;
+    return finish();
+  }
+  for (auto& f : found.volumes) {
     ScopeVolume s;
-    s.length = reader.size();
     Maps m;
-    read_fat_family(reader, s, m);
+    from_found(f, s, m);
     rep.volumes.push_back(std::move(s));
     maps.push_back(std::move(m));
-  } else {
-    Inspection in = inspect_filesystems(reader);
-    if (!in.error_code.empty()) {
-      rep.reason = "the partition table cannot be trusted: " + in.reason;
-      return finish();
-    }
-    from_inspection(reader, in, rep.volumes, maps);
   }
 
   // Only the volumes the scanned range touches decide.

@@ -1,8 +1,8 @@
 // Which bytes `carve --scope` reads: the volumes of the source (the whole
-// source, or its MBR/GPT partitions), the filesystems recognised in them
-// (ext2/3/4 through the reader sparsify --fs uses; FAT12/16/32 and exFAT
-// through volume_files.h) and, from their allocation maps, the byte ranges
-// the scan skips:
+// source, or its MBR/GPT partitions) and the filesystems recognised in them,
+// as volumes.h finds them for undelete too (ext2/3/4 through the reader
+// sparsify --fs uses; FAT12/16/32 and exFAT through volume_files.h) and, from
+// their allocation maps, the byte ranges the scan skips:
 //   free       the bytes live files, directories and the filesystem's own
 //              structures own (plus ranges the caller excludes: what an
 //              undelete already recovered) are skipped;

@@ -1,6 +1,7 @@
 #include "core/guest_fs/volumes.h"
 
 #include "core/base/error.h"
+#include "core/guest_fs/inspect.h"
 #include "core/guest_fs/partition.h"
 
 namespace blocksmith::fs {
@@ -15,7 +16,32 @@ std::string reason_of(const Error& e, const std::string& path) {
   return m;
 }
 
-void read_volume(Reader& reader, FoundVolume& v) {
+// The ext reader's view of `v` (sparsify --fs's): true when it is ext.
+bool read_ext_volume(Reader& reader, FoundVolume& v) {
+  VolumeReport r;
+  r.number = v.partition;
+  r.offset = v.offset;
+  r.length = v.length;
+  FreeMap free;
+  inspect_volume(r, reader, free);
+  if (r.action == "free-blocks") {
+    v.ext = r.filesystem;
+    // A filesystem smaller than its partition: the tail is not its own.
+    v.ext_length = std::min<uint64_t>(v.length, r.blocks_count * r.block_size);
+    free.normalize();
+    v.ext_free = std::move(free);
+  } else if (r.action == "refused") {
+    v.ext = r.filesystem;
+    v.ext_problem = r.reason;
+  } else {
+    return false;
+  }
+  v.problem = "not a FAT or exFAT filesystem";
+  return true;
+}
+
+void read_volume(Reader& reader, FoundVolume& v, const FindVolumesOptions& opt) {
+  if (opt.ext && read_ext_volume(reader, v)) return;
   bool fat = false, exfat = false;
   try {
     exfat = probe_exfat(reader, v.offset, v.length);
@@ -27,6 +53,7 @@ void read_volume(Reader& reader, FoundVolume& v) {
     v.problem = "not a FAT or exFAT filesystem";
     return;
   }
+  v.fat_family = exfat ? "exfat" : "fat";
   try {
     v.files = exfat ? read_exfat(reader, v.offset, v.length) : read_fat(reader, v.offset, v.length);
     v.read = true;
@@ -49,7 +76,7 @@ bool whole_source_is_fat(Reader& reader) {
 
 }  // namespace
 
-SourceVolumes find_volumes(Reader& reader) {
+SourceVolumes find_volumes(Reader& reader, const FindVolumesOptions& opt) {
   SourceVolumes out;
   out.scheme = "none";
   // A FAT boot sector ends in 0x55AA like an MBR, and its boot code lies
@@ -58,7 +85,7 @@ SourceVolumes find_volumes(Reader& reader) {
   // stricter than an MBR's), then the table.
   if (!whole_source_is_fat(reader)) {
     try {
-      PartitionTable t = read_partition_table(reader, 512);
+      PartitionTable t = read_source_table(reader, 512);
       out.scheme = t.scheme;
       for (const auto& p : t.partitions) {
         FoundVolume v;
@@ -69,7 +96,7 @@ SourceVolumes find_volumes(Reader& reader) {
         if (p.type == "0xee" || p.type == "0x05" || p.type == "0x0f" || p.type == "0x85") {
           v.problem = "a partition-table container, not a filesystem";
         } else {
-          read_volume(reader, v);
+          read_volume(reader, v, opt);
         }
         out.volumes.push_back(std::move(v));
       }
@@ -84,7 +111,7 @@ SourceVolumes find_volumes(Reader& reader) {
     FoundVolume v;
     v.offset = 0;
     v.length = reader.size();
-    read_volume(reader, v);
+    read_volume(reader, v, opt);
     out.volumes.push_back(std::move(v));
   }
   return out;

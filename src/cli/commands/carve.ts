@@ -28,6 +28,7 @@ interface CarveFlags extends CommonFlags {
   resume?: string;
   gallery?: boolean;
   scope?: CarveScopeName;
+  undelete?: boolean;
 }
 
 /** The options of one carve run, with every size and number checked (usage errors, exit 2) before any work. */
@@ -64,9 +65,18 @@ function scopeLine(s: NonNullable<CarveReport['scope']>): string {
   return `  scope: ${what}: ${formatBytes(s.bytesInScope)} in scope${skipped}${why}`;
 }
 
+/** The summary's line for the recovery by name (--undelete). */
+function undeleteLine(u: NonNullable<CarveReport['undelete']>): string {
+  if (u.reason) return `  by name: nothing (${u.reason})`;
+  const fs = [...new Set(u.volumes.filter((v) => v.read).map((v) => v.filesystem))].join(', ');
+  const state = u.finished ? '' : ' (stopped before the end)';
+  return `  by name (${fs}): recovered: ${u.recovered}   partial: ${u.partial}   overwritten: ${u.overwritten}   empty: ${u.empty}   unreadable: ${u.unreadable}   -> recovered/${state}`;
+}
+
 export function formatSummary(r: CarveReport): string {
   const lines = [
     `${r.finished === false ? 'stopped' : 'carved'} ${r.source} -> ${r.outDir}`,
+    ...(r.undelete ? [undeleteLine(r.undelete)] : []),
     `  complete: ${r.complete}   reassembled: ${r.reassembled ?? 0}   partial: ${r.partial}   thumbnails: ${r.thumbnails}   duplicates: ${r.duplicates}   filtered: ${r.filtered}`,
     `  candidates: ${r.candidates} (${r.rejected} rejected)   written: ${formatBytes(r.bytesWritten)}`,
     ...(r.scope ? [scopeLine(r.scope)] : []),
@@ -89,7 +99,8 @@ Examples:
   $ ${command} /dev/md1 -o out --sector-size 512 --resume out/report.json
   $ ${command} sdcard.img -o out --block-size 32K --max-gap 8M
   $ ${command} card.img -o out --scope all        # live files too, not only deleted ones
-  $ blocksmith undelete sdcard.img -o undeleted    # FAT/exFAT: deleted files by name and date first
+  $ ${command} sdcard.img -o out --undelete     # FAT/exFAT: deleted files by name and date first, then carve the rest
+  $ blocksmith undelete sdcard.img -o undeleted    # only the files recovered by name
 
 Fragmented JPEGs: when a file's data stops decoding, the blocks after the break
 (up to --max-gap, at --block-size steps) are tried as its next fragment, from the
@@ -105,6 +116,14 @@ whole device or MBR/GPT partitions) the default is free space only: deleted
 files, without the live ones. Bytes outside any recognised filesystem are
 scanned in every scope; a damaged filesystem or none at all means all bytes,
 and report.json says why (scope.reason).
+
+--undelete: first the deleted files the FAT/exFAT metadata still names are
+written to OUTDIR/recovered/<original path> with their mtime (as blocksmith
+undelete does; any file type), then the carving: in scope free it leaves out the
+bytes of the files recovered whole, so each deleted photo comes back once, by
+name when its directory entry survives, else by offset. report.json, --json and
+index.html list both (method metadata / carved / reassembled). A resumed run
+does not recover by name again unless the interrupted one stopped during it.
 
 Open OUTDIR/index.html to browse what was recovered (offset, size, status, camera, date; filter and sort).
 
@@ -131,6 +150,7 @@ async function runCarveCommand(source: string, flags: CarveFlags): Promise<void>
         seekHole: flags.seekHole !== false,
         resume: flags.resume,
         scope: flags.scope,
+        undelete: !!flags.undelete,
         gallery: flags.gallery !== false,
         signal: op.signal,
         onProgress: op.onProgress,
@@ -145,6 +165,7 @@ async function runCarveCommand(source: string, flags: CarveFlags): Promise<void>
   // An explicit scope that could not be used: said once, besides the report.
   const scope = report.scope;
   if (scope && scope.requested !== 'auto' && scope.used !== scope.requested) warn(`--scope ${scope.requested}: scanned all bytes instead: ${scope.reason}`);
+  if (report.undelete?.reason) warn(`--undelete: nothing recovered by name: ${report.undelete.reason}`);
   printSummary(report);
   if (report.unreadable.length > 0) process.exitCode = EXIT_PARTIAL;
 }
@@ -175,6 +196,7 @@ export function carveCommand(name = 'carve', prefix = ''): Command {
         .choices(['auto', 'free', 'all', 'allocated'])
         .default(defaults.carve.scope),
     )
+    .option('--undelete', 'first recover the deleted files of FAT/exFAT volumes by name into OUTDIR/recovered (any type, mtimes restored), then carve what they did not cover')
     .option('--resume <report>', 'continue an interrupted run from its report.json')
     .option('--gallery', 'write OUTDIR/index.html, a page of the recovered photos to open in a browser (default)')
     .option('--no-gallery', 'do not write OUTDIR/index.html')
