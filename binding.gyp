@@ -71,7 +71,8 @@
         "native/core/carve/reassemble.cc",
         "native/core/operations/carve.cc",
         "native/core/guest_fs/volumes.cc",
-        "native/core/operations/undelete.cc"
+        "native/core/operations/undelete.cc",
+        "native/core/operations/undelete_reassemble.cc"
       ], "include_dirs": ["native"
       ]
     },

@@ -1,10 +1,13 @@
 // undelete(source, options, onProgress) -> { promise, cancel }: the deleted
 // files of the source's FAT/exFAT volumes, listed or recovered by name
-// (core/operations/undelete.h). The report holds every file; the TS side
-// hands them to onFile and writes report.json.
+// (core/operations/undelete.h). Each file is streamed to onFile as it is
+// done (the TS side keeps report.json current with them); the final report
+// holds every file again.
 #include <napi.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 
 #include "args.h"
 #include "core/operations/undelete.h"
@@ -49,8 +52,7 @@ Napi::Object volume_object(Napi::Env env, const fs::FoundVolume& v) {
   return o;
 }
 
-Napi::Object file_object(Napi::Env env, const UndeleteReport& rep, const UndeletedFile& f) {
-  const fs::DeletedFile& d = entry(rep, f);
+Napi::Object file_object(Napi::Env env, const fs::DeletedFile& d, const UndeletedFile& f) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("volume", f.volume);
   o.Set("path", d.path);
@@ -81,6 +83,18 @@ Napi::Object file_object(Napi::Env env, const UndeleteReport& rep, const Undelet
   if (!f.sha256.empty()) o.Set("sha256", f.sha256);
   if (!f.jpeg.empty()) o.Set("jpeg", f.jpeg);
   if (!f.reason.empty()) o.Set("reason", f.reason);
+  if (!f.fragments.empty()) {
+    // reassembled: where the bytes written were found (the extents are the plan that did not decode).
+    o.Set("recoveredBy", "reassembled");
+    Napi::Array frags = Napi::Array::New(env, f.fragments.size());
+    for (size_t i = 0; i < f.fragments.size(); i++) {
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("offset", static_cast<double>(f.fragments[i].offset));
+      e.Set("length", static_cast<double>(f.fragments[i].length));
+      frags.Set(static_cast<uint32_t>(i), e);
+    }
+    o.Set("fragments", frags);
+  }
   Napi::Array ext = Napi::Array::New(env, d.extents.size());
   for (size_t i = 0; i < d.extents.size(); i++) {
     Napi::Object e = Napi::Object::New(env);
@@ -102,9 +116,10 @@ Napi::Object report_object(Napi::Env env, const UndeleteReport& rep) {
   for (size_t i = 0; i < rep.found.volumes.size(); i++) vols.Set(static_cast<uint32_t>(i), volume_object(env, rep.found.volumes[i]));
   o.Set("volumes", vols);
   Napi::Array files = Napi::Array::New(env, rep.files.size());
-  for (size_t i = 0; i < rep.files.size(); i++) files.Set(static_cast<uint32_t>(i), file_object(env, rep, rep.files[i]));
+  for (size_t i = 0; i < rep.files.size(); i++) files.Set(static_cast<uint32_t>(i), file_object(env, entry(rep, rep.files[i]), rep.files[i]));
   o.Set("files", files);
   o.Set("recovered", static_cast<double>(rep.recovered));
+  o.Set("reassembled", static_cast<double>(rep.reassembled));
   o.Set("partial", static_cast<double>(rep.partial));
   o.Set("overwritten", static_cast<double>(rep.overwritten));
   o.Set("empty", static_cast<double>(rep.empty));
@@ -116,15 +131,98 @@ Napi::Object report_object(Napi::Env env, const UndeleteReport& rep) {
   return o;
 }
 
+// A file done (written or listed): copies, as the worker goes on. The first
+// one also carries the volumes, so a report written mid-run can say them.
+struct Event {
+  fs::DeletedFile deleted;
+  UndeletedFile file;
+  std::unique_ptr<fs::SourceVolumes> volumes;
+};
+
+// Lossless and in order (an unbounded thread-safe function, BlockingCall),
+// as carve_binding.cc does: the job settles only after every event was delivered.
+struct EventQueue {
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t pending = 0;
+  Napi::ThreadSafeFunction tsfn;
+  bool active = false;
+
+  void post(std::unique_ptr<Event> ev) {
+    if (!active) return;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      pending++;
+    }
+    Event* raw = ev.release();
+    napi_status st = tsfn.BlockingCall(raw, [this](Napi::Env env, Napi::Function cb, Event* e) {
+      std::unique_ptr<Event> owned(e);
+      if (env != nullptr && cb != nullptr) {
+        try {
+          Napi::Value vols = env.Undefined();
+          if (owned->volumes) {
+            Napi::Array a = Napi::Array::New(env, owned->volumes->volumes.size());
+            for (size_t i = 0; i < owned->volumes->volumes.size(); i++) a.Set(static_cast<uint32_t>(i), volume_object(env, owned->volumes->volumes[i]));
+            vols = a;
+          }
+          cb.Call({file_object(env, owned->deleted, owned->file), vols});
+        } catch (...) {
+        }
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      pending--;
+      cv.notify_all();
+    });
+    if (st != napi_ok) {
+      delete raw;
+      std::lock_guard<std::mutex> lock(mu);
+      pending--;
+    }
+  }
+
+  // Waits until every event was delivered, then lets the function go.
+  void finish() {
+    if (!active) return;
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return pending == 0; });
+    lock.unlock();
+    tsfn.Release();
+    active = false;
+  }
+};
+
+// undelete(source, options, onProgress, onFile?): onFile(file, volumes?) for
+// each file as it is done (volumes with the first one).
 Napi::Value Undelete(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string source = string_arg(env, info[0], "source");
   UndeleteOptions opts = read_options<UndeleteOptions>(env, options_arg(env, info[1]), UndeleteOptions{});
   if (!opts.list && opts.out_dir.empty()) throw invalid_arg(env, "outDir is required unless list is set");
-  return start_job(env, info[2], [source, opts](blocksmith::Control& control) -> ResultBuilder {
-    auto reader = blocksmith::FileReader::open(source, true);
-    // Shared: the builder runs later, on the JS thread.
-    auto rep = std::make_shared<UndeleteReport>(undelete(reader, opts, control));
+  auto q = std::make_shared<EventQueue>();
+  if (info[3].IsFunction()) {
+    q->tsfn = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "blocksmith-undelete-files", 0, 1);
+    q->active = true;
+  }
+  return start_job(env, info[2], [source, opts, q](blocksmith::Control& control) -> ResultBuilder {
+    bool first = true;
+    UndeleteSink sink = [q, &first](const UndeleteReport& rep, const UndeletedFile& f) {
+      auto ev = std::make_unique<Event>();
+      ev->deleted = entry(rep, f);
+      ev->file = f;
+      if (first) ev->volumes = std::make_unique<fs::SourceVolumes>(rep.found);
+      first = false;
+      q->post(std::move(ev));
+    };
+    std::shared_ptr<UndeleteReport> rep;
+    try {
+      auto reader = blocksmith::FileReader::open(source, true);
+      // Shared: the builder runs later, on the JS thread.
+      rep = std::make_shared<UndeleteReport>(undelete(reader, opts, control, sink));
+    } catch (...) {
+      q->finish();
+      throw;
+    }
+    q->finish();
     return [rep](Napi::Env env) -> Napi::Value { return report_object(env, *rep); };
   });
 }

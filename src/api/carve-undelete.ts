@@ -29,6 +29,8 @@ export interface CarveUndeletePart {
   tableProblem?: string;
   volumes: UndeleteVolume[];
   recovered: number;
+  /** JPEGs completed by the fragment search in free clusters (absent in reports written before it). */
+  reassembled?: number;
   partial: number;
   overwritten: number;
   empty: number;
@@ -79,13 +81,16 @@ function entryOf(f: UndeletedFile): RecoveredByName | undefined {
     ...(f.overwrittenBytes !== undefined ? { overwrittenBytes: f.overwrittenBytes } : {}),
     ...(f.validSize !== undefined ? { validSize: f.validSize } : {}),
     extents: f.extents,
+    ...(f.fragments !== undefined ? { fragments: f.fragments } : {}),
   };
   return e;
 }
 
-/** The byte ranges of the files recovered whole (not the partial ones: the carver may still reassemble those). */
+/** The byte ranges of the files recovered whole (not the partial ones: the carver may still reassemble those; a reassembled one's fragments). */
 export function excludeOf(files: readonly RecoveredByName[]): FileFragment[] {
-  return files.filter((f) => f.status === 'recovered').flatMap((f) => f.extents.map((x) => ({ offset: x.offset, length: x.length })));
+  return files
+    .filter((f) => f.status === 'recovered' || f.status === 'reassembled')
+    .flatMap((f) => (f.status === 'reassembled' ? (f.fragments ?? []) : f.extents).map((x) => ({ offset: x.offset, length: x.length })));
 }
 
 export interface MetadataPhase {
@@ -115,6 +120,7 @@ export async function recoverByName(source: string, outDir: string, job: JobOpti
     ...(r.tableProblem !== undefined ? { tableProblem: r.tableProblem } : {}),
     volumes: r.volumes,
     recovered: r.recovered,
+    reassembled: r.reassembled,
     partial: r.partial,
     overwritten: r.overwritten,
     empty: r.empty,
@@ -128,7 +134,7 @@ export async function recoverByName(source: string, outDir: string, job: JobOpti
 }
 
 const SAFE = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const STATUSES = new Set(['recovered', 'partial', 'overwritten', 'empty', 'unreadable']);
+const STATUSES = new Set(['recovered', 'reassembled', 'partial', 'overwritten', 'empty', 'unreadable']);
 
 /** An entry read back from a report (untrusted): what a resumed run relies on is checked; '' when fine, else what is wrong. */
 export function checkByNameEntry(f: RecoveredByName): string {
@@ -138,6 +144,7 @@ export function checkByNameEntry(f: RecoveredByName): string {
     return 'path';
   if (f.sha256 !== undefined && (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256))) return 'sha256';
   if (!Array.isArray(f.extents) || !f.extents.every((x) => x && SAFE(x.offset) && SAFE(x.length))) return 'extents';
+  if (f.fragments !== undefined && (!Array.isArray(f.fragments) || !f.fragments.every((x) => x && SAFE(x.offset) && SAFE(x.length)))) return 'fragments';
   return '';
 }
 

@@ -47,8 +47,14 @@ export interface UnreadableRange {
  */
 export interface RecoveredByName {
   method: 'metadata';
-  /** recovered: written whole; partial: written, a JPEG that does not decode; overwritten, unreadable: not written; empty: size 0. */
-  status: 'recovered' | 'partial' | 'overwritten' | 'empty' | 'unreadable';
+  /**
+   * recovered: written whole; reassembled: a JPEG whose planned bytes did not decode, written from the fragments the
+   * carver's search found in free clusters; partial: written, a JPEG that does not decode; overwritten, unreadable: not
+   * written; empty: size 0.
+   */
+  status: 'recovered' | 'reassembled' | 'partial' | 'overwritten' | 'empty' | 'unreadable';
+  /** reassembled: where the bytes written lie in the source, in file order. */
+  fragments?: FileFragment[];
   /** Its original name (the last component of originalPath). */
   name: string;
   /** Its path in its volume ('/'-separated, from the root; long names where they survive). */

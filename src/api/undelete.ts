@@ -6,13 +6,17 @@
 //
 // outDir follows carve's rules (src/output/carve-output.ts): every refusal
 // comes before anything is created; it must be new or empty, and not on the
-// source's storage unless `force`. report.json is written there atomically.
+// source's storage unless `force`. report.json is written there atomically,
+// kept current while files are written, and written on every way out:
+// done, stopped (state stopped), failed (ENOSPC...: state failed, with the
+// error and the files written so far) and process exit (undelete-run.ts).
 import { closeSync, openSync, readdirSync, statSync } from 'node:fs';
-import { createOutput, planOutput, removeCreated, writeFileAtomicSync } from '../output/carve-output.js';
+import { createOutput, planOutput, removeCreated } from '../output/carve-output.js';
 import { sameStorage } from '../host/same-storage.js';
 import { runJob, type JobOptions } from '../seam/job.js';
 import { native, type NativeUndeleteReport, type UndeletedFile } from '../seam/native.js';
 import { AbortError, BlocksmithError, InvalidArgumentError } from './errors.js';
+import { UndeleteRun } from './undelete-run.js';
 
 export type { UndeletedFile, UndeleteVolume } from '../seam/native.js';
 
@@ -23,7 +27,7 @@ export interface UndeleteOptions extends JobOptions {
   list?: boolean;
   /** Allow an output directory on the same device or filesystem as the source. */
   force?: boolean;
-  /** Called once for every deleted file and directory, in order, when the run has ended. */
+  /** Called for every deleted file and directory as it is done (written, or listed), in order. */
   onFile?: (file: UndeletedFile) => void;
 }
 
@@ -33,9 +37,12 @@ export interface UndeleteReport extends NativeUndeleteReport {
   /** Absent with `list`. */
   outDir?: string;
   list: boolean;
+  /** running: written while the run goes on; stopped: by the signal; failed: see `error` (the files written so far are listed). */
+  state: 'running' | 'done' | 'stopped' | 'failed';
+  error?: { message: string; code?: string };
   startedAt: string;
   finishedAt: string;
-  /** False when the run was stopped (the files written so far are kept and listed). */
+  /** False when the run was stopped or failed (the files written so far are kept and listed). */
   finished: boolean;
 }
 
@@ -87,30 +94,26 @@ export async function undelete(source: string, options: UndeleteOptions = {}): P
     // Every refusal is above: from here on, things are created.
     created = createOutput(plan);
   }
-  const startedAt = new Date().toISOString();
+  const run = new UndeleteRun(source, outDir, options.signal, options.onFile);
   let r: NativeUndeleteReport;
   try {
-    r = await runJob((onProgress) => native.undelete(source, list ? { list } : { outDir }, onProgress), {
+    run.begin();
+    r = await runJob((onProgress) => native.undelete(source, list ? { list } : { outDir }, onProgress, run.onEvent), {
       signal: options.signal,
       onProgress: options.onProgress,
     });
   } catch (err) {
-    // Refused before anything was written (no readable volume): leave nothing behind.
-    removeCreated(created);
-    throw err;
+    // Refused before anything was written (no readable volume), or stopped
+    // before the volumes were read: leave nothing behind.
+    if (!run.wroteAny && (err instanceof AbortError || (err instanceof BlocksmithError && err.code === 'ERR_FS_UNSUPPORTED'))) {
+      run.abandoned();
+      removeCreated(created);
+      throw err;
+    }
+    // Failed while writing (ENOSPC, EIO): the files so far stay, listed in report.json (state failed).
+    throw run.failed(err);
   }
-  const report: UndeleteReport = {
-    tool: 'blocksmith undelete',
-    version: 1,
-    ...(outDir !== undefined ? { outDir } : {}),
-    list,
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    finished: !r.cancelled,
-    ...r,
-  };
-  if (outDir !== undefined) writeFileAtomicSync(outDir, 'report.json', JSON.stringify(report, null, 2) + '\n', false);
-  if (options.onFile) for (const f of report.files) options.onFile(f);
+  const report = run.ended(r);
   if (r.cancelled) {
     const err = new AbortError(undefined, { cause: options.signal?.reason }) as UndeleteAbortError;
     err.report = report;

@@ -370,8 +370,15 @@ export interface UndeletedFile {
   /** How its bytes were located: exFAT NoFatChain, FAT's first cluster on skipping live clusters, or a surviving chain. */
   rule: 'contiguous' | 'skip-live-clusters' | 'fat-chain';
   firstCluster: number;
-  /** recoverable: --list only (what recovery would try). */
-  status: 'recovered' | 'partial' | 'overwritten' | 'empty' | 'unreadable' | 'recoverable';
+  /**
+   * recoverable: --list only (what recovery would try). reassembled: a JPEG whose planned bytes did not decode,
+   * completed by the carver's fragment search in free clusters (`fragments` says where its bytes were found).
+   */
+  status: 'recovered' | 'reassembled' | 'partial' | 'overwritten' | 'empty' | 'unreadable' | 'recoverable';
+  /** Set when status is reassembled. */
+  recoveredBy?: 'reassembled';
+  /** reassembled: where the bytes written lie in the source, in file order (the extents are the plan that did not decode). */
+  fragments?: { offset: number; length: number }[];
   overwrittenBytes?: number;
   /** exFAT: bytes past this were never written (ValidDataLength) and are recovered as zeros. */
   validSize?: number;
@@ -392,6 +399,8 @@ export interface NativeUndeleteReport {
   volumes: UndeleteVolume[];
   files: UndeletedFile[];
   recovered: number;
+  /** JPEGs completed by the fragment search (not counted in recovered). */
+  reassembled: number;
   partial: number;
   overwritten: number;
   empty: number;
@@ -503,7 +512,13 @@ export interface NativeBinding {
     /** (file) for each file written; (null, checkpoint) about once a second, after every file the checkpoint covers. */
     onEvent: (file: import('../api/carved-file.js').CarvedFile | null, checkpoint?: NativeCarveReport) => void,
   ): NativeJob<NativeCarveReport>;
-  undelete(source: string, options: NativeUndeleteOptions, onProgress?: NativeProgress): NativeJob<NativeUndeleteReport>;
+  /** onFile(file, volumes?): each file as it is done, in order (the volumes with the first one). */
+  undelete(
+    source: string,
+    options: NativeUndeleteOptions,
+    onProgress?: NativeProgress,
+    onFile?: (file: UndeletedFile, volumes?: UndeleteVolume[]) => void,
+  ): NativeJob<NativeUndeleteReport>;
   /** Why writing under outDir could overwrite the source's sectors (native/core/host/same_storage.h), or null. */
   sameStorage(source: string, outDir: string): string | null;
   /** A block device's size in bytes from sysfs; undefined for anything else or when sysfs does not say. */

@@ -10,11 +10,13 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
 
 #include "core/base/error.h"
 #include "core/base/unique_fd.h"
 #include "core/carve/sha256.h"
+#include "core/operations/undelete_reassemble.h"
 
 namespace blocksmith::undelete {
 
@@ -307,6 +309,36 @@ class Recoverer {
   }
 
  private:
+  // The volume's fragment search (built when first needed).
+  FreeSpaceReassembler& reassembler(uint32_t volume) {
+    auto& r = reassemblers_[volume];
+    if (!r) r = std::make_unique<FreeSpaceReassembler>(reader_, rep_.found.volumes[volume].files);
+    return *r;
+  }
+
+  // The planned bytes of a JPEG did not decode: the fragment search from its
+  // first cluster. Found: the file written again from its fragments.
+  bool reassembled(UndeletedFile& f, const DeletedFile& d, uint64_t broke_at, int fd, const std::string& shown) {
+    // exFAT bytes past ValidDataLength read as zeros whatever the clusters hold: not searched.
+    if (d.status != DeletedStatus::recoverable || d.valid_size < d.size) return false;
+    std::vector<uint8_t> bytes;
+    FreeSpaceReassembler::Result r = reassembler(f.volume).run(d, broke_at, bytes);
+    if (!r.ok) {
+      if (!r.why.empty()) f.reason += "; " + r.why;
+      return false;
+    }
+    if (::ftruncate(fd, 0) != 0) throw_sys(errno, "ftruncate", shown);
+    if (::lseek(fd, 0, SEEK_SET) != 0) throw_sys(errno, "lseek", shown);
+    write_all(fd, bytes.data(), bytes.size(), shown);
+    f.status = "reassembled";
+    f.jpeg = "complete";
+    f.reason.clear();
+    f.sha256 = carve::sha256_hex(bytes.data(), bytes.size());
+    f.bytes_written = bytes.size();
+    f.fragments = std::move(r.fragments);
+    return true;
+  }
+
   void copy(UndeletedFile& f, const DeletedFile& d, int fd, const std::string& shown) {
     carve::Sha256 sha;
     std::vector<uint8_t> buf(size_t(1) << 20);
@@ -357,9 +389,16 @@ class Recoverer {
     if (keep) {
       carve::CheckResult r = carve::check_jpeg(whole.data(), whole.size(), true);
       f.jpeg = carve::status_name(r.status);
-      if (r.status != carve::Status::complete) {
+      if (r.status == carve::Status::complete) {
+        // Verified: no other file's continuation is taken from its bytes.
+        for (const auto& e : d.extents) reassembler(f.volume).claim(e.begin, e.end - e.begin);
+      } else {
         f.status = "partial";
         f.reason = r.reason.empty() ? std::string("the JPEG does not decode") : "the JPEG does not decode: " + r.reason;
+        // Its first fragment may end inside the header (a large EXIF
+        // segment): the search handles that too, when it starts as a JPEG.
+        if (r.status == carve::Status::partial || carve::header_check(whole.data(), whole.size()))
+          reassembled(f, d, r.broke_at, fd, shown);
       }
     }
   }
@@ -374,6 +413,7 @@ class Recoverer {
   UndeleteReport& rep_;
   uint64_t done_ = 0;
   std::vector<Dir> dirs_;
+  std::map<uint32_t, std::unique_ptr<FreeSpaceReassembler>> reassemblers_;
 };
 
 std::string volume_name(const fs::FoundVolume& v) {
@@ -388,6 +428,7 @@ void count(UndeleteReport& rep, const UndeletedFile& f) {
   const std::string& s = f.status;
   if (s == "recovered") rep.recovered++;
   else if (s == "recoverable") rep.recovered++;
+  else if (s == "reassembled") rep.reassembled++;
   else if (s == "partial") rep.partial++;
   else if (s == "overwritten") rep.overwritten++;
   else if (s == "empty") rep.empty++;

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "core/carve/jpeg_check.h"
+#include "core/carve/reassemble.h"
 #include "core/guest_fs/volume_files.h"
 #include "core/guest_fs/volumes.h"
 #include "core/pipeline/control.h"
@@ -49,9 +50,14 @@ struct UndeleteOptions {
 struct UndeletedFile {
   uint32_t volume = 0;           // index into UndeleteReport::volumes
   size_t index = 0;              // into that volume's files.deleted (entry() below)
-  // "recoverable" (list), "recovered", "partial" (a JPEG that does not
+  // "recoverable" (list), "recovered", "reassembled" (a JPEG whose planned
+  // bytes did not decode, completed by the fragment search in free
+  // clusters: undelete_reassemble.h), "partial" (a JPEG that does not
   // decode), "overwritten", "empty", "unreadable".
   std::string status;
+  // reassembled: where its bytes were found, in file order (the extents are
+  // the plan that did not decode).
+  std::vector<carve::Fragment> fragments;
   std::string written_as;        // relative to out_dir ("recovered/DCIM/a.jpg"); empty when not written
   std::string sha256;            // of the bytes written
   uint64_t bytes_written = 0;
@@ -66,7 +72,7 @@ struct UndeleteReport {
   uint64_t size = 0;
   fs::SourceVolumes found;
   std::vector<UndeletedFile> files;  // in the readers' order, volume by volume
-  uint64_t recovered = 0, partial = 0, overwritten = 0, empty = 0, unreadable = 0, directories = 0;
+  uint64_t recovered = 0, reassembled = 0, partial = 0, overwritten = 0, empty = 0, unreadable = 0, directories = 0;
   uint64_t bytes_written = 0;
   double seconds = 0;
   bool cancelled = false;
