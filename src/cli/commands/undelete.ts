@@ -41,7 +41,7 @@ export function formatUndeleteSummary(r: UndeleteReport): string {
   }
   const ok = r.list ? 'recoverable' : 'recovered';
   lines.push(
-    `  ${ok}: ${r.recovered}   partial: ${r.partial}   overwritten: ${r.overwritten}   empty: ${r.empty}   unreadable: ${r.unreadable}   directories: ${r.directories}`,
+    `  ${ok}: ${r.recovered}${r.list ? '' : `   reassembled: ${r.reassembled}`}   partial: ${r.partial}   overwritten: ${r.overwritten}   empty: ${r.empty}   unreadable: ${r.unreadable}   directories: ${r.directories}`,
   );
   if (!r.list) lines.push(`  written: ${formatBytes(r.bytesWritten)} in ${r.seconds.toFixed(2)} s; report: ${r.outDir}/report.json`);
   return lines.join('\n') + '\n';
@@ -61,13 +61,18 @@ it to OUTDIR/recovered/<original path> with its mtime and atime. exFAT files
 marked contiguous are read as such; on FAT the cluster chain is gone, so a file
 is taken from its first cluster on, skipping clusters live files own. A file
 whose clusters a live file now owns is listed as overwritten and not written.
-JPEGs are checked by decoding: one that does not decode is reported partial.
+JPEGs are checked by decoding: one that does not decode is handed to carve's
+fragment search (from its first cluster, continuations in free clusters only)
+and written as reassembled when a continuation decodes to its end; otherwise it
+is reported partial.
 FAT times are local wall-clock times: they are restored in this machine's time
 zone (TZ) and shown without a zone.
 
 --list prints one line per deleted file (status, size, mtime, path; NDJSON with
 --json) and writes nothing. OUTDIR must be new or empty, and not on the source's
-storage (unless --force); OUTDIR/report.json describes every file.
+storage (unless --force); OUTDIR/report.json describes every file, is kept
+current while files are written, and says stopped or failed (with the error and
+the files written so far) when the run is interrupted or the disk fills up.
 
 Exit codes: 0 done, 1 failed (no FAT/exFAT filesystem could be read), 2 usage, 130 stopped (files and report kept).`;
 }
