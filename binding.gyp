@@ -141,7 +141,8 @@
         "native/tests/test_carve_output.cc",
         "native/tests/conformance.cc",
         "native/tests/test_conformance.cc",
-        "native/tests/test_undelete.cc"
+        "native/tests/test_undelete.cc",
+        "native/tests/test_undelete_reassemble.cc"
       ],
       "conditions": [
         # A target of type none builds nothing: the prebuild needs only the addon.
