@@ -1,7 +1,9 @@
 // probe_exfat / read_exfat (volume_files.h): the boot region
 // (exfat_boot.h), the allocation bitmap and FAT (exfat_clusters.h), then
-// every directory, live and deleted, walked breadth-first from the root
-// (exfat_dir.h), and for each deleted entry set the plan to read its bytes:
+// the live directories walked breadth-first from the root (exfat_dir.h),
+// then the deleted directories found on the way (only once every live
+// object's clusters are known can it be told which of theirs were reused),
+// and for each deleted entry set the plan to read its bytes:
 //   NoFatChain        -> contiguous from the first cluster;
 //   FAT chain intact  -> fat_chain (every link valid, ends in the end mark,
 //                        no cluster in use now);
