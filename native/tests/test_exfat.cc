@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <string>
@@ -528,4 +529,39 @@ TEST("exfat: timestamps: 10 ms increments, UTC offsets, local time without one")
   CHECK_EQ(t.seconds, 1614834368);
   CHECK(!exfat_time(0, 0, 0).known);
   CHECK(!exfat_time(stamp | (15u << 21), 0, 0).known);  // month 15
+}
+
+TEST("exfat boot geometry fields: each check names its field and value; a good sector gives the FAT and heap offsets") {
+  const auto good = small_volume();
+  const uint64_t length = good.size();
+  auto geometry = [&](const std::function<void(uint8_t*)>& edit, ExfatBoot& b) {
+    std::vector<uint8_t> s(good.begin(), good.begin() + 512);
+    edit(s.data());
+    b = ExfatBoot{};
+    b.sector_size = 1u << s[108];
+    b.cluster_size = b.sector_size << s[109];
+    return check_exfat_geometry(s.data(), length, b);
+  };
+  ExfatBoot b;
+  CHECK_EQ(geometry([](uint8_t*) {}, b), "");
+  CHECK_EQ(b.cluster_size, 4096u);
+  CHECK_EQ(b.heap_offset, uint64_t(le32(&good[88])) * 512);
+  CHECK_EQ(b.fat_offset, uint64_t(le32(&good[80])) * 512);
+  CHECK_EQ(b.fat_bytes, uint64_t(le32(&good[84])) * 512);
+  CHECK_EQ(b.root_cluster, le32(&good[96]));
+  CHECK_EQ(int(b.active_fat), 0);
+  CHECK_EQ(geometry([](uint8_t* s) { put32(s + 72, 8193); }, b),
+           "VolumeLength 8193 sectors is past the end of the volume (4194304 bytes)");
+  CHECK_EQ(geometry([](uint8_t* s) { s[110] = 3; }, b), "NumberOfFats 3 is not 1 or 2");
+  CHECK_EQ(geometry([](uint8_t* s) { put32(s + 80, 12); }, b), "FatOffset 12 lies inside the boot regions");
+  CHECK_EQ(geometry([](uint8_t* s) { put32(s + 84, 0); }, b), "FatLength 0");
+  CHECK_EQ(geometry([](uint8_t* s) { put32(s + 88, le32(s + 80)); }, b),
+           "ClusterHeapOffset " + std::to_string(le32(&good[80])) + " overlaps the FAT or lies past the volume");
+  CHECK_EQ(geometry([](uint8_t* s) { put32(s + 92, 0); }, b), "ClusterCount 0 is out of range");
+  CHECK_EQ(geometry([](uint8_t* s) { put32(s + 84, 1); }, b),
+           "FatLength 1 sectors is too small for " + std::to_string(le32(&good[92])) + " clusters");
+  // TexFAT's second FAT is the active one when VolumeFlags bit 0 says so.
+  CHECK_EQ(geometry([](uint8_t* s) { s[110] = 2; s[106] |= 1; }, b), "");
+  CHECK_EQ(int(b.active_fat), 1);
+  CHECK_EQ(b.fat_offset, uint64_t(le32(&good[80]) + le32(&good[84])) * 512);
 }

@@ -8,12 +8,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
 #include "core/base/error.h"
+#include "core/guest_fs/fat_boot.h"
+#include "core/guest_fs/fat_dir.h"
 #include "core/guest_fs/volume_files.h"
 #include "core/readers/memory_reader.h"
 #include "test.h"
@@ -285,4 +288,96 @@ TEST("FAT: a cluster chain loop and a directory cycle are cut short and recorded
   VolumeFiles v = read_image(img);
   CHECK(has_problem(v, "LOOP.BIN: cluster " + std::to_string(first) + " is already in use"));
   CHECK(has_problem(v, "SUBA/SUBB: directory cycle"));
+}
+
+TEST("FAT 8.3 names: padding off, code page 437, the 0x05 stand-in for 0xE5, NT's lower-case flags, a lost first letter") {
+  auto name = [](const char* stored, uint8_t flags = 0, bool lost = false) {
+    return short_name(reinterpret_cast<const uint8_t*>(stored), flags, lost);
+  };
+  CHECK_EQ(name("README  TXT"), "README.TXT");
+  CHECK_EQ(name("MAKEFILE   "), "MAKEFILE");  // no extension: no dot
+  CHECK_EQ(name("README  TXT", 0x08), "readme.TXT");
+  CHECK_EQ(name("README  TXT", 0x10), "README.txt");
+  CHECK_EQ(name("README  TXT", 0x18), "readme.txt");
+  CHECK_EQ(name("\x05" "BC     DAT"), "\xcf\x83" "BC.DAT");   // 0xE5 is sigma in code page 437
+  CHECK_EQ(name("\x81" "BER    TXT"), "\xc3\xbc" "BER.TXT");  // 0x81 is u-umlaut
+  CHECK_EQ(name("\xe5" "EADME  TXT", 0, true), "_EADME.TXT");
+}
+
+TEST("FAT long names: the checksum mtools writes, and a deleted 8.3 name's first letter restored from it") {
+  FatDir d;
+  d.make("X", 100);
+  d.sh("truncate -s 1440K f.img && mkfs.fat -F 12 f.img && mcopy -i f.img X ::Quarter.pdf && "
+       "mcopy -i f.img X '::Keep me.bin' && mdel -i f.img ::Quarter.pdf");
+  auto img = d.read("f.img");
+  const uint64_t root = (uint64_t(get16(&img[14])) + 2ull * get16(&img[22])) * get16(&img[11]);
+  // The deleted name: one long-name part (0x0F), then the 8.3 entry, both
+  // starting with 0xE5 now.
+  const uint8_t* part = &img[root];
+  const uint8_t* entry = &img[root + 32];
+  CHECK_EQ(int(part[0]), 0xE5);
+  CHECK_EQ(int(part[11]), int(kAttrLongName));
+  CHECK_EQ(int(entry[0]), 0xE5);
+  CHECK_EQ(std::string(reinterpret_cast<const char*>(entry) + 1, 10), "UARTER PDF");
+  CHECK_EQ(int(restore_first_char(entry, part[13])), int('Q'));
+  uint8_t name[11];
+  std::memcpy(name, entry, 11);
+  name[0] = 'Q';
+  CHECK_EQ(int(lfn_checksum(name)), int(part[13]));
+  // 'Keep me.bin': its live part and its 8.3 entry agree too.
+  CHECK_EQ(std::string(reinterpret_cast<const char*>(&img[root + 96]), 11), "KEEPME~1BIN");
+  CHECK_EQ(int(lfn_checksum(&img[root + 96])), int(img[root + 64 + 13]));
+  // Only one first byte gives a checksum: when that byte cannot start an
+  // 8.3 name (lower case here), nothing is restored.
+  std::memcpy(name, "aBC     TXT", 11);
+  CHECK_EQ(int(restore_first_char(name, lfn_checksum(name))), 0);
+}
+
+TEST("FAT type by cluster count (fatgen103 boundaries) and the FAT size each type needs") {
+  CHECK_EQ(fat_bits_for(1), 12);
+  CHECK_EQ(fat_bits_for(4084), 12);
+  CHECK_EQ(fat_bits_for(4085), 16);
+  CHECK_EQ(fat_bits_for(65524), 16);
+  CHECK_EQ(fat_bits_for(65525), 32);
+  CHECK_EQ(fat_bytes_needed(12, 4084), 6129u);  // 4086 entries of 1.5 bytes, rounded up
+  CHECK_EQ(fat_bytes_needed(12, 3), 8u);
+  CHECK_EQ(fat_bytes_needed(16, 4085), 8174u);
+  CHECK_EQ(fat_bytes_needed(32, 65525), 262108u);
+}
+
+TEST("FAT boot sector fields: each check names its field and value, and a good sector gives its geometry") {
+  FatDir d;
+  d.sh("truncate -s 4M f16.img && mkfs.fat -F 16 -s 1 -n BOOTS f16.img && truncate -s 40M f32.img && mkfs.fat -F 32 f32.img");
+  const auto f16 = d.read("f16.img"), f32 = d.read("f32.img");
+  auto check = [](std::vector<uint8_t> img, uint64_t length, const std::function<void(uint8_t*)>& edit) {
+    edit(img.data());
+    FatGeometry g;
+    const FatBootCheck c = check_fat_boot(img.data(), 0, length, g);
+    return std::string(c.code) + " " + c.message;
+  };
+  const uint64_t l16 = f16.size(), l32 = f32.size();
+  FatGeometry g;
+  CHECK_EQ(check_fat_boot(f16.data(), 1000, l16, g).message, "");
+  CHECK_EQ(g.bits, 16);
+  CHECK_EQ(g.label, "BOOTS");
+  CHECK_EQ(g.fat_offset, 1000 + uint64_t(get16(&f16[14])) * 512);
+  CHECK_EQ(g.data_offset, g.root_offset + get16(&f16[17]) * 32ull);
+  CHECK_EQ(g.cluster_offset(2), g.data_offset);
+  CHECK_EQ(check(f16, l16, [](uint8_t* b) { put16(b + 14, 0); }),
+           "ERR_FS_CORRUPT FAT boot sector: reserved sector count 0 (the boot sector itself is reserved)");
+  CHECK_EQ(check(f16, l16, [](uint8_t* b) { b[16] = 17; }), "ERR_FS_CORRUPT FAT boot sector: number of FATs 17 is not 1..16");
+  CHECK_EQ(check(f16, l16, [](uint8_t* b) { put16(b + 17, 0); }),
+           "ERR_FS_CORRUPT FAT boot sector: FAT12/16 layout with 0 root directory entries");
+  CHECK_EQ(check(f16, l16, [](uint8_t* b) { b[32] = 1; }),
+           "ERR_FS_CORRUPT FAT boot sector: total sectors given twice and different (8192, 1)");
+  CHECK_EQ(check(f16, l16, [](uint8_t* b) { b[0] = 0; }),
+           "ERR_FS_UNSUPPORTED no FAT boot sector (jump instruction or 0x55AA signature missing)");
+  CHECK_EQ(check_fat_boot(f32.data(), 0, l32, g).message, "");
+  CHECK_EQ(g.bits, 32);
+  CHECK_EQ(g.root_cluster, 2u);
+  CHECK_EQ(check(f32, l32, [](uint8_t* b) { put16(b + 42, 0x0102); }),
+           "ERR_FS_UNSUPPORTED FAT32 version 1.2 (only 0.0 exists)");
+  CHECK_EQ(check(f32, l32, [](uint8_t* b) { put16(b + 17, 512); }),
+           "ERR_FS_CORRUPT FAT boot sector: FAT32 layout with 512 fixed root entries (must be 0)");
+  CHECK_EQ(check(f32, l32, [](uint8_t* b) { b[44] = 1; }).rfind("ERR_FS_CORRUPT FAT boot sector: root cluster 1 is not a data cluster (2..", 0), 0u);
 }

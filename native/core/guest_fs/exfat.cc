@@ -1,7 +1,9 @@
 // probe_exfat / read_exfat (volume_files.h): the boot region
 // (exfat_boot.h), the allocation bitmap and FAT (exfat_clusters.h), then
-// every directory, live and deleted, walked breadth-first from the root
-// (exfat_dir.h), and for each deleted entry set the plan to read its bytes:
+// the live directories walked breadth-first from the root (exfat_dir.h),
+// then the deleted directories found on the way (only once every live
+// object's clusters are known can it be told which of theirs were reused),
+// and for each deleted entry set the plan to read its bytes:
 //   NoFatChain        -> contiguous from the first cluster;
 //   FAT chain intact  -> fat_chain (every link valid, ends in the end mark,
 //                        no cluster in use now);
@@ -44,6 +46,20 @@ class Walk {
   void run();
 
  private:
+  // The root directory's clusters (its chain as the FAT has it).
+  PendingDir root_dir();
+  // From the root: the allocation bitmap, the label, and the clusters the
+  // root, the bitmap and the up-case table own.
+  void load_metadata(const PendingDir& root);
+  // One directory from the queue: each entry set taken as live or deleted.
+  void walk_dir(PendingDir& d);
+  // A live object: counted, its clusters owned, a directory queued.
+  void take_live(const ExfatEntrySet& s, const std::string& path, size_t depth);
+  // A deleted object (or any object in a deleted directory): listed, a
+  // directory kept for queue_deleted_dirs.
+  void take_deleted(const ExfatEntrySet& s, const std::string& path, const PendingDir& d);
+  // Once the live tree is walked: the deleted directories still readable.
+  void queue_deleted_dirs();
   void problem(const std::string& p) {
     if (v_.problems.size() < kMaxProblems) v_.problems.push_back(p);
     else if (v_.problems.size() == kMaxProblems) v_.problems.push_back("more problems not listed");
@@ -204,15 +220,33 @@ void Walk::plan(DeletedFile& f, const ExfatEntrySet& s) {
 void Walk::run() {
   owned_.assign((uint64_t(b_.cluster_count) + 7) / 8, 0);
   dir_read_.assign(owned_.size(), 0);
+  PendingDir root = root_dir();
+  load_metadata(root);
+  queue_.push_back(std::move(root));
+  while (!queue_.empty()) {
+    PendingDir d = std::move(queue_.front());
+    queue_.pop_front();
+    walk_dir(d);
+    if (queue_.empty()) queue_deleted_dirs();
+  }
+  for (size_t i = 0; i < v_.deleted.size(); ++i) plan(v_.deleted[i], sets_[i]);
+  maps();
+}
+
+PendingDir Walk::root_dir() {
   // The root: always a FAT chain, its length whatever the chain says.
   std::string p;
   PendingDir root{cl_.chain(b_.root_cluster, kMaxDirectoryBytes / b_.cluster_size + 1, &p), kMaxDirectoryBytes, "",
                   false, 0};
   if (!p.empty()) problem("root directory: " + p);
+  return root;
+}
+
+void Walk::load_metadata(const PendingDir& root) {
+  // The root is read before the bitmap is known: parse it once for its
+  // bitmap entry, then walk it like every other directory.
   ExfatDirectory top;
   {
-    // The root is read before the bitmap is known: parse it once for its
-    // bitmap entry, then walk it like every other directory.
     std::vector<uint8_t> bytes;
     for (uint32_t c : root.clusters) {
       auto part = read_checked(r_, b_.cluster_at(c), b_.cluster_size, b_.offset + b_.length, "exFAT root directory");
@@ -225,75 +259,73 @@ void Walk::run() {
                                                      ": no allocation bitmap entry in the root directory");
   cl_.load_bitmap(top.bitmap_cluster[which], top.bitmap_length[which]);
   v_.label = top.label;
-  {
-    std::string q;
-    own(root.clusters, "/");
-    const auto bm = cl_.chain(top.bitmap_cluster[which], clusters_for(top.bitmap_length[which]), &q);
-    own(bm, "allocation bitmap");
-    if (top.has_upcase && top.upcase_length) {
-      const auto up = cl_.chain(top.upcase_cluster, clusters_for(top.upcase_length), &q);
-      if (!q.empty()) problem("up-case table: " + q);
-      own(up, "up-case table");
-    }
+  std::string q;
+  own(root.clusters, "/");
+  const auto bm = cl_.chain(top.bitmap_cluster[which], clusters_for(top.bitmap_length[which]), &q);
+  own(bm, "allocation bitmap");
+  if (top.has_upcase && top.upcase_length) {
+    const auto up = cl_.chain(top.upcase_cluster, clusters_for(top.upcase_length), &q);
+    if (!q.empty()) problem("up-case table: " + q);
+    own(up, "up-case table");
   }
-  queue_.push_back(std::move(root));
-  while (!queue_.empty()) {
-    PendingDir d = std::move(queue_.front());
-    queue_.pop_front();
-    const auto bytes = read_dir(d);
-    ExfatDirectory dir;
-    parse_exfat_directory(bytes.data(), bytes.size(), dir);
-    if (dir.bad_live && !d.deleted) {
-      problem("'" + (d.path.empty() ? "/" : d.path) + "': " + std::to_string(dir.bad_live) +
-              " live entry sets have a bad checksum");
-    }
-    for (const auto& s : dir.sets) {
-      const std::string path = d.path.empty() ? s.name : d.path + "/" + s.name;
-      const bool live = s.in_use && !d.deleted;
-      if (live) {
-        ++(s.directory ? v_.live_directories : v_.live_files);
-        auto clusters = live_clusters(s, path);
-        own(clusters, path);
-        if (s.directory) {
-          if (d.depth + 1 >= kMaxDepth) {
-            problem("'" + path + "': directories nested deeper than " + std::to_string(kMaxDepth) + " not walked");
-          } else {
-            queue_.push_back({std::move(clusters), s.data_length, path, false, d.depth + 1});
-          }
-        }
-        continue;
-      }
-      if (v_.deleted.size() >= kMaxDeleted) {
-        if (!deleted_capped_) problem("more than " + std::to_string(kMaxDeleted) + " deleted entries: the rest not listed");
-        deleted_capped_ = true;
-        continue;
-      }
-      DeletedFile f;
-      f.path = path;
-      f.directory = s.directory;
-      f.parent_deleted = d.deleted;
-      f.times = s.times;
-      v_.deleted.push_back(std::move(f));
-      // Deleted directories are walked after every live one: only then is
-      // it known which of their clusters live objects own now.
-      if (s.directory && d.depth + 1 < kMaxDepth) pending_dirs_.push_back({s, path, d.depth + 1});
-      sets_.push_back(s);
-    }
-    if (queue_.empty() && !pending_dirs_.empty()) {
-      // A deleted directory is read by the plan its files would get; one
-      // whose clusters live objects own now holds something else.
-      for (auto& pd : pending_dirs_) {
-        Recovery rule;
-        auto cl = recovery_clusters(pd.set, rule);
-        bool reused = false;
-        for (uint32_t c : cl) reused = reused || cl_.in_use(c) || marked(owned_, c);
-        if (!cl.empty() && !reused) queue_.push_back({std::move(cl), pd.set.data_length, pd.path, true, pd.depth});
-      }
-      pending_dirs_.clear();
-    }
+}
+
+void Walk::walk_dir(PendingDir& d) {
+  const auto bytes = read_dir(d);
+  ExfatDirectory dir;
+  parse_exfat_directory(bytes.data(), bytes.size(), dir);
+  if (dir.bad_live && !d.deleted) {
+    problem("'" + (d.path.empty() ? "/" : d.path) + "': " + std::to_string(dir.bad_live) +
+            " live entry sets have a bad checksum");
   }
-  for (size_t i = 0; i < v_.deleted.size(); ++i) plan(v_.deleted[i], sets_[i]);
-  maps();
+  for (const auto& s : dir.sets) {
+    const std::string path = d.path.empty() ? s.name : d.path + "/" + s.name;
+    if (s.in_use && !d.deleted) take_live(s, path, d.depth);
+    else take_deleted(s, path, d);
+  }
+}
+
+void Walk::take_live(const ExfatEntrySet& s, const std::string& path, size_t depth) {
+  ++(s.directory ? v_.live_directories : v_.live_files);
+  auto clusters = live_clusters(s, path);
+  own(clusters, path);
+  if (!s.directory) return;
+  if (depth + 1 >= kMaxDepth) {
+    problem("'" + path + "': directories nested deeper than " + std::to_string(kMaxDepth) + " not walked");
+  } else {
+    queue_.push_back({std::move(clusters), s.data_length, path, false, depth + 1});
+  }
+}
+
+void Walk::take_deleted(const ExfatEntrySet& s, const std::string& path, const PendingDir& d) {
+  if (v_.deleted.size() >= kMaxDeleted) {
+    if (!deleted_capped_) problem("more than " + std::to_string(kMaxDeleted) + " deleted entries: the rest not listed");
+    deleted_capped_ = true;
+    return;
+  }
+  DeletedFile f;
+  f.path = path;
+  f.directory = s.directory;
+  f.parent_deleted = d.deleted;
+  f.times = s.times;
+  v_.deleted.push_back(std::move(f));
+  // Deleted directories are walked after every live one: only then is
+  // it known which of their clusters live objects own now.
+  if (s.directory && d.depth + 1 < kMaxDepth) pending_dirs_.push_back({s, path, d.depth + 1});
+  sets_.push_back(s);
+}
+
+void Walk::queue_deleted_dirs() {
+  // A deleted directory is read by the plan its files would get; one
+  // whose clusters live objects own now holds something else.
+  for (auto& pd : pending_dirs_) {
+    Recovery rule;
+    auto cl = recovery_clusters(pd.set, rule);
+    bool reused = false;
+    for (uint32_t c : cl) reused = reused || cl_.in_use(c) || marked(owned_, c);
+    if (!cl.empty() && !reused) queue_.push_back({std::move(cl), pd.set.data_length, pd.path, true, pd.depth});
+  }
+  pending_dirs_.clear();
 }
 
 void Walk::maps() {

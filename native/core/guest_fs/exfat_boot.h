@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "core/pipeline/reader.h"
 
@@ -33,6 +34,12 @@ bool looks_like_exfat(Reader& reader, uint64_t offset, uint64_t length);
 // naming the field and its value, or ERR_FS_UNSUPPORTED) on anything that
 // does not fit.
 ExfatBoot read_exfat_boot(Reader& reader, uint64_t offset, uint64_t length);
+
+// The geometry fields of a boot sector (512 bytes; b.sector_size and
+// b.cluster_size already set from its shifts) checked against a volume of
+// `length` bytes and stored in `b`: "" when they fit, else the field, its
+// value and why not (the message read_exfat_boot throws).
+std::string check_exfat_geometry(const uint8_t* sector, uint64_t length, ExfatBoot& b);
 
 // The boot region checksum over `sectors` (11 sectors of `sector_size`):
 // VolumeFlags and PercentInUse are left out, as the specification says.

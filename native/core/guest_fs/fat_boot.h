@@ -51,4 +51,12 @@ struct FatBootCheck {
 };
 FatBootCheck check_fat_boot(const uint8_t* sector, uint64_t offset, uint64_t length, FatGeometry& out);
 
+// The FAT type by the count of data clusters (fatgen103): 12 below 4085,
+// 16 below 65525, else 32.
+int fat_bits_for(uint64_t clusters);
+
+// The bytes a FAT of `bits` needs for entries 0 .. clusters + 1 (FAT12: one
+// and a half bytes an entry, rounded up).
+uint64_t fat_bytes_needed(int bits, uint64_t clusters);
+
 }  // namespace blocksmith::fs

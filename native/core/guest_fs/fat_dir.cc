@@ -60,12 +60,6 @@ bool invalid_short_char(uint8_t c) {
   return c < 0x20 || std::strchr("\"*+,./:;<=>?[\\]|", c) != nullptr || (c >= 'a' && c <= 'z');
 }
 
-uint8_t lfn_checksum(const uint8_t* name11) {
-  uint8_t sum = 0;
-  for (int i = 0; i < 11; ++i) sum = static_cast<uint8_t>(((sum & 1) << 7) + (sum >> 1) + name11[i]);
-  return sum;
-}
-
 constexpr int kLfnOffsets[13] = {1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30};
 
 std::u16string lfn_part(const uint8_t* e) {
@@ -90,6 +84,39 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
+// A live volume label entry's 11 bytes, trailing spaces off.
+std::string volume_label(const uint8_t* e) {
+  std::string label;
+  for (int i = 0; i < 11; ++i) put_oem(label, e[i]);
+  while (!label.empty() && label.back() == ' ') label.pop_back();
+  return label;
+}
+
+// The long name from its parts (gathered in disk order, last part first),
+// up to its terminator; "" when it has no characters.
+std::string join_long_name(const std::vector<std::u16string>& parts) {
+  std::u16string u;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) u += *it;
+  const size_t end = u.find(char16_t(0));
+  if (end != std::u16string::npos) u.resize(end);
+  return u.empty() ? std::string() : utf16_to_utf8(u);
+}
+
+// An 8.3 entry's fields but its name.
+FatDirEntry entry_fields(const uint8_t* e, uint64_t entry_offset, bool fat32) {
+  FatDirEntry out;
+  out.deleted = e[0] == 0xE5;
+  out.attr = e[11];
+  out.directory = (e[11] & kAttrDirectory) != 0;
+  out.entry_offset = entry_offset;
+  out.first_cluster = le16(e + 26) | (fat32 ? uint32_t(le16(e + 20)) << 16 : 0);
+  out.size = le32(e + 28);
+  out.times.created = fat_timestamp(le16(e + 16), le16(e + 14), e[13]);
+  out.times.modified = fat_timestamp(le16(e + 24), le16(e + 22), 0);
+  out.times.accessed = fat_timestamp(le16(e + 18), 0, 0);
+  return out;
+}
+
 }  // namespace
 
 Timestamp fat_timestamp(uint16_t date, uint16_t time, uint8_t tenths) {
@@ -105,6 +132,45 @@ Timestamp fat_timestamp(uint16_t date, uint16_t time, uint8_t tenths) {
   return t;
 }
 
+uint8_t lfn_checksum(const uint8_t* name11) {
+  uint8_t sum = 0;
+  for (int i = 0; i < 11; ++i) sum = static_cast<uint8_t>(((sum & 1) << 7) + (sum >> 1) + name11[i]);
+  return sum;
+}
+
+uint8_t restore_first_char(const uint8_t* name11, uint8_t sum) {
+  uint8_t name[11];
+  std::memcpy(name, name11, 11);
+  for (int c = 1; c < 256; ++c) {
+    name[0] = static_cast<uint8_t>(c);
+    if (lfn_checksum(name) == sum && c != 0xE5 && c != ' ' && (c == 0x05 || !invalid_short_char(c))) return name[0];
+  }
+  return 0;
+}
+
+std::string short_name(const uint8_t* name11, uint8_t nt_flags, bool first_lost) {
+  const bool lower_base = nt_flags & 0x08, lower_ext = nt_flags & 0x10;
+  std::string base, ext;
+  for (int i = 0; i < 8; ++i) {
+    uint8_t c = name11[i];
+    if (i == 0 && first_lost) {
+      base += '_';
+      continue;
+    }
+    if (i == 0 && c == 0x05) c = 0xE5;  // 0xE5 is a real first character stored as 0x05
+    if (lower_base && c >= 'A' && c <= 'Z') c += 32;
+    put_oem(base, c);
+  }
+  for (int i = 8; i < 11; ++i) {
+    uint8_t c = name11[i];
+    if (lower_ext && c >= 'A' && c <= 'Z') c += 32;
+    put_oem(ext, c);
+  }
+  while (!base.empty() && base.back() == ' ') base.pop_back();
+  while (!ext.empty() && ext.back() == ' ') ext.pop_back();
+  return ext.empty() ? base : base + "." + ext;
+}
+
 FatDirParser::Step FatDirParser::feed(const uint8_t* e, uint64_t entry_offset, FatDirEntry& out) {
   const uint8_t first = e[0], attr = e[11];
   if (first == 0x00) {
@@ -113,111 +179,75 @@ FatDirParser::Step FatDirParser::feed(const uint8_t* e, uint64_t entry_offset, F
   }
   const bool deleted = first == 0xE5;
   if ((attr & 0x3F) == kAttrLongName) {
-    std::u16string part = lfn_part(e);
-    const uint8_t sum = e[13];
-    if (!deleted) {
-      const uint8_t ord = first & 0x3F;
-      const bool starts = (first & 0x40) != 0;
-      if (ord == 0 || ord > 20 || (first & 0x80)) {
-        parts_.clear();
-      } else if (starts) {
-        parts_.assign(1, part);
-        part_ords_.assign(1, ord);
-        part_sum_ = sum;
-      } else if (!parts_.empty() && part_ords_.back() != 0xE5 && part_ords_.back() == ord + 1 && sum == part_sum_) {
-        parts_.push_back(part);
-        part_ords_.push_back(ord);
-      } else {
-        parts_.clear();  // an orphan part: its start was overwritten
-      }
-    } else {
-      // The sequence numbers are gone: a part holding the name's terminator
-      // (or a checksum change) starts a new name.
-      const bool continues = !parts_.empty() && part_ords_.back() == 0xE5 && sum == part_sum_ && !has_terminator(part) &&
-                             parts_.size() < 20;
-      if (!continues) {
-        parts_.clear();
-        part_ords_.clear();
-        part_sum_ = sum;
-      }
-      parts_.push_back(part);
-      part_ords_.push_back(0xE5);
-    }
+    if (deleted) add_deleted_part(e);
+    else add_live_part(e);
     return Step::none;
   }
+  // The parts gathered so far name this entry or none.
   std::vector<std::u16string> parts;
   parts.swap(parts_);
-  const bool parts_deleted = !part_ords_.empty() && part_ords_.back() == 0xE5;
-  const bool parts_complete = !part_ords_.empty() && (part_ords_.back() == 1 || parts_deleted);
   if (attr & kAttrVolume) {
-    if (!deleted) {
-      label_.clear();
-      for (int i = 0; i < 11; ++i) put_oem(label_, e[i]);
-      while (!label_.empty() && label_.back() == ' ') label_.pop_back();
-    }
+    if (!deleted) label_ = volume_label(e);
     return Step::none;
   }
   if (first == '.') return Step::none;  // '.' and '..'
   uint8_t name[11];
   std::memcpy(name, e, 11);
-  bool long_ok = false;
-  if (!parts.empty() && parts_complete && parts_deleted == deleted) {
-    if (!deleted) {
-      long_ok = lfn_checksum(name) == part_sum_;
-    } else {
-      // The checksum covers the original first byte: exactly one value gives
-      // the stored sum; it must be a character a short name can start with.
-      for (int c = 1; c < 256 && !long_ok; ++c) {
-        name[0] = static_cast<uint8_t>(c);
-        if (lfn_checksum(name) == part_sum_ && c != 0xE5 && c != ' ' && (c == 0x05 || !invalid_short_char(c))) long_ok = true;
-      }
-      if (!long_ok) name[0] = first;
-    }
-  }
-  out = FatDirEntry{};
-  out.deleted = deleted;
-  out.attr = attr;
-  out.directory = (attr & kAttrDirectory) != 0;
-  out.entry_offset = entry_offset;
-  out.first_cluster = le16(e + 26) | (fat32_ ? uint32_t(le16(e + 20)) << 16 : 0);
-  out.size = le32(e + 28);
-  out.times.created = fat_timestamp(le16(e + 16), le16(e + 14), e[13]);
-  out.times.modified = fat_timestamp(le16(e + 24), le16(e + 22), 0);
-  out.times.accessed = fat_timestamp(le16(e + 18), 0, 0);
+  const bool long_ok = !parts.empty() && parts_name(name, deleted);
+  out = entry_fields(e, entry_offset, fat32_);
   if (long_ok) {
-    std::u16string u;
-    for (auto it = parts.rbegin(); it != parts.rend(); ++it) u += *it;
-    const size_t end = u.find(char16_t(0));
-    if (end != std::u16string::npos) u.resize(end);
-    if (!u.empty()) {
-      out.name = utf16_to_utf8(u);
+    out.name = join_long_name(parts);
+    if (!out.name.empty()) {
       out.long_name = true;
       return Step::entry;
     }
   }
-  // The 8.3 name; NT's flags 0x08/0x10 in byte 12 mean base/extension in lower case.
-  const bool lower_base = e[12] & 0x08, lower_ext = e[12] & 0x10;
-  std::string base, ext;
-  for (int i = 0; i < 8; ++i) {
-    uint8_t c = name[i];
-    if (i == 0 && deleted && !long_ok) {
-      base += '_';
-      out.first_char_lost = true;
-      continue;
-    }
-    if (i == 0 && c == 0x05) c = 0xE5;  // 0xE5 is a real first character stored as 0x05
-    if (lower_base && c >= 'A' && c <= 'Z') c += 32;
-    put_oem(base, c);
-  }
-  for (int i = 8; i < 11; ++i) {
-    uint8_t c = name[i];
-    if (lower_ext && c >= 'A' && c <= 'Z') c += 32;
-    put_oem(ext, c);
-  }
-  while (!base.empty() && base.back() == ' ') base.pop_back();
-  while (!ext.empty() && ext.back() == ' ') ext.pop_back();
-  out.name = ext.empty() ? base : base + "." + ext;
+  out.first_char_lost = deleted && !long_ok;
+  out.name = short_name(name, e[12], out.first_char_lost);
   return Step::entry;
+}
+
+void FatDirParser::add_live_part(const uint8_t* e) {
+  const uint8_t first = e[0], ord = first & 0x3F, sum = e[13];
+  if (ord == 0 || ord > 20 || (first & 0x80)) {
+    parts_.clear();
+  } else if (first & 0x40) {  // the name's last part, stored first: a new name starts
+    parts_.assign(1, lfn_part(e));
+    part_ords_.assign(1, ord);
+    part_sum_ = sum;
+  } else if (!parts_.empty() && part_ords_.back() != 0xE5 && part_ords_.back() == ord + 1 && sum == part_sum_) {
+    parts_.push_back(lfn_part(e));
+    part_ords_.push_back(ord);
+  } else {
+    parts_.clear();  // an orphan part: its start was overwritten
+  }
+}
+
+void FatDirParser::add_deleted_part(const uint8_t* e) {
+  // The sequence numbers are gone: a part holding the name's terminator
+  // (or a checksum change) starts a new name.
+  std::u16string part = lfn_part(e);
+  const uint8_t sum = e[13];
+  const bool continues = !parts_.empty() && part_ords_.back() == 0xE5 && sum == part_sum_ && !has_terminator(part) &&
+                         parts_.size() < 20;
+  if (!continues) {
+    parts_.clear();
+    part_ords_.clear();
+    part_sum_ = sum;
+  }
+  parts_.push_back(std::move(part));
+  part_ords_.push_back(0xE5);
+}
+
+bool FatDirParser::parts_name(uint8_t* name, bool deleted) const {
+  if (part_ords_.empty()) return false;
+  const bool parts_deleted = part_ords_.back() == 0xE5;
+  const bool parts_complete = part_ords_.back() == 1 || parts_deleted;
+  if (!parts_complete || parts_deleted != deleted) return false;
+  if (!deleted) return lfn_checksum(name) == part_sum_;
+  const uint8_t c = restore_first_char(name, part_sum_);
+  if (c != 0) name[0] = c;
+  return c != 0;
 }
 
 bool looks_like_directory(const uint8_t* p, size_t len) {

@@ -73,6 +73,50 @@ std::string where(const ScopeVolume& v) {
                      : "the filesystem at byte " + std::to_string(v.offset);
 }
 
+// Counts what the scope skips and reads of [begin, end), and hands it out.
+ScanScope finish(ScanScope& out, uint64_t begin, uint64_t end) {
+  ScopeReport& rep = out.report;
+  out.skip.normalize();
+  for (const auto& r : out.skip.ranges()) {
+    const uint64_t b = std::max(r.begin, begin), e = std::min(r.end, end);
+    if (e > b) rep.bytes_skipped += e - b;
+  }
+  rep.bytes_in_scope = (end > begin ? end - begin : 0) - rep.bytes_skipped;
+  return std::move(out);
+}
+
+// Why the volumes' maps cannot decide the scope of [begin, end), or "" when
+// they can: only the volumes the range touches count; a damaged one wins.
+std::string distrust(const std::vector<ScopeVolume>& volumes, uint64_t begin, uint64_t end) {
+  const ScopeVolume* damaged = nullptr;
+  bool trusted = false;
+  for (const auto& v : volumes) {
+    if (v.filesystem.empty() || v.offset >= end || v.offset + v.length <= begin) continue;
+    if (!v.problem.empty()) {
+      if (!damaged) damaged = &v;
+    } else {
+      trusted = true;
+    }
+  }
+  if (damaged) {
+    return "the " + damaged->filesystem + " filesystem in " + where(*damaged) +
+           " cannot be trusted, so neither can its free map: " + damaged->problem;
+  }
+  if (!trusted) return "no recognised filesystem (ext2/3/4, FAT12/16/32, exFAT) in the scanned range";
+  return "";
+}
+
+// The ranges scope `used` skips: what the filesystems own ("free", plus
+// `exclude`) or what they leave free ("allocated").
+void add_skipped(ScanScope& out, const std::vector<Maps>& maps, const std::vector<ByteRange>& exclude) {
+  const bool free_scope = out.report.used == "free";
+  for (const auto& m : maps) {
+    for (const auto& r : (free_scope ? m.allocated : m.free).ranges()) out.skip.add(r.begin, r.end);
+  }
+  if (free_scope)
+    for (const auto& r : exclude) out.skip.add(r.begin, r.end);
+}
+
 }  // namespace
 
 bool valid_scope(const std::string& s) { return s == "auto" || s == "free" || s == "all" || s == "allocated"; }
@@ -85,24 +129,15 @@ ScanScope plan_scan_scope(Reader& reader, const std::string& requested, uint64_t
   ScopeReport& rep = out.report;
   rep.requested = requested;
   rep.used = "all";
-  auto finish = [&]() -> ScanScope {
-    out.skip.normalize();
-    for (const auto& r : out.skip.ranges()) {
-      const uint64_t b = std::max(r.begin, begin), e = std::min(r.end, end);
-      if (e > b) rep.bytes_skipped += e - b;
-    }
-    rep.bytes_in_scope = (end > begin ? end - begin : 0) - rep.bytes_skipped;
-    return std::move(out);
-  };
   // Today's whole-source scan: no filesystem is read.
-  if (requested == "all") return finish();
+  if (requested == "all") return finish(out, begin, end);
 
-  std::vector<Maps> maps;
   SourceVolumes found = find_volumes(reader, FindVolumesOptions{.ext = true});
   if (!found.table_problem.empty()) {
     rep.reason = "the partition table cannot be trusted: " + found.table_problem;
-    return finish();
+    return finish(out, begin, end);
   }
+  std::vector<Maps> maps;
   for (auto& f : found.volumes) {
     ScopeVolume s;
     Maps m;
@@ -110,35 +145,11 @@ ScanScope plan_scan_scope(Reader& reader, const std::string& requested, uint64_t
     rep.volumes.push_back(std::move(s));
     maps.push_back(std::move(m));
   }
-
-  // Only the volumes the scanned range touches decide.
-  const ScopeVolume* damaged = nullptr;
-  bool trusted = false;
-  for (const auto& v : rep.volumes) {
-    if (v.filesystem.empty() || v.offset >= end || v.offset + v.length <= begin) continue;
-    if (!v.problem.empty()) {
-      if (!damaged) damaged = &v;
-    } else {
-      trusted = true;
-    }
-  }
-  if (damaged) {
-    rep.reason = "the " + damaged->filesystem + " filesystem in " + where(*damaged) +
-                 " cannot be trusted, so neither can its free map: " + damaged->problem;
-    return finish();
-  }
-  if (!trusted) {
-    rep.reason = "no recognised filesystem (ext2/3/4, FAT12/16/32, exFAT) in the scanned range";
-    return finish();
-  }
+  rep.reason = distrust(rep.volumes, begin, end);
+  if (!rep.reason.empty()) return finish(out, begin, end);
   rep.used = requested == "auto" ? "free" : requested;
-  for (size_t i = 0; i < rep.volumes.size(); i++) {
-    const FreeMap& m = rep.used == "free" ? maps[i].allocated : maps[i].free;
-    for (const auto& r : m.ranges()) out.skip.add(r.begin, r.end);
-  }
-  if (rep.used == "free")
-    for (const auto& r : exclude) out.skip.add(r.begin, r.end);
-  return finish();
+  add_skipped(out, maps, exclude);
+  return finish(out, begin, end);
 }
 
 }  // namespace blocksmith::fs
