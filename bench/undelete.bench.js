@@ -27,7 +27,7 @@ import { basename, join, relative } from 'node:path';
 import { aptInstall, haveCommand, machineInfo, parseArgs, provenance, ROOT, round, WORK_DIR, writeResult } from './lib.js';
 
 const usage =
-  'node bench/undelete.bench.js [--cards fat32,exfat] [--size 4G] [--exfat-size 2G] [--live N] [--deleted N] [--tools list] [--jpegs DIR] [--out NAME]';
+  'node bench/undelete.bench.js [--cards fat32,exfat] [--size 4G] [--exfat-size 2G] [--live N] [--deleted N] [--tools list] [--jpegs DIR] [--out NAME] [--keep]';
 const opts = parseArgs(
   process.argv.slice(2),
   {
@@ -36,9 +36,10 @@ const opts = parseArgs(
     exfatSize: { type: 'string', default: '2G' },
     live: { type: 'number', default: 2000 },
     deleted: { type: 'number', default: 300 },
-    tools: { type: 'string', default: 'blocksmith,carve-free,carve-all,tsk,photorec-free,photorec,foremost' },
+    tools: { type: 'string', default: 'blocksmith,carve-undelete,carve-free,carve-all,tsk,photorec-free,photorec,foremost' },
     jpegs: { type: 'string', default: '/tmp/carve-corpus/src/jpeg' },
     out: { type: 'string', default: 'undelete' },
+    keep: { type: 'boolean', default: false },
   },
   usage,
 );
@@ -181,6 +182,12 @@ const carveHasScope = () => spawnSync(process.execPath, [blocksmith, 'carve', '-
 
 const TOOLS = {
   blocksmith: { what: 'blocksmith undelete IMG -o OUT', keepsPaths: true, argv: (img, out) => [process.execPath, blocksmith, 'undelete', img, '-o', out, '--quiet'] },
+  'carve-undelete': {
+    what: 'blocksmith carve IMG -o OUT --undelete (by name first, then free space carved)',
+    keepsPaths: true,
+    available: () => spawnSync(process.execPath, [blocksmith, 'carve', '--help'], { encoding: 'utf8' }).stdout.includes('--undelete'),
+    argv: (img, out) => [process.execPath, blocksmith, 'carve', img, '-o', out, '--quiet', '--undelete'],
+  },
   'carve-free': { what: 'blocksmith carve IMG -o OUT --scope free', available: carveHasScope, argv: (img, out) => [process.execPath, blocksmith, 'carve', img, '-o', out, '--quiet', '--scope', 'free'] },
   'carve-all': { what: 'blocksmith carve IMG -o OUT --scope all', available: carveHasScope, argv: (img, out) => [process.execPath, blocksmith, 'carve', img, '-o', out, '--quiet', '--scope', 'all'] },
   tsk: { what: 'tsk_recover IMG OUT (unallocated files, through metadata)', keepsPaths: true, argv: (img, out) => ['tsk_recover', img, out] },
@@ -203,10 +210,12 @@ function score(tool, out, history) {
   const exact = new Set(), named = new Set(), timed = new Set();
   let wrongGood = 0, extraLive = 0, unmatched = 0, bytes = 0, outputs = 0;
   const recoveredDir = join(out, 'recovered');
-  const report = tool === 'blocksmith' && existsSync(join(out, 'report.json')) ? JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) : null;
+  const report = (tool === 'blocksmith' || tool === 'carve-undelete') && existsSync(join(out, 'report.json')) ? JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) : null;
   const goodPaths = new Set();
   if (report) {
-    for (const f of report.files ?? report.volumes?.flatMap((v) => v.files ?? []) ?? []) if (f.status === 'recovered' && f.writtenAs) goodPaths.add(f.writtenAs);
+    for (const f of report.files ?? []) {
+      if ((f.status === 'recovered' || f.status === 'reassembled') && f.writtenAs) goodPaths.add(f.writtenAs);
+    }
   }
   for (const p of filesUnder(out)) {
     const rel = relative(out, p);
@@ -218,7 +227,7 @@ function score(tool, out, history) {
     const f = deletedBySha.get(h);
     if (f) {
       exact.add(f.i);
-      const shown = tool === 'blocksmith' ? relative(recoveredDir, p) : rel;
+      const shown = tool === 'blocksmith' || tool === 'carve-undelete' ? relative(recoveredDir, p) : rel;
       if (shown === f.path || (!TOOLS[tool].keepsPaths && basename(p) === basename(f.path))) named.add(f.i);
       if (Math.abs(st.mtimeMs / 1000 - f.mtime) <= 2) timed.add(f.i);
     } else if (liveSha.has(h)) {
@@ -226,7 +235,11 @@ function score(tool, out, history) {
     } else {
       unmatched++;
       // blocksmith says which files it is sure of: undelete's report (status recovered), carve's partial/ is not.
-      const presented = tool === 'blocksmith' ? goodPaths.has(relative(out, p)) : tool.startsWith('carve-') ? !rel.startsWith('partial/') : true;
+      const presented =
+        tool === 'blocksmith' ? goodPaths.has(rel)
+        : tool === 'carve-undelete' && rel.startsWith('recovered/') ? goodPaths.has(rel)
+        : tool.startsWith('carve-') ? !rel.startsWith('partial/')
+        : true;
       if (presented) wrongGood++;
     }
   }
@@ -273,14 +286,14 @@ for (const card of opts.cards.split(',')) {
     const r = timeOf(t.argv(image, out));
     perTool[tool] = { what: t.what, exit: r.status, seconds: round(r.seconds, 2), ...(r.status ? { stderr: r.stderr } : {}), ...score(tool, out, history) };
     console.error(`${card} ${tool}: ${JSON.stringify(perTool[tool])}`);
-    rmSync(out, { recursive: true, force: true });
+    if (!opts.keep) rmSync(out, { recursive: true, force: true });
   }
   if (fileSha(image) !== imageSha) throw new Error(`${card}: the image changed during the run`);
   results[card] = {
     image: { bytes: statSync(image).size, live: history.live.length, deleted: history.deleted.length, deletedBytes },
     tools: perTool,
   };
-  rmSync(image, { force: true });
+  if (!opts.keep) rmSync(image, { force: true });
 }
 const file = writeResult(opts.out, { suite: 'undelete', provenance: provenance(), machine: machineInfo(), options: opts, results });
 console.log(JSON.stringify(results, null, 2));
