@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ReportReserve, writeFileAtomicSync } from '../output/carve-output.js';
 import type { NativeUndeleteReport, UndeletedFile, UndeleteVolume } from '../seam/native.js';
 import { BlocksmithError } from './errors.js';
-import type { UndeleteReport } from './undelete.js';
+import type { UndeleteReport } from './undelete-report.js';
 
 export class UndeleteRun {
   private readonly startedAt = new Date().toISOString();

@@ -31,20 +31,8 @@ export interface UndeleteOptions extends JobOptions {
   onFile?: (file: UndeletedFile) => void;
 }
 
-export interface UndeleteReport extends NativeUndeleteReport {
-  tool: 'blocksmith undelete';
-  version: 1;
-  /** Absent with `list`. */
-  outDir?: string;
-  list: boolean;
-  /** running: written while the run goes on; stopped: by the signal; failed: see `error` (the files written so far are listed). */
-  state: 'running' | 'done' | 'stopped' | 'failed';
-  error?: { message: string; code?: string };
-  startedAt: string;
-  finishedAt: string;
-  /** False when the run was stopped or failed (the files written so far are kept and listed). */
-  finished: boolean;
-}
+export type { UndeleteReport } from './undelete-report.js';
+import type { UndeleteReport } from './undelete-report.js';
 
 /** Thrown (as AbortError) when the signal stopped the run; report.json was written. */
 export interface UndeleteAbortError extends AbortError {
