@@ -31,7 +31,7 @@ struct HuffTable {
 // libjpeg does, and counted so that using them is detected).
 class BitReader {
  public:
-  BitReader(const uint8_t* p, const uint8_t* end) : p_(p), end_(end) {}
+  BitReader(const uint8_t* p, const uint8_t* end) : begin_(p), p_(p), end_(end) {}
 
   inline void fill() {
     // Fast path: the next 8 bytes hold no FF (no stuffing, no marker).
@@ -117,6 +117,7 @@ class BitReader {
   const uint8_t* pos() const { return p_; }   // next byte not yet buffered
   // Drops the bit buffer and continues after `next` (used after RSTn).
   void restart(const uint8_t* next) {
+    begin_ = next;
     p_ = next;
     acc_ = 0;
     bits_ = 0;
@@ -124,13 +125,22 @@ class BitReader {
     stopped_ = false;
     at_end_ = false;
   }
-  // Approximate byte position of the next unread bit (for cut points).
+  // The byte holding the next unread bit (for cut points). Buffered bytes
+  // are unwound from p_ one data byte at a time, a stuffed FF 00 counting as
+  // one (in entropy data an FF is always stuffed or a marker, so FF 00 read
+  // backwards is unambiguous): the answer depends only on the bits consumed,
+  // not on how far ahead the buffer happened to be filled (a check resumed
+  // from a saved state buffers differently from one that ran from the start).
+  // Called once per failed scan, not per symbol.
   const uint8_t* approx_pos() const {
-    int real = unread_real_bits();
-    return p_ - (real + 7) / 8;
+    int bytes = (unread_real_bits() + 7) / 8;
+    const uint8_t* q = p_;
+    while (bytes-- > 0 && q > begin_) q -= (q - begin_ >= 2 && q[-1] == 0x00 && q[-2] == 0xFF) ? 2 : 1;
+    return q;
   }
 
  private:
+  const uint8_t* begin_;  // where this segment's bytes start (approx_pos unwinds no further)
   const uint8_t* p_;
   const uint8_t* end_;
   uint64_t acc_ = 0;
