@@ -232,6 +232,45 @@ async function refuseSameStorage(source: string, outDir: string): Promise<void> 
     });
 }
 
+/**
+ * --undelete writes outDir/recovered: a fresh run needs it absent; a resumed
+ * one that must do it again (the report says it did not finish), only the
+ * files it wrote there. Returns what to remove before doing it again.
+ */
+function checkUndeleteTarget(options: CarveOptions, previous: CarveReport | undefined, plan: OutputPlan): RedoPlan | undefined {
+  if (options.undelete !== undefined && typeof options.undelete !== 'boolean') throw new InvalidArgumentError('undelete must be true or false');
+  if (!options.undelete || previous?.undelete?.finished) return undefined;
+  if (previous) return planRedo(plan.dir, previous.files.filter(isByName));
+  const recovered = join(plan.dir, 'recovered');
+  if (plan.missing.length === 0 && existsOrLink(recovered))
+    throw new BlocksmithError(`'${recovered}' already exists; carve --undelete writes the files it recovers by name there: carve into another directory`, {
+      code: 'EEXIST',
+      syscall: 'mkdir',
+      path: recovered,
+    });
+  return undefined;
+}
+
+/** The run itself: the recovery by name first (with --undelete), then the carve of what is in scope. */
+async function runCarve(source: string, outDir: string, run: CarveRun, redo: RedoPlan | undefined, options: CarveOptions): Promise<NativeCarveReport> {
+  // What an unfinished recovery by name left goes first: the report still lists it until begin() replaces it.
+  if (redo) removeEarlierAttempt(outDir, redo);
+  run.begin();
+  if (run.undeleteToDo) {
+    const m = await recoverByName(source, outDir, { signal: options.signal, onProgress: options.onProgress });
+    run.undeleteDone(m.part, m.files);
+    if (m.cancelled) {
+      const err = new AbortError(undefined, { cause: options.signal?.reason }) as CarveAbortError;
+      err.report = run.stoppedEarly();
+      throw err;
+    }
+  }
+  return runJob((onProgress) => native.carve(source, run.jobOptions(), onProgress, run.onEvent), {
+    signal: options.signal,
+    onProgress: options.onProgress,
+  });
+}
+
 /** Carves JPEGs from `source` (image file or block device) into `options.outDir`. */
 export async function carve(source: string, options: CarveOptions): Promise<CarveReport> {
   const req = checkRequest(source, options);
@@ -241,18 +280,7 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
   let previous: CarveReport | undefined;
   if (options.resume !== undefined) previous = resumeFrom(options.resume, source, options, plan, nativeOpts);
   else refuseEarlierOutput(plan);
-  if (options.undelete !== undefined && typeof options.undelete !== 'boolean') throw new InvalidArgumentError('undelete must be true or false');
-  // --undelete writes outDir/recovered: a fresh run needs it absent; a resumed one that must do it again, only its own files there.
-  let redo: RedoPlan | undefined;
-  if (options.undelete && !previous?.undelete?.finished) {
-    if (previous) redo = planRedo(outDir, previous.files.filter(isByName));
-    else if (plan.missing.length === 0 && existsOrLink(join(outDir, 'recovered')))
-      throw new BlocksmithError(`'${join(outDir, 'recovered')}' already exists; carve --undelete writes the files it recovers by name there: carve into another directory`, {
-        code: 'EEXIST',
-        syscall: 'mkdir',
-        path: join(outDir, 'recovered'),
-      });
-  }
+  const redo = checkUndeleteTarget(options, previous, plan);
   if (!options.force) await refuseSameStorage(source, outDir);
   // Every refusal is above: from here on, things are created.
   const created = createOutput(plan);
@@ -279,22 +307,7 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
   });
   let r: NativeCarveReport;
   try {
-    // What an unfinished recovery by name left goes first: the report still lists it until begin() replaces it.
-    if (redo) removeEarlierAttempt(outDir, redo);
-    run.begin();
-    if (run.undeleteToDo) {
-      const m = await recoverByName(source, outDir, { signal: options.signal, onProgress: options.onProgress });
-      run.undeleteDone(m.part, m.files);
-      if (m.cancelled) {
-        const err = new AbortError(undefined, { cause: options.signal?.reason }) as CarveAbortError;
-        err.report = run.stoppedEarly();
-        throw err;
-      }
-    }
-    r = await runJob((onProgress) => native.carve(source, run.jobOptions(), onProgress, run.onEvent), {
-      signal: options.signal,
-      onProgress: options.onProgress,
-    });
+    r = await runCarve(source, outDir, run, redo, options);
   } catch (err) {
     if (err instanceof AbortError && (err as CarveAbortError).report) throw err;
     throw run.failed(err, created);
