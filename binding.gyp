@@ -50,7 +50,7 @@
         "native/core/guest_fs/checksum.cc", "native/core/guest_fs/partition.cc", "native/core/guest_fs/ext.cc", "native/core/guest_fs/ext_refs.cc",
         "native/core/guest_fs/inspect.cc",
         "native/core/guest_fs/scan_scope.cc",
-        "native/core/guest_fs/fat_boot.cc", "native/core/guest_fs/fat_table.cc", "native/core/guest_fs/fat_dir.cc", "native/core/guest_fs/fat_short_names.cc",
+        "native/core/guest_fs/fat_boot.cc", "native/core/guest_fs/fat_table.cc", "native/core/guest_fs/fat_dir.cc", "native/core/guest_fs/fs_text.cc", "native/core/guest_fs/fat_short_names.cc",
         "native/core/guest_fs/fat_recover.cc", "native/core/guest_fs/fat.cc",
         "native/core/guest_fs/exfat_boot.cc", "native/core/guest_fs/exfat_clusters.cc", "native/core/guest_fs/exfat_dir.cc", "native/core/guest_fs/exfat.cc",
         "native/core/host/mount_check.cc", "native/core/host/mountinfo.cc", "native/core/host/block_devices.cc", "native/core/host/same_storage.cc",

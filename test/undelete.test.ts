@@ -52,7 +52,7 @@ function bytesFree(img: string): number {
  */
 function buildFat(img: string, bits: 12 | 16 | 32, sizeKiB: number): { deleted: Wanted[]; live: string[]; victim: string } {
   spawnSyncOk('mkfs.fat', ['-F', String(bits), ...(bits === 32 ? ['-s', '1'] : ['-s', '2']), '-C', img, String(sizeKiB)]);
-  spawnSyncOk('mmd', ['-i', img, '::/DCIM', '::/DCIM/100CANON', '::/Old photos', '::/Old photos/nested dir', '::/work']);
+  spawnSyncOk('mmd', ['-i', img, '::/DCIM', '::/DCIM/100CANON', '::/Old photos', '::/Old photos/nested dir', '::/papers']);
   const jpeg = makeJpeg(dir, `j${n++}`, 320, 240, 7 + bits);
   const deleted: Wanted[] = [
     // Its 8.3 name lost its first letter; the live IMG_0002.JPG beside it gives it back (guessed).
@@ -66,15 +66,15 @@ function buildFat(img: string, bits: 12 | 16 | 32, sizeKiB: number): { deleted: 
   put(img, 'keep.txt', Buffer.from('live\n'), local(2021, 1, 1, 0, 0, 0));
   // The victim, then a filler over every free byte, so that once the victim
   // is deleted its clusters are the only free ones and new.bin takes them
-  // (new.bin goes to the root, so the victim's entry in work/ stays).
-  put(img, 'work/victim file.bin', randomBytes(16 * 1024, 3 + bits), local(2021, 3, 3, 3, 3, 4));
+  // (new.bin goes to the root, so the victim's entry in papers/ stays).
+  put(img, 'papers/victim file.bin', randomBytes(16 * 1024, 3 + bits), local(2021, 3, 3, 3, 3, 4));
   put(img, 'filler.bin', randomBytes(bytesFree(img), 4 + bits), local(2021, 3, 3, 3, 3, 4));
-  spawnSyncOk('mdel', ['-i', img, '::/work/victim file.bin']);
+  spawnSyncOk('mdel', ['-i', img, '::/papers/victim file.bin']);
   put(img, 'new.bin', randomBytes(8 * 1024, 5 + bits), local(2021, 4, 4, 4, 4, 4));
   // Space for nothing else now: deleting the rest leaves their clusters free.
   spawnSyncOk('mdel', ['-i', img, '::/DCIM/100CANON/IMG_0001.JPG', '::/Long file name with spaces.txt']);
   spawnSyncOk('mdeltree', ['-i', img, '::/Old photos']);
-  return { deleted, live: ['keep.txt', 'new.bin', 'filler.bin', 'DCIM/100CANON/IMG_0002.JPG'], victim: 'work/victim file.bin' };
+  return { deleted, live: ['keep.txt', 'new.bin', 'filler.bin', 'DCIM/100CANON/IMG_0002.JPG'], victim: 'papers/victim file.bin' };
 }
 
 /** `volume` written at `offset` of a new card image of `size` bytes, partitioned by sfdisk (MBR) or sgdisk (GPT). */
@@ -163,7 +163,7 @@ describe('blocksmith undelete', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
     expect(lines).toContainEqual(expect.stringMatching(/^recoverable +3000  2019-12-31 23:59:58 +\/Old photos\/a long name\.txt$/));
-    expect(lines).toContainEqual(expect.stringMatching(/^overwritten +16384  2021-03-03 03:03:04 +\/work\/victim file\.bin$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^overwritten +16384  2021-03-03 03:03:04 +\/papers\/victim file\.bin$/));
     expect(lines).toContainEqual(expect.stringMatching(/^recoverable +\d+  2021-06-15 12:34:56 +\/DCIM\/100CANON\/IMG_0001\.JPG  \(first letter guessed\)$/));
     expect(lines).toContainEqual(expect.stringMatching(/^dir +\d+  .* \/Old photos\/$/));
     expect(lines).toContainEqual(expect.stringMatching(/\/Long file name with spaces\.txt$/));

@@ -3,52 +3,18 @@
 #include <algorithm>
 
 #include "core/guest_fs/bytes.h"
+#include "core/guest_fs/fs_text.h"
 
 namespace blocksmith::fs {
 
 namespace {
 
-// Days from 1970-01-01 to y-m-d (proleptic Gregorian; Howard Hinnant's algorithm).
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-void append_utf8(std::string& s, uint32_t cp) {
-  if (cp == 0 || cp == '/') cp = '_';
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    s += static_cast<char>(0xE0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    s += static_cast<char>(0xF0 | (cp >> 18));
-    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-// UTF-16LE code units to UTF-8; a lone surrogate becomes U+FFFD.
-std::string utf16_to_utf8(const std::vector<uint16_t>& u) {
-  std::string s;
-  for (size_t i = 0; i < u.size(); ++i) {
-    uint32_t c = u[i];
-    if (c >= 0xD800 && c <= 0xDBFF && i + 1 < u.size() && u[i + 1] >= 0xDC00 && u[i + 1] <= 0xDFFF) {
-      c = 0x10000 + ((c - 0xD800) << 10) + (u[i + 1] - 0xDC00);
-      ++i;
-    } else if (c >= 0xD800 && c <= 0xDFFF) {
-      c = 0xFFFD;
-    }
-    append_utf8(s, c);
+// exFAT names and labels as UTF-8, with NUL and '/' (which would cut or
+// split a path) as '_'.
+std::string exfat_text(const std::u16string& units) {
+  std::string s = utf16_to_utf8(units);
+  for (char& c : s) {
+    if (c == '\0' || c == '/') c = '_';
   }
   return s;
 }
@@ -80,12 +46,12 @@ size_t take_set(const uint8_t* e, size_t left, ExfatEntrySet& set) {
   set.valid_data_length = le64(st + 8);
   set.first_cluster = le32(st + 20);
   set.data_length = le64(st + 24);
-  std::vector<uint16_t> units;
+  std::u16string units;
   for (size_t i = 0; i < name_len; ++i) {
     const uint8_t* ne = e + (2 + i / 15) * 32 + 2 + (i % 15) * 2;
-    units.push_back(le16(ne));
+    units.push_back(static_cast<char16_t>(le16(ne)));
   }
-  set.name = utf16_to_utf8(units);
+  set.name = exfat_text(units);
   // "." and ".." are not names exFAT allows; keep them from meaning a path step.
   if (set.name == "." || set.name == "..") set.name = std::string(set.name.size(), '_');
   return secondaries + 1;
@@ -151,9 +117,9 @@ void parse_exfat_directory(const uint8_t* data, size_t n, ExfatDirectory& out) {
       out.upcase_cluster = le32(e + 20);
       out.upcase_length = le64(e + 24);
     } else if (type == 0x83 && out.label.empty()) {
-      std::vector<uint16_t> units;
-      for (size_t k = 0; k < std::min<size_t>(e[1], 11); ++k) units.push_back(le16(e + 2 + 2 * k));
-      out.label = utf16_to_utf8(units);
+      std::u16string units;
+      for (size_t k = 0; k < std::min<size_t>(e[1], 11); ++k) units.push_back(static_cast<char16_t>(le16(e + 2 + 2 * k)));
+      out.label = exfat_text(units);
     }
     ++i;
   }

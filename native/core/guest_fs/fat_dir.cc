@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/guest_fs/bytes.h"
+#include "core/guest_fs/fs_text.h"
 
 namespace blocksmith::fs {
 namespace {
@@ -19,42 +20,7 @@ constexpr char16_t kCp437High[128] = {
     0x2261, 0x00B1, 0x2265, 0x2264, 0x2320, 0x2321, 0x00F7, 0x2248, 0x00B0, 0x2219, 0x00B7, 0x221A, 0x207F, 0x00B2, 0x25A0, 0x00A0,
 };
 
-void put_utf8(std::string& s, uint32_t cp) {
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    s += static_cast<char>(0xE0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    s += static_cast<char>(0xF0 | (cp >> 18));
-    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-// UTF-16 (Windows stores surrogate pairs in long names) to UTF-8; a lone
-// surrogate becomes U+FFFD.
-std::string utf16_to_utf8(const std::u16string& u) {
-  std::string s;
-  for (size_t i = 0; i < u.size(); ++i) {
-    uint32_t c = u[i];
-    if (c >= 0xD800 && c < 0xDC00 && i + 1 < u.size() && u[i + 1] >= 0xDC00 && u[i + 1] < 0xE000) {
-      c = 0x10000 + ((c - 0xD800) << 10) + (u[i + 1] - 0xDC00);
-      ++i;
-    } else if (c >= 0xD800 && c < 0xE000) {
-      c = 0xFFFD;
-    }
-    put_utf8(s, c);
-  }
-  return s;
-}
-
-void put_oem(std::string& s, uint8_t c) { put_utf8(s, c < 0x80 ? c : kCp437High[c - 0x80]); }
+void put_oem(std::string& s, uint8_t c) { append_utf8(s, c < 0x80 ? c : kCp437High[c - 0x80]); }
 
 bool invalid_short_char(uint8_t c) {
   return c < 0x20 || std::strchr("\"*+,./:;<=>?[\\]|", c) != nullptr || (c >= 'a' && c <= 'z');
@@ -73,15 +39,6 @@ bool has_terminator(const std::u16string& part) {
     if (c == 0) return true;
   }
   return false;
-}
-
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
 // A live volume label entry's 11 bytes, trailing spaces off.
