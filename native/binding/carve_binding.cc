@@ -7,11 +7,11 @@
 // before the promise resolves.
 #include <napi.h>
 
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 
 #include "args.h"
+#include "event_queue.h"
 #include "core/operations/carve.h"
 #include "core/readers/file_reader.h"
 #include "exports.h"
@@ -191,53 +191,20 @@ struct Event {
   CarveReport state;
 };
 
-struct EventQueue {
-  std::mutex mu;
-  std::condition_variable cv;
-  uint64_t pending = 0;
-  Napi::ThreadSafeFunction tsfn;
-  bool active = false;
-
-  void post(std::unique_ptr<Event> ev) {
-    if (!active) return;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      pending++;
-    }
-    Event* raw = ev.release();
-    napi_status st = tsfn.BlockingCall(raw, [this](Napi::Env env, Napi::Function cb, Event* e) {
-      std::unique_ptr<Event> owned(e);
-      if (env != nullptr && cb != nullptr) {
-        try {
-          if (owned->checkpoint)
-            cb.Call({env.Null(), report_object(env, owned->state)});
-          else
-            cb.Call({file_object(env, owned->file)});
-        } catch (...) {
-        }
-      }
-      std::lock_guard<std::mutex> lock(mu);
-      pending--;
-      cv.notify_all();
-    });
-    if (st != napi_ok) {
-      delete raw;
-      std::lock_guard<std::mutex> lock(mu);
-      pending--;
-    }
-  }
-};
+void deliver_event(Napi::Env env, Napi::Function cb, Event& ev) {
+  if (ev.checkpoint)
+    cb.Call({env.Null(), report_object(env, ev.state)});
+  else
+    cb.Call({file_object(env, ev.file)});
+}
 
 Napi::Value Carve(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string source = string_arg(env, info[0], "source");
   CarveOptions opts = read_carve_options(env, info[1]);
   bool seek_hole = opts.use_seek_hole;
-  auto q = std::make_shared<EventQueue>();
-  if (info[3].IsFunction()) {
-    q->tsfn = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "blocksmith-carve-files", 0, 1);
-    q->active = true;
-  }
+  auto q = std::make_shared<EventQueue<Event>>(deliver_event);
+  q->start(env, info[3], "blocksmith-carve-files");
   return start_job(env, info[2], [source, opts, seek_hole, q](blocksmith::Control& control) -> ResultBuilder {
     auto sink = [q](const CarvedFile& f) {
       auto ev = std::make_unique<Event>();
@@ -245,30 +212,22 @@ Napi::Value Carve(const Napi::CallbackInfo& info) {
       q->post(std::move(ev));
     };
     CarveOptions o = opts;
-    if (q->active)
+    if (q->active())
       o.checkpoint = [q](const CarveReport& state) {
         auto ev = std::make_unique<Event>();
         ev->checkpoint = true;
         ev->state = state;
         q->post(std::move(ev));
       };
-    auto finish_events = [q]() {
-      if (!q->active) return;
-      std::unique_lock<std::mutex> lock(q->mu);
-      q->cv.wait(lock, [&] { return q->pending == 0; });
-      lock.unlock();
-      q->tsfn.Release();
-      q->active = false;
-    };
     CarveReport rep;
     try {
       auto reader = blocksmith::FileReader::open(source, seek_hole);
       rep = blocksmith::carve::carve(reader, o, control, sink);
     } catch (...) {
-      finish_events();
+      q->finish();
       throw;
     }
-    finish_events();
+    q->finish();
     return [rep](Napi::Env env) -> Napi::Value { return report_object(env, rep); };
   });
 }

@@ -5,11 +5,11 @@
 // holds every file again.
 #include <napi.h>
 
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 
 #include "args.h"
+#include "event_queue.h"
 #include "core/operations/undelete.h"
 #include "core/readers/file_reader.h"
 #include "exports.h"
@@ -139,57 +139,15 @@ struct Event {
   std::unique_ptr<fs::SourceVolumes> volumes;
 };
 
-// Lossless and in order (an unbounded thread-safe function, BlockingCall),
-// as carve_binding.cc does: the job settles only after every event was delivered.
-struct EventQueue {
-  std::mutex mu;
-  std::condition_variable cv;
-  uint64_t pending = 0;
-  Napi::ThreadSafeFunction tsfn;
-  bool active = false;
-
-  void post(std::unique_ptr<Event> ev) {
-    if (!active) return;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      pending++;
-    }
-    Event* raw = ev.release();
-    napi_status st = tsfn.BlockingCall(raw, [this](Napi::Env env, Napi::Function cb, Event* e) {
-      std::unique_ptr<Event> owned(e);
-      if (env != nullptr && cb != nullptr) {
-        try {
-          Napi::Value vols = env.Undefined();
-          if (owned->volumes) {
-            Napi::Array a = Napi::Array::New(env, owned->volumes->volumes.size());
-            for (size_t i = 0; i < owned->volumes->volumes.size(); i++) a.Set(static_cast<uint32_t>(i), volume_object(env, owned->volumes->volumes[i]));
-            vols = a;
-          }
-          cb.Call({file_object(env, owned->deleted, owned->file), vols});
-        } catch (...) {
-        }
-      }
-      std::lock_guard<std::mutex> lock(mu);
-      pending--;
-      cv.notify_all();
-    });
-    if (st != napi_ok) {
-      delete raw;
-      std::lock_guard<std::mutex> lock(mu);
-      pending--;
-    }
+void deliver_event(Napi::Env env, Napi::Function cb, Event& ev) {
+  Napi::Value vols = env.Undefined();
+  if (ev.volumes) {
+    Napi::Array a = Napi::Array::New(env, ev.volumes->volumes.size());
+    for (size_t i = 0; i < ev.volumes->volumes.size(); i++) a.Set(static_cast<uint32_t>(i), volume_object(env, ev.volumes->volumes[i]));
+    vols = a;
   }
-
-  // Waits until every event was delivered, then lets the function go.
-  void finish() {
-    if (!active) return;
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return pending == 0; });
-    lock.unlock();
-    tsfn.Release();
-    active = false;
-  }
-};
+  cb.Call({file_object(env, ev.deleted, ev.file), vols});
+}
 
 // undelete(source, options, onProgress, onFile?): onFile(file, volumes?) for
 // each file as it is done (volumes with the first one).
@@ -198,11 +156,8 @@ Napi::Value Undelete(const Napi::CallbackInfo& info) {
   std::string source = string_arg(env, info[0], "source");
   UndeleteOptions opts = read_options<UndeleteOptions>(env, options_arg(env, info[1]), UndeleteOptions{});
   if (!opts.list && opts.out_dir.empty()) throw invalid_arg(env, "outDir is required unless list is set");
-  auto q = std::make_shared<EventQueue>();
-  if (info[3].IsFunction()) {
-    q->tsfn = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "blocksmith-undelete-files", 0, 1);
-    q->active = true;
-  }
+  auto q = std::make_shared<EventQueue<Event>>(deliver_event);
+  q->start(env, info[3], "blocksmith-undelete-files");
   return start_job(env, info[2], [source, opts, q](blocksmith::Control& control) -> ResultBuilder {
     bool first = true;
     UndeleteSink sink = [q, &first](const UndeleteReport& rep, const UndeletedFile& f) {
