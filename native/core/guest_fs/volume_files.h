@@ -2,7 +2,7 @@
 // deleted files it still describes (names, sizes, times, where their content
 // lies and how sure we are), and which bytes of the volume live files and
 // metadata own. One shape for every filesystem reader (FAT12/16/32, exFAT;
-// ext later): `blocksmith undelete` recovers the deleted files by name from
+// ext2/3/4): `blocksmith undelete` recovers the deleted files by name from
 // it, and `carve --scope free` scans only what it calls free.
 //
 // Every reader treats every byte as hostile: fields are bounds-checked,
@@ -47,6 +47,16 @@ enum class Recovery : uint8_t {
   // The chain is still in the FAT (a deleted entry whose clusters were not
   // freed, e.g. an unclean delete): followed as written.
   fat_chain,
+  // ext2/3: the direct and indirect block pointers of an inode copy (the
+  // inode table, or a journal copy from before the delete).
+  block_map,
+  // ext4: the extent tree of an inode copy (index blocks from the journal
+  // or the disk).
+  extent_tree,
+  // ext3: the pointers end at an indirect block that is gone (zeroed, no
+  // copy): the data is taken as resuming right after it, contiguous, as
+  // ext3's allocator lays it out (to be proven by decoding for JPEGs).
+  indirect_guess,
 };
 
 // What can be said about the content before it is read.
@@ -81,10 +91,20 @@ struct DeletedFile {
   // ValidDataLength below DataLength: space allocated but never written).
   // At least `size` when every byte is valid (the default, and FAT's case).
   uint64_t valid_size = UINT64_MAX;
+  // ext: the inode number (0 on FAT/exFAT), and where the metadata that
+  // locates its bytes came from ("the inode table", "journal transaction
+  // 4123").
+  uint32_t inode = 0;
+  std::string found_in;
+  // Empty: the extents are the file's bytes back to back. Else one entry
+  // per extent: the file offset its bytes go to; the gaps between them (and
+  // up to `size`) read as zeros (ext holes and unwritten extents). The
+  // extents plus the gaps add up to `size`.
+  std::vector<uint64_t> file_offsets;
 };
 
 struct VolumeFiles {
-  std::string filesystem;  // "fat12", "fat16", "fat32", "exfat"
+  std::string filesystem;  // "fat12", "fat16", "fat32", "exfat", "ext2", "ext3", "ext4"
   std::string label;
   uint64_t offset = 0, length = 0;  // of the volume in the source
   uint32_t cluster_size = 0;
@@ -110,5 +130,11 @@ bool probe_fat(Reader& reader, uint64_t offset, uint64_t length);
 VolumeFiles read_fat(Reader& reader, uint64_t offset, uint64_t length);
 bool probe_exfat(Reader& reader, uint64_t offset, uint64_t length);
 VolumeFiles read_exfat(Reader& reader, uint64_t offset, uint64_t length);
+// ext2/3/4 (guest_fs/ext_deleted.cc): the free inodes whose newest copy (the
+// inode table, or the jbd2 journal's copies: jbd2.h) still maps blocks,
+// named from live and deleted directory blocks and their journal copies,
+// "lost+found/#INODE" when no name survives. cluster_size is the block size,
+// data_offset the volume's offset (block 0). Probe: probe_ext (ext.h).
+VolumeFiles read_ext_files(Reader& reader, uint64_t offset, uint64_t length);
 
 }  // namespace blocksmith::fs

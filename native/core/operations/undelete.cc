@@ -30,6 +30,9 @@ const char* rule_name(Recovery r) {
     case Recovery::contiguous: return "contiguous";
     case Recovery::skip_live_clusters: return "skip-live-clusters";
     case Recovery::fat_chain: return "fat-chain";
+    case Recovery::block_map: return "block-map";
+    case Recovery::extent_tree: return "extent-tree";
+    case Recovery::indirect_guess: return "indirect-guess";
   }
   return "?";
 }

@@ -98,7 +98,7 @@ UndeleteReport undelete_volumes(Reader& reader, fs::SourceVolumes found, const U
 // One path component made safe to create (see above).
 std::string safe_component(const std::string& name);
 
-// "contiguous", "skip-live-clusters", "fat-chain".
+// "contiguous", "skip-live-clusters", "fat-chain", "block-map", "extent-tree", "indirect-guess".
 const char* rule_name(fs::Recovery r);
 // "recoverable", "overwritten", "empty", "unreadable".
 const char* status_name(fs::DeletedStatus s);
