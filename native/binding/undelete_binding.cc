@@ -1,5 +1,5 @@
 // undelete(source, options, onProgress) -> { promise, cancel }: the deleted
-// files of the source's FAT/exFAT volumes, listed or recovered by name
+// files of the source's FAT/exFAT/ext2/3/4 volumes, listed or recovered by name
 // (core/operations/undelete.h). Each file is streamed to onFile as it is
 // done (the TS side keeps report.json current with them); the final report
 // holds every file again.
@@ -12,6 +12,7 @@
 #include "event_queue.h"
 #include "core/operations/undelete.h"
 #include "core/readers/file_reader.h"
+#include "errors.h"
 #include "exports.h"
 #include "job.h"
 #include "option_fields.h"
@@ -77,6 +78,9 @@ Napi::Object file_object(Napi::Env env, const fs::DeletedFile& d, const Undelete
   o.Set("method", "metadata");
   o.Set("rule", rule_name(d.rule));
   o.Set("firstCluster", static_cast<double>(d.first_cluster));
+  // ext: the inode, and where the metadata that located its bytes came from.
+  if (d.inode != 0) o.Set("inode", static_cast<double>(d.inode));
+  if (!d.found_in.empty()) o.Set("foundIn", d.found_in);
   o.Set("status", f.status);
   if (d.valid_size < d.size) o.Set("validSize", static_cast<double>(d.valid_size));
   if (d.overwritten_bytes > 0) o.Set("overwrittenBytes", static_cast<double>(d.overwritten_bytes));
@@ -171,6 +175,7 @@ Napi::Value Undelete(const Napi::CallbackInfo& info) {
     std::shared_ptr<UndeleteReport> rep;
     try {
       auto reader = blocksmith::FileReader::open(source, true);
+      refuse_mounted_read_write(reader.fd(), source);
       // Shared: the builder runs later, on the JS thread.
       rep = std::make_shared<UndeleteReport>(undelete(reader, opts, control, sink));
     } catch (...) {
@@ -182,10 +187,26 @@ Napi::Value Undelete(const Napi::CallbackInfo& info) {
   });
 }
 
+// checkUndeleteSource(source): throws (EBUSY, one line) when a filesystem
+// of the source is mounted read-write, so that undelete and carve --undelete
+// refuse before they create anything. Synchronous: an open and sysfs reads.
+Napi::Value CheckUndeleteSource(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string source = string_arg(env, info[0], "source");
+  try {
+    auto reader = blocksmith::FileReader::open(source, true);
+    refuse_mounted_read_write(reader.fd(), source);
+  } catch (...) {
+    throw to_js_error(env, std::current_exception());
+  }
+  return env.Undefined();
+}
+
 }  // namespace
 
 void register_undelete(Napi::Env env, Napi::Object exports) {
   exports.Set("undelete", Napi::Function::New(env, Undelete, "undelete"));
+  exports.Set("checkUndeleteSource", Napi::Function::New(env, CheckUndeleteSource, "checkUndeleteSource"));
 }
 
 }  // namespace binding

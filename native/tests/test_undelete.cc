@@ -298,3 +298,80 @@ TEST("undelete: a JPEG that does not decode is written and reported partial") {
   CHECK_EQ(rep.partial, uint64_t(1));
   remove_all(out);
 }
+
+TEST("undelete (ext): extents placed at file offsets; the gaps and the tail read as zeros, left as holes; sizes checked") {
+  auto b = source_bytes();
+  MemoryReader r(b.data(), b.size(), "disk.img");
+  std::string out = temp_dir();
+  // sparse.bin: 1024 bytes at 0, a 3072-byte hole, 2048 bytes at 4096, then zeros up to 10000.
+  DeletedFile sparse = file("dir/sparse.bin", {{8192, 9216}, {20480, 22528}});
+  sparse.size = 10000;
+  sparse.file_offsets = {0, 4096};
+  sparse.inode = 12;
+  sparse.found_in = "journal transaction 7";
+  sparse.rule = fs::Recovery::extent_tree;
+  // Starts with a hole.
+  DeletedFile late = file("late.bin", {{1024, 2048}});
+  late.size = 5120;
+  late.file_offsets = {4096};
+  // Back to back at offsets 0 and 1024: the same as no offsets.
+  DeletedFile plain = file("plain.bin", {{0, 1024}, {3072, 4096}});
+  plain.file_offsets = {0, 1024};
+  // Broken layouts: not written, said why.
+  DeletedFile overlap = file("overlap.bin", {{0, 1024}, {2048, 3072}});
+  overlap.file_offsets = {0, 512};
+  DeletedFile past = file("past.bin", {{0, 1024}});
+  past.size = 1000;
+  past.file_offsets = {0};
+  DeletedFile count = file("count.bin", {{0, 1024}, {2048, 3072}});
+  count.file_offsets = {0};
+  Control control;
+  UndeleteOptions opt;
+  opt.out_dir = out;
+  auto rep = undelete_volumes(r, one_volume({sparse, late, plain, overlap, past, count}), opt, control);
+  std::string want = range(b, 8192, 9216) + std::string(3072, '\0') + range(b, 20480, 22528) + std::string(10000 - 6144, '\0');
+  CHECK_EQ(rep.files[0].status, std::string("recovered"));
+  CHECK_EQ(slurp(out + "/recovered/dir/sparse.bin"), want);
+  CHECK_EQ(rep.files[0].sha256, carve::sha256_hex(reinterpret_cast<const uint8_t*>(want.data()), want.size()));
+  CHECK_EQ(rep.files[0].bytes_written, uint64_t(10000));
+  // The tail is a hole: at most the two 4 KiB blocks holding data are allocated.
+  struct stat st {};
+  CHECK_EQ(::stat((out + "/recovered/dir/sparse.bin").c_str(), &st), 0);
+  CHECK_EQ(int64_t(st.st_size), int64_t(10000));
+  CHECK(int64_t(st.st_blocks) * 512 <= 8192);
+  CHECK_EQ(int64_t(st.st_mtim.tv_sec), int64_t(1700000000));
+  CHECK_EQ(slurp(out + "/recovered/late.bin"), std::string(4096, '\0') + range(b, 1024, 2048));
+  CHECK_EQ(slurp(out + "/recovered/plain.bin"), range(b, 0, 1024) + range(b, 3072, 4096));
+  CHECK_EQ(rep.files[3].status, std::string("unreadable"));
+  CHECK_EQ(rep.files[3].reason, std::string("its extent 1 goes to file offset 512, inside the one before (which ends at 1024)"));
+  CHECK(!exists(out + "/recovered/overlap.bin"));
+  CHECK_EQ(rep.files[4].status, std::string("unreadable"));
+  CHECK_EQ(rep.files[4].reason, std::string("its extent 0 ends at file offset 1024, past its size 1000"));
+  CHECK_EQ(rep.files[5].status, std::string("unreadable"));
+  CHECK_EQ(rep.files[5].reason, std::string("it has 2 extents but 1 file offsets"));
+  CHECK_EQ(rep.recovered, uint64_t(3));
+  CHECK_EQ(rep.unreadable, uint64_t(3));
+  remove_all(out);
+}
+
+TEST("undelete (ext): a JPEG with a hole is not handed to the fragment search (it takes the file as its bytes back to back)") {
+  std::vector<uint8_t> b(16384, 0x55);
+  const uint8_t head[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0};
+  std::copy(std::begin(head), std::end(head), b.begin());
+  MemoryReader r(b.data(), b.size(), "disk.img");
+  std::string out = temp_dir();
+  DeletedFile d = file("a.jpg", {{0, 4096}});
+  d.size = 8192;
+  d.file_offsets = {0};
+  fs::SourceVolumes s = one_volume({d});
+  s.volumes[0].files.cluster_size = 4096;
+  s.volumes[0].files.free.add(0, 16384);
+  Control control;
+  UndeleteOptions opt;
+  opt.out_dir = out;
+  auto rep = undelete_volumes(r, s, opt, control);
+  CHECK_EQ(rep.files[0].status, std::string("partial"));
+  CHECK(rep.files[0].fragments.empty());
+  CHECK_EQ(slurp(out + "/recovered/a.jpg"), range(b, 0, 4096) + std::string(4096, '\0'));
+  remove_all(out);
+}

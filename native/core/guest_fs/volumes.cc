@@ -1,6 +1,7 @@
 #include "core/guest_fs/volumes.h"
 
 #include "core/base/error.h"
+#include "core/guest_fs/ext.h"
 #include "core/guest_fs/inspect.h"
 #include "core/guest_fs/partition.h"
 
@@ -40,8 +41,32 @@ bool read_ext_volume(Reader& reader, FoundVolume& v) {
   return true;
 }
 
+// ext2/3/4's files (read_ext_files), as FAT/exFAT ones are read below. The
+// free-map reader's refusal (a dirty journal, a feature sparsify --fs does
+// not handle) does not stop it: undelete reads what that reader will not
+// change.
+void read_ext_files_volume(Reader& reader, FoundVolume& v) {
+  v.problem.clear();
+  try {
+    v.files = read_ext_files(reader, v.offset, v.length);
+    v.read = true;
+  } catch (const Error& e) {
+    if (e.code().rfind("ERR_FS_", 0) != 0) throw;
+    v.problem = reason_of(e, reader.path());
+    v.error_code = e.code();
+  }
+  if (v.ext.empty()) v.ext = v.read ? v.files.filesystem : probe_ext_type(reader, v.offset, v.length);
+}
+
 void read_volume(Reader& reader, FoundVolume& v, const FindVolumesOptions& opt) {
-  if (opt.ext && read_ext_volume(reader, v)) return;
+  if (opt.ext && read_ext_volume(reader, v)) {
+    if (opt.ext_files) read_ext_files_volume(reader, v);
+    return;
+  }
+  if (!opt.ext && opt.ext_files && probe_ext(reader, v.offset, v.length)) {
+    read_ext_files_volume(reader, v);
+    return;
+  }
   bool fat = false, exfat = false;
   try {
     exfat = probe_exfat(reader, v.offset, v.length);
@@ -50,7 +75,7 @@ void read_volume(Reader& reader, FoundVolume& v, const FindVolumesOptions& opt) 
     if (e.code().rfind("ERR_FS_", 0) != 0) throw;
   }
   if (!fat && !exfat) {
-    v.problem = "not a FAT or exFAT filesystem";
+    v.problem = opt.ext_files ? "not a FAT, exFAT or ext filesystem" : "not a FAT or exFAT filesystem";
     return;
   }
   v.fat_family = exfat ? "exfat" : "fat";

@@ -3,11 +3,13 @@
 // partition of its MBR/GPT table (read as sparsify --fs reads it,
 // inspect.h), else the whole source. FAT12/16/32 and exFAT volumes are read
 // by their readers (volume_files.h); with FindVolumesOptions::ext, ext2/3/4
-// ones by the reader sparsify --fs uses. One that is not recognised or cannot
-// be trusted is listed with why, so a report can say what was not looked at.
+// ones by the reader sparsify --fs uses (their free maps), and with
+// FindVolumesOptions::ext_files by read_ext_files (their deleted files). One
+// that is not recognised or cannot be trusted is listed with why, so a report
+// can say what was not looked at.
 //
 // The one place that finds volumes: `blocksmith undelete` recovers from the
-// FAT/exFAT ones, and `carve --scope` (scan_scope.h) takes the free and
+// FAT/exFAT/ext ones, and `carve --scope` (scan_scope.h) takes the free and
 // allocated maps of all of them.
 #pragma once
 
@@ -25,8 +27,8 @@ struct FoundVolume {
   uint32_t partition = 0;  // 1-based partition number; 0 for the whole source
   std::string type;        // partition type ("0x0c", a GPT GUID), empty for the whole source
   uint64_t offset = 0, length = 0;
-  bool read = false;       // FAT/exFAT: `files` holds what its reader found
-  std::string problem;     // when not read: why (not FAT/exFAT, or the reader's one-line refusal)
+  bool read = false;       // `files` holds what its reader found (FAT/exFAT; ext with FindVolumesOptions::ext_files)
+  std::string problem;     // when not read: why (not a filesystem read here, or the reader's one-line refusal)
   std::string error_code;  // the refusal's code (ERR_FS_CORRUPT, ERR_FS_UNSUPPORTED), empty when not recognised
   VolumeFiles files;
   // The FAT/exFAT boot sector was there ("fat" or "exfat"), read or not.
@@ -49,7 +51,10 @@ struct SourceVolumes {
 };
 
 struct FindVolumesOptions {
-  bool ext = false;  // also recognise and read ext2/3/4 filesystems (their free maps)
+  bool ext = false;  // also recognise and read ext2/3/4 filesystems (their free maps: `ext`, `ext_free`)
+  // Also read ext2/3/4 filesystems' files (read_ext_files: their deleted
+  // files) into `files` (read = true), as FAT/exFAT ones always are.
+  bool ext_files = false;
 };
 
 // Throws only on read errors of the source (EIO); filesystem problems are

@@ -69,7 +69,7 @@ std::vector<FsUse> filesystem_uses(int fd) {
   std::vector<FsUse> users;
   for (const auto& m : read_mountinfo()) {
     for (const auto& d : devs) {
-      if (d.number == m.device) users.push_back({d.partition, "/dev/" + d.name + " is mounted on " + m.mount_point, m.read_only});
+      if (d.number == m.device) users.push_back({d.partition, "/dev/" + d.name + " is mounted on " + m.mount_point, m.read_only, true});
     }
   }
   for (const auto& d : devs) {
@@ -88,6 +88,13 @@ std::vector<FsUse> filesystem_uses(int fd) {
 std::vector<std::string> filesystem_users(int fd) {
   std::vector<std::string> out;
   for (auto& u : filesystem_uses(fd)) out.push_back(std::move(u.text));
+  return out;
+}
+
+std::vector<std::string> read_write_mounts(int fd) {
+  std::vector<std::string> out;
+  for (auto& u : filesystem_uses(fd))
+    if (u.mounted && !u.read_only) out.push_back(std::move(u.text));
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include "core/base/error.h"
 #include "core/base/unique_fd.h"
 #include "core/carve/sha256.h"
+#include "core/host/mount_check.h"
 #include "core/operations/undelete_reassemble.h"
 
 namespace blocksmith::undelete {
@@ -247,6 +248,44 @@ void write_all(int fd, const uint8_t* p, size_t n, const std::string& shown) {
 
 struct Stop {};  // cancelled in the middle of a file
 
+// ext: extents placed at file offsets with zeros between them.
+bool has_holes(const DeletedFile& d) {
+  uint64_t at = 0;
+  for (size_t i = 0; i < d.file_offsets.size() && i < d.extents.size(); i++) {
+    if (d.file_offsets[i] != at) return true;
+    at += d.extents[i].end - d.extents[i].begin;
+  }
+  return !d.file_offsets.empty() && at != d.size;
+}
+
+// Why the extents (and, on ext, their file offsets) cannot be the file's
+// `size` bytes; "" when they are: back to back they hold exactly `size`
+// bytes; placed at file offsets, one offset per extent, in order, none
+// overlapping the one before, the last one ending at or before `size` (the
+// gaps and the tail read as zeros).
+std::string layout_problem(const DeletedFile& d) {
+  if (d.file_offsets.empty()) {
+    uint64_t covered = 0;
+    for (const auto& e : d.extents) covered += e.end - e.begin;
+    if (covered == d.size) return "";
+    return "its extents hold " + std::to_string(covered) + " bytes, its size is " + std::to_string(d.size);
+  }
+  if (d.file_offsets.size() != d.extents.size())
+    return "it has " + std::to_string(d.extents.size()) + " extents but " + std::to_string(d.file_offsets.size()) + " file offsets";
+  uint64_t at = 0;
+  for (size_t i = 0; i < d.extents.size(); i++) {
+    const uint64_t len = d.extents[i].end - d.extents[i].begin;
+    if (d.file_offsets[i] < at)
+      return "its extent " + std::to_string(i) + " goes to file offset " + std::to_string(d.file_offsets[i]) +
+             ", inside the one before (which ends at " + std::to_string(at) + ")";
+    if (len > d.size || d.file_offsets[i] > d.size - len)
+      return "its extent " + std::to_string(i) + " ends at file offset " + std::to_string(d.file_offsets[i] + len) +
+             ", past its size " + std::to_string(d.size);
+    at = d.file_offsets[i] + len;
+  }
+  return "";
+}
+
 class Recoverer {
  public:
   Recoverer(Reader& reader, const UndeleteOptions& opt, Control& control, UndeleteReport& rep)
@@ -268,12 +307,13 @@ class Recoverer {
       f.status = status_name(d.status);
       return;
     }
-    uint64_t covered = 0;
-    for (const auto& e : d.extents) covered += e.end - e.begin;
-    if (d.status == DeletedStatus::recoverable && covered != d.size) {
-      f.status = "unreadable";
-      f.reason = "its extents hold " + std::to_string(covered) + " bytes, its size is " + std::to_string(d.size);
-      return;
+    if (d.status == DeletedStatus::recoverable) {
+      std::string why = layout_problem(d);
+      if (!why.empty()) {
+        f.status = "unreadable";
+        f.reason = why;
+        return;
+      }
     }
     std::string name = parts.back();
     parts.pop_back();
@@ -322,8 +362,10 @@ class Recoverer {
   // The planned bytes of a JPEG did not decode: the fragment search from its
   // first cluster. Found: the file written again from its fragments.
   bool reassembled(UndeletedFile& f, const DeletedFile& d, uint64_t broke_at, int fd, const std::string& shown) {
-    // exFAT bytes past ValidDataLength read as zeros whatever the clusters hold: not searched.
-    if (d.status != DeletedStatus::recoverable || d.valid_size < d.size) return false;
+    // exFAT bytes past ValidDataLength read as zeros whatever the clusters
+    // hold, and ext holes are zeros no cluster holds: not searched (the
+    // search takes the file as its bytes back to back from its first cluster).
+    if (d.status != DeletedStatus::recoverable || d.valid_size < d.size || has_holes(d)) return false;
     std::vector<uint8_t> bytes;
     FreeSpaceReassembler::Result r = reassembler(f.volume).run(d, broke_at, bytes);
     if (!r.ok) {
@@ -342,13 +384,42 @@ class Recoverer {
     return true;
   }
 
+  // The file's zeros from `pos` to `to` (an ext hole, or an unwritten
+  // extent): hashed and kept as zeros, left as a hole in the written file
+  // (lseek past it; the final ftruncate sets the size).
+  void zeros(UndeletedFile& f, const DeletedFile& d, int fd, const std::string& shown, uint64_t& pos, uint64_t to,
+             carve::Sha256& sha, std::vector<uint8_t>& whole, bool& first, bool& jpeg, bool& keep) {
+    static const std::vector<uint8_t> zero(size_t(1) << 16, 0);
+    if (to > pos && first) {
+      // A file that starts with a hole is no JPEG by its content.
+      first = false;
+      keep = jpeg && d.size <= opt_.max_jpeg_check;
+      if (keep) whole.reserve(static_cast<size_t>(d.size));
+    }
+    while (pos < to) {
+      if (control_.cancelled()) throw Stop{};
+      size_t n = static_cast<size_t>(std::min<uint64_t>(zero.size(), to - pos));
+      sha.update(zero.data(), n);
+      if (keep) whole.insert(whole.end(), zero.data(), zero.data() + n);
+      pos += n;
+      f.bytes_written += n;
+      done_ += n;
+    }
+    if (::lseek(fd, static_cast<off_t>(pos), SEEK_SET) < 0) throw_sys(errno, "lseek", shown);
+    control_.set_done(done_);
+    control_.tick();
+  }
+
   void copy(UndeletedFile& f, const DeletedFile& d, int fd, const std::string& shown) {
     carve::Sha256 sha;
     std::vector<uint8_t> buf(size_t(1) << 20);
     std::vector<uint8_t> whole;  // a JPEG's bytes, for the check
     bool jpeg = is_jpeg_name(d.path), first = true, keep = false;
     uint64_t pos = 0;  // in the file
-    for (const auto& e : d.extents) {
+    for (size_t i = 0; i < d.extents.size(); i++) {
+      const fs::ByteRange& e = d.extents[i];
+      // ext: the gap before this extent reads as zeros (layout_problem checked the offsets).
+      if (!d.file_offsets.empty()) zeros(f, d, fd, shown, pos, d.file_offsets[i], sha, whole, first, jpeg, keep);
       for (uint64_t off = e.begin; off < e.end;) {
         if (control_.cancelled()) throw Stop{};
         size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), e.end - off));
@@ -386,6 +457,11 @@ class Recoverer {
         control_.set_done(done_);
         control_.tick();
       }
+    }
+    if (pos < d.size) {
+      // A trailing hole: zeros up to the size, the file extended to it.
+      zeros(f, d, fd, shown, pos, d.size, sha, whole, first, jpeg, keep);
+      if (::ftruncate(fd, static_cast<off_t>(d.size)) != 0) throw_sys(errno, "ftruncate", shown);
     }
     f.sha256 = sha.hex();
     f.status = "recovered";
@@ -472,8 +548,20 @@ std::string safe_component(const std::string& name) {
   return out;
 }
 
+void refuse_mounted_read_write(int fd, const std::string& path) {
+  std::vector<std::string> mounts = host::read_write_mounts(fd);
+  if (mounts.empty()) return;
+  std::string list;
+  for (const auto& m : mounts) list += (list.empty() ? "" : "; ") + m;
+  throw Error(EBUSY, "EBUSY", "open", path,
+              "'" + path + "' holds a filesystem mounted read-write (" + list +
+                  "): what is on disk is not current while it is, and changes as it is read; unmount it or remount it read-only first");
+}
+
 UndeleteReport undelete(Reader& reader, const UndeleteOptions& opt, Control& control, const UndeleteSink& on_file) {
-  fs::SourceVolumes found = fs::find_volumes(reader);
+  fs::FindVolumesOptions fo;
+  fo.ext_files = true;
+  fs::SourceVolumes found = fs::find_volumes(reader, fo);
   control.throw_if_cancelled();
   return undelete_volumes(reader, std::move(found), opt, control, on_file);
 }
@@ -497,7 +585,7 @@ UndeleteReport undelete_volumes(Reader& reader, fs::SourceVolumes found, const U
       why += volume_name(v) + ": " + v.problem;
     }
     throw Error(0, "ERR_FS_UNSUPPORTED", "", reader.path(),
-                "'" + reader.path() + "': no FAT or exFAT filesystem could be read (" + why + ")");
+                "'" + reader.path() + "': no FAT, exFAT or ext filesystem could be read (" + why + ")");
   }
 
   uint64_t total = 0;

@@ -1,5 +1,5 @@
-// Undelete by metadata: the deleted files the FAT/exFAT volumes of a source
-// still describe (guest_fs/volumes.h, guest_fs/volume_files.h), listed, or
+// Undelete by metadata: the deleted files the FAT/exFAT/ext2/3/4 volumes of
+// a source still describe (guest_fs/volumes.h, guest_fs/volume_files.h), listed, or
 // recovered by name into OUT/recovered/<original path>.
 //
 // The source is only read, through a Reader. Writing follows the carver's
@@ -90,6 +90,13 @@ using UndeleteSink = std::function<void(const UndeleteReport&, const UndeletedFi
 // source could be read, naming why for each. Returns normally when cancelled
 // (report.cancelled; the file being written is removed).
 UndeleteReport undelete(Reader& reader, const UndeleteOptions& opt, Control& control, const UndeleteSink& on_file = {});
+
+// Throws Error EBUSY (one line naming the mounts) when a filesystem of the
+// source (`fd`: a block device, or an image file through the loop devices
+// backed by it) is mounted read-write: what is on disk is not current while
+// it is, and the kernel changes it while it is read. Read-only mounts pass.
+// Called before anything is created (undelete, --list, carve --undelete).
+void refuse_mounted_read_write(int fd, const std::string& path);
 
 // The same over volumes already found (tests give hand-made ones).
 UndeleteReport undelete_volumes(Reader& reader, fs::SourceVolumes found, const UndeleteOptions& opt, Control& control,
