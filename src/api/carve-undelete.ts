@@ -1,5 +1,5 @@
 // carve --undelete: recovery by name first, then carving (issue 16). The
-// source's FAT/exFAT volumes are read and their deleted files written to
+// source's FAT/exFAT/ext2/3/4 volumes are read and their deleted files written to
 // OUTDIR/recovered/<original path> by the writer `blocksmith undelete` uses
 // (the addon's undelete); their entries join report.json's files with method
 // 'metadata', and the bytes of every file recovered whole are handed to the
@@ -23,7 +23,7 @@ import { AbortError, BlocksmithError, InvalidArgumentError } from './errors.js';
 export interface CarveUndeletePart {
   /** False until every deleted entry was handled: a resumed run does this part again (see the file comment). */
   finished: boolean;
-  /** Why nothing was recovered by name (no FAT/exFAT filesystem could be read): the carve went on alone. */
+  /** Why nothing was recovered by name (no FAT, exFAT or ext filesystem could be read): the carve went on alone. */
   reason?: string;
   scheme?: 'none' | 'mbr' | 'gpt';
   tableProblem?: string;
@@ -76,6 +76,8 @@ function entryOf(f: UndeletedFile): RecoveredByName | undefined {
     localTime: f.localTime,
     rule: f.rule,
     firstCluster: f.firstCluster,
+    ...(f.inode !== undefined ? { inode: f.inode } : {}),
+    ...(f.foundIn !== undefined ? { foundIn: f.foundIn } : {}),
     ...(f.jpeg !== undefined ? { jpeg: f.jpeg } : {}),
     ...(f.reason !== undefined ? { reason: f.reason } : {}),
     ...(f.overwrittenBytes !== undefined ? { overwrittenBytes: f.overwrittenBytes } : {}),
@@ -99,7 +101,7 @@ export interface MetadataPhase {
   cancelled: boolean;
 }
 
-/** Recovers by name into outDir/recovered; a source without a readable FAT/exFAT volume is not an error here (part.reason). */
+/** Recovers by name into outDir/recovered; a source without a readable FAT/exFAT/ext volume is not an error here (part.reason). */
 export async function recoverByName(source: string, outDir: string, job: JobOptions): Promise<MetadataPhase> {
   let r;
   try {

@@ -12,6 +12,7 @@ import { closeSync, existsSync, lstatSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { carveOutputIn, clearStaleTemporaries, createOutput, planOutput, ReportReserve, type OutputPlan } from '../output/carve-output.js';
 import { sameStorage } from '../host/same-storage.js';
+import { refuseMountedReadWrite } from '../host/mounted-source.js';
 import { sourceSize } from '../host/source-size.js';
 import { runJob, type JobOptions } from '../seam/job.js';
 import { native, type CarveScopeName, type NativeCarveOptions, type NativeCarveReport } from '../seam/native.js';
@@ -44,9 +45,10 @@ export interface CarveOptions
   /** Write outDir/index.html, a page showing the recovered photos (default true). */
   gallery?: boolean;
   /**
-   * Recover the deleted files of the source's FAT/exFAT volumes by name first (into outDir/recovered/<original
+   * Recover the deleted files of the source's FAT/exFAT/ext2/3/4 volumes by name first (into outDir/recovered/<original
    * path>, as `undelete` does), then carve; in scope free (the default on such a filesystem) the bytes of the files
-   * recovered whole are not carved again. Default false: only carving.
+   * recovered whole are not carved again. Refused while a filesystem of the source is mounted read-write. Default
+   * false: only carving.
    */
   undelete?: boolean;
   /** Called once for every file written (and every duplicate), in order: those recovered by name first. */
@@ -281,6 +283,8 @@ export async function carve(source: string, options: CarveOptions): Promise<Carv
   if (options.resume !== undefined) previous = resumeFrom(options.resume, source, options, plan, nativeOpts);
   else refuseEarlierOutput(plan);
   const redo = checkUndeleteTarget(options, previous, plan);
+  // --undelete reads the filesystems as they are on disk: not while one is mounted read-write.
+  if (options.undelete) refuseMountedReadWrite(source);
   if (!options.force) await refuseSameStorage(source, outDir);
   // Every refusal is above: from here on, things are created.
   const created = createOutput(plan);

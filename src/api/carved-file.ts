@@ -45,6 +45,13 @@ export interface UnreadableRange {
  * (the entries `blocksmith undelete` reports), as listed among report.json's
  * files: by name, under OUTDIR/recovered/<original path>.
  */
+/**
+ * How a deleted file's bytes were located: exFAT NoFatChain (contiguous), FAT from its first cluster skipping live
+ * ones, a surviving FAT chain; ext2/3 block pointers (block-map), an ext4 extent tree, or ext3 data taken as resuming
+ * right after an indirect block that is gone (indirect-guess).
+ */
+export type UndeleteRule = 'contiguous' | 'skip-live-clusters' | 'fat-chain' | 'block-map' | 'extent-tree' | 'indirect-guess';
+
 export interface RecoveredByName {
   method: 'metadata';
   /**
@@ -71,9 +78,13 @@ export interface RecoveredByName {
   /** ISO 8601; without a zone (local wall-clock time, as FAT stores it) when localTime. */
   times: { modified?: string; accessed?: string; created?: string };
   localTime: boolean;
-  /** How its bytes were located (exFAT contiguous, FAT from its first cluster skipping live ones, a surviving chain). */
-  rule: 'contiguous' | 'skip-live-clusters' | 'fat-chain';
+  /** How its bytes were located (exFAT contiguous, FAT from its first cluster skipping live ones, a surviving chain; ext block map, extent tree, indirect guess). */
+  rule: UndeleteRule;
   firstCluster: number;
+  /** ext: its inode number. */
+  inode?: number;
+  /** ext: where the metadata that located its bytes came from ("the inode table", "journal transaction 4123"). */
+  foundIn?: string;
   /** JPEGs (by name or content): the decode check. */
   jpeg?: 'complete' | 'partial' | 'rejected';
   reason?: string;

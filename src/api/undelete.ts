@@ -1,8 +1,9 @@
-// undelete(): the deleted files of a source's FAT12/16/32 and exFAT volumes
-// (the whole source or its MBR/GPT partitions), listed, or recovered by name
+// undelete(): the deleted files of a source's FAT12/16/32, exFAT and ext2/3/4
+// volumes (the whole source or its MBR/GPT partitions), listed, or recovered by name
 // into outDir/recovered/<original path> with their mtime and atime
 // (native/core/operations/undelete.h says how names are made safe and how
-// FAT's local times are read). The source is only ever read.
+// FAT's local times are read). The source is only ever read, and refused
+// while a filesystem of it is mounted read-write (read-only mounts are fine).
 //
 // outDir follows carve's rules (src/output/carve-output.ts): every refusal
 // comes before anything is created; it must be new or empty, and not on the
@@ -13,6 +14,7 @@
 import { closeSync, openSync, readdirSync, statSync } from 'node:fs';
 import { createOutput, planOutput, removeCreated } from '../output/carve-output.js';
 import { sameStorage } from '../host/same-storage.js';
+import { refuseMountedReadWrite } from '../host/mounted-source.js';
 import { runJob, type JobOptions } from '../seam/job.js';
 import { native, type NativeUndeleteReport, type UndeletedFile } from '../seam/native.js';
 import { AbortError, BlocksmithError, InvalidArgumentError } from './errors.js';
@@ -57,6 +59,8 @@ export async function undelete(source: string, options: UndeleteOptions = {}): P
   const list = !!options.list;
   if (!list && (typeof options.outDir !== 'string' || options.outDir === '')) throw new InvalidArgumentError('outDir is required (or list the deleted files with list: true)');
   checkSource(source);
+  // A filesystem mounted read-write is not what is on disk: refused before anything is created.
+  refuseMountedReadWrite(source);
   let outDir: string | undefined;
   let created: string[] = [];
   if (!list) {

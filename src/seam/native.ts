@@ -323,18 +323,21 @@ export interface NativeUndeleteOptions {
   maxJpegCheck?: number;
 }
 
-/** One FAT/exFAT volume of the source (the whole source, or a partition). */
+/** How a deleted file's bytes were located (carved-file.ts). */
+export type UndeleteRule = import('../api/carved-file.js').UndeleteRule;
+
+/** One FAT/exFAT/ext2/3/4 volume of the source (the whole source, or a partition). */
 export interface UndeleteVolume {
   /** 1-based partition number; 0 for the whole source. */
   partition: number;
   partitionType?: string;
   offset: number;
   length: number;
-  /** Its reader could read it; else `problem` says why (not FAT/exFAT, or the reader's refusal). */
+  /** Its reader could read it; else `problem` says why (not FAT/exFAT/ext, or the reader's refusal). */
   read: boolean;
   problem?: string;
   errorCode?: string;
-  filesystem?: 'fat12' | 'fat16' | 'fat32' | 'exfat';
+  filesystem?: 'fat12' | 'fat16' | 'fat32' | 'exfat' | 'ext2' | 'ext3' | 'ext4';
   label?: string;
   clusterSize?: number;
   clusterCount?: number;
@@ -367,9 +370,14 @@ export interface UndeletedFile {
   times: { modified?: string; accessed?: string; created?: string };
   localTime: boolean;
   method: 'metadata';
-  /** How its bytes were located: exFAT NoFatChain, FAT's first cluster on skipping live clusters, or a surviving chain. */
-  rule: 'contiguous' | 'skip-live-clusters' | 'fat-chain';
+  /** How its bytes were located (see UndeleteRule). */
+  rule: UndeleteRule;
+  /** FAT/exFAT: its first cluster; ext: its first block. */
   firstCluster: number;
+  /** ext: its inode number. */
+  inode?: number;
+  /** ext: where the metadata that located its bytes came from ("the inode table", "journal transaction 4123"). */
+  foundIn?: string;
   /**
    * recoverable: --list only (what recovery would try). reassembled: a JPEG whose planned bytes did not decode,
    * completed by the carver's fragment search in free clusters (`fragments` says where its bytes were found).
@@ -519,6 +527,8 @@ export interface NativeBinding {
     onProgress?: NativeProgress,
     onFile?: (file: UndeletedFile, volumes?: UndeleteVolume[]) => void,
   ): NativeJob<NativeUndeleteReport>;
+  /** Throws (EBUSY, one line) when a filesystem of the source is mounted read-write: undelete reads it as it is on disk. */
+  checkUndeleteSource(source: string): void;
   /** Why writing under outDir could overwrite the source's sectors (native/core/host/same_storage.h), or null. */
   sameStorage(source: string, outDir: string): string | null;
   /** A block device's size in bytes from sysfs; undefined for anything else or when sysfs does not say. */

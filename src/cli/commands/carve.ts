@@ -99,7 +99,7 @@ Examples:
   $ ${command} /dev/md1 -o out --sector-size 512 --resume out/report.json
   $ ${command} sdcard.img -o out --block-size 32K --max-gap 8M
   $ ${command} card.img -o out --scope all        # live files too, not only deleted ones
-  $ ${command} sdcard.img -o out --undelete     # FAT/exFAT: deleted files by name and date first, then carve the rest
+  $ ${command} sdcard.img -o out --undelete     # FAT/exFAT/ext: deleted files by name and date first, then carve the rest
   $ blocksmith undelete sdcard.img -o undeleted    # only the files recovered by name
 
 Fragmented JPEGs: when a file's data stops decoding, the blocks after the break
@@ -117,13 +117,14 @@ files, without the live ones. Bytes outside any recognised filesystem are
 scanned in every scope; a damaged filesystem or none at all means all bytes,
 and report.json says why (scope.reason).
 
---undelete: first the deleted files the FAT/exFAT metadata still names are
+--undelete: first the deleted files the FAT/exFAT/ext2/3/4 metadata still names are
 written to OUTDIR/recovered/<original path> with their mtime (as blocksmith
 undelete does; any file type), then the carving: in scope free it leaves out the
 bytes of the files recovered whole, so each deleted photo comes back once, by
 name when its directory entry survives, else by offset. report.json, --json and
 index.html list both (method metadata / carved / reassembled). A resumed run
 does not recover by name again unless the interrupted one stopped during it.
+A filesystem mounted read-write is refused with --undelete (a read-only mount is fine).
 
 Open OUTDIR/index.html to browse what was recovered (offset, size, status, camera, date; filter and sort).
 
@@ -196,7 +197,7 @@ export function carveCommand(name = 'carve', prefix = ''): Command {
         .choices(['auto', 'free', 'all', 'allocated'])
         .default(defaults.carve.scope),
     )
-    .option('--undelete', 'first recover the deleted files of FAT/exFAT volumes by name into OUTDIR/recovered (any type, mtimes restored), then carve what they did not cover')
+    .option('--undelete', 'first recover the deleted files of FAT/exFAT/ext volumes by name into OUTDIR/recovered (any type, mtimes restored), then carve what they did not cover')
     .option('--resume <report>', 'continue an interrupted run from its report.json')
     .option('--gallery', 'write OUTDIR/index.html, a page of the recovered photos to open in a browser (default)')
     .option('--no-gallery', 'do not write OUTDIR/index.html')

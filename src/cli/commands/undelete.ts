@@ -1,4 +1,4 @@
-// `blocksmith undelete SOURCE -o OUTDIR [--list]`: deleted files of FAT/exFAT volumes, by name.
+// `blocksmith undelete SOURCE -o OUTDIR [--list]`: deleted files of FAT/exFAT/ext2/3/4 volumes, by name.
 import { Command } from 'commander';
 import { undelete, type UndeleteAbortError, type UndeletedFile, type UndeleteReport } from '../../api/undelete.js';
 import { AbortError } from '../../api/errors.js';
@@ -22,11 +22,13 @@ function volumePrefix(r: UndeleteReport): (f: UndeletedFile) => string {
 }
 
 /** One line per deleted file, like `fls -rd`: status, size, mtime (local wall-clock time for FAT), path
- * ("(first letter guessed)" after a FAT 8.3 name whose first character came from the names around it). */
+ * ("(first letter guessed)" after a FAT 8.3 name whose first character came from the names around it;
+ * "(inode N, from WHERE)" on ext: the inode and where the metadata that located its bytes came from). */
 export function formatListLine(f: UndeletedFile, prefix = ''): string {
   const status = f.directory ? 'dir' : f.status;
   const mtime = f.times.modified ? f.times.modified.replace('T', ' ').replace(/\.\d+/, '').replace('Z', ' UTC') : '-';
-  return `${status.padEnd(11)} ${String(f.size).padStart(12)}  ${mtime.padEnd(23)} ${prefix}/${f.path}${f.directory ? '/' : ''}${f.nameGuessed ? '  (first letter guessed)' : ''}`;
+  const ext = f.inode !== undefined ? `  (inode ${f.inode}${f.foundIn ? `, from ${f.foundIn}` : ''})` : '';
+  return `${status.padEnd(11)} ${String(f.size).padStart(12)}  ${mtime.padEnd(23)} ${prefix}/${f.path}${f.directory ? '/' : ''}${f.nameGuessed ? '  (first letter guessed)' : ''}${ext}`;
 }
 
 export function formatUndeleteSummary(r: UndeleteReport): string {
@@ -55,26 +57,32 @@ Examples:
   $ ${command} /dev/sdb -o /mnt/usb/undeleted
   $ ${command} sdcard.img -o out && carve sdcard.img -o out/carved
 
-Reads the FAT12/16/32 or exFAT filesystem on the whole source or on each MBR/GPT
-partition, finds every deleted entry (in live and deleted directories) and writes
-it to OUTDIR/recovered/<original path> with its mtime and atime. exFAT files
-marked contiguous are read as such; on FAT the cluster chain is gone, so a file
-is taken from its first cluster on, skipping clusters live files own. A file
-whose clusters a live file now owns is listed as overwritten and not written.
-JPEGs are checked by decoding: one that does not decode is handed to carve's
-fragment search (from its first cluster, continuations in free clusters only)
-and written as reassembled when a continuation decodes to its end; otherwise it
-is reported partial.
+Reads the FAT12/16/32, exFAT or ext2/3/4 filesystem on the whole source or on
+each MBR/GPT partition, finds every deleted entry (in live and deleted
+directories) and writes it to OUTDIR/recovered/<original path> with its mtime
+and atime. exFAT files marked contiguous are read as such; on FAT the cluster
+chain is gone, so a file is taken from its first cluster on, skipping clusters
+live files own. On ext2/3/4 a deleted inode's newest copy that still maps its
+blocks (the inode table, or the jbd2 journal's older copies) gives its bytes,
+and its name comes from live or journalled directory blocks
+(lost+found/#INODE when none survives); holes are written as zeros.
+A file whose clusters or blocks a live file now owns is listed as overwritten
+and not written. JPEGs are checked by decoding: one that does not decode is
+handed to carve's fragment search (from its first cluster, continuations in
+free clusters only) and written as reassembled when a continuation decodes to
+its end; otherwise it is reported partial.
 FAT times are local wall-clock times: they are restored in this machine's time
 zone (TZ) and shown without a zone.
+A filesystem mounted read-write is refused (what is on disk is not current);
+a read-only mount is fine.
 
---list prints one line per deleted file (status, size, mtime, path; NDJSON with
---json) and writes nothing. OUTDIR must be new or empty, and not on the source's
+--list prints one line per deleted file (status, size, mtime, path; on ext the
+inode and where it was found; NDJSON with --json) and writes nothing. OUTDIR must be new or empty, and not on the source's
 storage (unless --force); OUTDIR/report.json describes every file, is kept
 current while files are written, and says stopped or failed (with the error and
 the files written so far) when the run is interrupted or the disk fills up.
 
-Exit codes: 0 done, 1 failed (no FAT/exFAT filesystem could be read), 2 usage, 130 stopped (files and report kept).`;
+Exit codes: 0 done, 1 failed (no FAT, exFAT or ext filesystem could be read; mounted read-write), 2 usage, 130 stopped (files and report kept).`;
 }
 
 async function runUndelete(source: string, flags: UndeleteFlags): Promise<void> {
@@ -105,7 +113,7 @@ async function runUndelete(source: string, flags: UndeleteFlags): Promise<void> 
 
 export function undeleteCommand(name = 'undelete', prefix = 'blocksmith '): Command {
   const cmd = new Command(name)
-    .description('recover deleted files by name from FAT12/16/32 and exFAT volumes (read-only), or list them with --list')
+    .description('recover deleted files by name from FAT12/16/32, exFAT and ext2/3/4 volumes (read-only), or list them with --list')
     .argument('<source>', 'image file or block device (opened read-only)')
     .option('-o, --output <dir>', 'output directory: new or empty, not on the source device')
     .option('--list', 'only list the deleted files (status, size, mtime, path); write nothing')
