@@ -47,7 +47,7 @@
         "native/core/qcow2/qcow2_header.cc",
         "native/core/qcow2/cluster_map.cc",
         "native/core/qcow2/qcow2_reader.cc",
-        "native/core/guest_fs/checksum.cc", "native/core/guest_fs/partition.cc", "native/core/guest_fs/ext.cc", "native/core/guest_fs/ext_refs.cc",
+        "native/core/guest_fs/checksum.cc", "native/core/guest_fs/partition.cc", "native/core/guest_fs/ext.cc", "native/core/guest_fs/ext_refs.cc", "native/core/guest_fs/ext_dirents.cc", "native/core/guest_fs/ext_inode_copy.cc", "native/core/guest_fs/ext_deleted.cc",
         "native/core/guest_fs/inspect.cc",
         "native/core/guest_fs/scan_scope.cc",
         "native/core/guest_fs/fat_boot.cc", "native/core/guest_fs/fat_table.cc", "native/core/guest_fs/fat_dir.cc", "native/core/guest_fs/fs_text.cc", "native/core/guest_fs/fat_short_names.cc",
