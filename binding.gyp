@@ -142,7 +142,8 @@
         "native/tests/conformance.cc",
         "native/tests/test_conformance.cc",
         "native/tests/test_undelete.cc",
-        "native/tests/test_undelete_reassemble.cc"
+        "native/tests/test_undelete_reassemble.cc",
+        "native/tests/test_ext_deleted.cc"
       ],
       "conditions": [
         # A target of type none builds nothing: the prebuild needs only the addon.
