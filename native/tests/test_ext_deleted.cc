@@ -297,3 +297,107 @@ TEST("ext4: a deleted file whose blocks a new file took is overwritten, with how
   CHECK_EQ(f->overwritten_bytes, shared * 1024);
   CHECK_EQ(check_recovered(v, slurp(e.img), {e.deleted[1]}), 1u);
 }
+
+namespace {
+
+// Writes a directory entry (filetype layout) at `at`.
+void dirent(std::vector<uint8_t>& b, size_t at, uint32_t ino, uint16_t rec, const std::string& name, uint8_t ft) {
+  std::memcpy(&b[at], &ino, 4);
+  std::memcpy(&b[at + 4], &rec, 2);
+  b[at + 6] = static_cast<uint8_t>(name.size());
+  b[at + 7] = ft;
+  std::memcpy(&b[at + 8], name.data(), name.size());
+}
+
+}  // namespace
+
+TEST("ext directory blocks: live entries, deleted ones in rec_len slack, the checksum tail; htree index blocks give no names") {
+  std::vector<uint8_t> b(1024, 0);
+  dirent(b, 0, 12, 12, ".", 2);
+  dirent(b, 12, 2, 12, "..", 2);
+  // "keep" covers the deleted "gone.jpg" after it (the delete merged it).
+  dirent(b, 24, 13, 40, "keep", 1);
+  dirent(b, 36, 14, 28, "gone.jpg", 1);
+  dirent(b, 64, 15, 1024 - 64 - 12, "last", 1);
+  dirent(b, 1012, 0, 12, "", 0xDE);
+  DirBlock d = parse_dir_block(b.data(), 1024, true, 100);
+  CHECK(d.valid && !d.index);
+  CHECK_EQ(d.self, 12u);
+  CHECK_EQ(d.parent, 2u);
+  CHECK_EQ(d.entries.size(), 3u);
+  CHECK(d.entries[0].name == "keep" && !d.entries[0].deleted);
+  CHECK(d.entries[1].name == "gone.jpg" && d.entries[1].deleted && d.entries[1].inode == 14);
+  CHECK(d.entries[2].name == "last" && !d.entries[2].deleted);
+  // Slack holding an inode number past the filesystem's is not an entry.
+  CHECK_EQ(parse_dir_block(b.data(), 1024, true, 13).entries.size(), 1u);
+
+  // dx_root: "." and "..", then dx_root_info and hash/block pairs that an
+  // entry scan could misread.
+  std::vector<uint8_t> root(1024, 0);
+  dirent(root, 0, 12, 12, ".", 2);
+  dirent(root, 12, 2, 1012, "..", 2);
+  root[0x1D] = 8;  // info_length
+  dirent(root, 0x28, 13, 20, "fake", 1);
+  d = parse_dir_block(root.data(), 1024, true, 100);
+  CHECK(d.valid && d.index && d.entries.empty());
+  CHECK_EQ(d.self, 12u);
+  // dx_node: one empty entry over the block.
+  std::vector<uint8_t> node(1024, 0);
+  dirent(node, 0, 0, 1024, "", 0);
+  dirent(node, 16, 13, 20, "fake", 1);
+  d = parse_dir_block(node.data(), 1024, true, 100);
+  CHECK(d.valid && d.index && d.entries.empty());
+
+  // Not directory blocks: a chain that does not cover the block, a zero
+  // rec_len, an entry past the block.
+  std::vector<uint8_t> bad = b;
+  dirent(bad, 64, 15, 900, "last", 1);
+  CHECK(!parse_dir_block(bad.data(), 1024, true, 100).valid);
+  bad = b;
+  dirent(bad, 24, 13, 0, "keep", 1);
+  CHECK(!parse_dir_block(bad.data(), 1024, true, 100).valid);
+  bad = b;
+  dirent(bad, 64, 15, 2000, "last", 1);
+  CHECK(!parse_dir_block(bad.data(), 1024, true, 100).valid);
+  std::vector<uint8_t> zeros(1024, 0);
+  CHECK(!parse_dir_block(zeros.data(), 1024, true, 100).valid);
+}
+
+TEST("ext2 written by the kernel's ext4 driver: the delete zeroes the inode's size and pointers and wipes the name, so nothing is listed") {
+  ExtVolume e("mkfs.ext2 -b 1024");
+  write_and_delete(e);
+  const auto live = e.live_paths();
+  e.unmount();
+  const VolumeFiles v = read_image(e.img);
+  CHECK_EQ(v.filesystem, std::string("ext2"));
+  CHECK_EQ(v.live_files, 1u);
+  check_no_live(v, live);
+  // What the kernel left (6.x): inode size 0, i_block zeroed, dtime set,
+  // the directory entries wiped; the indirect blocks keep their pointers
+  // but nothing leads to them. No journal holds an older copy.
+  CHECK(v.deleted.empty());
+  CHECK(out_of("debugfs -R 'ls -d /keep' " + q(e.img) + " 2>/dev/null").find("gone.bin") == std::string::npos);
+}
+
+TEST("ext2 deleted by debugfs (as the old ext2 driver did): pointers and names survive in the inode table and the slack") {
+  TempDir tmp;
+  const std::string img = tmp.path + "/e2.img", files = tmp.path + "/files";
+  sh("mkdir -p " + q(files + "/d") + " && head -c 300000 /dev/urandom > " + q(files + "/d/big.bin") +
+     " && head -c 5000 /dev/urandom > " + q(files + "/d/small.bin") + " && echo live > " + q(files + "/live.txt") +
+     " && touch -d '2014-04-04 04:04:04' " + q(files + "/d/big.bin") + " " + q(files + "/d/small.bin") +
+     " && truncate -s 8M " + q(img) + " && mke2fs -q -F -t ext2 -b 1024 -d " + q(files) + " " + q(img) +
+     " && debugfs -w -R 'rm /d/big.bin' " + q(img) + " >/dev/null 2>&1 && debugfs -w -R 'rm /d/small.bin' " + q(img) +
+     " >/dev/null 2>&1");
+  const VolumeFiles v = read_image(img);
+  std::vector<Original> originals;
+  for (const char* rel : {"d/big.bin", "d/small.bin"}) {
+    struct stat st{};
+    CHECK_EQ(::stat((files + "/" + rel).c_str(), &st), 0);
+    originals.push_back({rel, slurp(files + "/" + rel), st.st_mtim.tv_sec});
+  }
+  CHECK_EQ(check_recovered(v, slurp(img), originals), 2u);
+  CHECK_EQ(find(v, "d/big.bin")->found_in, std::string("the inode table"));
+  CHECK(find(v, "d/big.bin")->rule == Recovery::block_map);
+  CHECK_EQ(v.deleted.size(), 2u);
+  CHECK(find(v, "live.txt") == nullptr);
+}
