@@ -329,7 +329,9 @@ TEST("ext directory blocks: live entries, deleted ones in rec_len slack, the che
   CHECK(d.entries[1].name == "gone.jpg" && d.entries[1].deleted && d.entries[1].inode == 14);
   CHECK(d.entries[2].name == "last" && !d.entries[2].deleted);
   // Slack holding an inode number past the filesystem's is not an entry.
-  CHECK_EQ(parse_dir_block(b.data(), 1024, true, 13).entries.size(), 1u);
+  std::vector<uint8_t> past = b;
+  dirent(past, 36, 99, 28, "gone.jpg", 1);
+  CHECK_EQ(parse_dir_block(past.data(), 1024, true, 20).entries.size(), 2u);
 
   // dx_root: "." and "..", then dx_root_info and hash/block pairs that an
   // entry scan could misread.
