@@ -48,6 +48,7 @@
         "native/core/qcow2/cluster_map.cc",
         "native/core/qcow2/qcow2_reader.cc",
         "native/core/guest_fs/checksum.cc", "native/core/guest_fs/partition.cc", "native/core/guest_fs/ext.cc", "native/core/guest_fs/ext_refs.cc",
+        "native/core/guest_fs/ext_block_map.cc",
         "native/core/guest_fs/inspect.cc",
         "native/core/guest_fs/scan_scope.cc",
         "native/core/guest_fs/fat_boot.cc", "native/core/guest_fs/fat_table.cc", "native/core/guest_fs/fat_dir.cc", "native/core/guest_fs/fs_text.cc", "native/core/guest_fs/fat_short_names.cc",
@@ -71,6 +72,7 @@
         "native/core/carve/reassemble.cc",
         "native/core/operations/carve.cc",
         "native/core/guest_fs/volumes.cc",
+        "native/core/guest_fs/ext_dirents.cc", "native/core/guest_fs/ext_inode_copy.cc", "native/core/guest_fs/ext_deleted.cc",
         "native/core/operations/undelete.cc",
         "native/core/operations/undelete_reassemble.cc"
       ], "include_dirs": ["native"
@@ -133,6 +135,7 @@
         "native/tests/test_carve.cc",
         "native/tests/test_reassemble.cc",
         "native/tests/test_fs.cc",
+        "native/tests/test_ext_block_map.cc",
         "native/tests/test_scan_scope.cc",
         "native/tests/test_fat.cc",
         "native/tests/test_fat_short_names.cc",
@@ -142,7 +145,8 @@
         "native/tests/conformance.cc",
         "native/tests/test_conformance.cc",
         "native/tests/test_undelete.cc",
-        "native/tests/test_undelete_reassemble.cc"
+        "native/tests/test_undelete_reassemble.cc",
+        "native/tests/test_ext_deleted.cc"
       ],
       "conditions": [
         # A target of type none builds nothing: the prebuild needs only the addon.

@@ -1,0 +1,622 @@
+// read_ext_files (volume_files.h): the deleted files of an ext2/3/4
+// filesystem, from its inodes and its jbd2 journal.
+//
+// 1. read_ext validates the filesystem and gives the free blocks (the
+//    block bitmaps, cross-checked against the live inodes).
+// 2. The journal (inode 8) is read as a history (jbd2.h).
+// 3. Every inode the inode bitmap calls free (reserved inodes and the
+//    never-used itable_unused tail excepted) is looked up in its copies,
+//    newest first: the journal's copies of its inode-table block, then the
+//    inode table. A delete zeroes the size and the block pointers / extents
+//    in the inode (the kernel's ext4 driver does so for ext2 and ext3 too),
+//    so on a journaled filesystem it is usually an older journal copy that
+//    still describes the file (ext_inode_copy.h).
+// 4. Its blocks are mapped (ext_block_map.h) through tree blocks taken from
+//    the journal copy at or before the inode copy, else the disk (the
+//    kernel leaves the indirect and extent blocks on disk as they were:
+//    the delete's zeroing of them is dropped with the freed buffer).
+// 5. Names: every live directory's blocks (deleted entries in rec_len
+//    slack survive on kernels before 5.14), deleted directories' blocks,
+//    and every journal copy that parses as a directory block
+//    (ext_dirents.h); joined to the inodes, newest source first, with the
+//    parent a directory we know (a deleted directory's own ".." wins).
+//
+// Bounded: one pass over the inode tables and bitmaps, each journal copy
+// read at most twice, directory blocks read at most once per source, name
+// references per inode capped, parent chains cut at loops and at
+// kMaxDepth levels.
+#include <algorithm>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/base/error.h"
+#include "core/guest_fs/bytes.h"
+#include "core/guest_fs/checksum.h"
+#include "core/guest_fs/ext.h"
+#include "core/guest_fs/ext_block_map.h"
+#include "core/guest_fs/ext_dirents.h"
+#include "core/guest_fs/ext_inode_copy.h"
+#include "core/guest_fs/jbd2.h"
+#include "core/guest_fs/volume_files.h"
+
+namespace blocksmith::fs {
+namespace {
+
+constexpr size_t kMaxProblems = 100;
+constexpr size_t kMaxRefsPerInode = 32;
+constexpr int kMaxDepth = 4096;
+constexpr uint64_t kDiskRank = UINT64_MAX;  // what the disk says is newer than any journal copy
+constexpr uint32_t kRootIno = 2;
+
+// A name for an inode: the directory that held it, and how new the source is.
+struct NameRef {
+  uint32_t parent = 0;
+  std::string name;
+  uint64_t rank = 0;
+};
+
+// A free inode whose copy still describes a file or directory.
+struct Candidate {
+  uint32_t ino = 0;
+  std::vector<uint8_t> raw;
+  InodeFields f;
+  CopyVerdict verdict = CopyVerdict::no;
+  bool journal = false;
+  uint32_t sequence = 0;
+  BlockMap map;
+  bool guessed = false;
+  uint64_t tree_bytes_in_use = 0;  // tree blocks read from disk that a live file owns now
+};
+
+class ExtDeleted {
+ public:
+  ExtDeleted(Reader& r, uint64_t offset, uint64_t length) : r_(r), offset_(offset), length_(length) {}
+
+  VolumeFiles run() {
+    where_ = "the ext filesystem at byte " + std::to_string(offset_);
+    ExtReadOptions opt;
+    opt.where = where_;
+    info_ = read_ext(r_, offset_, length_, opt);
+    g_ = &info_.layout;
+    end_ = offset_ + g_->blocks_count * g_->bs;
+    read_seed();
+    describe_volume();
+    read_journal_history();
+    read_inode_bitmaps();
+    choose_copies();
+    for (auto& c : cands_) map_candidate(c);
+    walk_live_tree();
+    read_deleted_directories();
+    read_journal_directories();
+    emit();
+    return std::move(v_);
+  }
+
+ private:
+  Reader& r_;
+  uint64_t offset_, length_, end_ = 0;
+  std::string where_;
+  ExtInfo info_;
+  const ExtLayout* g_ = nullptr;
+  uint32_t seed_ = 0;
+  VolumeFiles v_;
+  JournalHistory j_;
+  std::vector<uint8_t> inode_free_;  // 1 bit per inode (bit ino-1): free and once used
+  std::vector<Candidate> cands_;
+  std::unordered_map<uint32_t, size_t> cand_index_;
+  std::unordered_map<uint32_t, std::string> live_dirs_;  // inode -> path
+  std::unordered_map<uint64_t, uint32_t> owner_;          // directory block -> directory inode
+  std::unordered_map<uint32_t, std::vector<NameRef>> refs_;
+  std::unordered_map<uint32_t, std::pair<uint32_t, uint64_t>> dotdot_;  // directory -> (parent, rank)
+  uint64_t dir_blocks_read_ = 0;
+  size_t problems_dropped_ = 0;
+
+  void problem(const std::string& p) {
+    if (v_.problems.size() < kMaxProblems) v_.problems.push_back(p);
+    else ++problems_dropped_;
+  }
+
+  bool filetype() const { return g_->incompat & kIncompatFiletype; }
+
+  void read_seed() {
+    if (!g_->csum) return;
+    auto sb = read_checked(r_, offset_ + 1024, 1024, end_, "ext superblock");
+    seed_ = (g_->incompat & kIncompatCsumSeed) ? le32(sb.data() + 0x270) : crc32c_update(~0u, sb.data() + 0x68, 16);
+  }
+
+  // Free: what the bitmaps call free; allocated: the rest of the filesystem.
+  void describe_volume() {
+    v_.filesystem = info_.type;
+    v_.label = info_.label;
+    v_.offset = offset_;
+    v_.length = length_;
+    v_.cluster_size = g_->bs;
+    v_.data_offset = offset_;
+    v_.cluster_count = g_->blocks_count;
+    uint64_t pos = offset_;
+    for (const auto& f : info_.free) {
+      v_.free.add(f.begin, f.end);
+      v_.allocated.add(pos, f.begin);
+      pos = f.end;
+    }
+    v_.allocated.add(pos, end_);
+    v_.free.normalize();
+    v_.allocated.normalize();
+  }
+
+  bool block_in_use(uint64_t block) const {
+    const uint64_t at = offset_ + block * g_->bs;
+    const ByteRange* f = v_.free.next(at);
+    return !(f && f->begin <= at && at + g_->bs <= f->end);
+  }
+
+  // Bytes of [begin, end) (source offsets) that no free range covers.
+  uint64_t bytes_in_use(uint64_t begin, uint64_t end) const {
+    uint64_t used = end - begin, pos = begin;
+    for (const ByteRange* f = v_.free.next(pos); f && f->begin < end; f = v_.free.next(pos)) {
+      used -= std::min(end, f->end) - std::max(begin, f->begin);
+      pos = f->end;
+    }
+    return used;
+  }
+
+  // Where inode `ino` lies: its inode-table block and the offset in it.
+  std::pair<uint64_t, uint32_t> inode_location(uint32_t ino) const {
+    const uint32_t grp = (ino - 1) / g_->ipg, idx = (ino - 1) % g_->ipg;
+    const uint64_t byte = static_cast<uint64_t>(idx) * g_->inode_size;
+    return {g_->inode_table(grp) + byte / g_->bs, static_cast<uint32_t>(byte % g_->bs)};
+  }
+
+  std::vector<uint8_t> read_block(uint64_t block, const char* what) {
+    return read_checked(r_, offset_ + block * g_->bs, g_->bs, end_, what);
+  }
+
+  std::vector<uint8_t> disk_inode(uint32_t ino) {
+    auto [block, off] = inode_location(ino);
+    return read_checked(r_, offset_ + block * g_->bs + off, g_->inode_size, end_, "inode");
+  }
+
+  uint64_t seq_rank(uint32_t seq) const { return static_cast<uint32_t>(seq - j_.oldest_sequence); }
+
+  void read_journal_history() {
+    const uint32_t jino = g_->named_inodes[0];
+    if (!(g_->compat & kCompatHasJournal) || jino == 0) return;
+    try {
+      auto raw = disk_inode(jino);
+      j_ = read_journal(r_, *g_, raw.data(), where_);
+    } catch (const Error& e) {
+      problem(std::string("journal not used: ") + e.what());
+      j_ = JournalHistory{};
+    }
+    for (const auto& p : j_.problems) problem("journal: " + p);
+  }
+
+  bool inode_is_free(uint32_t ino) const {
+    return ino >= 1 && ino <= g_->inodes_count && (inode_free_[(ino - 1) / 8] >> ((ino - 1) % 8) & 1);
+  }
+
+  // The inode bitmaps (checksummed with metadata_csum): free inodes that
+  // may have been used (not in an INODE_UNINIT group, not in the tail
+  // itable_unused says was never used).
+  void read_inode_bitmaps() {
+    inode_free_.assign((static_cast<uint64_t>(g_->inodes_count) + 7) / 8, 0);
+    for (uint32_t grp = 0; grp < g_->groups; ++grp) {
+      if (g_->group_desc_csum() && (g_->group_flags(grp) & kBgInodeUninit)) continue;
+      const uint64_t ib = g_->inode_bitmap(grp);
+      if (ib < g_->first_data_block || ib >= g_->blocks_count) {
+        problem("group " + std::to_string(grp) + ": inode bitmap outside the filesystem");
+        continue;
+      }
+      auto bm = read_block(ib, "inode bitmap");
+      if (g_->csum) {
+        uint32_t c = crc32c_update(seed_, bm.data(), g_->ipg / 8);
+        uint32_t want = le16(g_->desc(grp) + 0x1A);
+        if (g_->desc_size >= 0x3C) want |= static_cast<uint32_t>(le16(g_->desc(grp) + 0x3A)) << 16;
+        else c &= 0xFFFF;
+        if (c != want) {
+          problem("group " + std::to_string(grp) + ": bad inode bitmap checksum; its inodes are not listed");
+          continue;
+        }
+      }
+      uint32_t used = g_->ipg;
+      if (g_->group_desc_csum()) used = g_->ipg - std::min(g_->ipg, g_->itable_unused(grp));
+      for (uint32_t i = 0; i < used; ++i) {
+        if (bm[i / 8] >> (i % 8) & 1) continue;
+        const uint64_t ino = static_cast<uint64_t>(grp) * g_->ipg + i + 1;
+        inode_free_[(ino - 1) / 8] |= static_cast<uint8_t>(1u << ((ino - 1) % 8));
+      }
+    }
+  }
+
+  bool named_inode(uint32_t ino) const {
+    for (uint32_t n : g_->named_inodes) {
+      if (n == ino) return true;
+    }
+    return false;
+  }
+
+  // Per inode-table block holding free inodes: its journal copies newest
+  // first, then the block itself; each free inode takes the first copy
+  // that still describes a file.
+  void choose_copies() {
+    const uint32_t per_block = g_->bs / g_->inode_size;
+    std::vector<uint8_t> buf(g_->bs);
+    for (uint32_t grp = 0; grp < g_->groups; ++grp) {
+      for (uint64_t b = 0; b < g_->itable_blocks; ++b) {
+        const uint64_t first_ino = static_cast<uint64_t>(grp) * g_->ipg + b * per_block + 1;
+        std::vector<uint32_t> wanted;
+        for (uint32_t k = 0; k < per_block && first_ino + k <= static_cast<uint64_t>(grp + 1) * g_->ipg; ++k) {
+          const uint32_t ino = static_cast<uint32_t>(first_ino + k);
+          if (ino >= g_->first_ino && inode_is_free(ino) && !named_inode(ino)) wanted.push_back(ino);
+        }
+        if (wanted.empty()) continue;
+        const uint64_t block = g_->inode_table(grp) + b;
+        std::vector<std::pair<const JournalCopy*, std::vector<uint8_t>>> copies;
+        if (j_.present) {
+          for (const JournalCopy* c : j_.copies_of(block)) {
+            if (!read_copy(r_, j_, *c, buf.data())) continue;
+            copies.emplace_back(c, buf);
+          }
+        }
+        const auto disk = read_block(block, "inode table");
+        for (uint32_t ino : wanted) {
+          const uint32_t off = static_cast<uint32_t>((ino - first_ino) * g_->inode_size);
+          Candidate cand;
+          cand.ino = ino;
+          for (const auto& [jc, bytes] : copies) {
+            CopyVerdict v = judge_copy(bytes.data() + off, *g_, ino, seed_);
+            if (v == CopyVerdict::no) continue;
+            cand.verdict = v;
+            cand.journal = true;
+            cand.sequence = jc->sequence;
+            cand.raw.assign(bytes.begin() + off, bytes.begin() + off + g_->inode_size);
+            break;
+          }
+          if (cand.verdict == CopyVerdict::no) {
+            CopyVerdict v = judge_copy(disk.data() + off, *g_, ino, seed_);
+            if (v == CopyVerdict::no) continue;
+            cand.verdict = v;
+            cand.raw.assign(disk.begin() + off, disk.begin() + off + g_->inode_size);
+          }
+          cand.f = inode_fields(cand.raw.data(), *g_);
+          cand_index_[ino] = cands_.size();
+          cands_.push_back(std::move(cand));
+        }
+      }
+    }
+  }
+
+  // A tree block for a candidate's map: the newest journal copy not newer
+  // than the inode copy, else the disk (the disk first for an inode-table
+  // copy: it is newer than the journal's). A block of zeros is no tree
+  // block (what a delete leaves where it cleared one).
+  BlockFetch fetch_for(Candidate& c, std::set<uint64_t>& from_disk) {
+    return [this, &c, &from_disk](uint64_t block, uint8_t* out) -> bool {
+      if (block < g_->first_data_block || block >= g_->blocks_count) return false;
+      auto nonzero = [&](const uint8_t* p) {
+        for (uint32_t i = 0; i < g_->bs; ++i) {
+          if (p[i]) return true;
+        }
+        return false;
+      };
+      auto from_journal = [&](bool any_sequence) {
+        if (!j_.present) return false;
+        for (const JournalCopy* jc : j_.copies_of(block)) {
+          if (!any_sequence && seq_rank(jc->sequence) > seq_rank(c.sequence)) continue;
+          if (read_copy(r_, j_, *jc, out) && nonzero(out)) return true;
+        }
+        return false;
+      };
+      auto from_disk_block = [&]() {
+        if (r_.read_at(out, g_->bs, offset_ + block * g_->bs) != g_->bs || !nonzero(out)) return false;
+        from_disk.insert(block);
+        return true;
+      };
+      if (c.journal) return from_journal(false) || from_disk_block();
+      return from_disk_block() || from_journal(true);
+    };
+  }
+
+  // ext3's allocator put each indirect block right before the data it
+  // maps: how many tree blocks precede logical block `l` on disk.
+  uint64_t tree_blocks_before(uint64_t l) const {
+    const uint64_t ppb = g_->bs / 4, ppb2 = ppb * ppb;
+    if (l == 12) return 1;
+    if (l < 12 + ppb) return 0;
+    uint64_t d = l - 12 - ppb;
+    if (d == 0) return 2;
+    if (d < ppb2) return d % ppb == 0 ? 1 : 0;
+    d -= ppb2;
+    if (d == 0) return 3;
+    if (d % ppb2 == 0) return 2;
+    return d % ppb == 0 ? 1 : 0;
+  }
+
+  void map_candidate(Candidate& c) {
+    if (c.verdict != CopyVerdict::file) return;
+    const uint64_t nblocks = c.f.size / g_->bs + (c.f.size % g_->bs ? 1 : 0);
+    std::set<uint64_t> from_disk;
+    c.map = map_inode_blocks(c.raw.data(), *g_, fetch_for(c, from_disk), nblocks);
+    for (uint64_t b : from_disk) {
+      if (block_in_use(b)) c.tree_bytes_in_use += g_->bs;
+    }
+    if (c.map.problem.empty() || (c.f.flags & kExtentsFl) || c.f.directory) return;
+    // ext3: the map ends at an indirect block that is gone. The data is
+    // taken to resume right after it, as ext3 laid it out.
+    const uint64_t known = c.map.known_blocks;
+    if (known == 0 || known >= nblocks || c.map.runs.empty()) return;
+    const BlockRun& last = c.map.runs.back();
+    if (last.logical + last.count != known || last.uninitialized) return;
+    std::vector<BlockRun> guessed;
+    uint64_t cur = last.physical + last.count - 1;
+    for (uint64_t l = known; l < nblocks; ++l) {
+      cur += 1 + tree_blocks_before(l);
+      if (cur >= g_->blocks_count) return;  // runs off the filesystem: no guess
+      if (!guessed.empty() && guessed.back().physical + guessed.back().count == cur) {
+        ++guessed.back().count;
+      } else {
+        guessed.push_back({l, cur, 1, false});
+      }
+    }
+    c.map.runs.insert(c.map.runs.end(), guessed.begin(), guessed.end());
+    c.guessed = true;
+  }
+
+  void add_ref(uint32_t ino, uint32_t parent, const std::string& name, uint64_t rank) {
+    if (cand_index_.find(ino) == cand_index_.end() || ino == parent) return;
+    auto& v = refs_[ino];
+    for (auto& r : v) {
+      if (r.parent == parent && r.name == name) {
+        r.rank = std::max(r.rank, rank);
+        return;
+      }
+    }
+    if (v.size() >= kMaxRefsPerInode) {
+      auto oldest = std::min_element(v.begin(), v.end(), [](const NameRef& a, const NameRef& b) { return a.rank < b.rank; });
+      if (oldest->rank >= rank) return;
+      *oldest = {parent, name, rank};
+      return;
+    }
+    v.push_back({parent, name, rank});
+  }
+
+  void add_block_names(const DirBlock& d, uint32_t dir, uint64_t rank) {
+    if (d.self != 0) {
+      dir = d.self;
+      if (d.parent != 0) {
+        auto& dd = dotdot_[d.self];
+        if (dd.first == 0 || rank >= dd.second) dd = {d.parent, rank};
+      }
+    }
+    for (const auto& e : d.entries) add_ref(e.inode, dir, e.name, rank);
+  }
+
+  // The blocks of a directory inode (through the disk), logical order.
+  std::vector<uint64_t> directory_blocks(const uint8_t* raw, const InodeFields& f) {
+    const uint64_t nblocks = f.size / g_->bs + (f.size % g_->bs ? 1 : 0);
+    BlockFetch disk = [this](uint64_t block, uint8_t* out) {
+      return block >= g_->first_data_block && block < g_->blocks_count &&
+             r_.read_at(out, g_->bs, offset_ + block * g_->bs) == g_->bs;
+    };
+    BlockMap m = map_inode_blocks(raw, *g_, disk, nblocks);
+    std::vector<uint64_t> out;
+    for (const auto& run : m.runs) {
+      if (run.uninitialized) continue;
+      for (uint64_t i = 0; i < run.count; ++i) out.push_back(run.physical + i);
+    }
+    return out;
+  }
+
+  // Live directories from the root: their paths, their blocks (owners for
+  // journal copies), their names (deleted entries in the slack), and the
+  // live counts.
+  void walk_live_tree() {
+    std::vector<std::pair<uint32_t, std::string>> queue{{kRootIno, ""}};
+    std::unordered_set<uint32_t> seen{kRootIno};
+    for (size_t qi = 0; qi < queue.size(); ++qi) {
+      const auto [dir, path] = queue[qi];
+      live_dirs_[dir] = path;
+      const auto raw = disk_inode(dir);
+      const InodeFields f = inode_fields(raw.data(), *g_);
+      if (!f.directory) {
+        problem("inode " + std::to_string(dir) + " (" + (path.empty() ? "/" : path) + ") is not a directory");
+        continue;
+      }
+      for (uint64_t block : directory_blocks(raw.data(), f)) {
+        if (++dir_blocks_read_ > g_->blocks_count) {
+          problem("more directory blocks than the filesystem has: the walk stopped");
+          return;
+        }
+        owner_.emplace(block, dir);
+        const auto bytes = read_block(block, "directory block");
+        const DirBlock d = parse_dir_block(bytes.data(), g_->bs, filetype(), g_->inodes_count);
+        if (!d.valid) {
+          problem((path.empty() ? "/" : path) + ": directory block " + std::to_string(block) + " is corrupt");
+          continue;
+        }
+        for (const auto& e : d.entries) {
+          if (e.deleted) {
+            add_ref(e.inode, dir, e.name, kDiskRank);
+            continue;
+          }
+          if (inode_is_free(e.inode)) {  // a live entry to a free inode: a name, not a live file
+            add_ref(e.inode, dir, e.name, kDiskRank);
+            continue;
+          }
+          const std::string child = path.empty() ? e.name : path + "/" + e.name;
+          bool is_dir = e.file_type == 2;
+          if (!filetype()) is_dir = inode_fields(disk_inode(e.inode).data(), *g_).directory;
+          if (!is_dir) {
+            ++v_.live_files;
+          } else if (seen.insert(e.inode).second) {
+            ++v_.live_directories;
+            queue.push_back({e.inode, child});
+          }
+        }
+      }
+    }
+  }
+
+  // Deleted directories: their blocks are theirs (for journal copies), and
+  // those still free hold their last entries.
+  void read_deleted_directories() {
+    for (const auto& c : cands_) {
+      if (!c.f.directory || c.verdict != CopyVerdict::file) continue;
+      for (const auto& run : c.map.runs) {
+        for (uint64_t i = 0; i < run.count; ++i) {
+          const uint64_t block = run.physical + i;
+          if (++dir_blocks_read_ > g_->blocks_count) {
+            problem("more directory blocks than the filesystem has: deleted directories not all read");
+            return;
+          }
+          if (!owner_.emplace(block, c.ino).second || block_in_use(block)) continue;
+          const auto bytes = read_block(block, "directory block");
+          const DirBlock d = parse_dir_block(bytes.data(), g_->bs, filetype(), g_->inodes_count);
+          if (d.valid && (d.self == 0 || d.self == c.ino)) add_block_names(d, c.ino, kDiskRank);
+        }
+      }
+    }
+  }
+
+  // Every journal copy that is a directory block: older versions of live
+  // and deleted directories, with the names deletes have wiped since.
+  void read_journal_directories() {
+    if (!j_.present) return;
+    std::vector<uint8_t> buf(g_->bs);
+    for (const auto& jc : j_.copies) {
+      if (!read_copy(r_, j_, jc, buf.data())) continue;
+      const DirBlock d = parse_dir_block(buf.data(), g_->bs, filetype(), g_->inodes_count);
+      if (!d.valid || d.index) continue;
+      auto o = owner_.find(jc.fs_block);
+      add_block_names(d, o == owner_.end() ? 0 : o->second, seq_rank(jc.sequence));
+    }
+  }
+
+  bool known_dir(uint32_t ino) const {
+    if (live_dirs_.count(ino)) return true;
+    auto it = cand_index_.find(ino);
+    return it != cand_index_.end() && cands_[it->second].f.directory;
+  }
+
+  // The best name of a candidate: a parent we know as a directory first,
+  // for a directory the parent its own ".." names, then the newest.
+  const NameRef* best_ref(uint32_t ino) const {
+    auto it = refs_.find(ino);
+    if (it == refs_.end() || it->second.empty()) return nullptr;
+    auto dd = dotdot_.find(ino);
+    const NameRef* best = nullptr;
+    auto score = [&](const NameRef& r) {
+      int s = 0;
+      if (r.parent != 0 && known_dir(r.parent)) s += 2;
+      if (dd != dotdot_.end() && dd->second.first == r.parent) s += 1;
+      return s;
+    };
+    for (const auto& r : it->second) {
+      if (!best || score(r) > score(*best) || (score(r) == score(*best) && r.rank > best->rank)) best = &r;
+    }
+    return best;
+  }
+
+  // Path of directory `dir` ("" for the root), and whether it or a parent
+  // of it is deleted; "lost+found/#N" when it cannot be named.
+  std::string dir_path(uint32_t dir, bool& deleted, std::unordered_set<uint32_t>& visiting, int depth) {
+    if (dir == kRootIno) return "";
+    if (dir == 0) return "lost+found";  // a name from a journal copy of a block no directory owns now
+    auto live = live_dirs_.find(dir);
+    if (live != live_dirs_.end()) return live->second;
+    const std::string lost = "lost+found/#" + std::to_string(dir);
+    auto ci = cand_index_.find(dir);
+    if (ci == cand_index_.end() || !cands_[ci->second].f.directory) return lost;
+    deleted = true;
+    const NameRef* r = best_ref(dir);
+    if (!r || depth >= kMaxDepth || !visiting.insert(dir).second) return lost;
+    const std::string parent = dir_path(r->parent, deleted, visiting, depth + 1);
+    return parent.empty() ? r->name : parent + "/" + r->name;
+  }
+
+  // The candidate's blocks as source byte ranges (file order), its holes
+  // as file offsets, and what is overwritten now.
+  void plan(const Candidate& c, DeletedFile& f) {
+    const uint32_t bs = g_->bs;
+    const uint64_t size = c.f.size;
+    const uint64_t nblocks = size / bs + (size % bs ? 1 : 0);
+    bool gaps = false;
+    uint64_t covered = 0, next_offset = 0;
+    for (const auto& run : c.map.runs) {
+      if (run.logical >= nblocks) break;
+      const uint64_t count = std::min(run.count, nblocks - run.logical);
+      if (run.uninitialized) {
+        gaps = true;
+        continue;
+      }
+      const uint64_t file_off = run.logical * bs;
+      const uint64_t len = std::min<uint64_t>(count * bs, size - file_off);
+      if (file_off != next_offset) gaps = true;
+      const uint64_t begin = offset_ + run.physical * bs;
+      if (!f.extents.empty() && f.extents.back().end == begin && f.file_offsets.back() + (f.extents.back().end - f.extents.back().begin) == file_off) {
+        f.extents.back().end = begin + len;
+      } else {
+        f.extents.push_back({begin, begin + len});
+        f.file_offsets.push_back(file_off);
+      }
+      f.overwritten_bytes += bytes_in_use(begin, begin + len);
+      covered += len;
+      next_offset = file_off + len;
+    }
+    if (next_offset != size) gaps = true;
+    if (!gaps) f.file_offsets.clear();
+    if (!f.extents.empty()) f.first_cluster = (f.extents.front().begin - offset_) / bs;
+    f.overwritten_bytes += c.tree_bytes_in_use;
+    if (!c.map.problem.empty() && !c.guessed) {
+      f.status = DeletedStatus::unreadable;
+      problem("inode " + std::to_string(c.ino) + ": " + c.map.problem);
+    } else if (covered == 0) {
+      f.status = DeletedStatus::unreadable;
+    } else if (f.overwritten_bytes > 0) {
+      f.status = DeletedStatus::overwritten;
+    }
+  }
+
+  void emit() {
+    for (const auto& c : cands_) {
+      DeletedFile f;
+      f.inode = c.ino;
+      f.directory = c.f.directory;
+      f.times = c.f.times;
+      f.found_in = c.journal ? "journal transaction " + std::to_string(c.sequence) : "the inode table";
+      f.rule = c.guessed ? Recovery::indirect_guess : (c.f.flags & kExtentsFl) ? Recovery::extent_tree : Recovery::block_map;
+      if (const NameRef* r = best_ref(c.ino)) {
+        bool deleted = false;
+        std::unordered_set<uint32_t> visiting{c.ino};
+        const std::string parent = dir_path(r->parent, deleted, visiting, 0);
+        f.path = parent.empty() ? r->name : parent + "/" + r->name;
+        f.parent_deleted = deleted;
+      } else {
+        f.path = "lost+found/#" + std::to_string(c.ino);
+      }
+      if (c.f.directory) {
+        f.size = 0;
+      } else if (c.verdict == CopyVerdict::empty) {
+        f.status = DeletedStatus::empty;
+      } else {
+        f.size = c.f.size;
+        plan(c, f);
+      }
+      v_.deleted.push_back(std::move(f));
+    }
+    std::sort(v_.deleted.begin(), v_.deleted.end(), [](const DeletedFile& a, const DeletedFile& b) {
+      return a.path != b.path ? a.path < b.path : a.inode < b.inode;
+    });
+    if (problems_dropped_ > 0) v_.problems.push_back("... and " + std::to_string(problems_dropped_) + " more problems");
+  }
+};
+
+}  // namespace
+
+VolumeFiles read_ext_files(Reader& reader, uint64_t offset, uint64_t length) {
+  return ExtDeleted(reader, offset, length).run();
+}
+
+}  // namespace blocksmith::fs

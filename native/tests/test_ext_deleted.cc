@@ -1,0 +1,405 @@
+// The ext2/3/4 deleted-file reader (guest_fs/ext_deleted.cc) against
+// filesystems the real kernel wrote: mkfs, loop mount, write, sync, delete,
+// sync, unmount. read_ext_files must list every deleted file with its path,
+// size and mtime and plan extents whose bytes are the original bytes; must
+// say "overwritten" when a new file took some of its blocks; and must never
+// list a live file. Hostile images are real ones with bytes changed: a
+// one-line error or a result, never a crash or a hang.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/base/error.h"
+#include "core/guest_fs/ext_dirents.h"
+#include "core/guest_fs/volume_files.h"
+#include "core/readers/file_reader.h"
+#include "core/readers/memory_reader.h"
+#include "test.h"
+
+using namespace blocksmith;
+using namespace blocksmith::fs;
+
+namespace {
+
+std::string q(const std::string& s) { return "'" + s + "'"; }
+
+void sh(const std::string& cmd) {
+  if (std::system(cmd.c_str()) != 0) coretest::fail(__FILE__, __LINE__, "command failed: " + cmd);
+}
+
+std::string out_of(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    ::pclose(p);
+  }
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+std::vector<uint8_t> slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
+}
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/blocksmith-extdel-XXXXXX";
+    if (!::mkdtemp(tmpl)) coretest::fail(__FILE__, __LINE__, "mkdtemp failed");
+    path = tmpl;
+  }
+  ~TempDir() { std::system(("rm -rf " + q(path)).c_str()); }
+};
+
+// A file written into the filesystem, as stat saw it before it was deleted.
+struct Original {
+  std::string path;
+  std::vector<uint8_t> bytes;
+  int64_t mtime = 0;
+};
+
+// An ext filesystem in an image file, formatted by `mkfs`, mounted by the
+// kernel through a loop device between mount() and unmount().
+struct ExtVolume {
+  TempDir tmp;
+  std::string img = tmp.path + "/ext.img", dir = tmp.path + "/m", loop;
+  std::vector<Original> deleted;
+
+  ExtVolume(const std::string& mkfs, const std::string& size = "32M") {
+    sh("truncate -s " + size + " " + q(img) + " && " + mkfs + " -q -F -E lazy_itable_init=0,lazy_journal_init=0 " +
+       q(img) + " >/dev/null 2>&1 && mkdir -p " + q(dir));
+  }
+  void mount() {
+    for (int attempt = 0; attempt < 5 && loop.empty(); ++attempt) {
+      loop = out_of("losetup -f --show " + q(img) + " 2>/dev/null");
+      if (loop.empty()) ::usleep(200000);
+    }
+    if (loop.empty()) coretest::fail(__FILE__, __LINE__, "losetup failed on " + img);
+    // The ext4 driver mounts ext2 and ext3 too (what current kernels do).
+    sh("mount -t ext4 " + loop + " " + q(dir));
+  }
+  void unmount() {
+    if (loop.empty()) return;
+    std::system(("umount " + q(dir) + " 2>/dev/null; losetup -d " + loop).c_str());
+    loop.clear();
+  }
+  ~ExtVolume() { unmount(); }
+
+  std::string at(const std::string& rel) const { return dir + "/" + rel; }
+  // `bytes` random bytes at `rel` with mtime `when`.
+  void put(const std::string& rel, size_t bytes, const char* when) {
+    sh("head -c " + std::to_string(bytes) + " /dev/urandom > " + q(at(rel)) + " && touch -d " + q(when) + " " + q(at(rel)));
+  }
+  void remember(const std::string& rel) {
+    struct stat st{};
+    if (::stat(at(rel).c_str(), &st) != 0) coretest::fail(__FILE__, __LINE__, "stat " + rel);
+    deleted.push_back({rel, slurp(at(rel)), st.st_mtim.tv_sec});
+  }
+  // Every live inode and path (relative), to check none is listed.
+  std::set<std::string> live_paths() const {
+    std::set<std::string> out;
+    std::istringstream in(out_of("cd " + q(dir) + " && find . -mindepth 1 -printf '%i %P\\n'"));
+    std::string line;
+    while (std::getline(in, line)) {
+      out.insert("#" + line.substr(0, line.find(' ')));
+      out.insert(line.substr(line.find(' ') + 1));
+    }
+    return out;
+  }
+};
+
+VolumeFiles read_image(const std::string& img) {
+  FileReader r = FileReader::open(img);
+  return read_ext_files(r, 0, r.size());
+}
+
+const DeletedFile* find(const VolumeFiles& v, const std::string& path) {
+  for (const auto& f : v.deleted) {
+    if (f.path == path) return &f;
+  }
+  return nullptr;
+}
+
+// The file the plan describes: extents at their file offsets, gaps zeros.
+std::vector<uint8_t> plan_bytes(const std::vector<uint8_t>& image, const DeletedFile& f) {
+  std::vector<uint8_t> out;
+  if (!f.file_offsets.empty() && f.file_offsets.size() != f.extents.size()) {
+    coretest::fail(__FILE__, __LINE__, f.path + ": file_offsets do not match the extents");
+  }
+  if (f.size > (uint64_t(1) << 32)) coretest::fail(__FILE__, __LINE__, f.path + ": absurd size");
+  out.assign(f.file_offsets.empty() ? 0 : f.size, 0);
+  for (size_t i = 0; i < f.extents.size(); ++i) {
+    const auto& e = f.extents[i];
+    if (e.end > image.size() || e.begin > e.end) coretest::fail(__FILE__, __LINE__, f.path + ": extent outside the image");
+    if (f.file_offsets.empty()) {
+      out.insert(out.end(), image.begin() + e.begin, image.begin() + e.end);
+    } else {
+      if (f.file_offsets[i] + (e.end - e.begin) > f.size) coretest::fail(__FILE__, __LINE__, f.path + ": extent past the size");
+      std::copy(image.begin() + e.begin, image.begin() + e.end, out.begin() + f.file_offsets[i]);
+    }
+  }
+  return out;
+}
+
+// How many of `v`'s deleted files match the originals exactly (path, size,
+// mtime, bytes); fails naming the first that does not when `all` is asked.
+size_t check_recovered(const VolumeFiles& v, const std::vector<uint8_t>& image, const std::vector<Original>& originals,
+                       bool all = true) {
+  size_t exact = 0;
+  for (const auto& o : originals) {
+    const DeletedFile* f = find(v, o.path);
+    std::string why;
+    if (!f) why = "not listed";
+    else if (f->size != o.bytes.size()) why = "size " + std::to_string(f->size) + " != " + std::to_string(o.bytes.size());
+    else if (!f->times.modified.known || f->times.modified.seconds != o.mtime) why = "mtime differs";
+    else if (o.bytes.empty() && f->status != DeletedStatus::empty) why = "not empty";
+    else if (!o.bytes.empty() && f->status != DeletedStatus::recoverable) why = "status not recoverable";
+    else if (plan_bytes(image, *f) != o.bytes) why = "bytes differ";
+    if (why.empty()) ++exact;
+    else if (all) coretest::fail(__FILE__, __LINE__, o.path + ": " + why);
+  }
+  return exact;
+}
+
+void check_no_live(const VolumeFiles& v, const std::set<std::string>& live) {
+  for (const auto& f : v.deleted) {
+    if (live.count(f.path) || live.count("#" + std::to_string(f.inode))) {
+      coretest::fail(__FILE__, __LINE__, "live file listed as deleted: " + f.path);
+    }
+  }
+}
+
+// The tree every format test writes and deletes: a file in a live directory
+// (bigger than 12 blocks: indirect blocks on ext2/3), an empty one, and a
+// whole tree (rm -r) with a file of over 256 1-KiB blocks (a double
+// indirect block) in a subdirectory.
+void write_and_delete(ExtVolume& e) {
+  e.mount();
+  sh("mkdir -p " + q(e.at("keep")) + " " + q(e.at("docs/sub")));
+  e.put("keep/live.bin", 40000, "2020-01-01 00:00:00");
+  e.put("keep/gone.bin", 70000, "2021-03-04 05:06:07");
+  e.put("keep/empty", 0, "2019-02-03 04:05:06");
+  e.put("docs/notes.txt", 1000, "2018-06-15 12:00:00");
+  e.put("docs/sub/big.bin", 1500000, "2017-07-08 09:10:11");
+  e.put("docs/sub/photo one.jpg", 300000, "2016-01-02 03:04:05");
+  sh("sync");
+  for (const char* rel : {"keep/gone.bin", "keep/empty", "docs/notes.txt", "docs/sub/big.bin", "docs/sub/photo one.jpg"}) {
+    e.remember(rel);
+  }
+  sh("rm " + q(e.at("keep/gone.bin")) + " " + q(e.at("keep/empty")) + " && rm -r " + q(e.at("docs")) + " && sync");
+}
+
+void check_format(const std::string& mkfs, const std::string& type) {
+  ExtVolume e(mkfs);
+  write_and_delete(e);
+  const auto live = e.live_paths();
+  e.unmount();
+  const VolumeFiles v = read_image(e.img);
+  const auto image = slurp(e.img);
+  CHECK_EQ(v.filesystem, type);
+  CHECK_EQ(v.data_offset, 0u);
+  CHECK_EQ(v.live_files, 1u);
+  CHECK_EQ(v.live_directories, 2u);  // lost+found, keep
+  check_no_live(v, live);
+  check_recovered(v, image, e.deleted);
+  const DeletedFile* docs = find(v, "docs");
+  const DeletedFile* sub = find(v, "docs/sub");
+  CHECK(docs && docs->directory && !docs->parent_deleted);
+  CHECK(sub && sub->directory && sub->parent_deleted);
+  CHECK(find(v, "docs/sub/big.bin")->parent_deleted);
+  CHECK(!find(v, "keep/gone.bin")->parent_deleted);
+  // The delete zeroed the inodes: what describes the files is the journal's
+  // copy of their inode-table block from before it.
+  CHECK_EQ(find(v, "keep/gone.bin")->found_in.rfind("journal transaction ", 0), 0u);
+  CHECK(find(v, "docs/sub/big.bin")->rule == (type == "ext4" ? Recovery::extent_tree : Recovery::block_map));
+  CHECK_EQ(v.deleted.size(), e.deleted.size() + 2);  // and nothing else
+}
+
+}  // namespace
+
+TEST("ext4 (metadata_csum, 64bit): deleted files and a deleted tree come back from the journal with paths, sizes, mtimes and bytes") {
+  check_format("mkfs.ext4 -b 4096 -O metadata_csum,64bit", "ext4");
+}
+
+TEST("ext4 without metadata_csum or 64bit, 1 KiB blocks: the same") {
+  check_format("mkfs.ext4 -b 1024 -O ^metadata_csum,^64bit", "ext4");
+}
+
+TEST("ext3 (1 KiB blocks: indirect and double indirect blocks): the same, through the block map") {
+  check_format("mkfs.ext3 -b 1024", "ext3");
+}
+
+TEST("ext4 htree directory (300 files): the 100 deleted come back by name, no index block yields a name") {
+  ExtVolume e("mkfs.ext4 -b 1024");
+  e.mount();
+  sh("mkdir " + q(e.at("many")) + " && cd " + q(e.at("many")) +
+     " && for i in $(seq -w 1 300); do head -c $((1000 + 7 * 10#$i)) /dev/urandom > photo_$i.jpg; done" +
+     " && touch -d '2022-02-02 02:02:02' photo_* && sync");
+  // An htree directory now (the kernel indexes a directory past one block).
+  CHECK(out_of("lsattr -d " + q(e.at("many"))).find('I') != std::string::npos);
+  std::string rm = "cd " + q(e.at("many")) + " && rm";
+  for (int i = 1; i <= 300; i += 3) {
+    char name[32];
+    std::snprintf(name, sizeof name, "many/photo_%03d.jpg", i);
+    e.remember(name);
+    rm += std::string(" ") + (name + 5);
+  }
+  sh(rm + " && sync");
+  const auto live = e.live_paths();
+  e.unmount();
+  const VolumeFiles v = read_image(e.img);
+  CHECK_EQ(v.live_files, 200u);
+  check_no_live(v, live);
+  check_recovered(v, slurp(e.img), e.deleted);
+  CHECK_EQ(v.deleted.size(), e.deleted.size());
+}
+
+TEST("ext4: a deleted file whose blocks a new file took is overwritten, with how many bytes; the others stay exact") {
+  ExtVolume e("mkfs.ext4 -b 1024 -O ^metadata_csum", "16M");
+  e.mount();
+  e.put("victim.bin", 1 << 20, "2015-05-05 05:05:05");
+  e.put("safe.bin", 50000, "2015-05-05 05:05:06");
+  // Fill the rest: the new file below can only take the victim's blocks.
+  sh("dd if=/dev/zero of=" + q(e.at("filler")) + " bs=64k status=none 2>/dev/null; sync");
+  e.remember("victim.bin");
+  e.remember("safe.bin");
+  e.unmount();
+  const std::string victim_blocks = out_of("debugfs -R 'blocks /victim.bin' " + q(e.img) + " 2>/dev/null");
+  e.mount();
+  sh("rm " + q(e.at("victim.bin")) + " && sync && head -c 300000 /dev/urandom > " + q(e.at("new.bin")) + " && sync && rm " +
+     q(e.at("safe.bin")) + " && sync");
+  const auto live = e.live_paths();
+  e.unmount();
+  const std::string new_blocks = out_of("debugfs -R 'blocks /new.bin' " + q(e.img) + " 2>/dev/null");
+  // How many victim blocks the new file holds now.
+  std::set<std::string> vb, nb;
+  for (std::istringstream in(victim_blocks); in;) { std::string b; if (in >> b) vb.insert(b); }
+  for (std::istringstream in(new_blocks); in;) { std::string b; if (in >> b) nb.insert(b); }
+  uint64_t shared = 0;
+  for (const auto& b : nb) shared += vb.count(b);
+  CHECK(shared > 0);
+  const VolumeFiles v = read_image(e.img);
+  check_no_live(v, live);
+  const DeletedFile* f = find(v, "victim.bin");
+  CHECK(f != nullptr);
+  CHECK(f->status == DeletedStatus::overwritten);
+  CHECK_EQ(f->overwritten_bytes, shared * 1024);
+  CHECK_EQ(check_recovered(v, slurp(e.img), {e.deleted[1]}), 1u);
+}
+
+namespace {
+
+// Writes a directory entry (filetype layout) at `at`.
+void dirent(std::vector<uint8_t>& b, size_t at, uint32_t ino, uint16_t rec, const std::string& name, uint8_t ft) {
+  std::memcpy(&b[at], &ino, 4);
+  std::memcpy(&b[at + 4], &rec, 2);
+  b[at + 6] = static_cast<uint8_t>(name.size());
+  b[at + 7] = ft;
+  std::memcpy(&b[at + 8], name.data(), name.size());
+}
+
+}  // namespace
+
+TEST("ext directory blocks: live entries, deleted ones in rec_len slack, the checksum tail; htree index blocks give no names") {
+  std::vector<uint8_t> b(1024, 0);
+  dirent(b, 0, 12, 12, ".", 2);
+  dirent(b, 12, 2, 12, "..", 2);
+  // "keep" covers the deleted "gone.jpg" after it (the delete merged it).
+  dirent(b, 24, 13, 40, "keep", 1);
+  dirent(b, 36, 14, 28, "gone.jpg", 1);
+  dirent(b, 64, 15, 1024 - 64 - 12, "last", 1);
+  dirent(b, 1012, 0, 12, "", 0xDE);
+  DirBlock d = parse_dir_block(b.data(), 1024, true, 100);
+  CHECK(d.valid && !d.index);
+  CHECK_EQ(d.self, 12u);
+  CHECK_EQ(d.parent, 2u);
+  CHECK_EQ(d.entries.size(), 3u);
+  CHECK(d.entries[0].name == "keep" && !d.entries[0].deleted);
+  CHECK(d.entries[1].name == "gone.jpg" && d.entries[1].deleted && d.entries[1].inode == 14);
+  CHECK(d.entries[2].name == "last" && !d.entries[2].deleted);
+  // Slack holding an inode number past the filesystem's is not an entry.
+  std::vector<uint8_t> past = b;
+  dirent(past, 36, 99, 28, "gone.jpg", 1);
+  CHECK_EQ(parse_dir_block(past.data(), 1024, true, 20).entries.size(), 2u);
+
+  // dx_root: "." and "..", then dx_root_info and hash/block pairs that an
+  // entry scan could misread.
+  std::vector<uint8_t> root(1024, 0);
+  dirent(root, 0, 12, 12, ".", 2);
+  dirent(root, 12, 2, 1012, "..", 2);
+  root[0x1D] = 8;  // info_length
+  dirent(root, 0x28, 13, 20, "fake", 1);
+  d = parse_dir_block(root.data(), 1024, true, 100);
+  CHECK(d.valid && d.index && d.entries.empty());
+  CHECK_EQ(d.self, 12u);
+  // dx_node: one empty entry over the block.
+  std::vector<uint8_t> node(1024, 0);
+  dirent(node, 0, 0, 1024, "", 0);
+  dirent(node, 16, 13, 20, "fake", 1);
+  d = parse_dir_block(node.data(), 1024, true, 100);
+  CHECK(d.valid && d.index && d.entries.empty());
+
+  // Not directory blocks: a chain that does not cover the block, a zero
+  // rec_len, an entry past the block.
+  std::vector<uint8_t> bad = b;
+  dirent(bad, 64, 15, 900, "last", 1);
+  CHECK(!parse_dir_block(bad.data(), 1024, true, 100).valid);
+  bad = b;
+  dirent(bad, 24, 13, 0, "keep", 1);
+  CHECK(!parse_dir_block(bad.data(), 1024, true, 100).valid);
+  bad = b;
+  dirent(bad, 64, 15, 2000, "last", 1);
+  CHECK(!parse_dir_block(bad.data(), 1024, true, 100).valid);
+  std::vector<uint8_t> zeros(1024, 0);
+  CHECK(!parse_dir_block(zeros.data(), 1024, true, 100).valid);
+}
+
+TEST("ext2 written by the kernel's ext4 driver: the delete zeroes the inode's size and pointers and wipes the name, so nothing is listed") {
+  ExtVolume e("mkfs.ext2 -b 1024");
+  write_and_delete(e);
+  const auto live = e.live_paths();
+  e.unmount();
+  const VolumeFiles v = read_image(e.img);
+  CHECK_EQ(v.filesystem, std::string("ext2"));
+  CHECK_EQ(v.live_files, 1u);
+  check_no_live(v, live);
+  // What the kernel left (6.x): inode size 0, i_block zeroed, dtime set,
+  // the directory entries wiped; the indirect blocks keep their pointers
+  // but nothing leads to them. No journal holds an older copy.
+  CHECK(v.deleted.empty());
+  CHECK(out_of("debugfs -R 'ls -d /keep' " + q(e.img) + " 2>/dev/null").find("gone.bin") == std::string::npos);
+}
+
+TEST("ext2 deleted by debugfs (as the old ext2 driver did): pointers and names survive in the inode table and the slack") {
+  TempDir tmp;
+  const std::string img = tmp.path + "/e2.img", files = tmp.path + "/files";
+  sh("mkdir -p " + q(files + "/d") + " && head -c 300000 /dev/urandom > " + q(files + "/d/big.bin") +
+     " && head -c 5000 /dev/urandom > " + q(files + "/d/small.bin") + " && echo live > " + q(files + "/live.txt") +
+     " && touch -d '2014-04-04 04:04:04' " + q(files + "/d/big.bin") + " " + q(files + "/d/small.bin") +
+     " && truncate -s 8M " + q(img) + " && mke2fs -q -F -t ext2 -b 1024 -d " + q(files) + " " + q(img) +
+     " && debugfs -w -R 'rm /d/big.bin' " + q(img) + " >/dev/null 2>&1 && debugfs -w -R 'rm /d/small.bin' " + q(img) +
+     " >/dev/null 2>&1");
+  const VolumeFiles v = read_image(img);
+  std::vector<Original> originals;
+  for (const char* rel : {"d/big.bin", "d/small.bin"}) {
+    struct stat st{};
+    CHECK_EQ(::stat((files + "/" + rel).c_str(), &st), 0);
+    originals.push_back({rel, slurp(files + "/" + rel), st.st_mtim.tv_sec});
+  }
+  CHECK_EQ(check_recovered(v, slurp(img), originals), 2u);
+  CHECK_EQ(find(v, "d/big.bin")->found_in, std::string("the inode table"));
+  CHECK(find(v, "d/big.bin")->rule == Recovery::block_map);
+  CHECK_EQ(v.deleted.size(), 2u);
+  CHECK(find(v, "live.txt") == nullptr);
+}
