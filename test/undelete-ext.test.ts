@@ -53,7 +53,7 @@ interface Score {
  * overwritten file is not written; what is written where it belongs has the
  * original's mtime. Returns how many deleted files came back exactly.
  */
-function check(built: DeletedExt, out: string, files: UndeletedFile[]): Score {
+function check(built: DeletedExt, out: string, files: UndeletedFile[], journalled: boolean): Score {
   const deletedBySha = new Map(built.deleted.map((f) => [sha256(f.bytes), f]));
   const liveSha = new Set(built.live.filter((f) => f.bytes.length > 0).map((f) => sha256(f.bytes)));
   const livePaths = new Set(built.live.map((f) => f.path));
@@ -87,6 +87,8 @@ function check(built: DeletedExt, out: string, files: UndeletedFile[]): Score {
   }
   for (const gone of built.overwritten) {
     const f = byPath.get(gone.path);
+    // ext2 keeps no older copy of its inode (the kernel zeroed it on delete): then it is not listed at all.
+    if (!f && !journalled) continue;
     expect(f?.status, `${gone.path}: its blocks are filler.bin's`).toBe('overwritten');
     expect(f?.writtenAs).toBeUndefined();
     expect(f?.overwrittenBytes).toBeGreaterThan(0);
@@ -95,7 +97,9 @@ function check(built: DeletedExt, out: string, files: UndeletedFile[]): Score {
 }
 
 const variants: { name: string; spec: ExtImageSpec; all: boolean }[] = [
-  // ext2 has no journal: what the inode table still holds is all there is.
+  // ext2 has no journal, and today's kernel (the ext4 driver serves ext2)
+  // zeroes a deleted inode's size and block pointers: nothing says where the
+  // bytes were (carving finds them). Checked: nothing wrong is presented as good.
   { name: 'ext2', spec: { type: 'ext2', sizeMiB: 32 }, all: false },
   { name: 'ext3', spec: { type: 'ext3', sizeMiB: 32 }, all: true },
   { name: 'ext4', spec: { type: 'ext4', sizeMiB: 32 }, all: true },  // metadata_csum, 64bit (mke2fs's defaults)
@@ -111,7 +115,10 @@ afterAll(() => {
 
 describe('blocksmith undelete on kernel-made ext images', () => {
   for (const v of variants) {
-    it(`${v.name}: deleted files come back byte-equal under their paths with their mtimes; the overwritten one is not written; the source is unchanged`, async () => {
+    const what = v.all
+      ? 'deleted files come back byte-equal under their paths with their mtimes; the overwritten one is not written'
+      : 'read, and nothing is presented as a deleted file that is not one';
+    it(`${v.name}: ${what}; no live file is written; the source is unchanged`, async () => {
       const b = buildDeletedExt(dir, v.name, v.spec);
       built.set(v.name, b);
       const before = fileSha(b.image);
@@ -125,7 +132,7 @@ describe('blocksmith undelete on kernel-made ext images', () => {
       expect(vols[0]!.read).toBe(true);
       expect(vols[0]!.filesystem).toBe(v.spec.type);
       expect(vols[0]!.clusterSize).toBe(b.blockSize);
-      const s = check(b, out, files);
+      const s = check(b, out, files, v.all);
       scores[v.name] = s;
       if (v.all) {
         expect(s.exact).toBe(b.deleted.length);
