@@ -178,7 +178,7 @@ describe('carve --undelete on a FAT32 card', () => {
     nameless.copy(img, MiB);
     writeFileSync(raw, img);
     const c = await runCli(['carve', raw, '-o', join(dir, 'raw-out'), '--undelete', '--force', '-q']);
-    expect(c.stderr).toBe('blocksmith: warning: --undelete: nothing recovered by name: no FAT or exFAT filesystem could be read (the whole source: not a FAT or exFAT filesystem)\n');
+    expect(c.stderr).toBe('blocksmith: warning: --undelete: nothing recovered by name: no FAT, exFAT or ext filesystem could be read (the whole source: not a FAT, exFAT or ext filesystem)\n');
     expect(c.code).toBe(0);
     expect([...outputs(join(dir, 'raw-out')).values()]).toEqual([sha256(nameless)]);
 

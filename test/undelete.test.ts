@@ -192,7 +192,7 @@ describe('blocksmith undelete', () => {
     writeFileSync(plain, randomBytes(MiB, 9));
     r = await runCli(['undelete', plain, '-o', join(dir, 'none'), '--force']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`blocksmith: '${plain}': no FAT or exFAT filesystem could be read (the whole source: not a FAT or exFAT filesystem) (ERR_FS_UNSUPPORTED)\n`);
+    expect(r.stderr).toBe(`blocksmith: '${plain}': no FAT, exFAT or ext filesystem could be read (the whole source: not a FAT, exFAT or ext filesystem) (ERR_FS_UNSUPPORTED)\n`);
     expect(existsSync(join(dir, 'none'))).toBe(false);
     // Stopped before it started: the OUT it made is removed again.
     const ac = new AbortController();
