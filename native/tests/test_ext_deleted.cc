@@ -244,7 +244,7 @@ TEST("ext4 htree directory (300 files): the 100 deleted come back by name, no in
   ExtVolume e("mkfs.ext4 -b 1024");
   e.mount();
   sh("mkdir " + q(e.at("many")) + " && cd " + q(e.at("many")) +
-     " && for i in $(seq -w 1 300); do head -c $((1000 + 7 * 10#$i)) /dev/urandom > photo_$i.jpg; done" +
+     " && for i in $(seq 1 300); do head -c $((1000 + 7 * i)) /dev/urandom > photo_$(printf %03d $i).jpg; done" +
      " && touch -d '2022-02-02 02:02:02' photo_* && sync");
   // An htree directory now (the kernel indexes a directory past one block).
   CHECK(out_of("lsattr -d " + q(e.at("many"))).find('I') != std::string::npos);
@@ -268,6 +268,8 @@ TEST("ext4 htree directory (300 files): the 100 deleted come back by name, no in
 TEST("ext4: a deleted file whose blocks a new file took is overwritten, with how many bytes; the others stay exact") {
   ExtVolume e("mkfs.ext4 -b 1024 -O ^metadata_csum", "16M");
   e.mount();
+  // The new file takes the lowest free inode: the spare's, not the victim's.
+  e.put("spare", 1000, "2015-05-05 05:05:04");
   e.put("victim.bin", 1 << 20, "2015-05-05 05:05:05");
   e.put("safe.bin", 50000, "2015-05-05 05:05:06");
   // Fill the rest: the new file below can only take the victim's blocks.
@@ -277,7 +279,7 @@ TEST("ext4: a deleted file whose blocks a new file took is overwritten, with how
   e.unmount();
   const std::string victim_blocks = out_of("debugfs -R 'blocks /victim.bin' " + q(e.img) + " 2>/dev/null");
   e.mount();
-  sh("rm " + q(e.at("victim.bin")) + " && sync && head -c 300000 /dev/urandom > " + q(e.at("new.bin")) + " && sync && rm " +
+  sh("rm " + q(e.at("spare")) + " " + q(e.at("victim.bin")) + " && sync && head -c 600000 /dev/urandom > " + q(e.at("new.bin")) + " && sync && rm " +
      q(e.at("safe.bin")) + " && sync");
   const auto live = e.live_paths();
   e.unmount();
