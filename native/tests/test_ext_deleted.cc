@@ -244,7 +244,7 @@ TEST("ext4 htree directory (300 files): the 100 deleted come back by name, no in
   ExtVolume e("mkfs.ext4 -b 1024");
   e.mount();
   sh("mkdir " + q(e.at("many")) + " && cd " + q(e.at("many")) +
-     " && for i in $(seq -w 1 300); do head -c $((1000 + 7 * 10#$i)) /dev/urandom > photo_$i.jpg; done" +
+     " && for i in $(seq 1 300); do head -c $((1000 + 7 * i)) /dev/urandom > photo_$(printf %03d $i).jpg; done" +
      " && touch -d '2022-02-02 02:02:02' photo_* && sync");
   // An htree directory now (the kernel indexes a directory past one block).
   CHECK(out_of("lsattr -d " + q(e.at("many"))).find('I') != std::string::npos);
@@ -265,9 +265,17 @@ TEST("ext4 htree directory (300 files): the 100 deleted come back by name, no in
   CHECK_EQ(v.deleted.size(), e.deleted.size());
 }
 
-TEST("ext4: a deleted file whose blocks a new file took is overwritten, with how many bytes; the others stay exact") {
+namespace {
+
+// A 1 MiB file deleted, then a new 600 KB file that can only take its
+// blocks (the filesystem is full otherwise); with `delete_new` the new file
+// is deleted too, so the bitmap calls the victim's blocks free again but the
+// newer deleted file's copy claims them.
+void check_overwritten(bool delete_new) {
   ExtVolume e("mkfs.ext4 -b 1024 -O ^metadata_csum", "16M");
   e.mount();
+  // The new file takes the lowest free inode: the spare's, not the victim's.
+  e.put("spare", 1000, "2015-05-05 05:05:04");
   e.put("victim.bin", 1 << 20, "2015-05-05 05:05:05");
   e.put("safe.bin", 50000, "2015-05-05 05:05:06");
   // Fill the rest: the new file below can only take the victim's blocks.
@@ -277,11 +285,15 @@ TEST("ext4: a deleted file whose blocks a new file took is overwritten, with how
   e.unmount();
   const std::string victim_blocks = out_of("debugfs -R 'blocks /victim.bin' " + q(e.img) + " 2>/dev/null");
   e.mount();
-  sh("rm " + q(e.at("victim.bin")) + " && sync && head -c 300000 /dev/urandom > " + q(e.at("new.bin")) + " && sync && rm " +
+  sh("rm " + q(e.at("spare")) + " " + q(e.at("victim.bin")) + " && sync && head -c 600000 /dev/urandom > " + q(e.at("new.bin")) + " && sync && rm " +
      q(e.at("safe.bin")) + " && sync");
-  const auto live = e.live_paths();
+  e.remember("new.bin");
   e.unmount();
   const std::string new_blocks = out_of("debugfs -R 'blocks /new.bin' " + q(e.img) + " 2>/dev/null");
+  e.mount();
+  if (delete_new) sh("rm " + q(e.at("new.bin")) + " && sync");
+  const auto live = e.live_paths();
+  e.unmount();
   // How many victim blocks the new file holds now.
   std::set<std::string> vb, nb;
   for (std::istringstream in(victim_blocks); in;) { std::string b; if (in >> b) vb.insert(b); }
@@ -296,6 +308,17 @@ TEST("ext4: a deleted file whose blocks a new file took is overwritten, with how
   CHECK(f->status == DeletedStatus::overwritten);
   CHECK_EQ(f->overwritten_bytes, shared * 1024);
   CHECK_EQ(check_recovered(v, slurp(e.img), {e.deleted[1]}), 1u);
+  if (delete_new) CHECK_EQ(check_recovered(v, slurp(e.img), {e.deleted[2]}), 1u);
+}
+
+}  // namespace
+
+TEST("ext4: a deleted file whose blocks a new file took is overwritten, with how many bytes; the others stay exact") {
+  check_overwritten(false);
+}
+
+TEST("ext4: ... and when that new file is deleted too, the older file is still overwritten and the newer one exact") {
+  check_overwritten(true);
 }
 
 namespace {

@@ -579,7 +579,48 @@ class ExtDeleted {
     }
   }
 
+  // Two deleted files whose copies claim the same block: the block held
+  // the newer one's bytes last, so for the older one they are overwritten
+  // (an inode deleted long ago whose blocks another, later deleted file
+  // took: its content must not be presented as recovered).
+  void claimed_by_newer(const std::vector<uint64_t>& ranks) {
+    struct Claim {
+      uint64_t begin, end;
+      size_t file;
+    };
+    std::vector<Claim> claims;
+    for (size_t i = 0; i < v_.deleted.size(); ++i) {
+      // Whole blocks: a file's last block is its own past its size too.
+      for (const auto& e : v_.deleted[i].extents) {
+        claims.push_back({e.begin, e.end + (g_->bs - (e.end - offset_) % g_->bs) % g_->bs, i});
+      }
+    }
+    std::sort(claims.begin(), claims.end(), [](const Claim& a, const Claim& b) { return a.begin < b.begin; });
+    std::vector<uint64_t> lost(v_.deleted.size(), 0);
+    uint64_t budget = uint64_t(1) << 24;  // pairs compared: hostile copies may all claim one range
+    for (size_t i = 0; i < claims.size(); ++i) {
+      for (size_t k = i + 1; k < claims.size() && claims[k].begin < claims[i].end; ++k) {
+        if (budget-- == 0) {
+          problem("too many deleted files claim the same blocks: not all overlaps were checked");
+          goto done;
+        }
+        const Claim &a = claims[i], &b = claims[k];
+        if (a.file == b.file || ranks[a.file] == ranks[b.file]) continue;
+        const uint64_t overlap = std::min(a.end, b.end) - b.begin;
+        lost[ranks[a.file] < ranks[b.file] ? a.file : b.file] += overlap;
+      }
+    }
+  done:
+    for (size_t i = 0; i < v_.deleted.size(); ++i) {
+      DeletedFile& f = v_.deleted[i];
+      if (lost[i] == 0) continue;
+      f.overwritten_bytes = std::min(f.size, f.overwritten_bytes + lost[i]);  // its own last block counts to its size
+      if (f.status == DeletedStatus::recoverable) f.status = DeletedStatus::overwritten;
+    }
+  }
+
   void emit() {
+    std::vector<uint64_t> ranks;
     for (const auto& c : cands_) {
       DeletedFile f;
       f.inode = c.ino;
@@ -605,7 +646,9 @@ class ExtDeleted {
         plan(c, f);
       }
       v_.deleted.push_back(std::move(f));
+      ranks.push_back(c.journal ? seq_rank(c.sequence) : kDiskRank);
     }
+    claimed_by_newer(ranks);
     std::sort(v_.deleted.begin(), v_.deleted.end(), [](const DeletedFile& a, const DeletedFile& b) {
       return a.path != b.path ? a.path < b.path : a.inode < b.inode;
     });

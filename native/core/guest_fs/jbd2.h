@@ -52,6 +52,11 @@ struct JournalHistory {
   // Sorted by fs_block, then sequence newest first (sequence numbers are
   // compared modulo 2^32 from the oldest found).
   std::vector<JournalCopy> copies;
+  // The copies revoke records dropped, in the same order. A revoke means
+  // the block was freed after them (ext3's indirect blocks and directory
+  // blocks freed by a delete are revoked), so these are the last copies of
+  // what a delete freed: undelete may read them, knowing they are stale.
+  std::vector<JournalCopy> revoked_copies;
   // What was found wrong and skipped ("descriptor at log block 17 names 900
   // tags, more than fit in a block").
   std::vector<std::string> problems;
