@@ -163,6 +163,36 @@ describe('blocksmith undelete on kernel-made ext images', () => {
   });
 });
 
+describe('an ext4 partition of an MBR disk', () => {
+  it('is found and read like a whole-image filesystem; refused while the partition is mounted read-write', async () => {
+    const b = built.get('ext4') ?? buildDeletedExt(dir, 'ext4-part', { type: 'ext4', sizeMiB: 32 });
+    const disk = join(dir, 'disk.img');
+    spawnSyncOk('truncate', ['-s', '40M', disk]);
+    spawnSyncOk('sh', ['-c', `printf 'label: dos\nstart=2048, size=${34 * 2048}, type=83\n' | sfdisk -q "$1"`, 'sh', disk]);
+    spawnSyncOk('dd', [`if=${b.image}`, `of=${disk}`, 'bs=1M', 'seek=1', 'conv=notrunc', 'status=none']);
+    const out = join(dir, 'disk-out');
+    const r = await runCli(['undelete', disk, '-o', out, '--json', '--force']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const { files, summary } = parseNdjson(r.stdout);
+    const vols = summary.volumes as { partition: number; read: boolean; offset: number; filesystem?: string }[];
+    expect(vols.map((v) => [v.partition, v.read, v.offset, v.filesystem])).toEqual([[1, true, MiB, 'ext4']]);
+    expect(check(b, out, files, true).exact).toBe(b.deleted.length);
+
+    // The partition mounted through a loop device at its offset (mount -o loop,offset=).
+    const mnt = join(dir, 'disk.mnt');
+    spawnSyncOk('mkdir', ['-p', mnt]);
+    try {
+      mount(disk, mnt, ['-o', `loop,offset=${MiB}`]);
+      const refused = await runCli(['undelete', disk, '--list']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^blocksmith: '[^']+' holds a filesystem mounted read-write \(\/dev\/loop\d+ is mounted on [^)]+\): [^\n]+\n$/);
+    } finally {
+      unmount(mnt);
+    }
+  });
+});
+
 describe('a mounted filesystem', () => {
   it('mounted read-write: undelete, --list and carve --undelete refuse with one line and create nothing; mounted read-only: read', async () => {
     const img = join(dir, 'mounted.img');
