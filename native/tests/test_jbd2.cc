@@ -531,6 +531,15 @@ TEST("jbd2 built: hostile logs give problems, never a crash or a hang") {
     CHECK_EQ(h.newest_sequence, 32u);
     CHECK_EQ(h.copies.size(), 1u);
   }
+  {  // A transaction whose first descriptor is unusable: none of it counts, and that is no cycle.
+    Built j(0, 16, 40);
+    j.descriptor(1, 33, {{5000, 0}});
+    j.descriptor(3, 33, {{6, 0}});
+    j.commit(5, 33);
+    JournalHistory h = j.read();
+    CHECK_EQ(all_problems(h), "[the descriptor block at log block 1 (transaction 33) names block 5000, outside the filesystem's 2048 blocks] ");
+    CHECK_EQ(h.transactions, 0u);
+  }
   {  // A commit block failing its checksum: the transaction is not committed.
     Built j(kCsum2, 16, 40);
     j.descriptor(1, 30, {{5, 0}});
