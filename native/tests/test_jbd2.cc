@@ -554,7 +554,7 @@ TEST("jbd2 built: hostile logs give problems, never a crash or a hang") {
 TEST("jbd2 built: an unusable journal superblock is one ERR_FS_CORRUPT line; no journal is not an error") {
   Built j(kCsum3, 16, 40);
   j.superblock(1, 17, 40, 0);  // one block longer than the inode
-  CHECK_EQ(j.error(), "ERR_FS_CORRUPT 'built.img': fs: the journal log (blocks 1-17) lies outside its inode's 16 blocks");
+  CHECK_EQ(j.error(), "ERR_FS_CORRUPT 'built.img': fs: the journal log (s_first 1, s_maxlen 17) lies outside its inode's 16 blocks");
   j.superblock(0, 16, 40, 0);
   CHECK(j.error().find("lies outside its inode's 16 blocks") != std::string::npos);
   j.superblock(1, 16, 40, 0, 4096);

@@ -127,8 +127,9 @@ class Journal {
       end = maxlen > fc ? maxlen - fc : 0;
     }
     if (first < 1 || end <= static_cast<uint64_t>(first) + 1 || maxlen > mapped_) {
-      bad("log (blocks " + std::to_string(first) + "-" + std::to_string(maxlen) + ") lies outside its inode's " +
-          std::to_string(mapped_) + " blocks");
+      bad("log (s_first " + std::to_string(first) + ", s_maxlen " + std::to_string(maxlen) +
+          (end != maxlen ? ", fast-commit blocks after " + std::to_string(end) : std::string()) +
+          ") lies outside its inode's " + std::to_string(mapped_) + " blocks");
     }
     h_.present = true;
     h_.block_size = bs;
