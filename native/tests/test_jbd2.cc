@@ -4,7 +4,8 @@
 // transactions and every copy agree with `debugfs -R 'logdump -Oa'`, and an
 // older copy of the deleted file's inode still maps its blocks (through its
 // indirect block on ext3) to the file's bytes while the newest copy is
-// emptied. Then journals built by hand: wrap-around in every order,
+// emptied; and an ext3 log the kernel wrapped (data=journal), checked
+// against sleuthkit's jls. Then journals built by hand: wrap-around in every order,
 // revokes, escaped blocks, 64-bit tags, unfinished transactions, and hostile
 // logs (tags past the block, a log outside its inode, cycles, a sequence
 // twice, revoke counts past the block) that give problems or one-line
@@ -602,4 +603,71 @@ TEST("jbd2 built: random damage to a journal's blocks gives problems or one-line
       CHECK(std::string(e.what()).find('\n') == std::string::npos);
     }
   }
+}
+
+TEST("jbd2 ext3 data=journal, a 1024-block log the kernel wrapped: the transaction across the wrap is read whole, as jls lists the log") {
+  ImageDir d;
+  d.sh("truncate -s 32M fs.img && mkfs.ext3 -q -F -J size=1 fs.img && mkdir mnt && mount -o loop,data=journal fs.img mnt");
+  d.mounted = true;
+  // 8 x 147 blocks of data logged: more than the log holds, so it wraps.
+  d.sh("for i in 1 2 3 4 5 6 7 8; do head -c 150000 /dev/urandom > mnt/f$i; sync; done; rm mnt/f1 mnt/f2; sync");
+  d.umount();
+  FileReader r = FileReader::open(d.img());
+  ExtInfo info = read_ext(r, 0, r.size());
+  const ExtLayout& g = info.layout;
+  auto inode8 = ext_image::raw_inode(r, g, 8);
+  JournalHistory h = read_journal(r, g, inode8.data(), "fs");
+  CHECK_EQ(all_problems(h), "");
+  CHECK_EQ(h.log_blocks, 1024u);
+  // jls (sleuthkit): every log block with its type; FS blocks after a
+  // descriptor as far as the log's end (it does not follow the wrap).
+  std::istringstream in(d.out("jls fs.img"));
+  std::string line;
+  std::set<uint32_t> committed;
+  std::map<uint32_t, std::vector<uint64_t>> descs;  // sequence -> its descriptor blocks' log blocks
+  std::map<uint32_t, uint64_t> commits;             // sequence -> its commit block's
+  std::set<std::tuple<uint32_t, uint64_t, uint64_t>> listed;  // sequence, fs block, log block
+  uint32_t seq = 0;
+  while (std::getline(in, line)) {
+    unsigned long long at = 0, fs = 0;
+    unsigned s = 0;
+    char kind[32] = {0};
+    if (std::sscanf(line.c_str(), "%llu:\t%31s", &at, kind) != 2) continue;
+    const auto desc = line.find("Descriptor Block (seq: "), commit = line.find("Commit Block (seq: "), fsb = line.find("FS Block ");
+    if (desc != std::string::npos && std::sscanf(line.c_str() + desc, "Descriptor Block (seq: %u", &s) == 1) {
+      seq = s;
+      descs[s].push_back(at);
+    } else if (commit != std::string::npos && std::sscanf(line.c_str() + commit, "Commit Block (seq: %u", &s) == 1) {
+      committed.insert(s);
+      commits[s] = at;
+    } else if (fsb != std::string::npos && std::sscanf(line.c_str() + fsb, "FS Block %llu", &fs) == 1) {
+      listed.insert({seq, fs, at});
+    }
+  }
+  CHECK(committed.size() >= 8);
+  CHECK_EQ(h.transactions, committed.size());
+  CHECK_EQ(h.oldest_sequence, *committed.begin());
+  CHECK_EQ(h.newest_sequence, *committed.rbegin());
+  const auto mine = copies_with_log_blocks(r, g, h);
+  for (const auto& e : listed) {
+    if (committed.count(std::get<0>(e))) CHECK(mine.count(e));
+  }
+  // The transaction with a descriptor after its commit in the log: it
+  // starts there and wraps. Every block from that descriptor round the end
+  // of the log to the commit is one of its copies, but its descriptors.
+  uint32_t wrapped = 0;
+  for (const auto& [s, c] : commits) {
+    if (descs.count(s) && descs[s].back() > c) wrapped = s;
+  }
+  CHECK(wrapped != 0);
+  const uint64_t first = descs[wrapped].back(), commit = commits[wrapped];
+  const uint64_t span = commit + 1023 - first;  // log blocks 1-1023
+  uint64_t copies = 0, low = 0;
+  for (const auto& [s, fs, at] : mine) {
+    if (s != wrapped) continue;
+    ++copies;
+    if (at < first) ++low;
+  }
+  CHECK_EQ(copies, span - descs[wrapped].size());
+  CHECK(low > 0);
 }
