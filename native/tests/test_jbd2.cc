@@ -187,6 +187,18 @@ TEST("jbd2 ext4 (metadata_csum, 64bit: v3 tags): the log agrees with logdump; an
   const BlockMap m = map_inode_blocks(before.data(), k.g, disk, (k.original.size() + k.g.bs - 1) / k.g.bs);
   CHECK_EQ(m.problem, "");
   CHECK(bytes_of(r, k.g, m, k.original.size()) == k.original);
+  // The same filesystem 1 MiB into an image (a partition): the same copies, 1 MiB further.
+  k.d.sh("dd if=fs.img of=part.img bs=1M seek=1 status=none");
+  FileReader pr = FileReader::open(k.d.path + "/part.img");
+  ExtInfo pinfo = read_ext(pr, 1 << 20, pr.size() - (1 << 20));
+  auto pinode8 = ext_image::raw_inode(pr, pinfo.layout, 8);
+  const JournalHistory ph = read_journal(pr, pinfo.layout, pinode8.data(), "fs");
+  CHECK_EQ(ph.transactions, h.transactions);
+  CHECK_EQ(ph.copies.size(), h.copies.size());
+  for (size_t i = 0; i < h.copies.size(); ++i) {
+    CHECK_EQ(ph.copies[i].fs_block, h.copies[i].fs_block);
+    CHECK_EQ(ph.copies[i].source_offset, h.copies[i].source_offset + (1 << 20));
+  }
 }
 
 TEST("jbd2 ext3 (v2 tags, 32-bit): the log agrees with logdump; an older inode copy maps the deleted file through its indirect block") {
