@@ -581,6 +581,14 @@ TEST("jbd2 built: an unusable journal superblock is one ERR_FS_CORRUPT line; no 
   CHECK_EQ(j.error(), "ERR_FS_CORRUPT 'built.img': fs: the journal inode has no log (0 bytes)");
   put32(j.inode8.data() + 4, 4000u << 10);
   CHECK(j.error().find("claims 4000 blocks, more than the filesystem's 2048") != std::string::npos);
+  // A feature this reader does not know: the log is not read, and says so.
+  Built u(0x100, 16, 40);
+  u.descriptor(1, 30, {{5, 0}});
+  u.commit(3, 30);
+  JournalHistory h = u.read();
+  CHECK(h.present);
+  CHECK_EQ(all_problems(h), "[the journal has unknown incompatible features (0x100); its log is not read] ");
+  CHECK_EQ(h.transactions, 0u);
   j.g.compat = 0;
   CHECK(!j.read().present);
 }

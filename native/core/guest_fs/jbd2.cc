@@ -1,6 +1,7 @@
 #include "core/guest_fs/jbd2.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <set>
@@ -58,7 +59,7 @@ class Journal {
     if (!(g_.compat & kCompatHasJournal) || g_.named_inodes[0] == 0) return h_;  // none, or an external one
     map_log();
     read_superblock();
-    if (!h_.present) return h_;
+    if (!h_.present || unknown_) return std::move(h_);
     scan();
     link();
     transactions();
@@ -139,8 +140,10 @@ class Journal {
     sequence_ = be32(sb + 0x18);
     clean_ = be32(sb + 0x1C) == 0;
     if (incompat_ & ~kIncKnown) {
-      problem("the journal has unknown features (0x" + std::to_string(incompat_ & ~kIncKnown) + "); its log is not read");
-      end_ = first_;  // nothing to scan
+      char hex[16];
+      std::snprintf(hex, sizeof hex, "0x%x", incompat_ & ~kIncKnown);
+      problem(std::string("the journal has unknown incompatible features (") + hex + "); its log is not read");
+      unknown_ = true;
       return;
     }
     const bool csum3 = incompat_ & kIncCsumV3, csum2 = incompat_ & kIncCsumV2;
@@ -416,7 +419,7 @@ class Journal {
   uint64_t mapped_ = 0, first_ = 0, end_ = 0;
   uint32_t sequence_ = 0, incompat_ = 0, seed_ = 0;
   size_t tag_bytes_ = 8;
-  bool csum_ = false, wide_ = false, clean_ = true;
+  bool csum_ = false, wide_ = false, clean_ = true, unknown_ = false;
   std::vector<uint8_t> kind_;  // per log block from first_: kData, kUnreadable or the jbd2 type
   std::map<uint64_t, Node> nodes_;
   std::unordered_map<uint64_t, int> preds_;
