@@ -1,6 +1,7 @@
 #include "core/guest_fs/jbd2.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <set>
@@ -58,7 +59,7 @@ class Journal {
     if (!(g_.compat & kCompatHasJournal) || g_.named_inodes[0] == 0) return h_;  // none, or an external one
     map_log();
     read_superblock();
-    if (!h_.present) return h_;
+    if (!h_.present || unknown_) return std::move(h_);
     scan();
     link();
     transactions();
@@ -127,8 +128,9 @@ class Journal {
       end = maxlen > fc ? maxlen - fc : 0;
     }
     if (first < 1 || end <= static_cast<uint64_t>(first) + 1 || maxlen > mapped_) {
-      bad("log (blocks " + std::to_string(first) + "-" + std::to_string(maxlen) + ") lies outside its inode's " +
-          std::to_string(mapped_) + " blocks");
+      bad("log (s_first " + std::to_string(first) + ", s_maxlen " + std::to_string(maxlen) +
+          (end != maxlen ? ", fast-commit blocks after " + std::to_string(end) : std::string()) +
+          ") lies outside its inode's " + std::to_string(mapped_) + " blocks");
     }
     h_.present = true;
     h_.block_size = bs;
@@ -138,8 +140,10 @@ class Journal {
     sequence_ = be32(sb + 0x18);
     clean_ = be32(sb + 0x1C) == 0;
     if (incompat_ & ~kIncKnown) {
-      problem("the journal has unknown features (0x" + std::to_string(incompat_ & ~kIncKnown) + "); its log is not read");
-      end_ = first_;  // nothing to scan
+      char hex[16];
+      std::snprintf(hex, sizeof hex, "0x%x", incompat_ & ~kIncKnown);
+      problem(std::string("the journal has unknown incompatible features (") + hex + "); its log is not read");
+      unknown_ = true;
       return;
     }
     const bool csum3 = incompat_ & kIncCsumV3, csum2 = incompat_ & kIncCsumV2;
@@ -332,17 +336,17 @@ class Journal {
       }
       if (committed) found.push_back(std::move(t));
     }
-    // Blocks that link to each other but that no start reaches: a cycle.
+    // Blocks that link to each other but that no first block reaches: a cycle.
+    std::unordered_map<uint64_t, bool> reached;
     for (auto& [pos, n] : nodes_) {
-      if (!visited.count(pos) && preds_.count(pos)) {
-        problem("the journal blocks from log block " + std::to_string(pos) + " (transaction " + std::to_string(n.seq) +
-                ") form a cycle; ignored");
-        // Mark the whole cycle so it is reported once.
-        for (uint64_t p = pos; p != UINT64_MAX && !visited.count(p);) {
-          visited[p] = true;
-          p = nodes_.at(p).next;
-        }
-      }
+      if (preds_.count(pos)) continue;
+      for (uint64_t p = pos; p != UINT64_MAX && !reached.count(p); p = nodes_.at(p).next) reached[p] = true;
+    }
+    for (auto& [pos, n] : nodes_) {
+      if (reached.count(pos) || !preds_.count(pos)) continue;
+      problem("the journal blocks from log block " + std::to_string(pos) + " (transaction " + std::to_string(n.seq) +
+              ") form a cycle; ignored");
+      for (uint64_t p = pos; p != UINT64_MAX && !reached.count(p); p = nodes_.at(p).next) reached[p] = true;
     }
     // A sequence found twice: neither can be trusted. A sequence the
     // journal has not reached yet is left over from an earlier journal.
@@ -415,7 +419,7 @@ class Journal {
   uint64_t mapped_ = 0, first_ = 0, end_ = 0;
   uint32_t sequence_ = 0, incompat_ = 0, seed_ = 0;
   size_t tag_bytes_ = 8;
-  bool csum_ = false, wide_ = false, clean_ = true;
+  bool csum_ = false, wide_ = false, clean_ = true, unknown_ = false;
   std::vector<uint8_t> kind_;  // per log block from first_: kData, kUnreadable or the jbd2 type
   std::map<uint64_t, Node> nodes_;
   std::unordered_map<uint64_t, int> preds_;
