@@ -485,7 +485,13 @@ class ExtDeleted {
   void read_journal_directories() {
     if (!j_.present) return;
     std::vector<uint8_t> buf(g_->bs);
-    for (const auto& jc : j_.copies) {
+    // Revoked copies too: a deleted directory's blocks are revoked when
+    // freed, and their last copies hold the names of what was in it.
+    std::vector<const JournalCopy*> all;
+    for (const auto& jc : j_.copies) all.push_back(&jc);
+    for (const auto& jc : j_.revoked_copies) all.push_back(&jc);
+    for (const JournalCopy* p : all) {
+      const JournalCopy& jc = *p;
       if (!read_copy(r_, j_, jc, buf.data())) continue;
       const DirBlock d = parse_dir_block(buf.data(), g_->bs, filetype(), g_->inodes_count);
       if (!d.valid || d.index) continue;
