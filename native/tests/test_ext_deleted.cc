@@ -193,11 +193,16 @@ void write_and_delete(ExtVolume& e) {
   e.put("docs/notes.txt", 1000, "2018-06-15 12:00:00");
   e.put("docs/sub/big.bin", 1500000, "2017-07-08 09:10:11");
   e.put("docs/sub/photo one.jpg", 300000, "2016-01-02 03:04:05");
+  // Sparse: 10 pieces with holes between them (ext4: more extents than the
+  // inode holds, so an extent tree of depth 1; ext2/3: zero pointers).
+  sh("for k in 0 1 2 3 4 5 6 7 8 9; do head -c 4096 /dev/urandom | dd of=" + q(e.at("keep/sparse.bin")) +
+     " bs=4096 seek=$((k * 16)) conv=notrunc status=none; done && touch -d '2013-03-03 03:03:03' " +
+     q(e.at("keep/sparse.bin")));
   sh("sync");
-  for (const char* rel : {"keep/gone.bin", "keep/empty", "docs/notes.txt", "docs/sub/big.bin", "docs/sub/photo one.jpg"}) {
+  for (const char* rel : {"keep/gone.bin", "keep/empty", "keep/sparse.bin", "docs/notes.txt", "docs/sub/big.bin", "docs/sub/photo one.jpg"}) {
     e.remember(rel);
   }
-  sh("rm " + q(e.at("keep/gone.bin")) + " " + q(e.at("keep/empty")) + " && rm -r " + q(e.at("docs")) + " && sync");
+  sh("rm " + q(e.at("keep/gone.bin")) + " " + q(e.at("keep/empty")) + " " + q(e.at("keep/sparse.bin")) + " && rm -r " + q(e.at("docs")) + " && sync");
 }
 
 void check_format(const std::string& mkfs, const std::string& type) {
@@ -223,6 +228,10 @@ void check_format(const std::string& mkfs, const std::string& type) {
   // copy of their inode-table block from before it.
   CHECK_EQ(find(v, "keep/gone.bin")->found_in.rfind("journal transaction ", 0), 0u);
   CHECK(find(v, "docs/sub/big.bin")->rule == (type == "ext4" ? Recovery::extent_tree : Recovery::block_map));
+  // The holes are gaps between the extents, not bytes read from the disk.
+  CHECK_EQ(find(v, "keep/sparse.bin")->extents.size(), 10u);
+  CHECK_EQ(find(v, "keep/sparse.bin")->file_offsets.size(), 10u);
+  CHECK_EQ(find(v, "keep/sparse.bin")->file_offsets[9], 9u * 16 * 4096);
   CHECK_EQ(v.deleted.size(), e.deleted.size() + 2);  // and nothing else
 }
 
