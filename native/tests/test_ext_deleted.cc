@@ -435,3 +435,37 @@ TEST("ext2 deleted by debugfs (as the old ext2 driver did): pointers and names s
   CHECK_EQ(v.deleted.size(), 2u);
   CHECK(find(v, "live.txt") == nullptr);
 }
+
+TEST("ext hostile: a kernel-made ext4 whose journal log is corrupted at random: a one-line error or a bounded result, never a live file") {
+  ExtVolume e("mkfs.ext4 -b 1024");
+  write_and_delete(e);
+  const auto live = e.live_paths();
+  e.unmount();
+  const auto image = slurp(e.img);
+  const uint64_t jstart = std::stoull(out_of("debugfs -R 'bmap <8> 0' " + q(e.img) + " 2>/dev/null")) * 1024;
+  const uint64_t jlen = 1024 * 1024;  // the log's first MiB: where this run's transactions are
+  CHECK(jstart > 0 && jstart + jlen <= image.size());
+  uint64_t seed = 12345;
+  auto rnd = [&seed]() {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return seed >> 33;
+  };
+  for (int round = 0; round < 60; ++round) {
+    std::vector<uint8_t> bad = image;
+    for (int k = 0; k < 1 + round % 20; ++k) {
+      const uint64_t at = jstart + rnd() % jlen;
+      const uint64_t n = 1 + rnd() % 24;
+      for (uint64_t i = 0; i < n && at + i < bad.size(); ++i) bad[at + i] = static_cast<uint8_t>(rnd());
+    }
+    MemoryReader r(bad.data(), bad.size(), "hostile.img");
+    try {
+      const VolumeFiles v = read_ext_files(r, 0, bad.size());
+      check_no_live(v, live);
+      for (const auto& f : v.deleted) {
+        for (const auto& x : f.extents) CHECK(x.begin < x.end && x.end <= bad.size());
+      }
+    } catch (const Error& err) {
+      CHECK(std::string(err.what()).find('\n') == std::string::npos);
+    }
+  }
+}
