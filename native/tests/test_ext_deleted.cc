@@ -67,6 +67,7 @@ struct Original {
   std::string path;
   std::vector<uint8_t> bytes;
   int64_t mtime = 0;
+  uint32_t mtime_ns = 0;
 };
 
 // An ext filesystem in an image file, formatted by `mkfs`, mounted by the
@@ -104,7 +105,7 @@ struct ExtVolume {
   void remember(const std::string& rel) {
     struct stat st{};
     if (::stat(at(rel).c_str(), &st) != 0) coretest::fail(__FILE__, __LINE__, "stat " + rel);
-    deleted.push_back({rel, slurp(at(rel)), st.st_mtim.tv_sec});
+    deleted.push_back({rel, slurp(at(rel)), st.st_mtim.tv_sec, static_cast<uint32_t>(st.st_mtim.tv_nsec)});
   }
   // Every live inode and path (relative), to check none is listed.
   std::set<std::string> live_paths() const {
@@ -163,6 +164,7 @@ size_t check_recovered(const VolumeFiles& v, const std::vector<uint8_t>& image, 
     if (!f) why = "not listed";
     else if (f->size != o.bytes.size()) why = "size " + std::to_string(f->size) + " != " + std::to_string(o.bytes.size());
     else if (!f->times.modified.known || f->times.modified.seconds != o.mtime) why = "mtime differs";
+    else if (f->times.modified.nanoseconds != o.mtime_ns) why = "mtime nanoseconds differ";
     else if (o.bytes.empty() && f->status != DeletedStatus::empty) why = "not empty";
     else if (!o.bytes.empty() && f->status != DeletedStatus::recoverable) why = "status not recoverable";
     else if (plan_bytes(image, *f) != o.bytes) why = "bytes differ";
@@ -188,7 +190,7 @@ void write_and_delete(ExtVolume& e) {
   e.mount();
   sh("mkdir -p " + q(e.at("keep")) + " " + q(e.at("docs/sub")));
   e.put("keep/live.bin", 40000, "2020-01-01 00:00:00");
-  e.put("keep/gone.bin", 70000, "2021-03-04 05:06:07");
+  e.put("keep/gone.bin", 70000, "2021-03-04 05:06:07.123456789");
   e.put("keep/empty", 0, "2019-02-03 04:05:06");
   e.put("docs/notes.txt", 1000, "2018-06-15 12:00:00");
   e.put("docs/sub/big.bin", 1500000, "2017-07-08 09:10:11");
@@ -227,6 +229,8 @@ void check_format(const std::string& mkfs, const std::string& type) {
   // The delete zeroed the inodes: what describes the files is the journal's
   // copy of their inode-table block from before it.
   CHECK_EQ(find(v, "keep/gone.bin")->found_in.rfind("journal transaction ", 0), 0u);
+  CHECK_EQ(find(v, "keep/gone.bin")->times.modified.nanoseconds, 123456789u);
+  CHECK(v.problems.empty());
   CHECK(find(v, "docs/sub/big.bin")->rule == (type == "ext4" ? Recovery::extent_tree : Recovery::block_map));
   // The holes are gaps between the extents, not bytes read from the disk.
   CHECK_EQ(find(v, "keep/sparse.bin")->extents.size(), 10u);

@@ -190,7 +190,9 @@ class ExtDeleted {
       problem(std::string("journal not used: ") + e.what());
       j_ = JournalHistory{};
     }
-    for (const auto& p : j_.problems) problem("journal: " + p);
+    // What the journal reader skipped (j_.problems) says nothing about the
+    // live filesystem or its free blocks: not a problem of the volume (a
+    // non-empty `problems` makes carving fall back to scanning everything).
   }
 
   bool inode_is_free(uint32_t ino) const {
@@ -575,9 +577,10 @@ class ExtDeleted {
     if (!gaps) f.file_offsets.clear();
     if (!f.extents.empty()) f.first_cluster = (f.extents.front().begin - offset_) / bs;
     f.overwritten_bytes += c.tree_bytes_in_use;
+    // A tree block that is gone makes this file unreadable, not the volume
+    // inconsistent: no entry in `problems`.
     if (!c.map.problem.empty() && !c.guessed) {
       f.status = DeletedStatus::unreadable;
-      problem("inode " + std::to_string(c.ino) + ": " + c.map.problem);
     } else if (covered == 0) {
       f.status = DeletedStatus::unreadable;
     } else if (f.overwritten_bytes > 0) {
