@@ -473,3 +473,29 @@ TEST("ext hostile: a kernel-made ext4 whose journal log is corrupted at random: 
     }
   }
 }
+
+TEST("ext3 whose indirect blocks are zeroed with no copy left (as the old ext3 driver did): the data is guessed to resume right after each") {
+  TempDir tmp;
+  const std::string img = tmp.path + "/e3.img", files = tmp.path + "/files";
+  // e2fsprogs lays a file out as ext3's allocator did: each indirect block
+  // right before the data it maps.
+  sh("mkdir -p " + q(files) + " && head -c 400000 /dev/urandom > " + q(files + "/big.bin") + " && truncate -s 8M " +
+     q(img) + " && mke2fs -q -F -t ext3 -b 1024 -d " + q(files) + " " + q(img));
+  const std::string layout = out_of("debugfs -R 'stat /big.bin' " + q(img) + " 2>/dev/null | sed -n '/BLOCKS/,$p'");
+  auto block_after = [&](const std::string& tag) {
+    const size_t at = layout.find("(" + tag + "):");
+    if (at == std::string::npos) coretest::fail(__FILE__, __LINE__, "no " + tag + " in " + layout);
+    return std::stoull(layout.substr(at + tag.size() + 3));
+  };
+  const uint64_t ind = block_after("IND"), dind = block_after("DIND");
+  CHECK_EQ(dind, ind + 257);  // 256 data blocks between them: the layout the guess assumes
+  sh("debugfs -w -R 'rm /big.bin' " + q(img) + " >/dev/null 2>&1");
+  for (uint64_t b : {ind, dind, dind + 1}) {
+    sh("dd if=/dev/zero of=" + q(img) + " bs=1024 seek=" + std::to_string(b) + " count=1 conv=notrunc status=none");
+  }
+  struct stat st{};
+  CHECK_EQ(::stat((files + "/big.bin").c_str(), &st), 0);
+  const VolumeFiles v = read_image(img);
+  CHECK_EQ(check_recovered(v, slurp(img), {{"big.bin", slurp(files + "/big.bin"), st.st_mtim.tv_sec, 0}}), 1u);
+  CHECK(find(v, "big.bin")->rule == Recovery::indirect_guess);
+}
