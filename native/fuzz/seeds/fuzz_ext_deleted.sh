@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seeds for fuzz_ext_deleted: small ext2/ext3/ext4 images (1 KiB blocks)
+# Seeds for fuzz_ext_deleted: 4 MiB ext2/ext3/ext4 images (1 KiB blocks, 1 MiB journals)
 # with deleted files. debugfs deletes as old ext2 did (block pointers and
 # the name in its predecessor's rec_len slack survive); as root, the kernel
 # also writes and deletes through a loop mount, so the jbd2 journal holds
@@ -16,9 +16,9 @@ head -c 20000 /dev/urandom > "$tmp/files/d/ind"      # 20 blocks: an indirect bl
 head -c 3000 /dev/urandom > "$tmp/files/d/sub/small"
 echo live > "$tmp/files/live"
 i=0
-for opts in "-t ext2" "-t ext3 -J size=1" "-t ext4 -J size=1" "-t ext4 -J size=1 -O ^metadata_csum,^64bit"; do
+for opts in "-t ext2" "-t ext3" "-t ext4" "-t ext4 -O ^metadata_csum,^64bit"; do
   i=$((i + 1))
-  truncate -s 2M "$tmp/img$i"
+  truncate -s 4M "$tmp/img$i"
   mke2fs -q -F $opts -b 1024 -N 32 -d "$tmp/files" "$tmp/img$i" >/dev/null 2>&1 || continue
   debugfs -w -R "rm /d/ind" "$tmp/img$i" >/dev/null 2>&1 || true
   debugfs -w -R "rm /d/sub/small" "$tmp/img$i" >/dev/null 2>&1 || true
@@ -26,9 +26,9 @@ for opts in "-t ext2" "-t ext3 -J size=1" "-t ext4 -J size=1" "-t ext4 -J size=1
 done
 # The kernel's own deletes (root only: loop devices).
 [ "$(id -u)" = 0 ] || exit 0
-for opts in "-t ext3 -J size=1" "-t ext4 -J size=1"; do
+for opts in "-t ext3" "-t ext4"; do
   i=$((i + 1))
-  truncate -s 2M "$tmp/k$i"
+  truncate -s 4M "$tmp/k$i"
   mke2fs -q -F $opts -b 1024 -N 32 -d "$tmp/files" "$tmp/k$i" >/dev/null 2>&1 || continue
   loop=$(losetup -f --show "$tmp/k$i" 2>/dev/null) || { loop=; continue; }
   if mount -t ext4 "$loop" "$tmp/m" 2>/dev/null; then
