@@ -4,7 +4,8 @@
 // transactions and every copy agree with `debugfs -R 'logdump -Oa'`, and an
 // older copy of the deleted file's inode still maps its blocks (through its
 // indirect block on ext3) to the file's bytes while the newest copy is
-// emptied. Then journals built by hand: wrap-around in every order,
+// emptied; and an ext3 log the kernel wrapped (data=journal), checked
+// against sleuthkit's jls. Then journals built by hand: wrap-around in every order,
 // revokes, escaped blocks, 64-bit tags, unfinished transactions, and hostile
 // logs (tags past the block, a log outside its inode, cycles, a sequence
 // twice, revoke counts past the block) that give problems or one-line
@@ -186,6 +187,18 @@ TEST("jbd2 ext4 (metadata_csum, 64bit: v3 tags): the log agrees with logdump; an
   const BlockMap m = map_inode_blocks(before.data(), k.g, disk, (k.original.size() + k.g.bs - 1) / k.g.bs);
   CHECK_EQ(m.problem, "");
   CHECK(bytes_of(r, k.g, m, k.original.size()) == k.original);
+  // The same filesystem 1 MiB into an image (a partition): the same copies, 1 MiB further.
+  k.d.sh("dd if=fs.img of=part.img bs=1M seek=1 status=none");
+  FileReader pr = FileReader::open(k.d.path + "/part.img");
+  ExtInfo pinfo = read_ext(pr, 1 << 20, pr.size() - (1 << 20));
+  auto pinode8 = ext_image::raw_inode(pr, pinfo.layout, 8);
+  const JournalHistory ph = read_journal(pr, pinfo.layout, pinode8.data(), "fs");
+  CHECK_EQ(ph.transactions, h.transactions);
+  CHECK_EQ(ph.copies.size(), h.copies.size());
+  for (size_t i = 0; i < h.copies.size(); ++i) {
+    CHECK_EQ(ph.copies[i].fs_block, h.copies[i].fs_block);
+    CHECK_EQ(ph.copies[i].source_offset, h.copies[i].source_offset + (1 << 20));
+  }
 }
 
 TEST("jbd2 ext3 (v2 tags, 32-bit): the log agrees with logdump; an older inode copy maps the deleted file through its indirect block") {
@@ -531,6 +544,15 @@ TEST("jbd2 built: hostile logs give problems, never a crash or a hang") {
     CHECK_EQ(h.newest_sequence, 32u);
     CHECK_EQ(h.copies.size(), 1u);
   }
+  {  // A transaction whose first descriptor is unusable: none of it counts, and that is no cycle.
+    Built j(0, 16, 40);
+    j.descriptor(1, 33, {{5000, 0}});
+    j.descriptor(3, 33, {{6, 0}});
+    j.commit(5, 33);
+    JournalHistory h = j.read();
+    CHECK_EQ(all_problems(h), "[the descriptor block at log block 1 (transaction 33) names block 5000, outside the filesystem's 2048 blocks] ");
+    CHECK_EQ(h.transactions, 0u);
+  }
   {  // A commit block failing its checksum: the transaction is not committed.
     Built j(kCsum2, 16, 40);
     j.descriptor(1, 30, {{5, 0}});
@@ -545,7 +567,7 @@ TEST("jbd2 built: hostile logs give problems, never a crash or a hang") {
 TEST("jbd2 built: an unusable journal superblock is one ERR_FS_CORRUPT line; no journal is not an error") {
   Built j(kCsum3, 16, 40);
   j.superblock(1, 17, 40, 0);  // one block longer than the inode
-  CHECK_EQ(j.error(), "ERR_FS_CORRUPT 'built.img': fs: the journal log (blocks 1-17) lies outside its inode's 16 blocks");
+  CHECK_EQ(j.error(), "ERR_FS_CORRUPT 'built.img': fs: the journal log (s_first 1, s_maxlen 17) lies outside its inode's 16 blocks");
   j.superblock(0, 16, 40, 0);
   CHECK(j.error().find("lies outside its inode's 16 blocks") != std::string::npos);
   j.superblock(1, 16, 40, 0, 4096);
@@ -593,4 +615,71 @@ TEST("jbd2 built: random damage to a journal's blocks gives problems or one-line
       CHECK(std::string(e.what()).find('\n') == std::string::npos);
     }
   }
+}
+
+TEST("jbd2 ext3 data=journal, a 1024-block log the kernel wrapped: the transaction across the wrap is read whole, as jls lists the log") {
+  ImageDir d;
+  d.sh("truncate -s 32M fs.img && mkfs.ext3 -q -F -J size=1 fs.img && mkdir mnt && mount -o loop,data=journal fs.img mnt");
+  d.mounted = true;
+  // 8 x 147 blocks of data logged: more than the log holds, so it wraps.
+  d.sh("for i in 1 2 3 4 5 6 7 8; do head -c 150000 /dev/urandom > mnt/f$i; sync; done; rm mnt/f1 mnt/f2; sync");
+  d.umount();
+  FileReader r = FileReader::open(d.img());
+  ExtInfo info = read_ext(r, 0, r.size());
+  const ExtLayout& g = info.layout;
+  auto inode8 = ext_image::raw_inode(r, g, 8);
+  JournalHistory h = read_journal(r, g, inode8.data(), "fs");
+  CHECK_EQ(all_problems(h), "");
+  CHECK_EQ(h.log_blocks, 1024u);
+  // jls (sleuthkit): every log block with its type; FS blocks after a
+  // descriptor as far as the log's end (it does not follow the wrap).
+  std::istringstream in(d.out("jls fs.img"));
+  std::string line;
+  std::set<uint32_t> committed;
+  std::map<uint32_t, std::vector<uint64_t>> descs;  // sequence -> its descriptor blocks' log blocks
+  std::map<uint32_t, uint64_t> commits;             // sequence -> its commit block's
+  std::set<std::tuple<uint32_t, uint64_t, uint64_t>> listed;  // sequence, fs block, log block
+  uint32_t seq = 0;
+  while (std::getline(in, line)) {
+    unsigned long long at = 0, fs = 0;
+    unsigned s = 0;
+    char kind[32] = {0};
+    if (std::sscanf(line.c_str(), "%llu:\t%31s", &at, kind) != 2) continue;
+    const auto desc = line.find("Descriptor Block (seq: "), commit = line.find("Commit Block (seq: "), fsb = line.find("FS Block ");
+    if (desc != std::string::npos && std::sscanf(line.c_str() + desc, "Descriptor Block (seq: %u", &s) == 1) {
+      seq = s;
+      descs[s].push_back(at);
+    } else if (commit != std::string::npos && std::sscanf(line.c_str() + commit, "Commit Block (seq: %u", &s) == 1) {
+      committed.insert(s);
+      commits[s] = at;
+    } else if (fsb != std::string::npos && std::sscanf(line.c_str() + fsb, "FS Block %llu", &fs) == 1) {
+      listed.insert({seq, fs, at});
+    }
+  }
+  CHECK(committed.size() >= 8);
+  CHECK_EQ(h.transactions, committed.size());
+  CHECK_EQ(h.oldest_sequence, *committed.begin());
+  CHECK_EQ(h.newest_sequence, *committed.rbegin());
+  const auto mine = copies_with_log_blocks(r, g, h);
+  for (const auto& e : listed) {
+    if (committed.count(std::get<0>(e))) CHECK(mine.count(e));
+  }
+  // The transaction with a descriptor after its commit in the log: it
+  // starts there and wraps. Every block from that descriptor round the end
+  // of the log to the commit is one of its copies, but its descriptors.
+  uint32_t wrapped = 0;
+  for (const auto& [s, c] : commits) {
+    if (descs.count(s) && descs[s].back() > c) wrapped = s;
+  }
+  CHECK(wrapped != 0);
+  const uint64_t first = descs[wrapped].back(), commit = commits[wrapped];
+  const uint64_t span = commit + 1023 - first;  // log blocks 1-1023
+  uint64_t copies = 0, low = 0;
+  for (const auto& [s, fs, at] : mine) {
+    if (s != wrapped) continue;
+    ++copies;
+    if (at < first) ++low;
+  }
+  CHECK_EQ(copies, span - descs[wrapped].size());
+  CHECK(low > 0);
 }

@@ -159,7 +159,8 @@ class Mapper {
     if (block == 0) return;  // a hole as long as the whole subtree
     uint64_t child_span = 1;
     for (int l = 1; l < level; ++l) child_span *= epb_;
-    uint64_t used = std::min<uint64_t>(epb_, (max_ - base + child_span - 1) / child_span);  // entries before max
+    const uint64_t left = max_ - base;  // entries before max_blocks (no overflow whatever max_blocks is)
+    const uint64_t used = std::min<uint64_t>(epb_, left / child_span + (left % child_span != 0));
     const uint64_t last = std::min(max_ - 1, base + epb_ * child_span - 1);
     const std::string what = std::string("the ") + name + " block " + std::to_string(block) + " (" +
                              blocks_text(base, last) + ")";

@@ -127,8 +127,9 @@ class Journal {
       end = maxlen > fc ? maxlen - fc : 0;
     }
     if (first < 1 || end <= static_cast<uint64_t>(first) + 1 || maxlen > mapped_) {
-      bad("log (blocks " + std::to_string(first) + "-" + std::to_string(maxlen) + ") lies outside its inode's " +
-          std::to_string(mapped_) + " blocks");
+      bad("log (s_first " + std::to_string(first) + ", s_maxlen " + std::to_string(maxlen) +
+          (end != maxlen ? ", fast-commit blocks after " + std::to_string(end) : std::string()) +
+          ") lies outside its inode's " + std::to_string(mapped_) + " blocks");
     }
     h_.present = true;
     h_.block_size = bs;
@@ -332,17 +333,17 @@ class Journal {
       }
       if (committed) found.push_back(std::move(t));
     }
-    // Blocks that link to each other but that no start reaches: a cycle.
+    // Blocks that link to each other but that no first block reaches: a cycle.
+    std::unordered_map<uint64_t, bool> reached;
     for (auto& [pos, n] : nodes_) {
-      if (!visited.count(pos) && preds_.count(pos)) {
-        problem("the journal blocks from log block " + std::to_string(pos) + " (transaction " + std::to_string(n.seq) +
-                ") form a cycle; ignored");
-        // Mark the whole cycle so it is reported once.
-        for (uint64_t p = pos; p != UINT64_MAX && !visited.count(p);) {
-          visited[p] = true;
-          p = nodes_.at(p).next;
-        }
-      }
+      if (preds_.count(pos)) continue;
+      for (uint64_t p = pos; p != UINT64_MAX && !reached.count(p); p = nodes_.at(p).next) reached[p] = true;
+    }
+    for (auto& [pos, n] : nodes_) {
+      if (reached.count(pos) || !preds_.count(pos)) continue;
+      problem("the journal blocks from log block " + std::to_string(pos) + " (transaction " + std::to_string(n.seq) +
+              ") form a cycle; ignored");
+      for (uint64_t p = pos; p != UINT64_MAX && !reached.count(p); p = nodes_.at(p).next) reached[p] = true;
     }
     // A sequence found twice: neither can be trusted. A sequence the
     // journal has not reached yet is left over from an earlier journal.
