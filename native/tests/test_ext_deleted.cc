@@ -499,3 +499,27 @@ TEST("ext3 whose indirect blocks are zeroed with no copy left (as the old ext3 d
   CHECK_EQ(check_recovered(v, slurp(img), {{"big.bin", slurp(files + "/big.bin"), st.st_mtim.tv_sec, 0}}), 1u);
   CHECK(find(v, "big.bin")->rule == Recovery::indirect_guess);
 }
+
+TEST("ext3 whose indirect blocks the delete zeroed on disk (the old ext3 driver): their revoked journal copies map the file exactly") {
+  ExtVolume e("mkfs.ext3 -b 1024");
+  e.mount();
+  e.put("big.bin", 400000, "2012-12-12 12:12:12");
+  sh("sync");
+  e.remember("big.bin");
+  e.unmount();
+  const std::string layout = out_of("debugfs -R 'stat /big.bin' " + q(e.img) + " 2>/dev/null | sed -n '/BLOCKS/,$p'");
+  std::vector<uint64_t> tree;
+  for (size_t at = layout.find("IND):"); at != std::string::npos; at = layout.find("IND):", at + 1)) {
+    tree.push_back(std::stoull(layout.substr(at + 5)));
+  }
+  CHECK_EQ(tree.size(), 3u);  // IND, DIND, and the DIND's first IND
+  e.mount();
+  sh("rm " + q(e.at("big.bin")) + " && sync");
+  e.unmount();
+  for (uint64_t b : tree) {
+    sh("dd if=/dev/zero of=" + q(e.img) + " bs=1024 seek=" + std::to_string(b) + " count=1 conv=notrunc status=none");
+  }
+  const VolumeFiles v = read_image(e.img);
+  CHECK_EQ(check_recovered(v, slurp(e.img), e.deleted), 1u);
+  CHECK(find(v, "big.bin")->rule == Recovery::block_map);
+}

@@ -107,6 +107,10 @@ class ExtDeleted {
   uint32_t seed_ = 0;
   VolumeFiles v_;
   JournalHistory j_;
+  // The journal's revoked copies by block, newest first: a freed tree
+  // block's last copies (the old ext3 driver zeroed indirect blocks on
+  // disk; their copies from before the delete were revoked by it).
+  std::unordered_map<uint64_t, std::vector<const JournalCopy*>> revoked_;
   std::vector<uint8_t> inode_free_;  // 1 bit per inode (bit ino-1): free and once used
   std::vector<Candidate> cands_;
   std::unordered_map<uint32_t, size_t> cand_index_;
@@ -196,6 +200,15 @@ class ExtDeleted {
     } catch (const Error& e) {
       problem(std::string("journal not used: ") + e.what());
       j_ = JournalHistory{};
+    }
+    for (const auto& c : j_.revoked_copies) {
+      if (revoked_.size() > j_.revoked_copies.size()) break;
+      revoked_[c.fs_block].push_back(&c);
+    }
+    for (auto& [block, v] : revoked_) {
+      std::sort(v.begin(), v.end(), [this](const JournalCopy* a, const JournalCopy* b) {
+        return seq_rank(a->sequence) > seq_rank(b->sequence);
+      });
     }
     // What the journal reader skipped (j_.problems) says nothing about the
     // live filesystem or its free blocks: not a problem of the volume (a
@@ -311,10 +324,13 @@ class ExtDeleted {
         }
         return false;
       };
-      auto from_journal = [&](bool any_sequence) {
+      auto from_journal = [&](bool any_sequence, bool revoked) {
         if (!j_.present) return false;
         size_t tried = 0;
-        for (const JournalCopy* jc : j_.copies_of(block)) {
+        std::vector<const JournalCopy*> none;
+        auto rv = revoked_.find(block);
+        const auto& list = revoked ? (rv == revoked_.end() ? none : rv->second) : j_.copies_of(block);
+        for (const JournalCopy* jc : list) {
           if (!any_sequence && seq_rank(jc->sequence) > seq_rank(c.sequence)) continue;
           if (++tried > kMaxCopiesPerTreeBlock) break;
           if (read_copy(r_, j_, *jc, out) && nonzero(out)) return true;
@@ -326,8 +342,8 @@ class ExtDeleted {
         from_disk.insert(block);
         return true;
       };
-      if (c.journal) return from_journal(false) || from_disk_block();
-      return from_disk_block() || from_journal(true);
+      if (c.journal) return from_journal(false, false) || from_disk_block() || from_journal(false, true);
+      return from_disk_block() || from_journal(true, false) || from_journal(true, true);
     };
   }
 
