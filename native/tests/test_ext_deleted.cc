@@ -67,6 +67,7 @@ struct Original {
   std::string path;
   std::vector<uint8_t> bytes;
   int64_t mtime = 0;
+  uint32_t mtime_ns = 0;
 };
 
 // An ext filesystem in an image file, formatted by `mkfs`, mounted by the
@@ -104,7 +105,7 @@ struct ExtVolume {
   void remember(const std::string& rel) {
     struct stat st{};
     if (::stat(at(rel).c_str(), &st) != 0) coretest::fail(__FILE__, __LINE__, "stat " + rel);
-    deleted.push_back({rel, slurp(at(rel)), st.st_mtim.tv_sec});
+    deleted.push_back({rel, slurp(at(rel)), st.st_mtim.tv_sec, static_cast<uint32_t>(st.st_mtim.tv_nsec)});
   }
   // Every live inode and path (relative), to check none is listed.
   std::set<std::string> live_paths() const {
@@ -163,6 +164,7 @@ size_t check_recovered(const VolumeFiles& v, const std::vector<uint8_t>& image, 
     if (!f) why = "not listed";
     else if (f->size != o.bytes.size()) why = "size " + std::to_string(f->size) + " != " + std::to_string(o.bytes.size());
     else if (!f->times.modified.known || f->times.modified.seconds != o.mtime) why = "mtime differs";
+    else if (f->times.modified.nanoseconds != o.mtime_ns) why = "mtime nanoseconds differ";
     else if (o.bytes.empty() && f->status != DeletedStatus::empty) why = "not empty";
     else if (!o.bytes.empty() && f->status != DeletedStatus::recoverable) why = "status not recoverable";
     else if (plan_bytes(image, *f) != o.bytes) why = "bytes differ";
@@ -188,16 +190,21 @@ void write_and_delete(ExtVolume& e) {
   e.mount();
   sh("mkdir -p " + q(e.at("keep")) + " " + q(e.at("docs/sub")));
   e.put("keep/live.bin", 40000, "2020-01-01 00:00:00");
-  e.put("keep/gone.bin", 70000, "2021-03-04 05:06:07");
+  e.put("keep/gone.bin", 70000, "2021-03-04 05:06:07.123456789");
   e.put("keep/empty", 0, "2019-02-03 04:05:06");
   e.put("docs/notes.txt", 1000, "2018-06-15 12:00:00");
   e.put("docs/sub/big.bin", 1500000, "2017-07-08 09:10:11");
   e.put("docs/sub/photo one.jpg", 300000, "2016-01-02 03:04:05");
+  // Sparse: 10 pieces with holes between them (ext4: more extents than the
+  // inode holds, so an extent tree of depth 1; ext2/3: zero pointers).
+  sh("for k in 0 1 2 3 4 5 6 7 8 9; do head -c 4096 /dev/urandom | dd of=" + q(e.at("keep/sparse.bin")) +
+     " bs=4096 seek=$((k * 16)) conv=notrunc status=none; done && touch -d '2013-03-03 03:03:03' " +
+     q(e.at("keep/sparse.bin")));
   sh("sync");
-  for (const char* rel : {"keep/gone.bin", "keep/empty", "docs/notes.txt", "docs/sub/big.bin", "docs/sub/photo one.jpg"}) {
+  for (const char* rel : {"keep/gone.bin", "keep/empty", "keep/sparse.bin", "docs/notes.txt", "docs/sub/big.bin", "docs/sub/photo one.jpg"}) {
     e.remember(rel);
   }
-  sh("rm " + q(e.at("keep/gone.bin")) + " " + q(e.at("keep/empty")) + " && rm -r " + q(e.at("docs")) + " && sync");
+  sh("rm " + q(e.at("keep/gone.bin")) + " " + q(e.at("keep/empty")) + " " + q(e.at("keep/sparse.bin")) + " && rm -r " + q(e.at("docs")) + " && sync");
 }
 
 void check_format(const std::string& mkfs, const std::string& type) {
@@ -222,7 +229,13 @@ void check_format(const std::string& mkfs, const std::string& type) {
   // The delete zeroed the inodes: what describes the files is the journal's
   // copy of their inode-table block from before it.
   CHECK_EQ(find(v, "keep/gone.bin")->found_in.rfind("journal transaction ", 0), 0u);
+  CHECK_EQ(find(v, "keep/gone.bin")->times.modified.nanoseconds, 123456789u);
+  CHECK(v.problems.empty());
   CHECK(find(v, "docs/sub/big.bin")->rule == (type == "ext4" ? Recovery::extent_tree : Recovery::block_map));
+  // The holes are gaps between the extents, not bytes read from the disk.
+  CHECK_EQ(find(v, "keep/sparse.bin")->extents.size(), 10u);
+  CHECK_EQ(find(v, "keep/sparse.bin")->file_offsets.size(), 10u);
+  CHECK_EQ(find(v, "keep/sparse.bin")->file_offsets[9], 9u * 16 * 4096);
   CHECK_EQ(v.deleted.size(), e.deleted.size() + 2);  // and nothing else
 }
 
@@ -425,4 +438,88 @@ TEST("ext2 deleted by debugfs (as the old ext2 driver did): pointers and names s
   CHECK(find(v, "d/big.bin")->rule == Recovery::block_map);
   CHECK_EQ(v.deleted.size(), 2u);
   CHECK(find(v, "live.txt") == nullptr);
+}
+
+TEST("ext hostile: a kernel-made ext4 whose journal log is corrupted at random: a one-line error or a bounded result, never a live file") {
+  ExtVolume e("mkfs.ext4 -b 1024");
+  write_and_delete(e);
+  const auto live = e.live_paths();
+  e.unmount();
+  const auto image = slurp(e.img);
+  const uint64_t jstart = std::stoull(out_of("debugfs -R 'bmap <8> 0' " + q(e.img) + " 2>/dev/null")) * 1024;
+  const uint64_t jlen = 1024 * 1024;  // the log's first MiB: where this run's transactions are
+  CHECK(jstart > 0 && jstart + jlen <= image.size());
+  uint64_t seed = 12345;
+  auto rnd = [&seed]() {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return seed >> 33;
+  };
+  for (int round = 0; round < 60; ++round) {
+    std::vector<uint8_t> bad = image;
+    for (int k = 0; k < 1 + round % 20; ++k) {
+      const uint64_t at = jstart + rnd() % jlen;
+      const uint64_t n = 1 + rnd() % 24;
+      for (uint64_t i = 0; i < n && at + i < bad.size(); ++i) bad[at + i] = static_cast<uint8_t>(rnd());
+    }
+    MemoryReader r(bad.data(), bad.size(), "hostile.img");
+    try {
+      const VolumeFiles v = read_ext_files(r, 0, bad.size());
+      check_no_live(v, live);
+      for (const auto& f : v.deleted) {
+        for (const auto& x : f.extents) CHECK(x.begin < x.end && x.end <= bad.size());
+      }
+    } catch (const Error& err) {
+      CHECK(std::string(err.what()).find('\n') == std::string::npos);
+    }
+  }
+}
+
+TEST("ext3 whose indirect blocks are zeroed with no copy left (as the old ext3 driver did): the data is guessed to resume right after each") {
+  TempDir tmp;
+  const std::string img = tmp.path + "/e3.img", files = tmp.path + "/files";
+  // e2fsprogs lays a file out as ext3's allocator did: each indirect block
+  // right before the data it maps.
+  sh("mkdir -p " + q(files) + " && head -c 400000 /dev/urandom > " + q(files + "/big.bin") + " && truncate -s 8M " +
+     q(img) + " && mke2fs -q -F -t ext3 -b 1024 -d " + q(files) + " " + q(img));
+  const std::string layout = out_of("debugfs -R 'stat /big.bin' " + q(img) + " 2>/dev/null | sed -n '/BLOCKS/,$p'");
+  auto block_after = [&](const std::string& tag) {
+    const size_t at = layout.find("(" + tag + "):");
+    if (at == std::string::npos) coretest::fail(__FILE__, __LINE__, "no " + tag + " in " + layout);
+    return std::stoull(layout.substr(at + tag.size() + 3));
+  };
+  const uint64_t ind = block_after("IND"), dind = block_after("DIND");
+  CHECK_EQ(dind, ind + 257);  // 256 data blocks between them: the layout the guess assumes
+  sh("debugfs -w -R 'rm /big.bin' " + q(img) + " >/dev/null 2>&1");
+  for (uint64_t b : {ind, dind, dind + 1}) {
+    sh("dd if=/dev/zero of=" + q(img) + " bs=1024 seek=" + std::to_string(b) + " count=1 conv=notrunc status=none");
+  }
+  struct stat st{};
+  CHECK_EQ(::stat((files + "/big.bin").c_str(), &st), 0);
+  const VolumeFiles v = read_image(img);
+  CHECK_EQ(check_recovered(v, slurp(img), {{"big.bin", slurp(files + "/big.bin"), st.st_mtim.tv_sec, 0}}), 1u);
+  CHECK(find(v, "big.bin")->rule == Recovery::indirect_guess);
+}
+
+TEST("ext3 whose indirect blocks the delete zeroed on disk (the old ext3 driver): their revoked journal copies map the file exactly") {
+  ExtVolume e("mkfs.ext3 -b 1024");
+  e.mount();
+  e.put("big.bin", 400000, "2012-12-12 12:12:12");
+  sh("sync");
+  e.remember("big.bin");
+  e.unmount();
+  const std::string layout = out_of("debugfs -R 'stat /big.bin' " + q(e.img) + " 2>/dev/null | sed -n '/BLOCKS/,$p'");
+  std::vector<uint64_t> tree;
+  for (size_t at = layout.find("IND):"); at != std::string::npos; at = layout.find("IND):", at + 1)) {
+    tree.push_back(std::stoull(layout.substr(at + 5)));
+  }
+  CHECK_EQ(tree.size(), 3u);  // IND, DIND, and the DIND's first IND
+  e.mount();
+  sh("rm " + q(e.at("big.bin")) + " && sync");
+  e.unmount();
+  for (uint64_t b : tree) {
+    sh("dd if=/dev/zero of=" + q(e.img) + " bs=1024 seek=" + std::to_string(b) + " count=1 conv=notrunc status=none");
+  }
+  const VolumeFiles v = read_image(e.img);
+  CHECK_EQ(check_recovered(v, slurp(e.img), e.deleted), 1u);
+  CHECK(find(v, "big.bin")->rule == Recovery::block_map);
 }

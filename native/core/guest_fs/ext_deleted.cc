@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -46,6 +47,9 @@ namespace {
 
 constexpr size_t kMaxProblems = 100;
 constexpr size_t kMaxRefsPerInode = 32;
+// Journal copies of one block looked at: the newest this many (a hostile
+// log may name one block in every tag).
+constexpr size_t kMaxCopiesPerItableBlock = 512, kMaxCopiesPerTreeBlock = 64;
 constexpr int kMaxDepth = 4096;
 constexpr uint64_t kDiskRank = UINT64_MAX;  // what the disk says is newer than any journal copy
 constexpr uint32_t kRootIno = 2;
@@ -103,10 +107,17 @@ class ExtDeleted {
   uint32_t seed_ = 0;
   VolumeFiles v_;
   JournalHistory j_;
+  // The journal's revoked copies by block, newest first: a freed tree
+  // block's last copies (the old ext3 driver zeroed indirect blocks on
+  // disk; their copies from before the delete were revoked by it).
+  std::unordered_map<uint64_t, std::vector<const JournalCopy*>> revoked_;
   std::vector<uint8_t> inode_free_;  // 1 bit per inode (bit ino-1): free and once used
   std::vector<Candidate> cands_;
   std::unordered_map<uint32_t, size_t> cand_index_;
-  std::unordered_map<uint32_t, std::string> live_dirs_;  // inode -> path
+  // Live directories: inode -> (parent, name); paths are built on demand
+  // (a hostile tree's paths could not all be held), cached in paths_.
+  std::unordered_map<uint32_t, std::pair<uint32_t, std::string>> live_dirs_;
+  std::unordered_map<uint32_t, std::pair<std::string, bool>> paths_;  // directory -> (path, deleted on the way)
   std::unordered_map<uint64_t, uint32_t> owner_;          // directory block -> directory inode
   std::unordered_map<uint32_t, std::vector<NameRef>> refs_;
   std::unordered_map<uint32_t, std::pair<uint32_t, uint64_t>> dotdot_;  // directory -> (parent, rank)
@@ -190,7 +201,18 @@ class ExtDeleted {
       problem(std::string("journal not used: ") + e.what());
       j_ = JournalHistory{};
     }
-    for (const auto& p : j_.problems) problem("journal: " + p);
+    for (const auto& c : j_.revoked_copies) {
+      if (revoked_.size() > j_.revoked_copies.size()) break;
+      revoked_[c.fs_block].push_back(&c);
+    }
+    for (auto& [block, v] : revoked_) {
+      std::sort(v.begin(), v.end(), [this](const JournalCopy* a, const JournalCopy* b) {
+        return seq_rank(a->sequence) > seq_rank(b->sequence);
+      });
+    }
+    // What the journal reader skipped (j_.problems) says nothing about the
+    // live filesystem or its free blocks: not a problem of the volume (a
+    // non-empty `problems` makes carving fall back to scanning everything).
   }
 
   bool inode_is_free(uint32_t ino) const {
@@ -256,6 +278,7 @@ class ExtDeleted {
         std::vector<std::pair<const JournalCopy*, std::vector<uint8_t>>> copies;
         if (j_.present) {
           for (const JournalCopy* c : j_.copies_of(block)) {
+            if (copies.size() >= kMaxCopiesPerItableBlock) break;
             if (!read_copy(r_, j_, *c, buf.data())) continue;
             copies.emplace_back(c, buf);
           }
@@ -301,10 +324,15 @@ class ExtDeleted {
         }
         return false;
       };
-      auto from_journal = [&](bool any_sequence) {
+      auto from_journal = [&](bool any_sequence, bool revoked) {
         if (!j_.present) return false;
-        for (const JournalCopy* jc : j_.copies_of(block)) {
+        size_t tried = 0;
+        std::vector<const JournalCopy*> none;
+        auto rv = revoked_.find(block);
+        const auto& list = revoked ? (rv == revoked_.end() ? none : rv->second) : j_.copies_of(block);
+        for (const JournalCopy* jc : list) {
           if (!any_sequence && seq_rank(jc->sequence) > seq_rank(c.sequence)) continue;
+          if (++tried > kMaxCopiesPerTreeBlock) break;
           if (read_copy(r_, j_, *jc, out) && nonzero(out)) return true;
         }
         return false;
@@ -314,8 +342,8 @@ class ExtDeleted {
         from_disk.insert(block);
         return true;
       };
-      if (c.journal) return from_journal(false) || from_disk_block();
-      return from_disk_block() || from_journal(true);
+      if (c.journal) return from_journal(false, false) || from_disk_block() || from_journal(false, true);
+      return from_disk_block() || from_journal(true, false) || from_journal(true, true);
     };
   }
 
@@ -413,15 +441,14 @@ class ExtDeleted {
   // journal copies), their names (deleted entries in the slack), and the
   // live counts.
   void walk_live_tree() {
-    std::vector<std::pair<uint32_t, std::string>> queue{{kRootIno, ""}};
-    std::unordered_set<uint32_t> seen{kRootIno};
+    std::vector<uint32_t> queue{kRootIno};
+    live_dirs_[kRootIno] = {0, ""};
     for (size_t qi = 0; qi < queue.size(); ++qi) {
-      const auto [dir, path] = queue[qi];
-      live_dirs_[dir] = path;
+      const uint32_t dir = queue[qi];
       const auto raw = disk_inode(dir);
       const InodeFields f = inode_fields(raw.data(), *g_);
       if (!f.directory) {
-        problem("inode " + std::to_string(dir) + " (" + (path.empty() ? "/" : path) + ") is not a directory");
+        problem("inode " + std::to_string(dir) + " is named as a directory but is not one");
         continue;
       }
       for (uint64_t block : directory_blocks(raw.data(), f)) {
@@ -433,7 +460,7 @@ class ExtDeleted {
         const auto bytes = read_block(block, "directory block");
         const DirBlock d = parse_dir_block(bytes.data(), g_->bs, filetype(), g_->inodes_count);
         if (!d.valid) {
-          problem((path.empty() ? "/" : path) + ": directory block " + std::to_string(block) + " is corrupt");
+          problem("directory inode " + std::to_string(dir) + ": block " + std::to_string(block) + " is corrupt");
           continue;
         }
         for (const auto& e : d.entries) {
@@ -445,14 +472,13 @@ class ExtDeleted {
             add_ref(e.inode, dir, e.name, kDiskRank);
             continue;
           }
-          const std::string child = path.empty() ? e.name : path + "/" + e.name;
           bool is_dir = e.file_type == 2;
           if (!filetype()) is_dir = inode_fields(disk_inode(e.inode).data(), *g_).directory;
           if (!is_dir) {
             ++v_.live_files;
-          } else if (seen.insert(e.inode).second) {
+          } else if (live_dirs_.emplace(e.inode, std::make_pair(dir, e.name)).second) {
             ++v_.live_directories;
-            queue.push_back({e.inode, child});
+            queue.push_back(e.inode);
           }
         }
       }
@@ -485,7 +511,13 @@ class ExtDeleted {
   void read_journal_directories() {
     if (!j_.present) return;
     std::vector<uint8_t> buf(g_->bs);
-    for (const auto& jc : j_.copies) {
+    // Revoked copies too: a deleted directory's blocks are revoked when
+    // freed, and their last copies hold the names of what was in it.
+    std::vector<const JournalCopy*> all;
+    for (const auto& jc : j_.copies) all.push_back(&jc);
+    for (const auto& jc : j_.revoked_copies) all.push_back(&jc);
+    for (const JournalCopy* p : all) {
+      const JournalCopy& jc = *p;
       if (!read_copy(r_, j_, jc, buf.data())) continue;
       const DirBlock d = parse_dir_block(buf.data(), g_->bs, filetype(), g_->inodes_count);
       if (!d.valid || d.index) continue;
@@ -521,19 +553,48 @@ class ExtDeleted {
 
   // Path of directory `dir` ("" for the root), and whether it or a parent
   // of it is deleted; "lost+found/#N" when it cannot be named.
+  // Paths longer than this (PATH_MAX) are not rebuilt: lost+found/#N.
+  static constexpr size_t kMaxPath = 4096;
+
   std::string dir_path(uint32_t dir, bool& deleted, std::unordered_set<uint32_t>& visiting, int depth) {
     if (dir == kRootIno) return "";
     if (dir == 0) return "lost+found";  // a name from a journal copy of a block no directory owns now
-    auto live = live_dirs_.find(dir);
-    if (live != live_dirs_.end()) return live->second;
+    auto cached = paths_.find(dir);
+    if (cached != paths_.end()) {
+      deleted = deleted || cached->second.second;
+      return cached->second.first;
+    }
     const std::string lost = "lost+found/#" + std::to_string(dir);
-    auto ci = cand_index_.find(dir);
-    if (ci == cand_index_.end() || !cands_[ci->second].f.directory) return lost;
-    deleted = true;
-    const NameRef* r = best_ref(dir);
-    if (!r || depth >= kMaxDepth || !visiting.insert(dir).second) return lost;
-    const std::string parent = dir_path(r->parent, deleted, visiting, depth + 1);
-    return parent.empty() ? r->name : parent + "/" + r->name;
+    uint32_t parent = 0;
+    std::string name;
+    bool here_deleted = false;
+    auto live = live_dirs_.find(dir);
+    if (live != live_dirs_.end()) {
+      std::tie(parent, name) = live->second;
+    } else {
+      auto ci = cand_index_.find(dir);
+      if (ci == cand_index_.end() || !cands_[ci->second].f.directory) return lost;
+      here_deleted = true;
+      const NameRef* r = best_ref(dir);
+      if (!r) {
+        deleted = true;
+        return lost;
+      }
+      parent = r->parent;
+      name = r->name;
+    }
+    if (depth >= kMaxDepth || !visiting.insert(dir).second) {
+      deleted = deleted || here_deleted;
+      return lost;
+    }
+    bool above_deleted = false;
+    const std::string up = dir_path(parent, above_deleted, visiting, depth + 1);
+    visiting.erase(dir);
+    std::string path = up.empty() ? name : up + "/" + name;
+    if (path.size() > kMaxPath) path = lost;
+    paths_[dir] = {path, here_deleted || above_deleted};
+    deleted = deleted || here_deleted || above_deleted;
+    return path;
   }
 
   // The candidate's blocks as source byte ranges (file order), its holes
@@ -569,9 +630,10 @@ class ExtDeleted {
     if (!gaps) f.file_offsets.clear();
     if (!f.extents.empty()) f.first_cluster = (f.extents.front().begin - offset_) / bs;
     f.overwritten_bytes += c.tree_bytes_in_use;
+    // A tree block that is gone makes this file unreadable, not the volume
+    // inconsistent: no entry in `problems`.
     if (!c.map.problem.empty() && !c.guessed) {
       f.status = DeletedStatus::unreadable;
-      problem("inode " + std::to_string(c.ino) + ": " + c.map.problem);
     } else if (covered == 0) {
       f.status = DeletedStatus::unreadable;
     } else if (f.overwritten_bytes > 0) {
