@@ -31,6 +31,10 @@ namespace blocksmith::carve {
 
 struct Fragment {
   uint64_t offset = 0, length = 0;
+  // A hole: `length` zero bytes the source does not hold (a sparse file's
+  // block that ext2/ext3 never allocated), put in where the stored bytes
+  // reach `offset`. Only results of a search with ReassembleOptions::sparse.
+  bool zeros = false;
 };
 
 // Byte ranges no continuation may start in: the files already recovered,
@@ -77,6 +81,10 @@ struct ReassembleOptions {
   uint64_t max_size = uint64_t(256) << 20;  // longest file
   unsigned max_fragments = 8;
   unsigned tail_boundaries = 8;             // boundaries before a break tried as the fragment end
+  // ext2/ext3 sparse files: an all-zero block inside the first 12 is not
+  // stored (the indirect block then follows fewer blocks); the indirect pass
+  // may put such holes back (Fragment::zeros) where the file has zeros.
+  bool sparse = false;
 };
 
 struct Reassembly {
