@@ -608,25 +608,28 @@ bool Search::indirect_pass(uint64_t broke) {
 
 // Whether the listed blocks of `used` (a file assembled from the blocks a
 // list gives, its own first blocks up to file position `own`) are taken by
-// another file or candidate, except where the file itself holds a JPEG the
-// scan found on its own (an MPF image after the first: its outer file broke,
-// so the scan went on and recovered it; its first blocks' EXIF thumbnail too).
+// another file or candidate, except where the file itself holds JPEGs the
+// scan found on their own (its outer file broke, so the scan went on and
+// recovered them): its APPn payloads (an EXIF thumbnail) and MPF images.
 bool Search::used_taken(const std::vector<Fragment>& used, const CheckResult& r, uint64_t own) const {
+  std::vector<std::pair<uint64_t, uint64_t>> inner;  // [begin, end) in the file
+  for (auto [b, e] : r.info.app_payloads) inner.push_back({b, e});
+  if (r.info.mpf_included)
+    for (auto [o, n] : r.info.mpf_images) inner.push_back({o, o + n});
   uint64_t pos = 0;
   for (auto& f : used) {
     for (uint64_t b = 0; b < f.length && !f.zeros && pos >= own;) {
-      // The part of [pos + b, ...) outside every MPF image of the file.
+      // The part of [pos + b, ...) inside one of them, or up to the next one.
       uint64_t e = f.length;
       bool inside = false;
-      if (r.info.mpf_included)
-        for (auto [o, n] : r.info.mpf_images) {
-          if (pos + b >= o && pos + b < o + n) {
-            inside = true;
-            e = std::min<uint64_t>(e, o + n - pos);
-          } else if (o > pos + b) {
-            e = std::min<uint64_t>(e, o - pos);
-          }
+      for (auto [ib, ie] : inner) {
+        if (pos + b >= ib && pos + b < ie) {
+          inside = true;
+          e = std::min<uint64_t>(e, ie - pos);
+        } else if (ib > pos + b) {
+          e = std::min<uint64_t>(e, ib - pos);
         }
+      }
       if (!inside && claims_.taken(f.offset + b, f.offset + e, offset_, broke_)) return true;
       b = e;
     }
