@@ -189,6 +189,7 @@ class Search {
   std::vector<uint8_t> file;
   uint64_t attempts = 0;
   std::string refused;  // the first stitched file refused by the seam check, and why
+  JpegInfo info;        // the accepted file's, as its check found it
 
  private:
   std::vector<uint64_t> fragment_ends(const Level& lv);
@@ -793,6 +794,7 @@ bool Search::accept(std::vector<Fragment> frags) {
     }
   }
   result = std::move(frags);
+  info = std::move(r.info);
   file = std::move(bytes);
   return true;
 }
@@ -825,6 +827,7 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
         out.ok = true;
         out.attempts = search.attempts;
         out.fragments = std::move(search.result);
+        out.info = std::move(search.info);
         if (bytes) *bytes = std::move(search.file);
         return out;
       }
@@ -841,6 +844,7 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
       if (!out.ok) out.refused = std::move(search.refused);
       if (out.ok) {
         out.fragments = std::move(search.result);
+        out.info = std::move(search.info);
         if (bytes) *bytes = std::move(search.file);
       }
       return out;
@@ -859,6 +863,7 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
     if (!out.ok) out.refused = std::move(search.refused);
     if (out.ok) {
       out.fragments = std::move(search.result);
+        out.info = std::move(search.info);
       if (bytes) *bytes = std::move(search.file);
     }
   } catch (const Error& e) {

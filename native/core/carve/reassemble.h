@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "core/carve/jpeg_check.h"
 #include "core/pipeline/reader.h"
 
 namespace blocksmith::carve {
@@ -94,6 +95,7 @@ struct Reassembly {
   std::string refused;
   std::vector<Fragment> fragments;  // in file order; their bytes concatenated are the file
   uint64_t attempts = 0;
+  JpegInfo info;  // ok: the joined file's (size, kind, EXIF), as its check found it
 };
 
 // The file whose SOI is at `offset` (a candidate that checked partial with

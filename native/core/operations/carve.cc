@@ -576,6 +576,8 @@ class PartialResolver {
     f.status = Status::complete;
     f.length = bytes_.size();
     f.fragments = std::move(ra.fragments);
+    // Held from a header cut short (its frame not yet read): what the whole file says.
+    f.info = std::move(ra.info);
     f.broke_at = 0;
     f.reason.clear();
     if (f.length < opt_.min_size) {
