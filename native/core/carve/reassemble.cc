@@ -733,30 +733,44 @@ bool Search::with_holes(const std::vector<Fragment>& frags, uint64_t holes) {
     for (size_t i = 0; i < spots.size(); i++) runs += count[i] ? spots[i].run : 0;
     ok.push_back({count, exif_score(at, logical, work_), runs});
   } while (next());
-  if (ok.empty()) return false;
   std::sort(ok.begin(), ok.end(), [](const Choice& a, const Choice& b) { return a.score != b.score ? a.score > b.score : a.runs > b.runs; });
-  if (ok.size() > 1 && ok[0].score == ok[1].score && ok[0].runs == ok[1].runs) return false;
-  const Choice& best = ok[0];
   // The fragments: the stored direct blocks cut at each spot with holes, the holes, then the listed blocks.
-  std::vector<Fragment> with;
-  uint64_t from = 0;
-  for (size_t i = 0; i < spots.size(); i++) {
-    if (!best.count[i]) continue;
-    if (spots[i].at > from) with.push_back({offset_ + from, spots[i].at - from});
-    Fragment z{offset_ + spots[i].at, best.count[i] * hole};
-    z.zeros = true;
-    with.push_back(z);
-    from = spots[i].at;
+  auto fragments_of = [&](const Choice& c) {
+    std::vector<Fragment> with;
+    uint64_t from = 0;
+    for (size_t i = 0; i < spots.size(); i++) {
+      if (!c.count[i]) continue;
+      if (spots[i].at > from) with.push_back({offset_ + from, spots[i].at - from});
+      Fragment z{offset_ + spots[i].at, c.count[i] * hole};
+      z.zeros = true;
+      with.push_back(z);
+      from = spots[i].at;
+    }
+    if (dlen > from) with.push_back({offset_ + from, dlen - from});
+    with.insert(with.end(), frags.begin() + 1, frags.end());
+    return with;
+  };
+  auto checks = [&](const std::vector<Fragment>& with, CheckResult& r) {
+    std::vector<uint8_t> bytes;
+    if (!read_fragments(src_, with, opt_.max_size, bytes)) return false;
+    work_ += bytes.size();
+    r = check_jpeg(bytes.data(), bytes.size(), true);
+    return r.status == Status::complete && r.length > dlen + holes * hole;
+  };
+  // The best choices first; a hole put in the scan's data (a zero byte at a
+  // boundary there) lines the header up too but does not decode: the next.
+  for (size_t i = 0; i < ok.size() && i < 8; i++) {
+    std::vector<Fragment> with = fragments_of(ok[i]);
+    CheckResult r;
+    if (!checks(with, r)) continue;
+    // Another choice as good by every measure that checks complete too: no telling which file is right.
+    CheckResult r2;
+    if (i + 1 < ok.size() && ok[i + 1].score == ok[i].score && ok[i + 1].runs == ok[i].runs && checks(fragments_of(ok[i + 1]), r2))
+      return false;
+    std::vector<Fragment> used = first_bytes(with, r.length);
+    return !used_taken(used, r, dlen + holes * hole) && accept(std::move(used));
   }
-  if (dlen > from) with.push_back({offset_ + from, dlen - from});
-  with.insert(with.end(), frags.begin() + 1, frags.end());
-  std::vector<uint8_t> bytes;
-  if (!read_fragments(src_, with, opt_.max_size, bytes)) return false;
-  work_ += bytes.size();
-  CheckResult r = check_jpeg(bytes.data(), bytes.size(), true);
-  if (r.status != Status::complete || r.length <= dlen + holes * hole) return false;
-  std::vector<Fragment> used = first_bytes(with, r.length);
-  return !used_taken(used, r, dlen + holes * hole) && accept(std::move(used));
+  return false;
 }
 
 // The fragments joined must check as one complete JPEG of exactly their length.

@@ -101,7 +101,7 @@ class Driver final : public Sink {
   void emit(uint64_t abs, const uint8_t* data, const CheckResult& res, bool thumbnail, uint64_t parent);
   void thumbnails(uint64_t abs, const uint8_t* data, const CheckResult& res);
   void hold_rejected(uint64_t abs, const CheckResult& res);
-  bool indirect_block_inside(uint64_t abs, const uint8_t* data, const CheckResult& res) const;
+  uint64_t indirect_block_inside(uint64_t abs, const uint8_t* data, const CheckResult& res) const;
 
   Reader& reader_;
   const CarveOptions& opt_;
@@ -199,23 +199,33 @@ void Driver::emit(uint64_t abs, const uint8_t* data, const CheckResult& res, boo
   sink_(f);
 }
 
-// Whether the file's 13th block is an ext2/ext3 indirect block listing the
-// blocks right after it (a file written in one go on a filesystem at the
-// source's start): 32-bit little-endian numbers, the first the next block,
-// mostly going up, zeros after them. Compressed data never looks so.
-bool Driver::indirect_block_inside(uint64_t abs, const uint8_t* data, const CheckResult& res) const {
+// Where an ext2/ext3 indirect block lies inside a file that checked
+// complete: after its first 12 blocks, or fewer when some of them were holes
+// (a sparse file's blocks of zeros are not stored). Its data may run over
+// one unnoticed: structure-only checks (arithmetic, lossless) do not decode
+// it, and inside a marker segment nothing checks it (with as many holes
+// before it as the block is long, the segments even line up). The block
+// lists the blocks right after it (a file written in one go on a filesystem
+// at the source's start): 32-bit little-endian numbers, mostly going up,
+// zeros after them. Compressed data never looks so. Returns how many blocks
+// precede it, 0 for none.
+uint64_t Driver::indirect_block_inside(uint64_t abs, const uint8_t* data, const CheckResult& res) const {
   const uint64_t bs = fs_block_;
-  if (!opt_.reassemble || bs < 1024 || bs > 65536 || abs % bs != 0 || res.length < 13 * bs) return false;
-  const uint8_t* b = data + 12 * bs;
-  auto num = [&](size_t i) { return uint64_t(b[4 * i]) | uint64_t(b[4 * i + 1]) << 8 | uint64_t(b[4 * i + 2]) << 16 | uint64_t(b[4 * i + 3]) << 24; };
-  size_t n = 0;
-  while (n < bs / 4 && num(n) != 0) n++;
-  if (n == 0 || num(0) * bs != abs + 13 * bs) return false;
-  for (size_t i = 4 * n; i < bs; i++)
-    if (b[i]) return false;
-  size_t up = 0;
-  for (size_t i = 1; i < n; i++) up += num(i) > num(i - 1);
-  return n < 2 || up * 10 >= (n - 1) * 9;
+  if (!opt_.reassemble || bs < 1024 || bs > 65536 || abs % bs != 0) return 0;
+  for (uint64_t d = 12; d >= 1; d--) {
+    if (res.length < (d + 1) * bs) continue;
+    const uint8_t* b = data + d * bs;
+    auto num = [&](size_t i) { return uint64_t(b[4 * i]) | uint64_t(b[4 * i + 1]) << 8 | uint64_t(b[4 * i + 2]) << 16 | uint64_t(b[4 * i + 3]) << 24; };
+    if (num(0) * bs != abs + (d + 1) * bs) continue;
+    size_t n = 0;
+    while (n < bs / 4 && num(n) != 0) n++;
+    bool tail = true;
+    for (size_t i = 4 * n; i < bs && tail; i++) tail = b[i] == 0;
+    size_t up = 0;
+    for (size_t i = 1; i < n; i++) up += num(i) > num(i - 1);
+    if (tail && (n < 2 || up * 10 >= (n - 1) * 9)) return d;
+  }
+  return 0;
 }
 
 // A whole header whose scan broke before 1 KiB of data (too little to
@@ -408,14 +418,14 @@ void Driver::scan(const uint8_t* d, uint64_t base, size_t n, bool in_window) {
     }
     pending_ = false;
     rep_.candidates++;
-    if (res.status == Status::complete && !res.info.decoded && indirect_block_inside(abs, at, res)) {
-      // Checked by structure only (arithmetic, lossless): its data ran on
-      // over an ext2/ext3 indirect block to the EOI of blocks that may not
-      // be its own. Held as partial up to that block: the fragment search
-      // reads the blocks in the order the list gives.
+    const uint64_t listed_after = res.status == Status::complete ? indirect_block_inside(abs, at, res) : 0;
+    if (listed_after) {
+      // Its bytes ran on over an ext2/ext3 indirect block to the EOI of
+      // blocks that may not be its own. Held as partial up to that block:
+      // the fragment search reads the blocks in the order the list gives.
       CheckResult cut = res;
       cut.status = Status::partial;
-      cut.length = cut.broke_at = size_t(12) * fs_block_;
+      cut.length = cut.broke_at = size_t(listed_after * fs_block_);
       cut.reason = "an ext2/ext3 indirect block (a list of block numbers) at " + std::to_string(abs + cut.length) +
                    " inside its data";
       emit(abs, at, cut, false, 0);
