@@ -633,11 +633,10 @@ Bytes ext_layout(const Bytes& jpeg, size_t bs, size_t first, const std::vector<s
 
 // SOI, `segment` (a whole marker segment), then `photo` after its SOI.
 Bytes with_segment(const Bytes& segment, const Bytes& photo) {
-  Bytes j;
-  j.reserve(segment.size() + photo.size());
-  j.insert(j.end(), photo.begin(), photo.begin() + 2);
-  j.insert(j.end(), segment.begin(), segment.end());
-  j.insert(j.end(), photo.begin() + 2, photo.end());
+  Bytes j(segment.size() + photo.size());
+  std::memcpy(j.data(), photo.data(), 2);
+  std::memcpy(j.data() + 2, segment.data(), segment.size());
+  std::memcpy(j.data() + 2 + segment.size(), photo.data() + 2, photo.size() - 2);
   return j;
 }
 
@@ -781,11 +780,9 @@ TEST("ext2/ext3 sparse file: blocks of zeros in its EXIF padding that were never
   CHECK_EQ(f.info.exif.make, std::string("Blocksmith Cam"));
 
   // The same without the string's pointer to decide (an IFD0 with no
-  // entries): the hole goes where the zeros run longest, B: that file does
-  // not read back as the photo was, but nothing tells; here it is only the
-  // rule at work. With the pointer wrong by a block (the hole before the
-  // string is not where the zeros are), no place lines everything up, and
-  // the longer run wins again.
+  // entries): the hole goes where the zeros run longest, B. That file is not
+  // the one stored (the padding was in A), but nothing in it tells: this
+  // shows the rule the EXIF pointers overrule above.
   Bytes tiff2 = tiff;
   tiff2[8] = 0;
   tiff2[9] = 0;  // zero entries: no IFD to check
@@ -796,6 +793,17 @@ TEST("ext2/ext3 sparse file: blocks of zeros in its EXIF padding that were never
   CHECK_EQ(r2.rep.reassembled, uint64_t(1));
   CHECK(r2.files.back().fragments[1].zeros);
   CHECK_EQ(r2.files.back().fragments[1].offset, uint64_t((first + 4) * bs));  // at B's boundary (5120 - 1024 stored)
+
+  // B shorter, [4950, 5330): 380 bytes against A's 276 left around its
+  // boundary, not twice as long. No telling: nothing is written as whole.
+  Bytes tiff3 = tiff2;
+  std::fill(tiff3.begin() + (4700 - 12), tiff3.begin() + (4950 - 12), 0x55);
+  std::fill(tiff3.begin() + (5330 - 12), tiff3.begin() + (5500 - 12), 0x55);
+  const Bytes jpeg3 = with_segment(segment(0xE1, std::string("Exif\0\0", 6), tiff3), p);
+  TempDir dir3;
+  Run r3 = carve_memory(ext_layout(jpeg3, bs, first, {1}), dir3.path, bs);
+  CHECK_EQ(r3.rep.reassembled, uint64_t(0));
+  CHECK_EQ(r3.rep.complete, uint64_t(0));
 }
 
 TEST("ext2/ext3: an arithmetic-coded file (checked by structure only) that runs over its indirect block is read in list order") {

@@ -563,7 +563,7 @@ std::vector<Fragment> first_bytes(const std::vector<Fragment>& frags, uint64_t k
 // other way to find the rest: nothing else in the segment says where it is.
 // A sparse file (opt_.sparse) stores none of its all-zero blocks: with k of
 // the first 12 missing, the indirect block follows 12 - k stored blocks, and
-// the k blocks of zeros go back in where the file has zeros (holes.).
+// the k blocks of zeros go back in where the file has zeros (with_holes).
 bool Search::indirect_pass(uint64_t broke) {
   const uint64_t direct = 12;
   if (offset_ < phase_ || (offset_ - phase_) % block_ != 0) return false;
@@ -656,8 +656,8 @@ bool Search::listed_file(const std::vector<Fragment>& frags) {
 // in a file is padding, which runs on around it), one place per run of
 // zeros (any boundary in it gives the same file). The header walk must then
 // line up, the EXIF pointers decide between places that all line up, then
-// the longer runs of zeros; a tie is left alone: nothing tells which file
-// is the right one. The file must then check complete.
+// the longer runs of zeros, by a margin (twice as long); less is left alone:
+// nothing tells which file is the right one. The file must check complete.
 bool Search::with_holes(const std::vector<Fragment>& frags, uint64_t holes) {
   std::vector<uint8_t> stored;
   const uint64_t dlen = frags.front().length;
@@ -763,10 +763,21 @@ bool Search::with_holes(const std::vector<Fragment>& frags, uint64_t holes) {
     std::vector<Fragment> with = fragments_of(ok[i]);
     CheckResult r;
     if (!checks(with, r)) continue;
-    // Another choice as good by every measure that checks complete too: no telling which file is right.
-    CheckResult r2;
-    if (i + 1 < ok.size() && ok[i + 1].score == ok[i].score && ok[i + 1].runs == ok[i].runs && checks(fragments_of(ok[i + 1]), r2))
-      return false;
+    // The next choice the EXIF pointers rate as well, if it checks complete
+    // too, is told apart only by the runs of zeros: the chosen places' own
+    // (those it does not share) must be at least twice as long, else there
+    // is no telling which file is right.
+    for (size_t j = i + 1; j < ok.size() && j < 8 && ok[j].score == ok[i].score; j++) {
+      CheckResult r2;
+      if (!checks(fragments_of(ok[j]), r2)) continue;
+      uint64_t own_i = 0, own_j = 0;
+      for (size_t k = 0; k < spots.size(); k++) {
+        if (ok[i].count[k] && !ok[j].count[k]) own_i += spots[k].run;
+        if (ok[j].count[k] && !ok[i].count[k]) own_j += spots[k].run;
+      }
+      if (own_i < 2 * own_j) return false;
+      break;
+    }
     std::vector<Fragment> used = first_bytes(with, r.length);
     return !used_taken(used, r, dlen + holes * hole) && accept(std::move(used));
   }
