@@ -105,6 +105,7 @@ Napi::Object file_object(Napi::Env env, const CarvedFile& f) {
       Napi::Object fr = Napi::Object::New(env);
       fr.Set("offset", static_cast<double>(f.fragments[i].offset));
       fr.Set("length", static_cast<double>(f.fragments[i].length));
+      if (f.fragments[i].zeros) fr.Set("zeros", true);
       frags.Set(static_cast<uint32_t>(i), fr);
     }
     o.Set("fragments", frags);

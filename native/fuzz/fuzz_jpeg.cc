@@ -9,13 +9,17 @@
 // the source, in order, not overlapping, whose bytes check complete. The
 // seam check over a whole file's last sequential scan, at joins taken from
 // the input, reads inside the span and returns a verdict per join in it; the
-// walk over a damaged file's tail ends inside the source.
+// walk over a damaged file's tail ends inside the source. The EXIF layout
+// score reads inside its payload. Holes a sparse search puts back
+// (Fragment::zeros) count in the length and read nothing.
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "core/operations/carve.h"
+#include "core/carve/exif.h"
 #include "core/carve/jpeg_check.h"
 #include "core/carve/reassemble.h"
 #include "core/carve/seam.h"
@@ -76,9 +80,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (f.offset + f.length > size) std::abort();
     uint64_t total = 0, prev_end = 0;
     for (const Fragment& fr : f.fragments) {
+      total += fr.length;
+      if (fr.zeros) continue;
       if (fr.offset < prev_end || fr.offset + fr.length > size) std::abort();
       prev_end = fr.offset + fr.length;
-      total += fr.length;
     }
     if (!f.fragments.empty() && total != f.length) std::abort();
   });
@@ -109,20 +114,33 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (head.status == Status::partial && size > 0) {
     ReassembleOptions ro;
     ro.block_size = 1u << (2 + data[size - 1] % 6);  // 4..128
+    ro.sparse = data[size - 1] & 0x80;
     ro.max_attempts = 2000;
     std::vector<uint8_t> joined;
     Reassembly ra = reassemble(reader, 0, head.broke_at, Claims{}, ro, &joined);
     if (ra.ok) {
       uint64_t prev_end = 0, total = 0;
       for (const Fragment& fr : ra.fragments) {
-        if (fr.offset < prev_end || fr.length == 0 || fr.offset + fr.length > size) std::abort();
-        prev_end = fr.offset + fr.length;
+        if (fr.length == 0 || (fr.zeros && !ro.sparse)) std::abort();
         total += fr.length;
+        if (fr.zeros) continue;
+        if (fr.offset < prev_end || fr.offset + fr.length > size) std::abort();
+        prev_end = fr.offset + fr.length;
       }
       if (ra.fragments.size() < 2 || total != joined.size()) std::abort();
       CheckResult whole = check_jpeg(joined.data(), joined.size(), true);
       if (whole.status != Status::complete || whole.length != joined.size()) std::abort();
     }
+  }
+  {
+    // The input as an EXIF payload (after "Exif\0\0"), in a buffer of exactly its size.
+    std::vector<uint8_t> exif(6 + size);
+    std::memcpy(exif.data(), "Exif\0\0", 6);
+    if (size) std::memcpy(exif.data() + 6, data, size);
+    int a = exif_layout_score(exif.data(), exif.size());
+    int b = exif_layout_score(buf.data(), buf.size());
+    // At most 16 IFDs of 512 entries, each worth 2 at most, and 1 per IFD.
+    if (a > 16 * (512 * 2 + 1) || b > 16 * (512 * 2 + 1)) std::abort();
   }
   return 0;
 }

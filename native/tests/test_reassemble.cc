@@ -603,3 +603,226 @@ TEST("seam check: a join is refused only far above the rows before it and above 
   st.pairs = 0;
   CHECK_EQ(seam_refusal(st, 10), std::string());
 }
+
+namespace {
+
+// `jpeg` as ext2/ext3 store a file written in one go from block `first`:
+// its first 12 blocks, except the `holes` (all-zero blocks a sparse file
+// does not store), then the indirect block listing the rest, then the rest.
+// `ind`, when not empty, is written where the indirect block goes instead.
+Bytes ext_layout(const Bytes& jpeg, size_t bs, size_t first, const std::vector<size_t>& holes = {}, const Bytes& ind = {}) {
+  Bytes img = noise(2 << 20, 97);
+  size_t phys = first;
+  for (size_t i = 0; i < 12; i++) {
+    if (std::find(holes.begin(), holes.end(), i) != holes.end()) {
+      CHECK(std::all_of(jpeg.begin() + i * bs, jpeg.begin() + (i + 1) * bs, [](uint8_t b) { return b == 0; }));
+      continue;
+    }
+    put(img, phys++ * bs, jpeg.data() + i * bs, bs);
+  }
+  const size_t ind_at = phys++;
+  Bytes list(bs, 0);
+  for (size_t i = 12; i * bs < jpeg.size(); i++, phys++) {
+    const uint32_t n = uint32_t(phys);
+    std::memcpy(list.data() + 4 * (i - 12), &n, 4);  // little-endian host
+    put(img, phys * bs, jpeg.data() + i * bs, std::min(bs, jpeg.size() - i * bs));
+  }
+  put(img, ind_at * bs, ind.empty() ? list.data() : ind.data(), bs);
+  return img;
+}
+
+// SOI, `segment` (a whole marker segment), then `photo` after its SOI.
+Bytes with_segment(const Bytes& segment, const Bytes& photo) {
+  Bytes j(segment.size() + photo.size());
+  std::memcpy(j.data(), photo.data(), 2);
+  std::memcpy(j.data() + 2, segment.data(), segment.size());
+  std::memcpy(j.data() + 2 + segment.size(), photo.data() + 2, photo.size() - 2);
+  return j;
+}
+
+// A marker segment FF `marker` LL LL: `id` then `n` bytes of `fill`.
+Bytes segment(uint8_t marker, const std::string& id, const Bytes& fill) {
+  const size_t len = 2 + id.size() + fill.size();
+  Bytes s(4 + id.size());
+  s[0] = 0xFF;
+  s[1] = marker;
+  s[2] = uint8_t(len >> 8);
+  s[3] = uint8_t(len & 0xFF);
+  std::memcpy(s.data() + 4, id.data(), id.size());
+  s.insert(s.end(), fill.begin(), fill.end());
+  return s;
+}
+
+// Noise with no zero byte (so that no boundary in it looks like padding).
+Bytes nonzero_noise(size_t n, uint32_t seed) {
+  Bytes b = noise(n, seed);
+  for (auto& c : b) c = c ? c : 1;
+  return b;
+}
+
+}  // namespace
+
+TEST("ext2/ext3: a file is read over its indirect block wherever it falls: in the scan, an ICC (APP2), an EXIF (APP1) or a comment segment") {
+  const size_t bs = 1024, first = 300;
+  const Bytes p = photo(640, 480, 11);
+  Bytes exif = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0};  // a TIFF with an empty IFD0, then bytes nothing reads
+  Bytes body = nonzero_noise(16000, 98);
+  exif.insert(exif.end(), body.begin(), body.end());
+  struct Case {
+    const char* what;
+    Bytes jpeg;
+  };
+  const Case cases[] = {
+      {"in the scan", p},
+      {"in an ICC profile", with_segment(segment(0xE2, std::string("ICC_PROFILE\0\1\1", 14), nonzero_noise(16000, 99)), p)},
+      {"in an EXIF block", with_segment(segment(0xE1, std::string("Exif\0\0", 6), exif), p)},
+      {"in a comment", with_segment(segment(0xFE, "", Bytes(16000, 'x')), p)},
+  };
+  for (const Case& c : cases) {
+    std::printf("  %s\n", c.what);
+    CHECK(c.jpeg.size() > 14 * bs);
+    CHECK(check_jpeg(c.jpeg.data(), c.jpeg.size(), true).status == Status::complete);
+    Bytes img = ext_layout(c.jpeg, bs, first);
+    TempDir dir;
+    Run r = carve_memory(img, dir.path, bs);
+    CHECK_EQ(r.rep.reassembled, uint64_t(1));
+    CHECK(read_file(dir.path + "/" + carved_name(first * bs)) == c.jpeg);
+    const CarvedFile& f = r.files.back();
+    CHECK_EQ(f.offset, uint64_t(first * bs));
+    // The indirect block (at first + 12) is stepped over.
+    CHECK_EQ(f.fragments.size(), size_t(2));
+    CHECK_EQ(f.fragments[0].length, uint64_t(12 * bs));
+    CHECK_EQ(f.fragments[1].offset, uint64_t((first + 13) * bs));
+    CHECK_EQ(f.info.width, 640);
+  }
+}
+
+TEST("ext2/ext3: a block that is not a block list is not stepped over") {
+  // Where the indirect block goes (inside a comment, where nothing else
+  // tells where the file goes on): numbers in range but data after them (no
+  // zeros to the end of the block). And a file with a hole whose list does
+  // not go on right after it: fewer than 12 blocks before a list is a guess
+  // taken only on that evidence.
+  const size_t bs = 1024, first = 300;
+  const Bytes p = photo(640, 480, 12);
+  const Bytes jpeg = with_segment(segment(0xFE, "", Bytes(16000, 'x')), p);
+  Bytes not_list(bs, 0);
+  for (size_t i = 0; i < bs / 4; i++) {
+    const uint32_t n = uint32_t(first + 13 + i);
+    std::memcpy(not_list.data() + 4 * i, &n, 4);
+  }
+  not_list[bs - 1] = 0x5A;
+  Bytes img = ext_layout(jpeg, bs, first, {}, not_list);
+  TempDir dir;
+  Run r = carve_memory(img, dir.path, bs);
+  CHECK_EQ(r.rep.reassembled, uint64_t(0));
+  CHECK_EQ(r.rep.complete, uint64_t(0));
+  // The real list there: read.
+  Bytes good = ext_layout(jpeg, bs, first);
+  TempDir dir2;
+  CHECK_EQ(carve_memory(good, dir2.path, bs).rep.reassembled, uint64_t(1));
+
+  Bytes padded = jpeg;  // the comment's block 1 all zeros: a hole
+  std::fill(padded.begin() + bs, padded.begin() + 2 * bs + 100, 0);
+  Bytes sparse = ext_layout(padded, bs, first, {1});
+  // The list (right after the 11 stored blocks) moved to name blocks elsewhere, holding the same bytes.
+  const size_t ind_at = first + 11, moved = 1200;
+  Bytes list(bs, 0);
+  for (size_t i = 12; i * bs < padded.size(); i++) {
+    const uint32_t n = uint32_t(moved + i);
+    std::memcpy(list.data() + 4 * (i - 12), &n, 4);
+    put(sparse, (moved + i) * bs, padded.data() + i * bs, std::min(bs, padded.size() - i * bs));
+  }
+  put(sparse, ind_at * bs, list.data(), bs);
+  TempDir dir3;
+  Run r3 = carve_memory(sparse, dir3.path, bs);
+  CHECK_EQ(r3.rep.reassembled, uint64_t(0));
+  // With the list right after it: read, the hole put back.
+  TempDir dir4;
+  Run r4 = carve_memory(ext_layout(padded, bs, first, {1}), dir4.path, bs);
+  CHECK_EQ(r4.rep.reassembled, uint64_t(1));
+  CHECK(read_file(dir4.path + "/" + carved_name(first * bs)) == padded);
+}
+
+TEST("ext2/ext3 sparse file: blocks of zeros in its EXIF padding that were never stored go back in (zeros fragments)") {
+  const size_t bs = 1024, first = 300;
+  const Bytes p = photo(320, 240, 13);
+  // EXIF: IFD0 with a Make string at TIFF offset 2588 (file offset 2600),
+  // padding A over file bytes [900, 2200) (block 1 is all zeros: the hole),
+  // padding B over [4700, 5500) (longer around its boundary than A is once
+  // block 1 is left out, but no whole block): only the pointer to the string
+  // tells that the hole goes in A.
+  Bytes tiff = nonzero_noise(9000, 100);
+  const uint8_t head[] = {'M', 'M', 0, 42, 0, 0, 0, 8,              // header, IFD0 at 8
+                          0, 1,                                      // one entry
+                          0x01, 0x0F, 0, 2, 0, 0, 0, 16, 0, 0, 0x0A, 0x1C,  // Make: ASCII, 16 bytes at 2588
+                          0, 0, 0, 0};                               // no next IFD
+  std::memcpy(tiff.data(), head, sizeof head);
+  const char make[16] = "Blocksmith Cam";
+  std::memcpy(tiff.data() + 2588, make, 16);
+  auto zero = [&](size_t from, size_t to) { std::fill(tiff.begin() + (from - 12), tiff.begin() + (to - 12), 0); };
+  zero(900, 2200);
+  zero(4700, 5500);
+  const Bytes jpeg = with_segment(segment(0xE1, std::string("Exif\0\0", 6), tiff), p);
+  CHECK(check_jpeg(jpeg.data(), jpeg.size(), true).status == Status::complete);
+  Bytes img = ext_layout(jpeg, bs, first, {1});
+  TempDir dir;
+  Run r = carve_memory(img, dir.path, bs);
+  CHECK_EQ(r.rep.reassembled, uint64_t(1));
+  CHECK(read_file(dir.path + "/" + carved_name(first * bs)) == jpeg);
+  const CarvedFile& f = r.files.back();
+  // Block 0, the hole, blocks 2..11 (stored right after block 0), then the rest after the indirect block.
+  CHECK_EQ(f.fragments.size(), size_t(4));
+  CHECK(!f.fragments[0].zeros && f.fragments[0].length == bs);
+  CHECK(f.fragments[1].zeros && f.fragments[1].length == bs && f.fragments[1].offset == (first + 1) * bs);
+  CHECK(!f.fragments[2].zeros && f.fragments[2].offset == (first + 1) * bs && f.fragments[2].length == 10 * bs);
+  CHECK_EQ(f.fragments[3].offset, uint64_t((first + 12) * bs));
+  CHECK_EQ(f.info.exif.make, std::string("Blocksmith Cam"));
+
+  // The same without the string's pointer to decide (an IFD0 with no
+  // entries): the hole goes where the zeros run longest, B. That file is not
+  // the one stored (the padding was in A), but nothing in it tells: this
+  // shows the rule the EXIF pointers overrule above.
+  Bytes tiff2 = tiff;
+  tiff2[8] = 0;
+  tiff2[9] = 0;  // zero entries: no IFD to check
+  const Bytes jpeg2 = with_segment(segment(0xE1, std::string("Exif\0\0", 6), tiff2), p);
+  Bytes img2 = ext_layout(jpeg2, bs, first, {1});
+  TempDir dir2;
+  Run r2 = carve_memory(img2, dir2.path, bs);
+  CHECK_EQ(r2.rep.reassembled, uint64_t(1));
+  CHECK(r2.files.back().fragments[1].zeros);
+  CHECK_EQ(r2.files.back().fragments[1].offset, uint64_t((first + 4) * bs));  // at B's boundary (5120 - 1024 stored)
+
+  // B shorter, [4950, 5330): 380 bytes against A's 276 left around its
+  // boundary, not twice as long. No telling: nothing is written as whole.
+  Bytes tiff3 = tiff2;
+  std::fill(tiff3.begin() + (4700 - 12), tiff3.begin() + (4950 - 12), 0x55);
+  std::fill(tiff3.begin() + (5330 - 12), tiff3.begin() + (5500 - 12), 0x55);
+  const Bytes jpeg3 = with_segment(segment(0xE1, std::string("Exif\0\0", 6), tiff3), p);
+  TempDir dir3;
+  Run r3 = carve_memory(ext_layout(jpeg3, bs, first, {1}), dir3.path, bs);
+  CHECK_EQ(r3.rep.reassembled, uint64_t(0));
+  CHECK_EQ(r3.rep.complete, uint64_t(0));
+}
+
+TEST("ext2/ext3: an arithmetic-coded file (checked by structure only) that runs over its indirect block is read in list order") {
+  const size_t bs = 1024, first = 300;
+  const Bytes a = photo(640, 480, 14, "-arithmetic");
+  CHECK(a.size() > 14 * bs);
+  CheckResult whole = check_jpeg(a.data(), a.size(), true);
+  CHECK(whole.status == Status::complete && !whole.info.decoded);
+  Bytes img = ext_layout(a, bs, first);
+  TempDir dir;
+  Run r = carve_memory(img, dir.path, bs);
+  CHECK_EQ(r.rep.reassembled, uint64_t(1));
+  CHECK_EQ(r.rep.complete, uint64_t(0));  // not the file with the block list in it
+  CHECK(read_file(dir.path + "/" + carved_name(first * bs)) == a);
+  // Stored in one piece, it stays one complete file.
+  Bytes one = noise(2 << 20, 97);
+  put(one, first * bs, a.data(), a.size());
+  TempDir dir2;
+  Run r2 = carve_memory(one, dir2.path, bs);
+  CHECK_EQ(r2.rep.complete, uint64_t(1));
+  CHECK_EQ(r2.rep.reassembled, uint64_t(0));
+}

@@ -33,6 +33,11 @@ export interface CarvedFile {
 export interface FileFragment {
   offset: number;
   length: number;
+  /**
+   * reassembled on ext2/ext3: a hole of a sparse file, `length` zero bytes the source does not hold (a block of zeros
+   * the filesystem never stored), put in where the stored bytes reach `offset`.
+   */
+  zeros?: true;
 }
 
 export interface UnreadableRange {

@@ -126,7 +126,7 @@ export const GALLERY_SCRIPT = `
     if (Array.isArray(f.fragments) && f.fragments.length > 0) {
       cap.append(el('div', 'muted', f.fragments.length + ' fragment' + (f.fragments.length === 1 ? '' : 's') + ':'));
       const ol = el('ol', 'fragments');
-      for (const g of f.fragments.slice(0, 8)) ol.append(el('li', '', hex(g.offset) + ' (' + g.offset + ') + ' + bytes(g.length)));
+      for (const g of f.fragments.slice(0, 8)) ol.append(el('li', '', g.zeros === true ? bytes(g.length) + ' of zeros (a hole) at ' + hex(g.offset) : hex(g.offset) + ' (' + g.offset + ') + ' + bytes(g.length)));
       if (f.fragments.length > 8) ol.append(el('li', '', '… ' + (f.fragments.length - 8) + ' more in report.json'));
       cap.append(ol);
     }

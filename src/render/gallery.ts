@@ -24,6 +24,8 @@ import { GALLERY_CSS, GALLERY_SCRIPT } from './gallery-page.js';
 export interface GalleryFragment {
   offset: number;
   length: number;
+  /** A hole: `length` zero bytes the source does not hold, put in where the stored bytes reach `offset`. */
+  zeros?: boolean;
 }
 
 export interface GalleryFile {
@@ -101,7 +103,7 @@ function tileData(files: GalleryFile[]): Record<string, unknown>[] {
     .map((f) => {
       const path = str(f.path);
       const fragments = Array.isArray(f.fragments)
-        ? f.fragments.filter((g) => num(g?.offset) !== undefined && num(g?.length) !== undefined).map((g) => ({ offset: g.offset, length: g.length }))
+        ? f.fragments.filter((g) => num(g?.offset) !== undefined && num(g?.length) !== undefined).map((g) => ({ offset: g.offset, length: g.length, ...(g.zeros === true ? { zeros: true } : {}) }))
         : undefined;
       const t: Record<string, unknown> = {
         offset: num(f.offset) ?? 0,

@@ -79,4 +79,60 @@ bool parse_exif(const uint8_t* p, size_t n, ExifFields& out) {
   return true;
 }
 
+int exif_layout_score(const uint8_t* p, size_t n) {
+  if (n < 14 || std::memcmp(p, "Exif\0\0", 6) != 0) return 0;
+  Tiff t{p + 6, n - 6, false};
+  if (t.b[0] == 'I' && t.b[1] == 'I') t.le = true;
+  else if (!(t.b[0] == 'M' && t.b[1] == 'M')) return 0;
+  uint32_t magic = 0, first = 0;
+  if (!t.u16(2, magic) || magic != 42 || !t.u32(4, first)) return 0;
+  static const uint8_t kSize[13] = {0, 1, 1, 2, 4, 8, 1, 1, 2, 4, 8, 4, 8};
+  int score = 0;
+  // IFDs to visit (a few: IFD0, IFD1, Exif, GPS, interop), each once.
+  uint32_t todo[16] = {first}, seen[16] = {};
+  size_t ntodo = 1, nseen = 0;
+  while (ntodo > 0 && nseen < 16) {
+    const uint32_t off = todo[--ntodo];
+    bool again = false;
+    for (size_t i = 0; i < nseen; i++) again = again || seen[i] == off;
+    if (again) continue;
+    seen[nseen++] = off;
+    uint32_t count = 0;
+    if (!t.u16(off, count) || count == 0 || count > 512 || off + 2 + size_t(count) * 12 + 4 > t.n) {
+      score--;
+      continue;
+    }
+    bool types_ok = true;
+    for (uint32_t i = 0; i < count; i++) {
+      const size_t e = off + 2 + size_t(i) * 12;
+      uint32_t tag = 0, type = 0, cnt = 0, val = 0;
+      t.u16(e, tag);
+      t.u16(e + 2, type);
+      t.u32(e + 4, cnt);
+      t.u32(e + 8, val);
+      if (type == 0 || type > 12) {
+        types_ok = false;
+        continue;
+      }
+      const uint64_t bytes = uint64_t(kSize[type]) * cnt;
+      if ((tag == 0x8769 || tag == 0x8825 || tag == 0xA005) && ntodo < 16) todo[ntodo++] = val;
+      if (tag == 0x0201 && val > 0) score += uint64_t(val) + 2 <= t.n && t.b[val] == 0xFF && t.b[val + 1] == 0xD8 ? 2 : -2;
+      if (bytes <= 4) continue;
+      if (uint64_t(val) + bytes > t.n) {
+        score--;
+        continue;
+      }
+      if (type == 2 && tag != 0x927C) {
+        bool text = t.b[val + bytes - 1] == 0;
+        for (uint64_t k = 0; text && k + 1 < bytes && t.b[val + k] != 0; k++) text = t.b[val + k] >= 0x20 && t.b[val + k] < 0x7F;
+        score += text && t.b[val] != 0 ? 1 : -1;
+      }
+    }
+    score += types_ok ? 1 : -1;
+    uint32_t next = 0;
+    if (t.u32(off + 2 + size_t(count) * 12, next) && next != 0 && ntodo < 16) todo[ntodo++] = next;
+  }
+  return score;
+}
+
 }  // namespace blocksmith::carve

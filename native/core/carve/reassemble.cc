@@ -7,6 +7,7 @@
 
 #include "core/base/error.h"
 #include "core/carve/entropy.h"
+#include "core/carve/exif.h"
 #include "core/carve/jpeg_check.h"
 #include "core/carve/seam.h"
 #include "core/carve/signature.h"
@@ -188,6 +189,7 @@ class Search {
   std::vector<uint8_t> file;
   uint64_t attempts = 0;
   std::string refused;  // the first stitched file refused by the seam check, and why
+  JpegInfo info;        // the accepted file's, as its check found it
 
  private:
   std::vector<uint64_t> fragment_ends(const Level& lv);
@@ -195,6 +197,9 @@ class Search {
   bool attempt(const Level& lv, uint64_t k, const AbsState& st, const std::vector<uint8_t>& prefix, uint64_t c);
   bool accept(std::vector<Fragment> frags);
   bool block_list(uint64_t at, uint64_t base, std::vector<uint64_t>& out);
+  bool listed_file(const std::vector<Fragment>& frags);
+  bool with_holes(const std::vector<Fragment>& frags, uint64_t holes);
+  bool used_taken(const std::vector<Fragment>& used, const CheckResult& r, uint64_t own) const;
 
   SourceBytes& src_;
   const ScanProbe& probe_;
@@ -467,6 +472,86 @@ bool Search::block_list(uint64_t at, uint64_t base, std::vector<uint64_t>& out) 
   return true;
 }
 
+// Block numbers that mostly go up (at least 9 in 10 steps): what ext2/ext3
+// allocate for a file written in one go, and not what a few bytes left
+// before zeros in a file's data look like.
+bool mostly_increasing(const std::vector<uint64_t>& v) {
+  size_t up = 0;
+  for (size_t i = 1; i < v.size(); i++) up += v[i] > v[i - 1];
+  return v.size() < 2 || up * 10 >= (v.size() - 1) * 9;
+}
+
+// The segment walk from the SOI over a file read through `at(x)` (its byte
+// x; n bytes): each FF xx LL LL ends where the next marker begins, up to an
+// SOS. Where holes go inside a segment, only this lines the rest up.
+template <class At>
+bool header_walks(At at, uint64_t n) {
+  uint64_t pos = 2;
+  for (int segs = 0; segs < 512; segs++) {
+    if (pos + 4 > n || at(pos) != 0xFF) return false;
+    uint8_t m = at(pos + 1);
+    if (m == 0xFF) {
+      pos++;
+      continue;
+    }
+    if (m == 0xDA) return true;
+    if (m < 0xC0 || m == 0xC8 || (m >= 0xD0 && m <= 0xD9)) return false;
+    pos += 2 + (unsigned(at(pos + 2)) << 8 | at(pos + 3));
+  }
+  return false;
+}
+
+// The EXIF segments' layout score (exif.h) of a file read through `at(x)`.
+template <class At>
+int exif_score(At at, uint64_t n, uint64_t& work) {
+  uint64_t pos = 2;
+  int score = 0;
+  std::vector<uint8_t> payload;
+  for (int segs = 0; segs < 512 && pos + 4 <= n && at(pos) == 0xFF; segs++) {
+    uint8_t m = at(pos + 1);
+    if (m == 0xDA) break;
+    unsigned len = unsigned(at(pos + 2)) << 8 | at(pos + 3);
+    if (len < 2) break;
+    if (m == 0xE1 && pos + 2 + len <= n) {
+      payload.resize(len - 2);
+      work += payload.size();
+      for (size_t i = 0; i < payload.size(); i++) payload[i] = at(pos + 4 + i);
+      score += exif_layout_score(payload.data(), payload.size());
+    }
+    pos += 2 + len;
+  }
+  return score;
+}
+
+// Reads `frags` (holes as zeros) into `out`, at most `limit` bytes; false
+// when the source ends first.
+bool read_fragments(SourceBytes& src, const std::vector<Fragment>& frags, uint64_t limit, std::vector<uint8_t>& out) {
+  uint64_t total = 0;
+  for (auto& f : frags) total += f.length;
+  out.assign(size_t(std::min(total, limit)), 0);
+  size_t got = 0;
+  for (auto& f : frags) {
+    size_t n = size_t(std::min<uint64_t>(f.length, out.size() - got));
+    if (!f.zeros && src.copy(out.data() + got, f.offset, n) != n) return false;
+    got += n;
+    if (got == out.size()) break;
+  }
+  return true;
+}
+
+// The first `keep` bytes of `frags`.
+std::vector<Fragment> first_bytes(const std::vector<Fragment>& frags, uint64_t keep) {
+  std::vector<Fragment> used;
+  for (auto& f : frags) {
+    if (keep == 0) break;
+    Fragment g = f;
+    g.length = std::min(f.length, keep);
+    used.push_back(g);
+    keep -= g.length;
+  }
+  return used;
+}
+
 // ext2 and ext3 map a file's first 12 blocks from the inode and the rest
 // through an indirect block (then a double indirect one, listing indirect
 // blocks), allocated where the file's data goes on: right after block 11,
@@ -476,61 +561,225 @@ bool Search::block_list(uint64_t at, uint64_t base, std::vector<uint64_t>& out) 
 // complete (and go on across each join in the scan data). A segment walk
 // that skips a large APPn or COM segment into the indirect block has no
 // other way to find the rest: nothing else in the segment says where it is.
+// A sparse file (opt_.sparse) stores none of its all-zero blocks: with k of
+// the first 12 missing, the indirect block follows 12 - k stored blocks, and
+// the k blocks of zeros go back in where the file has zeros (with_holes).
 bool Search::indirect_pass(uint64_t broke) {
   const uint64_t direct = 12;
   if (offset_ < phase_ || (offset_ - phase_) % block_ != 0) return false;
-  const uint64_t ind = offset_ + direct * block_;
-  if (broke < ind || ind + block_ > src_.size()) return false;
-  std::vector<uint64_t> as_is;
-  if (!block_list(ind, 0, as_is)) return false;
-  // Block numbers count from the filesystem's start: the source's start, or
-  // (a filesystem inside a partition) wherever puts the first block listed
-  // right after the indirect block, where ext2 allocates it.
-  std::vector<uint64_t> bases;
-  if (as_is[0] < ind + block_) bases.push_back(ind + block_ - as_is[0]);
-  bases.push_back(0);
-  for (uint64_t base : bases) {
-    std::vector<uint64_t> listed;
-    if (!block_list(ind, base, listed)) continue;
-    // A full list: a double indirect block after its last block lists the next indirect blocks.
-    if (listed.size() == block_ / 4) {
-      std::vector<uint64_t> inds;
-      if (block_list(listed.back() + block_, base, inds))
-        for (uint64_t at : inds)
-          if (listed.size() * block_ > opt_.max_size || !block_list(at, base, listed)) break;
+  for (uint64_t d = direct; d >= 1; d--) {
+    if (d < direct && !opt_.sparse) break;
+    const uint64_t ind = offset_ + d * block_;
+    if ((d == direct && broke < ind) || ind + block_ > src_.size()) continue;
+    std::vector<uint64_t> as_is;
+    if (!block_list(ind, 0, as_is)) continue;
+    // Block numbers count from the filesystem's start: the source's start, or
+    // (a filesystem inside a partition) wherever puts the first block listed
+    // right after the indirect block, where ext2 allocates it.
+    std::vector<uint64_t> bases;
+    if (as_is[0] < ind + block_) bases.push_back(ind + block_ - as_is[0]);
+    bases.push_back(0);
+    for (uint64_t base : bases) {
+      std::vector<uint64_t> listed;
+      if (!block_list(ind, base, listed)) continue;
+      // Fewer stored blocks than 12 is a guess that needs more evidence: the
+      // list goes on right after the indirect block and mostly upwards.
+      if (d < direct && (listed[0] != ind + block_ || !mostly_increasing(listed))) continue;
+      // A full list: a double indirect block after its last block lists the next indirect blocks.
+      if (listed.size() == block_ / 4) {
+        std::vector<uint64_t> inds;
+        if (block_list(listed.back() + block_, base, inds))
+          for (uint64_t at : inds)
+            if (listed.size() * block_ > opt_.max_size || !block_list(at, base, listed)) break;
+      }
+      std::vector<Fragment> frags{{offset_, d * block_}};
+      uint64_t total = d * block_;
+      for (uint64_t at : listed) {
+        if (total >= opt_.max_size) break;
+        if (frags.back().offset + frags.back().length == at) frags.back().length += block_;
+        else frags.push_back({at, block_});
+        total += block_;
+      }
+      attempts++;
+      if (d == direct ? listed_file(frags) : with_holes(frags, direct - d)) return true;
     }
-    std::vector<Fragment> frags{{offset_, direct * block_}};
-    uint64_t total = direct * block_;
-    bool claimed = false;
-    for (uint64_t at : listed) {
-      if (total >= opt_.max_size) break;
-      if (claims_.taken(at, at + block_, offset_, broke_)) claimed = true;
-      if (frags.back().offset + frags.back().length == at) frags.back().length += block_;
-      else frags.push_back({at, block_});
-      total += block_;
+  }
+  return false;
+}
+
+// Whether the listed blocks of `used` (a file assembled from the blocks a
+// list gives, its own first blocks up to file position `own`) are taken by
+// another file or candidate, except where the file itself holds JPEGs the
+// scan found on their own (its outer file broke, so the scan went on and
+// recovered them): its APPn payloads (an EXIF thumbnail) and MPF images.
+bool Search::used_taken(const std::vector<Fragment>& used, const CheckResult& r, uint64_t own) const {
+  std::vector<std::pair<uint64_t, uint64_t>> inner;  // [begin, end) in the file
+  for (auto [b, e] : r.info.app_payloads) inner.push_back({b, e});
+  if (r.info.mpf_included)
+    for (auto [o, n] : r.info.mpf_images) inner.push_back({o, o + n});
+  uint64_t pos = 0;
+  for (auto& f : used) {
+    for (uint64_t b = 0; b < f.length && !f.zeros && pos >= own;) {
+      // The part of [pos + b, ...) inside one of them, or up to the next one.
+      uint64_t e = f.length;
+      bool inside = false;
+      for (auto [ib, ie] : inner) {
+        if (pos + b >= ib && pos + b < ie) {
+          inside = true;
+          e = std::min<uint64_t>(e, ie - pos);
+        } else if (ib > pos + b) {
+          e = std::min<uint64_t>(e, ib - pos);
+        }
+      }
+      if (!inside && claims_.taken(f.offset + b, f.offset + e, offset_, broke_)) return true;
+      b = e;
     }
-    if (claimed) continue;
-    attempts++;
-    // The file ends where the JPEG does: check the blocks joined, keep what it covers.
-    std::vector<uint8_t> bytes(size_t(std::min(total, opt_.max_size)));
-    size_t got = 0;
-    for (auto& f : frags) {
-      size_t n = size_t(std::min<uint64_t>(f.length, bytes.size() - got));
-      if (src_.copy(bytes.data() + got, f.offset, n) != n) break;
-      got += n;
-      if (got == bytes.size()) break;
+    pos += f.length;
+  }
+  return false;
+}
+
+// The blocks a list gives, read in order: the file ends where the JPEG does.
+bool Search::listed_file(const std::vector<Fragment>& frags) {
+  std::vector<uint8_t> bytes;
+  if (!read_fragments(src_, frags, opt_.max_size, bytes)) return false;
+  work_ += bytes.size();
+  CheckResult r = check_jpeg(bytes.data(), bytes.size(), true);
+  if (r.status != Status::complete || r.length <= frags.front().length) return false;
+  std::vector<Fragment> used = first_bytes(frags, r.length);
+  return !used_taken(used, r, frags.front().length) && accept(std::move(used));
+}
+
+// `frags`: the stored direct blocks (one fragment) then the listed ones;
+// `holes` blocks of zeros go back among the direct ones. Only at a block
+// boundary next to a zero byte (a hole is all zeros, and a block of zeros
+// in a file is padding, which runs on around it), one place per run of
+// zeros (any boundary in it gives the same file). The header walk must then
+// line up, the EXIF pointers decide between places that all line up, then
+// the longer runs of zeros, by a margin (twice as long); less is left alone:
+// nothing tells which file is the right one. The file must check complete.
+bool Search::with_holes(const std::vector<Fragment>& frags, uint64_t holes) {
+  std::vector<uint8_t> stored;
+  const uint64_t dlen = frags.front().length;
+  if (!read_fragments(src_, frags, opt_.max_size, stored) || stored.size() <= dlen) return false;
+  work_ += stored.size();
+  struct Spot {
+    uint64_t at, run;
+  };
+  std::vector<Spot> spots;
+  uint64_t run_end = 0;
+  for (uint64_t b = block_; b <= dlen; b += block_) {
+    if ((stored[b - 1] != 0 && stored[b] != 0) || (b <= run_end && stored[b - 1] == 0)) continue;
+    uint64_t s = b, e = b;
+    while (s > 0 && stored[s - 1] == 0) s--;
+    while (e < stored.size() && stored[e] == 0) e++;
+    spots.push_back({b, e - s});
+    run_end = e;
+  }
+  // Few places (the longest runs) when there are many: the choices grow as
+  // C(holes + places - 1, holes).
+  auto choices = [&](size_t places) {
+    double c = 1;
+    for (uint64_t i = 1; i <= holes; i++) c = c * double(places - 1 + i) / double(i);
+    return c;
+  };
+  while (spots.size() > 1 && choices(spots.size()) > 4096) {
+    auto shortest = std::min_element(spots.begin(), spots.end(), [](const Spot& a, const Spot& b) { return a.run < b.run; });
+    spots.erase(shortest);
+  }
+  if (spots.empty()) return false;
+  const uint64_t hole = block_;
+  const uint64_t logical = stored.size() + holes * hole;
+  struct Choice {
+    std::vector<uint64_t> count;  // holes at each spot
+    int score;
+    uint64_t runs;
+  };
+  std::vector<Choice> ok;
+  std::vector<uint64_t> count(spots.size(), 0);
+  // Every way to put `holes` holes at the spots (counts in lexicographic order).
+  auto next = [&]() {
+    // The last spot takes what is left; step the others like an odometer.
+    for (size_t i = spots.size() - 1; i-- > 0;) {
+      uint64_t used = 0;
+      for (size_t j = 0; j <= i; j++) used += count[j];
+      if (used < holes) {
+        count[i]++;
+        for (size_t j = i + 1; j < spots.size(); j++) count[j] = 0;
+        return true;
+      }
     }
-    work_ += got;
-    CheckResult r = check_jpeg(bytes.data(), got, true);
-    if (r.status != Status::complete || r.length <= direct * block_) continue;
-    uint64_t keep = r.length;
-    std::vector<Fragment> used;
-    for (auto& f : frags) {
-      if (keep == 0) break;
-      used.push_back({f.offset, std::min(f.length, keep)});
-      keep -= used.back().length;
+    return false;
+  };
+  do {
+    uint64_t before = 0;
+    for (size_t i = 0; i + 1 < spots.size(); i++) before += count[i];
+    count.back() = holes - before;
+    // Byte x of the file with these holes put in.
+    auto at = [&](uint64_t x) -> uint8_t {
+      uint64_t shift = 0;
+      for (size_t i = 0; i < spots.size(); i++) {
+        const uint64_t p = spots[i].at + shift;  // where spot i's holes begin in the file
+        if (x < p) break;
+        if (x < p + count[i] * hole) return 0;
+        shift += count[i] * hole;
+      }
+      return x - shift < stored.size() ? stored[x - shift] : 0;
+    };
+    work_ += 64;
+    if (work_ / kWorkPerAttempt >= opt_.max_attempts) return false;
+    if (!header_walks(at, logical)) continue;
+    uint64_t runs = 0;
+    for (size_t i = 0; i < spots.size(); i++) runs += count[i] ? spots[i].run : 0;
+    ok.push_back({count, exif_score(at, logical, work_), runs});
+  } while (next());
+  std::sort(ok.begin(), ok.end(), [](const Choice& a, const Choice& b) { return a.score != b.score ? a.score > b.score : a.runs > b.runs; });
+  // The fragments: the stored direct blocks cut at each spot with holes, the holes, then the listed blocks.
+  auto fragments_of = [&](const Choice& c) {
+    std::vector<Fragment> with;
+    uint64_t from = 0;
+    for (size_t i = 0; i < spots.size(); i++) {
+      if (!c.count[i]) continue;
+      if (spots[i].at > from) with.push_back({offset_ + from, spots[i].at - from});
+      Fragment z{offset_ + spots[i].at, c.count[i] * hole};
+      z.zeros = true;
+      with.push_back(z);
+      from = spots[i].at;
     }
-    if (accept(std::move(used))) return true;
+    if (dlen > from) with.push_back({offset_ + from, dlen - from});
+    with.insert(with.end(), frags.begin() + 1, frags.end());
+    return with;
+  };
+  auto checks = [&](const std::vector<Fragment>& with, CheckResult& r) {
+    std::vector<uint8_t> bytes;
+    if (!read_fragments(src_, with, opt_.max_size, bytes)) return false;
+    work_ += bytes.size();
+    r = check_jpeg(bytes.data(), bytes.size(), true);
+    return r.status == Status::complete && r.length > dlen + holes * hole;
+  };
+  // The best choices first; a hole put in the scan's data (a zero byte at a
+  // boundary there) lines the header up too but does not decode: the next.
+  for (size_t i = 0; i < ok.size() && i < 8; i++) {
+    std::vector<Fragment> with = fragments_of(ok[i]);
+    CheckResult r;
+    if (!checks(with, r)) continue;
+    // The next choice the EXIF pointers rate as well, if it checks complete
+    // too, is told apart only by the runs of zeros: the chosen places' own
+    // (those it does not share) must be at least twice as long, else there
+    // is no telling which file is right.
+    for (size_t j = i + 1; j < ok.size() && j < 8 && ok[j].score == ok[i].score; j++) {
+      CheckResult r2;
+      if (!checks(fragments_of(ok[j]), r2)) continue;
+      uint64_t own_i = 0, own_j = 0;
+      for (size_t k = 0; k < spots.size(); k++) {
+        if (ok[i].count[k] && !ok[j].count[k]) own_i += spots[k].run;
+        if (ok[j].count[k] && !ok[i].count[k]) own_j += spots[k].run;
+      }
+      if (own_i < 2 * own_j) return false;
+      break;
+    }
+    std::vector<Fragment> used = first_bytes(with, r.length);
+    return !used_taken(used, r, dlen + holes * hole) && accept(std::move(used));
   }
   return false;
 }
@@ -543,7 +792,7 @@ bool Search::accept(std::vector<Fragment> frags) {
   std::vector<uint8_t> bytes(static_cast<size_t>(total));
   size_t at = 0;
   for (auto& f : frags) {
-    if (src_.copy(bytes.data() + at, f.offset, size_t(f.length)) != f.length) return false;
+    if (!f.zeros && src_.copy(bytes.data() + at, f.offset, size_t(f.length)) != f.length) return false;
     at += size_t(f.length);
   }
   CheckResult r = check_jpeg(bytes.data(), bytes.size(), true);
@@ -570,6 +819,7 @@ bool Search::accept(std::vector<Fragment> frags) {
     }
   }
   result = std::move(frags);
+  info = std::move(r.info);
   file = std::move(bytes);
   return true;
 }
@@ -594,7 +844,6 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
     // Partial or not (a first fragment may hold less than an MCU row of
     // data), what counts is a sequential scan that broke.
     CheckResult first = check_jpeg(head.data(), head.size(), true, co);
-    if (first.status == Status::complete) return out;
     {
       // Any kind of JPEG (progressive too: the blocks are read in the order
       // listed, nothing is resumed).
@@ -603,10 +852,15 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
         out.ok = true;
         out.attempts = search.attempts;
         out.fragments = std::move(search.result);
+        out.info = std::move(search.info);
         if (bytes) *bytes = std::move(search.file);
         return out;
       }
     }
+    // Checked complete (a file held because an indirect block lies inside
+    // its data, which structure-only checks do not notice) and no list read
+    // it differently: nothing to search.
+    if (first.status == Status::complete) return out;
     if (!probe->valid) {
       if (first.header_end != 1) return out;  // broke in a scan that cannot be resumed (progressive)
       Search search(src, *probe, offset, std::max(broke_at, offset + first.broke_at), claims, opt);
@@ -615,6 +869,7 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
       if (!out.ok) out.refused = std::move(search.refused);
       if (out.ok) {
         out.fragments = std::move(search.result);
+        out.info = std::move(search.info);
         if (bytes) *bytes = std::move(search.file);
       }
       return out;
@@ -633,6 +888,7 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
     if (!out.ok) out.refused = std::move(search.refused);
     if (out.ok) {
       out.fragments = std::move(search.result);
+        out.info = std::move(search.info);
       if (bytes) *bytes = std::move(search.file);
     }
   } catch (const Error& e) {

@@ -25,12 +25,17 @@
 #include <string>
 #include <vector>
 
+#include "core/carve/jpeg_check.h"
 #include "core/pipeline/reader.h"
 
 namespace blocksmith::carve {
 
 struct Fragment {
   uint64_t offset = 0, length = 0;
+  // A hole: `length` zero bytes the source does not hold (a sparse file's
+  // block that ext2/ext3 never allocated), put in where the stored bytes
+  // reach `offset`. Only results of a search with ReassembleOptions::sparse.
+  bool zeros = false;
 };
 
 // Byte ranges no continuation may start in: the files already recovered,
@@ -77,6 +82,10 @@ struct ReassembleOptions {
   uint64_t max_size = uint64_t(256) << 20;  // longest file
   unsigned max_fragments = 8;
   unsigned tail_boundaries = 8;             // boundaries before a break tried as the fragment end
+  // ext2/ext3 sparse files: an all-zero block inside the first 12 is not
+  // stored (the indirect block then follows fewer blocks); the indirect pass
+  // may put such holes back (Fragment::zeros) where the file has zeros.
+  bool sparse = false;
 };
 
 struct Reassembly {
@@ -86,6 +95,7 @@ struct Reassembly {
   std::string refused;
   std::vector<Fragment> fragments;  // in file order; their bytes concatenated are the file
   uint64_t attempts = 0;
+  JpegInfo info;  // ok: the joined file's (size, kind, EXIF), as its check found it
 };
 
 // The file whose SOI is at `offset` (a candidate that checked partial with

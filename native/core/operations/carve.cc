@@ -101,6 +101,7 @@ class Driver final : public Sink {
   void emit(uint64_t abs, const uint8_t* data, const CheckResult& res, bool thumbnail, uint64_t parent);
   void thumbnails(uint64_t abs, const uint8_t* data, const CheckResult& res);
   void hold_rejected(uint64_t abs, const CheckResult& res);
+  uint64_t indirect_block_inside(uint64_t abs, const uint8_t* data, const CheckResult& res) const;
 
   Reader& reader_;
   const CarveOptions& opt_;
@@ -111,6 +112,7 @@ class Driver final : public Sink {
   CarveReport rep_;
   uint64_t size_ = 0, scan_end_ = 0;
   uint32_t align_ = 1;
+  uint32_t fs_block_ = 0;          // the filesystem's block size (ext2/ext3 indirect blocks), 0: unknown
   size_t chunk_ = 0;
   uint64_t pos_ = 0;               // next byte to search: every candidate before it was decided
   std::vector<uint8_t> win_;       // bytes kept from earlier pieces, contiguous, up to the last byte delivered
@@ -195,6 +197,35 @@ void Driver::emit(uint64_t abs, const uint8_t* data, const CheckResult& res, boo
       rep_.bytes_written += res.length;
   }
   sink_(f);
+}
+
+// Where an ext2/ext3 indirect block lies inside a file that checked
+// complete: after its first 12 blocks, or fewer when some of them were holes
+// (a sparse file's blocks of zeros are not stored). Its data may run over
+// one unnoticed: structure-only checks (arithmetic, lossless) do not decode
+// it, and inside a marker segment nothing checks it (with as many holes
+// before it as the block is long, the segments even line up). The block
+// lists the blocks right after it (a file written in one go on a filesystem
+// at the source's start): 32-bit little-endian numbers, mostly going up,
+// zeros after them. Compressed data never looks so. Returns how many blocks
+// precede it, 0 for none.
+uint64_t Driver::indirect_block_inside(uint64_t abs, const uint8_t* data, const CheckResult& res) const {
+  const uint64_t bs = fs_block_;
+  if (!opt_.reassemble || bs < 1024 || bs > 65536 || abs % bs != 0) return 0;
+  for (uint64_t d = 12; d >= 1; d--) {
+    if (res.length < (d + 1) * bs) continue;
+    const uint8_t* b = data + d * bs;
+    auto num = [&](size_t i) { return uint64_t(b[4 * i]) | uint64_t(b[4 * i + 1]) << 8 | uint64_t(b[4 * i + 2]) << 16 | uint64_t(b[4 * i + 3]) << 24; };
+    if (num(0) * bs != abs + (d + 1) * bs) continue;
+    size_t n = 0;
+    while (n < bs / 4 && num(n) != 0) n++;
+    bool tail = true;
+    for (size_t i = 4 * n; i < bs && tail; i++) tail = b[i] == 0;
+    size_t up = 0;
+    for (size_t i = 1; i < n; i++) up += num(i) > num(i - 1);
+    if (tail && (n < 2 || up * 10 >= (n - 1) * 9)) return d;
+  }
+  return 0;
 }
 
 // A whole header whose scan broke before 1 KiB of data (too little to
@@ -387,7 +418,19 @@ void Driver::scan(const uint8_t* d, uint64_t base, size_t n, bool in_window) {
     }
     pending_ = false;
     rep_.candidates++;
-    if (res.status == Status::complete) {
+    const uint64_t listed_after = res.status == Status::complete ? indirect_block_inside(abs, at, res) : 0;
+    if (listed_after) {
+      // Its bytes ran on over an ext2/ext3 indirect block to the EOI of
+      // blocks that may not be its own. Held as partial up to that block:
+      // the fragment search reads the blocks in the order the list gives.
+      CheckResult cut = res;
+      cut.status = Status::partial;
+      cut.length = cut.broke_at = size_t(listed_after * fs_block_);
+      cut.reason = "an ext2/ext3 indirect block (a list of block numbers) at " + std::to_string(abs + cut.length) +
+                   " inside its data";
+      emit(abs, at, cut, false, 0);
+      pos_ = abs + res.length;
+    } else if (res.status == Status::complete) {
       emit(abs, at, res, false, 0);
       if (opt_.thumbnails) thumbnails(abs, at, res);
       pos_ = abs + res.length;
@@ -414,6 +457,7 @@ CarveReport Driver::run() {
   scan_end_ = opt_.length || opt_.length_set ? std::min(size_, rep_.start + opt_.length) : size_;
   rep_.end = scan_end_;
   align_ = std::max<uint32_t>(opt_.sector_size, 1);
+  if (opt_.reassemble) fs_block_ = opt_.block_size ? opt_.block_size : filesystem_grid(reader_).size;
   chunk_ = std::max<size_t>(opt_.chunk_size, 1 << 16);
   pos_ = rep_.start;
   win_.reserve(2 * chunk_);  // one allocation: new pages cost a fault each
@@ -494,6 +538,7 @@ ReassembleOptions reassemble_options(Reader& reader, const CarveOptions& opt, co
     ro.block_size = g.size;
     ro.block_phase = g.phase;
   }
+  ro.sparse = true;  // ext2/ext3 files with holes among their first 12 blocks
   ro.max_gap = opt.max_gap;
   ro.max_attempts = opt.max_attempts;
   ro.max_size = opt.max_size;
@@ -535,11 +580,14 @@ class PartialResolver {
     Reassembly ra = reassemble(reader_, f.offset, f.broke_at, claims_, ro_, &bytes_);
     refused = ra.refused;
     if (!ra.ok) return false;
-    for (auto& fr : ra.fragments) claims_.add(fr.offset, fr.length);
+    for (auto& fr : ra.fragments)
+      if (!fr.zeros) claims_.add(fr.offset, fr.length);
     f.kind = "reassembled";
     f.status = Status::complete;
     f.length = bytes_.size();
     f.fragments = std::move(ra.fragments);
+    // Held from a header cut short (its frame not yet read): what the whole file says.
+    f.info = std::move(ra.info);
     f.broke_at = 0;
     f.reason.clear();
     if (f.length < opt_.min_size) {
