@@ -407,12 +407,18 @@ void check_overwritten(bool delete_new) {
   sh("dd if=/dev/zero of=" + q(e.at("filler")) + " bs=64k status=none 2>/dev/null; sync");
   e.remember("victim.bin");
   e.remember("safe.bin");
+  e.remember("spare");
+  struct stat spare_st{};
+  CHECK_EQ(::stat(e.at("spare").c_str(), &spare_st), 0);
   e.unmount();
   const std::string victim_blocks = out_of("debugfs -R 'blocks /victim.bin' " + q(e.img) + " 2>/dev/null");
   e.mount();
   sh("rm " + q(e.at("spare")) + " " + q(e.at("victim.bin")) + " && sync && head -c 600000 /dev/urandom > " + q(e.at("new.bin")) + " && sync && rm " +
      q(e.at("safe.bin")) + " && sync");
   e.remember("new.bin");
+  struct stat new_st{};
+  CHECK_EQ(::stat(e.at("new.bin").c_str(), &new_st), 0);
+  CHECK_EQ(new_st.st_ino, spare_st.st_ino);  // the scenario: new.bin took spare's number
   e.unmount();
   const std::string new_blocks = out_of("debugfs -R 'blocks /new.bin' " + q(e.img) + " 2>/dev/null");
   e.mount();
@@ -433,7 +439,15 @@ void check_overwritten(bool delete_new) {
   CHECK(f->status == DeletedStatus::overwritten);
   CHECK_EQ(f->overwritten_bytes, shared * 1024);
   CHECK_EQ(check_recovered(v, slurp(e.img), {e.deleted[1]}), 1u);
-  if (delete_new) CHECK_EQ(check_recovered(v, slurp(e.img), {e.deleted[2]}), 1u);
+  if (delete_new) CHECK_EQ(check_recovered(v, slurp(e.img), {e.deleted[3]}), 1u);
+  // spare, whose number new.bin took: that number's earlier incarnation,
+  // under its own name, with its bytes (new.bin took the victim's blocks).
+  const DeletedFile* spare = find(v, "spare");
+  CHECK(spare != nullptr);
+  CHECK_EQ(spare->inode, static_cast<uint32_t>(spare_st.st_ino));
+  CHECK_EQ(spare->found_in.substr(spare->found_in.find(" (")),
+           std::string(delete_new ? " (the inode held another file since)" : " (the inode is a new file's now)"));
+  CHECK_EQ(check_recovered(v, slurp(e.img), {e.deleted[2]}), 1u);
 }
 
 }  // namespace

@@ -78,7 +78,8 @@ struct NameRef {
 struct Candidate {
   uint32_t ino = 0;
   Node node = 0;
-  bool reused = false;  // the number is a live inode's now: this is its earlier incarnation
+  bool reused = false;       // an earlier incarnation of its number (another file held it since)
+  bool number_live = false;  // ... and a live file holds it now
   std::vector<uint8_t> raw;
   InodeFields f;
   CopyVerdict verdict = CopyVerdict::no;
@@ -129,9 +130,14 @@ class ExtDeleted {
   std::vector<uint8_t> inode_free_;  // 1 bit per inode (bit ino-1): free and once used
   std::vector<Candidate> cands_;
   std::unordered_map<Node, size_t> cand_index_;
-  // Reused numbers: the sequence rank from which the live incarnation's
-  // copies start (older copies, and names in them, are the earlier one's).
-  std::unordered_map<uint32_t, uint64_t> birth_;
+  // Reused numbers: the sequence rank from which the newest incarnation's
+  // copies start (older copies, and names in them, are the earlier one's),
+  // and whether that newest one is live.
+  struct Birth {
+    uint64_t rank;
+    bool live;
+  };
+  std::unordered_map<uint32_t, Birth> birth_;
   // Live directories: inode -> (parent, name); paths are built on demand
   // (a hostile tree's paths could not all be held), cached in paths_.
   std::unordered_map<uint32_t, std::pair<uint32_t, std::string>> live_dirs_;
@@ -331,7 +337,9 @@ class ExtDeleted {
           Candidate cand;
           cand.ino = ino;
           cand.node = ino;
-          for (const auto& [jc, bytes] : copies) {
+          size_t from = 0;
+          for (; from < copies.size(); ++from) {
+            const auto& [jc, bytes] = copies[from];
             CopyVerdict v = judge_copy(bytes.data() + off, *g_, ino, seed_);
             if (v == CopyVerdict::no) continue;
             cand.verdict = v;
@@ -340,45 +348,63 @@ class ExtDeleted {
             cand.raw.assign(bytes.begin() + off, bytes.begin() + off + g_->inode_size);
             break;
           }
+          uint64_t birth = UINT64_MAX;
           if (cand.verdict == CopyVerdict::no) {
+            from = 0;
             CopyVerdict v = judge_copy(disk.data() + off, *g_, ino, seed_);
             if (v == CopyVerdict::no) continue;
             cand.verdict = v;
             cand.raw.assign(disk.begin() + off, disk.begin() + off + g_->inode_size);
+          } else {
+            birth = seq_rank(cand.sequence);
+            ++from;
           }
+          const InodeFields newest = inode_fields(cand.raw.data(), *g_);
           add_candidate(std::move(cand));
+          // The number may have held another file before this one.
+          earlier_incarnation(ino, off, copies, newest, from, birth, false);
         }
         for (uint32_t ino : live) {
           const uint32_t off = static_cast<uint32_t>((ino - first_ino) * g_->inode_size);
           const InodeFields now = inode_fields(disk.data() + off, *g_);
           if ((!now.regular && !now.directory) || now.links == 0) continue;
-          // Newest first: the live incarnation's copies (the oldest of them
-          // is its birth), then the earlier one's.
-          uint64_t birth = UINT64_MAX;
-          Candidate cand;
-          for (const auto& [jc, bytes] : copies) {
-            const uint8_t* p = bytes.data() + off;
-            if (same_incarnation(inode_fields(p, *g_), now)) {
-              birth = seq_rank(jc->sequence);
-              continue;
-            }
-            CopyVerdict v = judge_copy(p, *g_, ino, seed_);
-            if (v == CopyVerdict::no) continue;
-            cand.verdict = v;
-            cand.journal = true;
-            cand.sequence = jc->sequence;
-            cand.raw.assign(p, p + g_->inode_size);
-            break;
-          }
-          if (cand.verdict == CopyVerdict::no) continue;
-          cand.ino = ino;
-          cand.node = ino | kEarlier;
-          cand.reused = true;
-          birth_[ino] = birth != UINT64_MAX ? birth : seq_rank(cand.sequence) + 1;
-          add_candidate(std::move(cand));
+          earlier_incarnation(ino, off, copies, now, 0, UINT64_MAX, true);
         }
       }
     }
+  }
+
+  // The newest journal copy of inode `ino` (at `off` in its block's
+  // copies, from copies[from] on) that describes another file than
+  // `newest` (the live inode, or the deleted one already chosen): that
+  // number's earlier incarnation, a candidate of its own. `birth`: the
+  // rank of the oldest copy known to be `newest`'s so far.
+  void earlier_incarnation(uint32_t ino, uint32_t off,
+                           const std::vector<std::pair<const JournalCopy*, std::vector<uint8_t>>>& copies,
+                           const InodeFields& newest, size_t from, uint64_t birth, bool number_live) {
+    Candidate cand;
+    for (size_t i = from; i < copies.size(); ++i) {
+      const auto& [jc, bytes] = copies[i];
+      const uint8_t* p = bytes.data() + off;
+      if (same_incarnation(inode_fields(p, *g_), newest)) {
+        birth = seq_rank(jc->sequence);
+        continue;
+      }
+      CopyVerdict v = judge_copy(p, *g_, ino, seed_);
+      if (v == CopyVerdict::no) continue;
+      cand.verdict = v;
+      cand.journal = true;
+      cand.sequence = jc->sequence;
+      cand.raw.assign(p, p + g_->inode_size);
+      break;
+    }
+    if (cand.verdict == CopyVerdict::no) return;
+    cand.ino = ino;
+    cand.node = ino | kEarlier;
+    cand.reused = true;
+    cand.number_live = number_live;
+    birth_[ino] = {birth != UINT64_MAX ? birth : seq_rank(cand.sequence) + 1, number_live};
+    add_candidate(std::move(cand));
   }
 
   // A tree block for a candidate's map: the newest journal copy not newer
@@ -463,12 +489,13 @@ class ExtDeleted {
   }
 
   // Which incarnation number `ino` names in a source of rank `rank`: the
-  // earlier one in a source older than the live one's birth, or in one
-  // that predates every birth (`earlier`: a deleted entry, a deleted
-  // directory's block).
+  // earlier one in a source older than the newest one's birth; with
+  // `earlier` (a deleted entry, a deleted directory's freed block: names of
+  // deleted files) also when the newest one is live.
   Node node_of(uint32_t ino, uint64_t rank, bool earlier) const {
     auto b = birth_.find(ino);
-    return (b != birth_.end() && (earlier || rank < b->second)) ? (ino | kEarlier) : ino;
+    if (b == birth_.end()) return ino;
+    return (rank < b->second.rank || (earlier && b->second.live)) ? (ino | kEarlier) : ino;
   }
 
   void add_ref(Node node, Node parent, const std::string& name, uint64_t rank) {
@@ -596,7 +623,7 @@ class ExtDeleted {
     auto live = owner_.find(block);
     if (live != owner_.end()) {
       auto b = birth_.find(live->second);
-      if (b == birth_.end() || rank >= b->second) return live->second;
+      if (b == birth_.end() || rank >= b->second.rank) return live->second;
     }
     auto dead = deleted_owner_.find(block);
     if (dead != deleted_owner_.end()) return dead->second;
@@ -785,7 +812,7 @@ class ExtDeleted {
       f.directory = c.f.directory;
       f.times = c.f.times;
       f.found_in = c.journal ? "journal transaction " + std::to_string(c.sequence) : "the inode table";
-      if (c.reused) f.found_in += " (the inode is a new file's now)";
+      if (c.reused) f.found_in += c.number_live ? " (the inode is a new file's now)" : " (the inode held another file since)";
       f.rule = c.guessed ? Recovery::indirect_guess : (c.f.flags & kExtentsFl) ? Recovery::extent_tree : Recovery::block_map;
       if (const NameRef* r = best_ref(c.node)) {
         bool deleted = false;
