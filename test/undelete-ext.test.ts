@@ -54,7 +54,7 @@ interface Score {
  * original's mtime. Returns how many deleted files came back exactly.
  */
 function check(built: DeletedExt, out: string, files: UndeletedFile[], journalled: boolean): Score {
-  const deletedBySha = new Map(built.deleted.map((f) => [sha256(f.bytes), f]));
+  const deletedBySha = new Map([...built.deleted, ...built.reused].map((f) => [sha256(f.bytes), f]));
   const liveSha = new Set(built.live.filter((f) => f.bytes.length > 0).map((f) => sha256(f.bytes)));
   const livePaths = new Set(built.live.map((f) => f.path));
   const score: Score = { deleted: built.deleted.length, exact: 0, named: 0, mtimes: 0 };
@@ -92,6 +92,14 @@ function check(built: DeletedExt, out: string, files: UndeletedFile[], journalle
     expect(f?.status, `${gone.path}: its blocks are filler.bin's`).toBe('overwritten');
     expect(f?.writtenAs).toBeUndefined();
     expect(f?.overwrittenBytes).toBeGreaterThan(0);
+  }
+  for (const gone of built.reused) {
+    const f = byPath.get(gone.path);
+    if (!f && !journalled) continue;
+    // Its number is filler.bin's now: listed as that number's earlier incarnation, under its own path.
+    expect(f?.inode, gone.path).toBe(gone.inode);
+    expect(f?.foundIn).toMatch(/\(the inode is a new file's now\)$/);
+    if (f?.writtenAs) expect(readFileSync(join(out, f.writtenAs)).equals(gone.bytes), gone.path).toBe(true);
   }
   return score;
 }

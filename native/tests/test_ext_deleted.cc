@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -107,14 +108,18 @@ struct ExtVolume {
     if (::stat(at(rel).c_str(), &st) != 0) coretest::fail(__FILE__, __LINE__, "stat " + rel);
     deleted.push_back({rel, slurp(at(rel)), st.st_mtim.tv_sec, static_cast<uint32_t>(st.st_mtim.tv_nsec)});
   }
-  // Every live inode and path (relative), to check none is listed.
+  // Every live path (relative), inode ("#N") and inode with its mtime
+  // ("#N@SECONDS.NANOSECONDS", 9 digits), to check none is listed.
   std::set<std::string> live_paths() const {
     std::set<std::string> out;
-    std::istringstream in(out_of("cd " + q(dir) + " && find . -mindepth 1 -printf '%i %P\\n'"));
+    std::istringstream in(out_of("cd " + q(dir) + " && find . -mindepth 1 -printf '%i %T@ %P\\n'"));
     std::string line;
     while (std::getline(in, line)) {
-      out.insert("#" + line.substr(0, line.find(' ')));
-      out.insert(line.substr(line.find(' ') + 1));
+      const size_t sp1 = line.find(' '), sp2 = line.find(' ', sp1 + 1);
+      const std::string ino = line.substr(0, sp1), mtime = line.substr(sp1 + 1, std::min<size_t>(sp2 - sp1 - 1, line.find('.', sp1) - sp1 + 9));
+      out.insert("#" + ino);
+      out.insert("#" + ino + "@" + mtime);
+      out.insert(line.substr(sp2 + 1));
     }
     return out;
   }
@@ -174,9 +179,21 @@ size_t check_recovered(const VolumeFiles& v, const std::vector<uint8_t>& image, 
   return exact;
 }
 
+std::string stamp(const Timestamp& t) {
+  char ns[16];
+  std::snprintf(ns, sizeof ns, ".%09u", t.nanoseconds);
+  return std::to_string(t.seconds) + ns;
+}
+
+// A listed file may carry a live inode's number only as that number's
+// earlier incarnation (said so in found_in), never with the live file's
+// mtime.
 void check_no_live(const VolumeFiles& v, const std::set<std::string>& live) {
   for (const auto& f : v.deleted) {
-    if (live.count(f.path) || live.count("#" + std::to_string(f.inode))) {
+    const std::string ino = "#" + std::to_string(f.inode);
+    const bool earlier = f.found_in.find("(the inode is a new file's now)") != std::string::npos;
+    if (live.count(f.path) || (live.count(ino) && !earlier) ||
+        (earlier && f.times.modified.known && live.count(ino + "@" + stamp(f.times.modified)))) {
       coretest::fail(__FILE__, __LINE__, "live file listed as deleted: " + f.path);
     }
   }
@@ -280,6 +297,101 @@ TEST("ext4 htree directory (300 files): the 100 deleted come back by name, no in
 
 namespace {
 
+// What the benchmark does: a tree of files in subfolders removed with
+// `rm -r`, then a new folder next to it with new files. The kernel hands
+// the freed inode numbers (the lowest free in the group) to the new folder
+// and files, so the deleted tree's directories and some files are earlier
+// incarnations of live inodes: every deleted file must still come back
+// under its original path, never under the new folder's.
+void check_reused_tree(const std::string& mkfs) {
+  ExtVolume e(mkfs);
+  e.mount();
+  sh("mkdir -p " + q(e.at("home/alice/projects")) + " && echo live > " + q(e.at("home/alice/live.txt")));
+  sh("sync");
+  const std::string trip = "home/alice/projects/trip-2019";
+  sh("mkdir -p " + q(e.at(trip)));
+  // Written in a mixed order: subfolders are made as their first file comes.
+  std::vector<std::string> rels;
+  for (int k = 0; k < 40; ++k) {
+    const char* dir[] = {"/photos", "/notes", "/data", "/data/old", ""};
+    rels.push_back(trip + dir[k % 5] + "/file-" + std::to_string(k) + (k % 5 == 0 ? ".jpg" : ".bin"));
+  }
+  std::map<std::string, uint32_t> inode_of;
+  for (size_t k = 0; k < rels.size(); ++k) {
+    sh("mkdir -p " + q(e.at(rels[k].substr(0, rels[k].rfind('/')))));
+    char when[64];
+    std::snprintf(when, sizeof when, "2019-07-%02zu 10:%02zu:00", 1 + k % 28, k);
+    e.put(rels[k], 500 + 3000 * k, when);
+  }
+  sh("sync");
+  for (const auto& rel : rels) {
+    e.remember(rel);
+    struct stat st{};
+    CHECK_EQ(::stat(e.at(rel).c_str(), &st), 0);
+    inode_of[e.deleted.back().path] = static_cast<uint32_t>(st.st_ino);
+  }
+  std::set<uint32_t> tree_inodes;
+  for (const auto& [rel, ino] : inode_of) tree_inodes.insert(ino);
+  for (const char* d : {"", "/photos", "/notes", "/data", "/data/old"}) {
+    struct stat st{};
+    CHECK_EQ(::stat(e.at(trip + d).c_str(), &st), 0);
+    tree_inodes.insert(static_cast<uint32_t>(st.st_ino));
+  }
+  sh("rm -r " + q(e.at(trip)) + " && sync && mkdir " + q(e.at("home/alice/projects/trip-2020")));
+  for (int k = 0; k < 4; ++k) e.put("home/alice/projects/trip-2020/clip-" + std::to_string(k) + ".bin", 2000, "2020-01-01 00:00:00");
+  sh("sync");
+  // The scenario: the new folder and files took numbers of the deleted tree.
+  size_t reused = 0;
+  for (const char* rel : {"", "/clip-0.bin", "/clip-1.bin", "/clip-2.bin", "/clip-3.bin"}) {
+    struct stat st{};
+    CHECK_EQ(::stat(e.at(std::string("home/alice/projects/trip-2020") + rel).c_str(), &st), 0);
+    reused += tree_inodes.count(static_cast<uint32_t>(st.st_ino));
+  }
+  CHECK_EQ(reused, 5u);
+  const auto live = e.live_paths();
+  e.unmount();
+  const VolumeFiles v = read_image(e.img);
+  const auto image = slurp(e.img);
+  check_no_live(v, live);
+  // Every file under its original path with its mtime; its bytes exact
+  // unless a new file took some of its blocks (then said so).
+  size_t exact = 0;
+  for (const auto& o : e.deleted) {
+    const DeletedFile* f = find(v, o.path);
+    if (!f) coretest::fail(__FILE__, __LINE__, o.path + ": not listed at its path");
+    CHECK_EQ(f->inode, inode_of[o.path]);
+    CHECK_EQ(f->times.modified.seconds, o.mtime);
+    CHECK(f->parent_deleted);
+    if (f->status == DeletedStatus::recoverable) {
+      CHECK(plan_bytes(image, *f) == o.bytes);
+      ++exact;
+    } else {
+      CHECK(f->status == DeletedStatus::overwritten);
+    }
+  }
+  CHECK(exact >= e.deleted.size() - 4);
+  for (const char* d : {"", "/photos", "/notes", "/data", "/data/old"}) {
+    const DeletedFile* f = find(v, trip + d);
+    CHECK(f && f->directory);
+  }
+  // The deleted folder's own number is the new folder's now.
+  CHECK(find(v, trip)->found_in.find("(the inode is a new file's now)") != std::string::npos);
+  for (const auto& f : v.deleted) CHECK(f.path.find("trip-2020") == std::string::npos && f.path.find("lost+found") == std::string::npos);
+  CHECK_EQ(v.deleted.size(), e.deleted.size() + 5);
+}
+
+}  // namespace
+
+TEST("ext4: a tree removed with rm -r whose inode numbers a new folder and new files took: every file under its original path") {
+  check_reused_tree("mkfs.ext4 -b 1024");
+}
+
+TEST("ext3: the same (block maps, the ext4 driver)") {
+  check_reused_tree("mkfs.ext3 -b 1024");
+}
+
+namespace {
+
 // A 1 MiB file deleted, then a new 600 KB file that can only take its
 // blocks (the filesystem is full otherwise); with `delete_new` the new file
 // is deleted too, so the bitmap calls the victim's blocks free again but the
@@ -295,12 +407,18 @@ void check_overwritten(bool delete_new) {
   sh("dd if=/dev/zero of=" + q(e.at("filler")) + " bs=64k status=none 2>/dev/null; sync");
   e.remember("victim.bin");
   e.remember("safe.bin");
+  e.remember("spare");
+  struct stat spare_st{};
+  CHECK_EQ(::stat(e.at("spare").c_str(), &spare_st), 0);
   e.unmount();
   const std::string victim_blocks = out_of("debugfs -R 'blocks /victim.bin' " + q(e.img) + " 2>/dev/null");
   e.mount();
   sh("rm " + q(e.at("spare")) + " " + q(e.at("victim.bin")) + " && sync && head -c 600000 /dev/urandom > " + q(e.at("new.bin")) + " && sync && rm " +
      q(e.at("safe.bin")) + " && sync");
   e.remember("new.bin");
+  struct stat new_st{};
+  CHECK_EQ(::stat(e.at("new.bin").c_str(), &new_st), 0);
+  CHECK_EQ(new_st.st_ino, spare_st.st_ino);  // the scenario: new.bin took spare's number
   e.unmount();
   const std::string new_blocks = out_of("debugfs -R 'blocks /new.bin' " + q(e.img) + " 2>/dev/null");
   e.mount();
@@ -321,7 +439,15 @@ void check_overwritten(bool delete_new) {
   CHECK(f->status == DeletedStatus::overwritten);
   CHECK_EQ(f->overwritten_bytes, shared * 1024);
   CHECK_EQ(check_recovered(v, slurp(e.img), {e.deleted[1]}), 1u);
-  if (delete_new) CHECK_EQ(check_recovered(v, slurp(e.img), {e.deleted[2]}), 1u);
+  if (delete_new) CHECK_EQ(check_recovered(v, slurp(e.img), {e.deleted[3]}), 1u);
+  // spare, whose number new.bin took: that number's earlier incarnation,
+  // under its own name, with its bytes (new.bin took the victim's blocks).
+  const DeletedFile* spare = find(v, "spare");
+  CHECK(spare != nullptr);
+  CHECK_EQ(spare->inode, static_cast<uint32_t>(spare_st.st_ino));
+  CHECK_EQ(spare->found_in.substr(spare->found_in.find(" (")),
+           std::string(delete_new ? " (the inode held another file since)" : " (the inode is a new file's now)"));
+  CHECK_EQ(check_recovered(v, slurp(e.img), {e.deleted[2]}), 1u);
 }
 
 }  // namespace

@@ -49,6 +49,8 @@ export interface DeletedExt {
   deleted: ExtFile[];
   /** Deleted, then (some of) their blocks given to filler.bin. */
   overwritten: ExtFile[];
+  /** Deleted, then their inode given to filler.bin: they come back (if at all) as its earlier incarnation. */
+  reused: ExtFile[];
   /** Still there at unmount (filler.bin by size only: its bytes are not kept). */
   live: ExtFile[];
 }
@@ -166,6 +168,7 @@ export function buildDeletedExt(dir: string, name: string, spec: ExtImageSpec): 
   const spare = file('spare.tmp', Buffer.from('taken by the filler\n'));
 
   const overwritten: ExtFile[] = [];
+  const reused: ExtFile[] = [];
   const mnt = join(dir, `${name}.mnt`);
   let blockSize = 0;
   withMountedImage(image, mnt, (root) => {
@@ -185,6 +188,7 @@ export function buildDeletedExt(dir: string, name: string, spec: ExtImageSpec): 
       const taken = blocksOf(join(root, 'filler.bin'));
       if (![...victimBlocks].some((b) => taken.has(b))) throw new Error(`${name}: filler.bin did not take any block of victim.bin`);
       overwritten.push(victim);
+      if (filler.ino === spare.inode) reused.push(spare);
       live.push({ path: 'filler.bin', bytes: Buffer.alloc(0), mtime: Math.floor(filler.mtimeMs / 1000), inode: filler.ino });
     } else {
       loose.push(victim);
@@ -204,5 +208,5 @@ export function buildDeletedExt(dir: string, name: string, spec: ExtImageSpec): 
     }
   }
   rmSync(mnt, { recursive: true, force: true });
-  return { image, blockSize, deleted: [...photos, ...many, ...loose], overwritten, live };
+  return { image, blockSize, deleted: [...photos, ...many, ...loose], overwritten, reused, live };
 }

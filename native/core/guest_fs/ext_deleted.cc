@@ -15,11 +15,18 @@
 //    the journal copy at or before the inode copy, else the disk (the
 //    kernel leaves the indirect and extent blocks on disk as they were:
 //    the delete's zeroing of them is dropped with the freed buffer).
+//    A live inode's journal copies that describe another file (another
+//    i_generation or creation time) are its earlier incarnation: a deleted
+//    file or directory whose number the kernel handed to a new one (ext4
+//    reuses the lowest free inode: the files written after an `rm -r` take
+//    the numbers of the tree's directories and files).
 // 5. Names: every live directory's blocks (deleted entries in rec_len
 //    slack survive on kernels before 5.14), deleted directories' blocks,
 //    and every journal copy that parses as a directory block
 //    (ext_dirents.h); joined to the inodes, newest source first, with the
 //    parent a directory we know (a deleted directory's own ".." wins).
+//    A reused number names the earlier incarnation in copies older than the
+//    live one's first copy (its birth), the live one from then on.
 //
 // Bounded: one pass over the inode tables and bitmaps, each journal copy
 // read at most twice, directory blocks read at most once per source, name
@@ -54,9 +61,15 @@ constexpr int kMaxDepth = 4096;
 constexpr uint64_t kDiskRank = UINT64_MAX;  // what the disk says is newer than any journal copy
 constexpr uint32_t kRootIno = 2;
 
+// A file or directory: its inode number, with kEarlier set for the earlier
+// incarnation of a number a live inode holds now.
+using Node = uint64_t;
+constexpr Node kEarlier = uint64_t(1) << 32;
+constexpr uint32_t ino_of(Node n) { return static_cast<uint32_t>(n); }
+
 // A name for an inode: the directory that held it, and how new the source is.
 struct NameRef {
-  uint32_t parent = 0;
+  Node parent = 0;
   std::string name;
   uint64_t rank = 0;
 };
@@ -64,6 +77,9 @@ struct NameRef {
 // A free inode whose copy still describes a file or directory.
 struct Candidate {
   uint32_t ino = 0;
+  Node node = 0;
+  bool reused = false;       // an earlier incarnation of its number (another file held it since)
+  bool number_live = false;  // ... and a live file holds it now
   std::vector<uint8_t> raw;
   InodeFields f;
   CopyVerdict verdict = CopyVerdict::no;
@@ -113,14 +129,23 @@ class ExtDeleted {
   std::unordered_map<uint64_t, std::vector<const JournalCopy*>> revoked_;
   std::vector<uint8_t> inode_free_;  // 1 bit per inode (bit ino-1): free and once used
   std::vector<Candidate> cands_;
-  std::unordered_map<uint32_t, size_t> cand_index_;
+  std::unordered_map<Node, size_t> cand_index_;
+  // Reused numbers: the sequence rank from which the newest incarnation's
+  // copies start (older copies, and names in them, are the earlier one's),
+  // and whether that newest one is live.
+  struct Birth {
+    uint64_t rank;
+    bool live;
+  };
+  std::unordered_map<uint32_t, Birth> birth_;
   // Live directories: inode -> (parent, name); paths are built on demand
   // (a hostile tree's paths could not all be held), cached in paths_.
   std::unordered_map<uint32_t, std::pair<uint32_t, std::string>> live_dirs_;
-  std::unordered_map<uint32_t, std::pair<std::string, bool>> paths_;  // directory -> (path, deleted on the way)
-  std::unordered_map<uint64_t, uint32_t> owner_;          // directory block -> directory inode
-  std::unordered_map<uint32_t, std::vector<NameRef>> refs_;
-  std::unordered_map<uint32_t, std::pair<uint32_t, uint64_t>> dotdot_;  // directory -> (parent, rank)
+  std::unordered_map<Node, std::pair<std::string, bool>> paths_;  // directory -> (path, deleted on the way)
+  std::unordered_map<uint64_t, uint32_t> owner_;        // live directory block -> directory inode
+  std::unordered_map<uint64_t, Node> deleted_owner_;    // deleted directory block -> directory
+  std::unordered_map<Node, std::vector<NameRef>> refs_;
+  std::unordered_map<Node, std::pair<Node, uint64_t>> dotdot_;  // directory -> (parent, rank)
   uint64_t dir_blocks_read_ = 0;
   size_t problems_dropped_ = 0;
 
@@ -259,24 +284,47 @@ class ExtDeleted {
     return false;
   }
 
+  // Whether two copies of one inode describe the same file: a new inode
+  // gets a new i_generation (random since Linux 2.6.x; a counter before)
+  // and, on inodes large enough, a new creation time.
+  bool same_incarnation(const InodeFields& a, const InodeFields& b) const {
+    if (a.generation != b.generation) return false;
+    if (a.times.created.known && b.times.created.known) {
+      return a.times.created.seconds == b.times.created.seconds &&
+             a.times.created.nanoseconds == b.times.created.nanoseconds;
+    }
+    return true;
+  }
+
+  void add_candidate(Candidate&& cand) {
+    cand.f = inode_fields(cand.raw.data(), *g_);
+    cand_index_[cand.node] = cands_.size();
+    cands_.push_back(std::move(cand));
+  }
+
   // Per inode-table block holding free inodes: its journal copies newest
   // first, then the block itself; each free inode takes the first copy
-  // that still describes a file.
+  // that still describes a file. Each live inode in a block the journal
+  // holds copies of: the newest copy of an earlier incarnation that still
+  // describes a file.
   void choose_copies() {
     const uint32_t per_block = g_->bs / g_->inode_size;
     std::vector<uint8_t> buf(g_->bs);
     for (uint32_t grp = 0; grp < g_->groups; ++grp) {
       for (uint64_t b = 0; b < g_->itable_blocks; ++b) {
         const uint64_t first_ino = static_cast<uint64_t>(grp) * g_->ipg + b * per_block + 1;
-        std::vector<uint32_t> wanted;
+        const uint64_t block = g_->inode_table(grp) + b;
+        const bool logged = j_.present && !j_.copies_of(block).empty();
+        std::vector<uint32_t> wanted, live;
         for (uint32_t k = 0; k < per_block && first_ino + k <= static_cast<uint64_t>(grp + 1) * g_->ipg; ++k) {
           const uint32_t ino = static_cast<uint32_t>(first_ino + k);
-          if (ino >= g_->first_ino && inode_is_free(ino) && !named_inode(ino)) wanted.push_back(ino);
+          if (ino < g_->first_ino || named_inode(ino)) continue;
+          if (inode_is_free(ino)) wanted.push_back(ino);
+          else if (logged) live.push_back(ino);
         }
-        if (wanted.empty()) continue;
-        const uint64_t block = g_->inode_table(grp) + b;
+        if (wanted.empty() && live.empty()) continue;
         std::vector<std::pair<const JournalCopy*, std::vector<uint8_t>>> copies;
-        if (j_.present) {
+        if (logged) {
           for (const JournalCopy* c : j_.copies_of(block)) {
             if (copies.size() >= kMaxCopiesPerItableBlock) break;
             if (!read_copy(r_, j_, *c, buf.data())) continue;
@@ -288,7 +336,10 @@ class ExtDeleted {
           const uint32_t off = static_cast<uint32_t>((ino - first_ino) * g_->inode_size);
           Candidate cand;
           cand.ino = ino;
-          for (const auto& [jc, bytes] : copies) {
+          cand.node = ino;
+          size_t from = 0;
+          for (; from < copies.size(); ++from) {
+            const auto& [jc, bytes] = copies[from];
             CopyVerdict v = judge_copy(bytes.data() + off, *g_, ino, seed_);
             if (v == CopyVerdict::no) continue;
             cand.verdict = v;
@@ -297,18 +348,63 @@ class ExtDeleted {
             cand.raw.assign(bytes.begin() + off, bytes.begin() + off + g_->inode_size);
             break;
           }
+          uint64_t birth = UINT64_MAX;
           if (cand.verdict == CopyVerdict::no) {
+            from = 0;
             CopyVerdict v = judge_copy(disk.data() + off, *g_, ino, seed_);
             if (v == CopyVerdict::no) continue;
             cand.verdict = v;
             cand.raw.assign(disk.begin() + off, disk.begin() + off + g_->inode_size);
+          } else {
+            birth = seq_rank(cand.sequence);
+            ++from;
           }
-          cand.f = inode_fields(cand.raw.data(), *g_);
-          cand_index_[ino] = cands_.size();
-          cands_.push_back(std::move(cand));
+          const InodeFields newest = inode_fields(cand.raw.data(), *g_);
+          add_candidate(std::move(cand));
+          // The number may have held another file before this one.
+          earlier_incarnation(ino, off, copies, newest, from, birth, false);
+        }
+        for (uint32_t ino : live) {
+          const uint32_t off = static_cast<uint32_t>((ino - first_ino) * g_->inode_size);
+          const InodeFields now = inode_fields(disk.data() + off, *g_);
+          if ((!now.regular && !now.directory) || now.links == 0) continue;
+          earlier_incarnation(ino, off, copies, now, 0, UINT64_MAX, true);
         }
       }
     }
+  }
+
+  // The newest journal copy of inode `ino` (at `off` in its block's
+  // copies, from copies[from] on) that describes another file than
+  // `newest` (the live inode, or the deleted one already chosen): that
+  // number's earlier incarnation, a candidate of its own. `birth`: the
+  // rank of the oldest copy known to be `newest`'s so far.
+  void earlier_incarnation(uint32_t ino, uint32_t off,
+                           const std::vector<std::pair<const JournalCopy*, std::vector<uint8_t>>>& copies,
+                           const InodeFields& newest, size_t from, uint64_t birth, bool number_live) {
+    Candidate cand;
+    for (size_t i = from; i < copies.size(); ++i) {
+      const auto& [jc, bytes] = copies[i];
+      const uint8_t* p = bytes.data() + off;
+      if (same_incarnation(inode_fields(p, *g_), newest)) {
+        birth = seq_rank(jc->sequence);
+        continue;
+      }
+      CopyVerdict v = judge_copy(p, *g_, ino, seed_);
+      if (v == CopyVerdict::no) continue;
+      cand.verdict = v;
+      cand.journal = true;
+      cand.sequence = jc->sequence;
+      cand.raw.assign(p, p + g_->inode_size);
+      break;
+    }
+    if (cand.verdict == CopyVerdict::no) return;
+    cand.ino = ino;
+    cand.node = ino | kEarlier;
+    cand.reused = true;
+    cand.number_live = number_live;
+    birth_[ino] = {birth != UINT64_MAX ? birth : seq_rank(cand.sequence) + 1, number_live};
+    add_candidate(std::move(cand));
   }
 
   // A tree block for a candidate's map: the newest journal copy not newer
@@ -392,9 +488,19 @@ class ExtDeleted {
     c.guessed = true;
   }
 
-  void add_ref(uint32_t ino, uint32_t parent, const std::string& name, uint64_t rank) {
-    if (cand_index_.find(ino) == cand_index_.end() || ino == parent) return;
-    auto& v = refs_[ino];
+  // Which incarnation number `ino` names in a source of rank `rank`: the
+  // earlier one in a source older than the newest one's birth; with
+  // `earlier` (a deleted entry, a deleted directory's freed block: names of
+  // deleted files) also when the newest one is live.
+  Node node_of(uint32_t ino, uint64_t rank, bool earlier) const {
+    auto b = birth_.find(ino);
+    if (b == birth_.end()) return ino;
+    return (rank < b->second.rank || (earlier && b->second.live)) ? (ino | kEarlier) : ino;
+  }
+
+  void add_ref(Node node, Node parent, const std::string& name, uint64_t rank) {
+    if (cand_index_.find(node) == cand_index_.end() || node == parent) return;
+    auto& v = refs_[node];
     for (auto& r : v) {
       if (r.parent == parent && r.name == name) {
         r.rank = std::max(r.rank, rank);
@@ -410,15 +516,17 @@ class ExtDeleted {
     v.push_back({parent, name, rank});
   }
 
-  void add_block_names(const DirBlock& d, uint32_t dir, uint64_t rank) {
+  // The names in directory block `d` of directory `dir` (0: unknown) from
+  // a source of rank `rank` (`earlier`: see node_of).
+  void add_block_names(const DirBlock& d, Node dir, uint64_t rank, bool earlier) {
     if (d.self != 0) {
-      dir = d.self;
+      dir = node_of(d.self, rank, earlier);
       if (d.parent != 0) {
-        auto& dd = dotdot_[d.self];
-        if (dd.first == 0 || rank >= dd.second) dd = {d.parent, rank};
+        auto& dd = dotdot_[dir];
+        if (dd.first == 0 || rank >= dd.second) dd = {node_of(d.parent, rank, earlier), rank};
       }
     }
-    for (const auto& e : d.entries) add_ref(e.inode, dir, e.name, rank);
+    for (const auto& e : d.entries) add_ref(node_of(e.inode, rank, earlier || e.deleted), dir, e.name, rank);
   }
 
   // The blocks of a directory inode (through the disk), logical order.
@@ -465,7 +573,7 @@ class ExtDeleted {
         }
         for (const auto& e : d.entries) {
           if (e.deleted) {
-            add_ref(e.inode, dir, e.name, kDiskRank);
+            add_ref(node_of(e.inode, kDiskRank, true), dir, e.name, kDiskRank);
             continue;
           }
           if (inode_is_free(e.inode)) {  // a live entry to a free inode: a name, not a live file
@@ -497,13 +605,29 @@ class ExtDeleted {
             problem("more directory blocks than the filesystem has: deleted directories not all read");
             return;
           }
-          if (!owner_.emplace(block, c.ino).second || block_in_use(block)) continue;
+          if (owner_.count(block) || !deleted_owner_.emplace(block, c.node).second || block_in_use(block)) continue;
           const auto bytes = read_block(block, "directory block");
           const DirBlock d = parse_dir_block(bytes.data(), g_->bs, filetype(), g_->inodes_count);
-          if (d.valid && (d.self == 0 || d.self == c.ino)) add_block_names(d, c.ino, kDiskRank);
+          // A freed block holds the directory's last entries, from before
+          // any number in it was reused.
+          if (d.valid && (d.self == 0 || d.self == c.ino)) add_block_names(d, c.node, kDiskRank, true);
         }
       }
     }
+  }
+
+  // Whose block `block` was in a source of rank `rank` (0: unknown): a live
+  // directory's once it was born, before that a deleted directory's whose
+  // map holds it, else unknown.
+  Node owner_at(uint64_t block, uint64_t rank) const {
+    auto live = owner_.find(block);
+    if (live != owner_.end()) {
+      auto b = birth_.find(live->second);
+      if (b == birth_.end() || rank >= b->second.rank) return live->second;
+    }
+    auto dead = deleted_owner_.find(block);
+    if (dead != deleted_owner_.end()) return dead->second;
+    return 0;
   }
 
   // Every journal copy that is a directory block: older versions of live
@@ -521,23 +645,22 @@ class ExtDeleted {
       if (!read_copy(r_, j_, jc, buf.data())) continue;
       const DirBlock d = parse_dir_block(buf.data(), g_->bs, filetype(), g_->inodes_count);
       if (!d.valid || d.index) continue;
-      auto o = owner_.find(jc.fs_block);
-      add_block_names(d, o == owner_.end() ? 0 : o->second, seq_rank(jc.sequence));
+      add_block_names(d, owner_at(jc.fs_block, seq_rank(jc.sequence)), seq_rank(jc.sequence), false);
     }
   }
 
-  bool known_dir(uint32_t ino) const {
-    if (live_dirs_.count(ino)) return true;
-    auto it = cand_index_.find(ino);
+  bool known_dir(Node n) const {
+    if (n < kEarlier && live_dirs_.count(ino_of(n))) return true;
+    auto it = cand_index_.find(n);
     return it != cand_index_.end() && cands_[it->second].f.directory;
   }
 
   // The best name of a candidate: a parent we know as a directory first,
   // for a directory the parent its own ".." names, then the newest.
-  const NameRef* best_ref(uint32_t ino) const {
-    auto it = refs_.find(ino);
+  const NameRef* best_ref(Node n) const {
+    auto it = refs_.find(n);
     if (it == refs_.end() || it->second.empty()) return nullptr;
-    auto dd = dotdot_.find(ino);
+    auto dd = dotdot_.find(n);
     const NameRef* best = nullptr;
     auto score = [&](const NameRef& r) {
       int s = 0;
@@ -556,7 +679,7 @@ class ExtDeleted {
   // Paths longer than this (PATH_MAX) are not rebuilt: lost+found/#N.
   static constexpr size_t kMaxPath = 4096;
 
-  std::string dir_path(uint32_t dir, bool& deleted, std::unordered_set<uint32_t>& visiting, int depth) {
+  std::string dir_path(Node dir, bool& deleted, std::unordered_set<Node>& visiting, int depth) {
     if (dir == kRootIno) return "";
     if (dir == 0) return "lost+found";  // a name from a journal copy of a block no directory owns now
     auto cached = paths_.find(dir);
@@ -564,11 +687,11 @@ class ExtDeleted {
       deleted = deleted || cached->second.second;
       return cached->second.first;
     }
-    const std::string lost = "lost+found/#" + std::to_string(dir);
-    uint32_t parent = 0;
+    const std::string lost = "lost+found/#" + std::to_string(ino_of(dir));
+    Node parent = 0;
     std::string name;
     bool here_deleted = false;
-    auto live = live_dirs_.find(dir);
+    auto live = dir < kEarlier ? live_dirs_.find(ino_of(dir)) : live_dirs_.end();
     if (live != live_dirs_.end()) {
       std::tie(parent, name) = live->second;
     } else {
@@ -689,10 +812,11 @@ class ExtDeleted {
       f.directory = c.f.directory;
       f.times = c.f.times;
       f.found_in = c.journal ? "journal transaction " + std::to_string(c.sequence) : "the inode table";
+      if (c.reused) f.found_in += c.number_live ? " (the inode is a new file's now)" : " (the inode held another file since)";
       f.rule = c.guessed ? Recovery::indirect_guess : (c.f.flags & kExtentsFl) ? Recovery::extent_tree : Recovery::block_map;
-      if (const NameRef* r = best_ref(c.ino)) {
+      if (const NameRef* r = best_ref(c.node)) {
         bool deleted = false;
-        std::unordered_set<uint32_t> visiting{c.ino};
+        std::unordered_set<Node> visiting{c.node};
         const std::string parent = dir_path(r->parent, deleted, visiting, 0);
         f.path = parent.empty() ? r->name : parent + "/" + r->name;
         f.parent_deleted = deleted;

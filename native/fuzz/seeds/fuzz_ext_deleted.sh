@@ -2,8 +2,9 @@
 # Seeds for fuzz_ext_deleted: 4 MiB ext2/ext3/ext4 images (1 KiB blocks, 1 MiB journals)
 # with deleted files. debugfs deletes as old ext2 did (block pointers and
 # the name in its predecessor's rec_len slack survive); as root, the kernel
-# also writes and deletes through a loop mount, so the jbd2 journal holds
-# the older inode-table and directory blocks the reader looks for. Each
+# also writes and deletes through a loop mount (then writes new files that
+# take the freed inode numbers), so the jbd2 journal holds the older
+# inode-table and directory blocks the reader looks for. Each
 # image is written in the harness's sparse form: its non-zero 1 KiB blocks
 # as (2-byte block number, 1024 bytes) records.
 set -euo pipefail
@@ -46,6 +47,9 @@ for opts in "-t ext3" "-t ext4"; do
   loop=$(losetup -f --show "$tmp/k$i" 2>/dev/null) || { loop=; continue; }
   if mount -t ext4 "$loop" "$tmp/m" 2>/dev/null; then
     head -c 15000 /dev/urandom > "$tmp/m/d/new" && sync && rm -r "$tmp/m/d" && sync
+    # A new folder and file take the removed tree's inode numbers: the
+    # journal then holds those numbers' earlier incarnations.
+    mkdir "$tmp/m/n" && echo new > "$tmp/m/n/f" && sync
     umount "$tmp/m"
   fi
   losetup -d "$loop"; loop=
