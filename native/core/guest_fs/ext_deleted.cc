@@ -753,14 +753,15 @@ class ExtDeleted {
     if (!gaps) f.file_offsets.clear();
     if (!f.extents.empty()) f.first_cluster = (f.extents.front().begin - offset_) / bs;
     f.overwritten_bytes += c.tree_bytes_in_use;
-    // A tree block that is gone makes this file unreadable, not the volume
-    // inconsistent: no entry in `problems`.
-    if (!c.map.problem.empty() && !c.guessed) {
-      f.status = DeletedStatus::unreadable;
-    } else if (covered == 0) {
-      f.status = DeletedStatus::unreadable;
-    } else if (f.overwritten_bytes > 0) {
+    // A live file owns some of its blocks, or a tree block its map needs
+    // (which then holds that file's bytes, not this map): overwritten,
+    // whether or not the rest of the map could be read. Else a tree block
+    // that is gone makes this file unreadable, not the volume inconsistent:
+    // no entry in `problems`.
+    if (f.overwritten_bytes > 0) {
       f.status = DeletedStatus::overwritten;
+    } else if ((!c.map.problem.empty() && !c.guessed) || covered == 0) {
+      f.status = DeletedStatus::unreadable;
     }
   }
 
