@@ -154,6 +154,18 @@ class SourceBytes {
   size_t have_ = 0;
 };
 
+// A place where holes may go back among a file's direct blocks (hole_spots).
+struct HoleSpot {
+  uint64_t at, run;
+};
+
+// A way to put the holes at the spots whose header walk lines up.
+struct HoleChoice {
+  std::vector<uint64_t> count;  // holes at each spot
+  int score;                    // the EXIF pointers' rating
+  uint64_t runs;                // the zero runs at the spots used
+};
+
 struct AbsState {
   uint64_t abs;  // source offset of the byte holding the next bit
   ScanState s;
@@ -199,6 +211,13 @@ class Search {
   bool block_list(uint64_t at, uint64_t base, std::vector<uint64_t>& out);
   bool listed_file(const std::vector<Fragment>& frags);
   bool with_holes(const std::vector<Fragment>& frags, uint64_t holes);
+  bool rate_hole_choices(const std::vector<uint8_t>& stored, const std::vector<HoleSpot>& spots, uint64_t holes,
+                         std::vector<HoleChoice>& ok);
+  std::vector<Fragment> hole_fragments(const std::vector<Fragment>& frags, const std::vector<HoleSpot>& spots,
+                                       const HoleChoice& c) const;
+  bool checks_past(const std::vector<Fragment>& with, uint64_t own, CheckResult& r);
+  bool ambiguous_choice(const std::vector<Fragment>& frags, const std::vector<HoleSpot>& spots,
+                        const std::vector<HoleChoice>& ok, size_t i, uint64_t own);
   bool used_taken(const std::vector<Fragment>& used, const CheckResult& r, uint64_t own) const;
 
   SourceBytes& src_;
@@ -650,25 +669,14 @@ bool Search::listed_file(const std::vector<Fragment>& frags) {
   return !used_taken(used, r, frags.front().length) && accept(std::move(used));
 }
 
-// `frags`: the stored direct blocks (one fragment) then the listed ones;
-// `holes` blocks of zeros go back among the direct ones. Only at a block
-// boundary next to a zero byte (a hole is all zeros, and a block of zeros
-// in a file is padding, which runs on around it), one place per run of
-// zeros (any boundary in it gives the same file). The header walk must then
-// line up, the EXIF pointers decide between places that all line up, then
-// the longer runs of zeros, by a margin (twice as long); less is left alone:
-// nothing tells which file is the right one. The file must check complete.
-bool Search::with_holes(const std::vector<Fragment>& frags, uint64_t holes) {
-  std::vector<uint8_t> stored;
-  const uint64_t dlen = frags.front().length;
-  if (!read_fragments(src_, frags, opt_.max_size, stored) || stored.size() <= dlen) return false;
-  work_ += stored.size();
-  struct Spot {
-    uint64_t at, run;
-  };
-  std::vector<Spot> spots;
+// Where holes may go back among the stored direct blocks: at a block
+// boundary `at` next to a zero byte (a hole is all zeros, and a block of
+// zeros in a file is padding, which runs on around it), one place per run of
+// zeros (any boundary in it gives the same file); `run`: that run's length.
+std::vector<HoleSpot> hole_spots(const std::vector<uint8_t>& stored, uint64_t dlen, uint64_t block) {
+  std::vector<HoleSpot> spots;
   uint64_t run_end = 0;
-  for (uint64_t b = block_; b <= dlen; b += block_) {
+  for (uint64_t b = block; b <= dlen; b += block) {
     if ((stored[b - 1] != 0 && stored[b] != 0) || (b <= run_end && stored[b - 1] == 0)) continue;
     uint64_t s = b, e = b;
     while (s > 0 && stored[s - 1] == 0) s--;
@@ -676,110 +684,153 @@ bool Search::with_holes(const std::vector<Fragment>& frags, uint64_t holes) {
     spots.push_back({b, e - s});
     run_end = e;
   }
-  // Few places (the longest runs) when there are many: the choices grow as
-  // C(holes + places - 1, holes).
+  return spots;
+}
+
+// Few places (the longest runs) when there are many: the choices grow as
+// C(holes + places - 1, holes).
+void keep_longest_spots(std::vector<HoleSpot>& spots, uint64_t holes) {
   auto choices = [&](size_t places) {
     double c = 1;
     for (uint64_t i = 1; i <= holes; i++) c = c * double(places - 1 + i) / double(i);
     return c;
   };
   while (spots.size() > 1 && choices(spots.size()) > 4096) {
-    auto shortest = std::min_element(spots.begin(), spots.end(), [](const Spot& a, const Spot& b) { return a.run < b.run; });
+    auto shortest = std::min_element(spots.begin(), spots.end(), [](const HoleSpot& a, const HoleSpot& b) { return a.run < b.run; });
     spots.erase(shortest);
   }
-  if (spots.empty()) return false;
+}
+
+// The next way to put `holes` holes at the spots (`count`: holes at each,
+// in lexicographic order); false after the last. The last spot takes what
+// is left (set by the caller); the others step like an odometer.
+bool next_hole_counts(std::vector<uint64_t>& count, uint64_t holes) {
+  for (size_t i = count.size() - 1; i-- > 0;) {
+    uint64_t used = 0;
+    for (size_t j = 0; j <= i; j++) used += count[j];
+    if (used < holes) {
+      count[i]++;
+      for (size_t j = i + 1; j < count.size(); j++) count[j] = 0;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Byte x of the file made of `stored` with count[i] holes of `hole` bytes
+// put in at spot i.
+uint8_t byte_with_holes(const std::vector<uint8_t>& stored, const std::vector<HoleSpot>& spots,
+                        const std::vector<uint64_t>& count, uint64_t hole, uint64_t x) {
+  uint64_t shift = 0;
+  for (size_t i = 0; i < spots.size(); i++) {
+    const uint64_t p = spots[i].at + shift;  // where spot i's holes begin in the file
+    if (x < p) break;
+    if (x < p + count[i] * hole) return 0;
+    shift += count[i] * hole;
+  }
+  return x - shift < stored.size() ? stored[x - shift] : 0;
+}
+
+// Every way to put `holes` holes at the spots whose header walk lines up,
+// into `ok`: the EXIF pointers' best first, then the longer runs of zeros.
+// False when the pass's budget ran out.
+bool Search::rate_hole_choices(const std::vector<uint8_t>& stored, const std::vector<HoleSpot>& spots, uint64_t holes,
+                               std::vector<HoleChoice>& ok) {
   const uint64_t hole = block_;
   const uint64_t logical = stored.size() + holes * hole;
-  struct Choice {
-    std::vector<uint64_t> count;  // holes at each spot
-    int score;
-    uint64_t runs;
-  };
-  std::vector<Choice> ok;
   std::vector<uint64_t> count(spots.size(), 0);
-  // Every way to put `holes` holes at the spots (counts in lexicographic order).
-  auto next = [&]() {
-    // The last spot takes what is left; step the others like an odometer.
-    for (size_t i = spots.size() - 1; i-- > 0;) {
-      uint64_t used = 0;
-      for (size_t j = 0; j <= i; j++) used += count[j];
-      if (used < holes) {
-        count[i]++;
-        for (size_t j = i + 1; j < spots.size(); j++) count[j] = 0;
-        return true;
-      }
-    }
-    return false;
-  };
   do {
     uint64_t before = 0;
     for (size_t i = 0; i + 1 < spots.size(); i++) before += count[i];
     count.back() = holes - before;
-    // Byte x of the file with these holes put in.
-    auto at = [&](uint64_t x) -> uint8_t {
-      uint64_t shift = 0;
-      for (size_t i = 0; i < spots.size(); i++) {
-        const uint64_t p = spots[i].at + shift;  // where spot i's holes begin in the file
-        if (x < p) break;
-        if (x < p + count[i] * hole) return 0;
-        shift += count[i] * hole;
-      }
-      return x - shift < stored.size() ? stored[x - shift] : 0;
-    };
+    auto at = [&](uint64_t x) { return byte_with_holes(stored, spots, count, hole, x); };
     work_ += 64;
     if (work_ / kWorkPerAttempt >= opt_.max_attempts) return false;
     if (!header_walks(at, logical)) continue;
     uint64_t runs = 0;
     for (size_t i = 0; i < spots.size(); i++) runs += count[i] ? spots[i].run : 0;
     ok.push_back({count, exif_score(at, logical, work_), runs});
-  } while (next());
-  std::sort(ok.begin(), ok.end(), [](const Choice& a, const Choice& b) { return a.score != b.score ? a.score > b.score : a.runs > b.runs; });
-  // The fragments: the stored direct blocks cut at each spot with holes, the holes, then the listed blocks.
-  auto fragments_of = [&](const Choice& c) {
-    std::vector<Fragment> with;
-    uint64_t from = 0;
-    for (size_t i = 0; i < spots.size(); i++) {
-      if (!c.count[i]) continue;
-      if (spots[i].at > from) with.push_back({offset_ + from, spots[i].at - from});
-      Fragment z{offset_ + spots[i].at, c.count[i] * hole};
-      z.zeros = true;
-      with.push_back(z);
-      from = spots[i].at;
+  } while (next_hole_counts(count, holes));
+  std::sort(ok.begin(), ok.end(), [](const HoleChoice& a, const HoleChoice& b) { return a.score != b.score ? a.score > b.score : a.runs > b.runs; });
+  return true;
+}
+
+// The fragments of choice `c`: the stored direct blocks (frags' first,
+// `dlen` bytes) cut at each spot with holes, the holes, then the listed blocks.
+std::vector<Fragment> Search::hole_fragments(const std::vector<Fragment>& frags, const std::vector<HoleSpot>& spots,
+                                             const HoleChoice& c) const {
+  const uint64_t dlen = frags.front().length;
+  std::vector<Fragment> with;
+  uint64_t from = 0;
+  for (size_t i = 0; i < spots.size(); i++) {
+    if (!c.count[i]) continue;
+    if (spots[i].at > from) with.push_back({offset_ + from, spots[i].at - from});
+    Fragment z{offset_ + spots[i].at, c.count[i] * block_};
+    z.zeros = true;
+    with.push_back(z);
+    from = spots[i].at;
+  }
+  if (dlen > from) with.push_back({offset_ + from, dlen - from});
+  with.insert(with.end(), frags.begin() + 1, frags.end());
+  return with;
+}
+
+// Whether the file `with` gives checks complete and runs past `own` (the
+// direct blocks with the holes): else the listed blocks added nothing.
+bool Search::checks_past(const std::vector<Fragment>& with, uint64_t own, CheckResult& r) {
+  std::vector<uint8_t> bytes;
+  if (!read_fragments(src_, with, opt_.max_size, bytes)) return false;
+  work_ += bytes.size();
+  r = check_jpeg(bytes.data(), bytes.size(), true);
+  return r.status == Status::complete && r.length > own;
+}
+
+// Whether choice ok[i] (which checks complete) cannot be told from the
+// next one the EXIF pointers rate as well, if that checks complete too:
+// only the runs of zeros tell them apart, and the chosen places' own
+// (those it does not share) must be at least twice as long, else there is
+// no telling which file is right.
+bool Search::ambiguous_choice(const std::vector<Fragment>& frags, const std::vector<HoleSpot>& spots,
+                              const std::vector<HoleChoice>& ok, size_t i, uint64_t own) {
+  for (size_t j = i + 1; j < ok.size() && j < 8 && ok[j].score == ok[i].score; j++) {
+    CheckResult r2;
+    if (!checks_past(hole_fragments(frags, spots, ok[j]), own, r2)) continue;
+    uint64_t own_i = 0, own_j = 0;
+    for (size_t k = 0; k < spots.size(); k++) {
+      if (ok[i].count[k] && !ok[j].count[k]) own_i += spots[k].run;
+      if (ok[j].count[k] && !ok[i].count[k]) own_j += spots[k].run;
     }
-    if (dlen > from) with.push_back({offset_ + from, dlen - from});
-    with.insert(with.end(), frags.begin() + 1, frags.end());
-    return with;
-  };
-  auto checks = [&](const std::vector<Fragment>& with, CheckResult& r) {
-    std::vector<uint8_t> bytes;
-    if (!read_fragments(src_, with, opt_.max_size, bytes)) return false;
-    work_ += bytes.size();
-    r = check_jpeg(bytes.data(), bytes.size(), true);
-    return r.status == Status::complete && r.length > dlen + holes * hole;
-  };
+    return own_i < 2 * own_j;
+  }
+  return false;
+}
+
+// `frags`: the stored direct blocks (one fragment) then the listed ones;
+// `holes` blocks of zeros go back among the direct ones (hole_spots says
+// where). The header walk must then line up, the EXIF pointers decide
+// between places that all line up, then the longer runs of zeros, by a
+// margin (twice as long); less is left alone: nothing tells which file is
+// the right one. The file must check complete.
+bool Search::with_holes(const std::vector<Fragment>& frags, uint64_t holes) {
+  std::vector<uint8_t> stored;
+  const uint64_t dlen = frags.front().length;
+  if (!read_fragments(src_, frags, opt_.max_size, stored) || stored.size() <= dlen) return false;
+  work_ += stored.size();
+  std::vector<HoleSpot> spots = hole_spots(stored, dlen, block_);
+  keep_longest_spots(spots, holes);
+  if (spots.empty()) return false;
+  std::vector<HoleChoice> ok;
+  if (!rate_hole_choices(stored, spots, holes, ok)) return false;
+  const uint64_t own = dlen + holes * block_;
   // The best choices first; a hole put in the scan's data (a zero byte at a
   // boundary there) lines the header up too but does not decode: the next.
   for (size_t i = 0; i < ok.size() && i < 8; i++) {
-    std::vector<Fragment> with = fragments_of(ok[i]);
+    std::vector<Fragment> with = hole_fragments(frags, spots, ok[i]);
     CheckResult r;
-    if (!checks(with, r)) continue;
-    // The next choice the EXIF pointers rate as well, if it checks complete
-    // too, is told apart only by the runs of zeros: the chosen places' own
-    // (those it does not share) must be at least twice as long, else there
-    // is no telling which file is right.
-    for (size_t j = i + 1; j < ok.size() && j < 8 && ok[j].score == ok[i].score; j++) {
-      CheckResult r2;
-      if (!checks(fragments_of(ok[j]), r2)) continue;
-      uint64_t own_i = 0, own_j = 0;
-      for (size_t k = 0; k < spots.size(); k++) {
-        if (ok[i].count[k] && !ok[j].count[k]) own_i += spots[k].run;
-        if (ok[j].count[k] && !ok[i].count[k]) own_j += spots[k].run;
-      }
-      if (own_i < 2 * own_j) return false;
-      break;
-    }
+    if (!checks_past(with, own, r)) continue;
+    if (ambiguous_choice(frags, spots, ok, i, own)) return false;
     std::vector<Fragment> used = first_bytes(with, r.length);
-    return !used_taken(used, r, dlen + holes * hole) && accept(std::move(used));
+    return !used_taken(used, r, own) && accept(std::move(used));
   }
   return false;
 }
@@ -824,6 +875,39 @@ bool Search::accept(std::vector<Fragment> frags) {
   return true;
 }
 
+// The candidate again from `offset`, up to a little past its break.
+std::vector<uint8_t> candidate_head(SourceBytes& src, uint64_t offset, uint64_t broke_at, const ReassembleOptions& opt) {
+  uint64_t n = std::min<uint64_t>({src.size() - std::min(offset, src.size()), opt.max_size,
+                                   broke_at > offset ? broke_at - offset + (uint64_t(64) << 10) : 0});
+  std::vector<uint8_t> head(static_cast<size_t>(n));
+  head.resize(src.copy(head.data(), offset, head.size()));
+  return head;
+}
+
+// The first fragment's level: the decoder's states the probe recorded, as
+// source offsets.
+Level first_level(const ScanProbe& probe, uint64_t offset) {
+  Level lv;
+  lv.start = offset;
+  lv.broke = offset + probe.broke_at;
+  for (const ScanState& s : probe.states) lv.states.push_back({offset + probe.data_start + s.byte, s});
+  return lv;
+}
+
+// Moves a search's outcome into `out`: the accepted file, or why a stitched
+// one was refused.
+void take_outcome(Search& search, bool ok, Reassembly& out, std::vector<uint8_t>* bytes) {
+  out.ok = ok;
+  out.attempts = search.attempts;
+  if (!ok) {
+    out.refused = std::move(search.refused);
+    return;
+  }
+  out.fragments = std::move(search.result);
+  out.info = std::move(search.info);
+  if (bytes) *bytes = std::move(search.file);
+}
+
 }  // namespace
 
 Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const Claims& claims,
@@ -831,12 +915,8 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
   Reassembly out;
   try {
     SourceBytes src(reader);
-    // The candidate again, up to a little past its break, with the decoder's
-    // state recorded after every MCU.
-    uint64_t n = std::min<uint64_t>({src.size() - std::min(offset, src.size()), opt.max_size,
-                                     broke_at > offset ? broke_at - offset + (uint64_t(64) << 10) : 0});
-    std::vector<uint8_t> head(static_cast<size_t>(n));
-    head.resize(src.copy(head.data(), offset, head.size()));
+    std::vector<uint8_t> head = candidate_head(src, offset, broke_at, opt);
+    // With the decoder's state recorded after every MCU.
     auto probe = std::make_unique<ScanProbe>();
     CheckOptions co;
     co.probe = probe.get();
@@ -844,16 +924,13 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
     // Partial or not (a first fragment may hold less than an MCU row of
     // data), what counts is a sequential scan that broke.
     CheckResult first = check_jpeg(head.data(), head.size(), true, co);
+    const uint64_t broke = std::max(broke_at, offset + first.broke_at);
     {
       // Any kind of JPEG (progressive too: the blocks are read in the order
       // listed, nothing is resumed).
-      Search search(src, *probe, offset, std::max(broke_at, offset + first.broke_at), claims, opt);
-      if (search.indirect_pass(std::max(broke_at, offset + first.broke_at))) {
-        out.ok = true;
-        out.attempts = search.attempts;
-        out.fragments = std::move(search.result);
-        out.info = std::move(search.info);
-        if (bytes) *bytes = std::move(search.file);
+      Search search(src, *probe, offset, broke, claims, opt);
+      if (search.indirect_pass(broke)) {
+        take_outcome(search, true, out, bytes);
         return out;
       }
     }
@@ -863,34 +940,19 @@ Reassembly reassemble(Reader& reader, uint64_t offset, uint64_t broke_at, const 
     if (first.status == Status::complete) return out;
     if (!probe->valid) {
       if (first.header_end != 1) return out;  // broke in a scan that cannot be resumed (progressive)
-      Search search(src, *probe, offset, std::max(broke_at, offset + first.broke_at), claims, opt);
-      out.ok = search.header_pass(head, first.broke_at);
-      out.attempts = search.attempts;
-      if (!out.ok) out.refused = std::move(search.refused);
-      if (out.ok) {
-        out.fragments = std::move(search.result);
-        out.info = std::move(search.info);
-        if (bytes) *bytes = std::move(search.file);
-      }
+      Search search(src, *probe, offset, broke, claims, opt);
+      const bool ok = search.header_pass(head, first.broke_at);
+      take_outcome(search, ok, out, bytes);
       return out;
     }
-    Level lv;
-    lv.start = offset;
-    lv.broke = offset + probe->broke_at;
-    for (const ScanState& s : probe->states) lv.states.push_back({offset + probe->data_start + s.byte, s});
+    Level lv = first_level(*probe, offset);
     std::vector<uint8_t>().swap(head);
     // Two fragments first: the common case, and the one with least room
     // for a chain of wrong guesses that happens to decode.
     Search search(src, *probe, offset, std::max(broke_at, lv.broke), claims, opt);
-    out.ok = search.pass(lv, 2);
-    if (!out.ok && opt.max_fragments > 2) out.ok = search.pass(lv, opt.max_fragments);
-    out.attempts = search.attempts;
-    if (!out.ok) out.refused = std::move(search.refused);
-    if (out.ok) {
-      out.fragments = std::move(search.result);
-        out.info = std::move(search.info);
-      if (bytes) *bytes = std::move(search.file);
-    }
+    bool ok = search.pass(lv, 2);
+    if (!ok && opt.max_fragments > 2) ok = search.pass(lv, opt.max_fragments);
+    take_outcome(search, ok, out, bytes);
   } catch (const Error& e) {
     if (e.errnum() != EIO) throw;
     out = Reassembly{};

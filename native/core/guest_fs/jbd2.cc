@@ -206,6 +206,8 @@ class Journal {
     if (it != nodes_.end() && it->second.broken && it->second.type != kCommit) tainted_.insert(it->second.seq);
   }
 
+  // A block with the jbd2 magic and a known type becomes a node; its
+  // checksum is checked, then its type's fields are read.
   void parse(uint64_t pos, const uint8_t* p) {
     if (be32(p) != kMagic) return;
     const uint32_t type = be32(p + 4);
@@ -214,7 +216,6 @@ class Journal {
     Node& n = nodes_[pos];
     n.type = static_cast<uint8_t>(type);
     n.seq = be32(p + 8);
-    const size_t tail = csum_ ? 4 : 0;
     if (type == kCommit) {
       if (csum_ && !csum_ok(p, 16)) {
         n.broken = true;
@@ -228,20 +229,28 @@ class Journal {
               " fails its checksum");
       return;
     }
-    if (type == kRevoke) {
-      const uint32_t count = be32(p + 12);
-      const uint32_t rec = wide_ ? 8 : 4;
-      if (count < 16 || count > g_.bs - tail) {
-        n.broken = true;
-        problem("the revoke block " + at(pos, n) + " claims " + std::to_string(count) + " bytes of records, more than its block holds");
-        return;
-      }
-      for (uint32_t off = 16; off + rec <= count; off += rec) n.revokes.push_back(wide_ ? be64(p + off) : be32(p + off));
-      n.next = advance(pos, 1);
+    if (type == kRevoke) parse_revoke(pos, p, n);
+    else parse_descriptor(pos, p, n);
+  }
+
+  // A revoke block's records: the filesystem blocks it revokes.
+  void parse_revoke(uint64_t pos, const uint8_t* p, Node& n) {
+    const size_t tail = csum_ ? 4 : 0;
+    const uint32_t count = be32(p + 12);
+    const uint32_t rec = wide_ ? 8 : 4;
+    if (count < 16 || count > g_.bs - tail) {
+      n.broken = true;
+      problem("the revoke block " + at(pos, n) + " claims " + std::to_string(count) + " bytes of records, more than its block holds");
       return;
     }
-    // Descriptor: tags until the one with LAST_TAG; each without SAME_UUID
-    // is followed by the 16-byte UUID.
+    for (uint32_t off = 16; off + rec <= count; off += rec) n.revokes.push_back(wide_ ? be64(p + off) : be32(p + off));
+    n.next = advance(pos, 1);
+  }
+
+  // A descriptor block's tags until the one with LAST_TAG; each without
+  // SAME_UUID is followed by the 16-byte UUID.
+  void parse_descriptor(uint64_t pos, const uint8_t* p, Node& n) {
+    const size_t tail = csum_ ? 4 : 0;
     const size_t size = g_.bs - tail;
     bool last = false;
     for (size_t off = 12; off + tag_bytes_ <= size;) {
@@ -308,7 +317,17 @@ class Journal {
     std::vector<uint64_t> blocks;  // its descriptor and revoke blocks, in order
   };
 
+  // The committed transactions, their copies sorted, revokes applied.
   void transactions() {
+    const std::vector<Txn> found = committed();
+    report_cycles();
+    const std::vector<const Txn*> good = trusted(found);
+    record_copies(good, revoked_by(good));
+  }
+
+  // From each transaction's first block along its links: those that reach
+  // their commit block.
+  std::vector<Txn> committed() {
     std::vector<Txn> found;
     std::unordered_map<uint64_t, bool> visited;
     for (auto& [pos, n] : nodes_) {
@@ -336,7 +355,11 @@ class Journal {
       }
       if (committed) found.push_back(std::move(t));
     }
-    // Blocks that link to each other but that no first block reaches: a cycle.
+    return found;
+  }
+
+  // Blocks that link to each other but that no first block reaches: a cycle.
+  void report_cycles() {
     std::unordered_map<uint64_t, bool> reached;
     for (auto& [pos, n] : nodes_) {
       if (preds_.count(pos)) continue;
@@ -348,8 +371,11 @@ class Journal {
               ") form a cycle; ignored");
       for (uint64_t p = pos; p != UINT64_MAX && !reached.count(p); p = nodes_.at(p).next) reached[p] = true;
     }
-    // A sequence found twice: neither can be trusted. A sequence the
-    // journal has not reached yet is left over from an earlier journal.
+  }
+
+  // A sequence found twice: neither can be trusted. A sequence the
+  // journal has not reached yet is left over from an earlier journal.
+  std::vector<const Txn*> trusted(const std::vector<Txn>& found) {
     std::map<uint32_t, int> seen;
     for (const auto& t : found) ++seen[t.seq];
     std::vector<const Txn*> good;
@@ -366,17 +392,29 @@ class Journal {
         good.push_back(&t);
       }
     }
-    // Revoke records: a block revoked by transaction R is not to be replayed
-    // from any transaction up to R (the kernel's jbd2_journal_test_revoke).
-    std::unordered_map<uint64_t, int64_t> revoked_by;
+    return good;
+  }
+
+  // Revoke records: a block revoked by transaction R is not to be replayed
+  // from any transaction up to R (the kernel's jbd2_journal_test_revoke).
+  // Block -> key of the newest transaction revoking it.
+  std::unordered_map<uint64_t, int64_t> revoked_by(const std::vector<const Txn*>& good) const {
+    std::unordered_map<uint64_t, int64_t> revoked;
     for (const Txn* t : good) {
       for (uint64_t p : t->blocks) {
         for (uint64_t b : nodes_.at(p).revokes) {
-          auto [it, fresh] = revoked_by.emplace(b, key(t->seq));
+          auto [it, fresh] = revoked.emplace(b, key(t->seq));
           if (!fresh) it->second = std::max(it->second, key(t->seq));
         }
       }
     }
+    return revoked;
+  }
+
+  // Every copy the good transactions logged, into the history's copies or
+  // (revoked by the same or a later transaction) its revoked copies; then
+  // both sorted by block, newest first.
+  void record_copies(const std::vector<const Txn*>& good, const std::unordered_map<uint64_t, int64_t>& revoked) {
     for (const Txn* t : good) {
       const int64_t k = key(t->seq);
       if (h_.transactions == 0 || k < key(h_.oldest_sequence)) h_.oldest_sequence = t->seq;
@@ -387,8 +425,8 @@ class Journal {
         for (size_t i = 0; i < n.tags.size(); ++i) {
           const uint64_t at = advance(p, 1 + i);
           JournalCopy c{n.tags[i].block, t->seq, g_.offset + phys(at) * g_.bs, n.tags[i].escaped};
-          auto r = revoked_by.find(c.fs_block);
-          if (r != revoked_by.end() && r->second >= k) {
+          auto r = revoked.find(c.fs_block);
+          if (r != revoked.end() && r->second >= k) {
             ++h_.revoked;
             h_.revoked_copies.push_back(c);
           } else {
