@@ -24,20 +24,18 @@
 //    slack survive on kernels before 5.14), deleted directories' blocks,
 //    and every journal copy that parses as a directory block
 //    (ext_dirents.h); joined to the inodes, newest source first, with the
-//    parent a directory we know (a deleted directory's own ".." wins).
+//    parent a directory we know (a deleted directory's own ".." wins),
+//    and rebuilt into paths (ext_paths.h).
 //    A reused number names the earlier incarnation in copies older than the
 //    live one's first copy (its birth), the live one from then on.
 //
 // Bounded: one pass over the inode tables and bitmaps, each journal copy
-// read at most twice, directory blocks read at most once per source, name
-// references per inode capped, parent chains cut at loops and at
-// kMaxDepth levels.
+// read at most twice, directory blocks read at most once per source (and
+// ext_paths.h's bounds on names and paths).
 #include <algorithm>
 #include <map>
 #include <set>
-#include <tuple>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "core/base/error.h"
 #include "core/guest_fs/bytes.h"
@@ -46,6 +44,7 @@
 #include "core/guest_fs/ext_block_map.h"
 #include "core/guest_fs/ext_dirents.h"
 #include "core/guest_fs/ext_inode_copy.h"
+#include "core/guest_fs/ext_paths.h"
 #include "core/guest_fs/jbd2.h"
 #include "core/guest_fs/volume_files.h"
 
@@ -53,26 +52,14 @@ namespace blocksmith::fs {
 namespace {
 
 constexpr size_t kMaxProblems = 100;
-constexpr size_t kMaxRefsPerInode = 32;
 // Journal copies of one block looked at: the newest this many (a hostile
 // log may name one block in every tag).
 constexpr size_t kMaxCopiesPerItableBlock = 512, kMaxCopiesPerTreeBlock = 64;
-constexpr int kMaxDepth = 4096;
 constexpr uint64_t kDiskRank = UINT64_MAX;  // what the disk says is newer than any journal copy
-constexpr uint32_t kRootIno = 2;
+constexpr uint32_t kRootIno = ExtPaths::kRootIno;
 
-// A file or directory: its inode number, with kEarlier set for the earlier
-// incarnation of a number a live inode holds now.
-using Node = uint64_t;
-constexpr Node kEarlier = uint64_t(1) << 32;
-constexpr uint32_t ino_of(Node n) { return static_cast<uint32_t>(n); }
-
-// A name for an inode: the directory that held it, and how new the source is.
-struct NameRef {
-  Node parent = 0;
-  std::string name;
-  uint64_t rank = 0;
-};
+// A file or directory (ext_paths.h).
+using Node = ExtNode;
 
 // A free inode whose copy still describes a file or directory.
 struct Candidate {
@@ -138,14 +125,11 @@ class ExtDeleted {
     bool live;
   };
   std::unordered_map<uint32_t, Birth> birth_;
-  // Live directories: inode -> (parent, name); paths are built on demand
-  // (a hostile tree's paths could not all be held), cached in paths_.
-  std::unordered_map<uint32_t, std::pair<uint32_t, std::string>> live_dirs_;
-  std::unordered_map<Node, std::pair<std::string, bool>> paths_;  // directory -> (path, deleted on the way)
+  // Names: the live directories, the names directory blocks give the
+  // candidates, the paths built from them.
+  ExtPaths names_;
   std::unordered_map<uint64_t, uint32_t> owner_;        // live directory block -> directory inode
   std::unordered_map<uint64_t, Node> deleted_owner_;    // deleted directory block -> directory
-  std::unordered_map<Node, std::vector<NameRef>> refs_;
-  std::unordered_map<Node, std::pair<Node, uint64_t>> dotdot_;  // directory -> (parent, rank)
   uint64_t dir_blocks_read_ = 0;
   size_t problems_dropped_ = 0;
 
@@ -299,6 +283,7 @@ class ExtDeleted {
   void add_candidate(Candidate&& cand) {
     cand.f = inode_fields(cand.raw.data(), *g_);
     cand_index_[cand.node] = cands_.size();
+    names_.add_deleted(cand.node, cand.f.directory);
     cands_.push_back(std::move(cand));
   }
 
@@ -498,35 +483,16 @@ class ExtDeleted {
     return (rank < b->second.rank || (earlier && b->second.live)) ? (ino | kEarlier) : ino;
   }
 
-  void add_ref(Node node, Node parent, const std::string& name, uint64_t rank) {
-    if (cand_index_.find(node) == cand_index_.end() || node == parent) return;
-    auto& v = refs_[node];
-    for (auto& r : v) {
-      if (r.parent == parent && r.name == name) {
-        r.rank = std::max(r.rank, rank);
-        return;
-      }
-    }
-    if (v.size() >= kMaxRefsPerInode) {
-      auto oldest = std::min_element(v.begin(), v.end(), [](const NameRef& a, const NameRef& b) { return a.rank < b.rank; });
-      if (oldest->rank >= rank) return;
-      *oldest = {parent, name, rank};
-      return;
-    }
-    v.push_back({parent, name, rank});
-  }
-
   // The names in directory block `d` of directory `dir` (0: unknown) from
   // a source of rank `rank` (`earlier`: see node_of).
   void add_block_names(const DirBlock& d, Node dir, uint64_t rank, bool earlier) {
     if (d.self != 0) {
       dir = node_of(d.self, rank, earlier);
       if (d.parent != 0) {
-        auto& dd = dotdot_[dir];
-        if (dd.first == 0 || rank >= dd.second) dd = {node_of(d.parent, rank, earlier), rank};
+        names_.add_dotdot(dir, node_of(d.parent, rank, earlier), rank);
       }
     }
-    for (const auto& e : d.entries) add_ref(node_of(e.inode, rank, earlier || e.deleted), dir, e.name, rank);
+    for (const auto& e : d.entries) names_.add_name(node_of(e.inode, rank, earlier || e.deleted), dir, e.name, rank);
   }
 
   // The blocks of a directory inode (through the disk), logical order.
@@ -550,7 +516,7 @@ class ExtDeleted {
   // live counts.
   void walk_live_tree() {
     std::vector<uint32_t> queue{kRootIno};
-    live_dirs_[kRootIno] = {0, ""};
+    names_.add_live_dir(kRootIno, 0, "");
     for (size_t qi = 0; qi < queue.size(); ++qi) {
       const uint32_t dir = queue[qi];
       const auto raw = disk_inode(dir);
@@ -573,18 +539,18 @@ class ExtDeleted {
         }
         for (const auto& e : d.entries) {
           if (e.deleted) {
-            add_ref(node_of(e.inode, kDiskRank, true), dir, e.name, kDiskRank);
+            names_.add_name(node_of(e.inode, kDiskRank, true), dir, e.name, kDiskRank);
             continue;
           }
           if (inode_is_free(e.inode)) {  // a live entry to a free inode: a name, not a live file
-            add_ref(e.inode, dir, e.name, kDiskRank);
+            names_.add_name(e.inode, dir, e.name, kDiskRank);
             continue;
           }
           bool is_dir = e.file_type == 2;
           if (!filetype()) is_dir = inode_fields(disk_inode(e.inode).data(), *g_).directory;
           if (!is_dir) {
             ++v_.live_files;
-          } else if (live_dirs_.emplace(e.inode, std::make_pair(dir, e.name)).second) {
+          } else if (names_.add_live_dir(e.inode, dir, e.name)) {
             ++v_.live_directories;
             queue.push_back(e.inode);
           }
@@ -647,77 +613,6 @@ class ExtDeleted {
       if (!d.valid || d.index) continue;
       add_block_names(d, owner_at(jc.fs_block, seq_rank(jc.sequence)), seq_rank(jc.sequence), false);
     }
-  }
-
-  bool known_dir(Node n) const {
-    if (n < kEarlier && live_dirs_.count(ino_of(n))) return true;
-    auto it = cand_index_.find(n);
-    return it != cand_index_.end() && cands_[it->second].f.directory;
-  }
-
-  // The best name of a candidate: a parent we know as a directory first,
-  // for a directory the parent its own ".." names, then the newest.
-  const NameRef* best_ref(Node n) const {
-    auto it = refs_.find(n);
-    if (it == refs_.end() || it->second.empty()) return nullptr;
-    auto dd = dotdot_.find(n);
-    const NameRef* best = nullptr;
-    auto score = [&](const NameRef& r) {
-      int s = 0;
-      if (r.parent != 0 && known_dir(r.parent)) s += 2;
-      if (dd != dotdot_.end() && dd->second.first == r.parent) s += 1;
-      return s;
-    };
-    for (const auto& r : it->second) {
-      if (!best || score(r) > score(*best) || (score(r) == score(*best) && r.rank > best->rank)) best = &r;
-    }
-    return best;
-  }
-
-  // Path of directory `dir` ("" for the root), and whether it or a parent
-  // of it is deleted; "lost+found/#N" when it cannot be named.
-  // Paths longer than this (PATH_MAX) are not rebuilt: lost+found/#N.
-  static constexpr size_t kMaxPath = 4096;
-
-  std::string dir_path(Node dir, bool& deleted, std::unordered_set<Node>& visiting, int depth) {
-    if (dir == kRootIno) return "";
-    if (dir == 0) return "lost+found";  // a name from a journal copy of a block no directory owns now
-    auto cached = paths_.find(dir);
-    if (cached != paths_.end()) {
-      deleted = deleted || cached->second.second;
-      return cached->second.first;
-    }
-    const std::string lost = "lost+found/#" + std::to_string(ino_of(dir));
-    Node parent = 0;
-    std::string name;
-    bool here_deleted = false;
-    auto live = dir < kEarlier ? live_dirs_.find(ino_of(dir)) : live_dirs_.end();
-    if (live != live_dirs_.end()) {
-      std::tie(parent, name) = live->second;
-    } else {
-      auto ci = cand_index_.find(dir);
-      if (ci == cand_index_.end() || !cands_[ci->second].f.directory) return lost;
-      here_deleted = true;
-      const NameRef* r = best_ref(dir);
-      if (!r) {
-        deleted = true;
-        return lost;
-      }
-      parent = r->parent;
-      name = r->name;
-    }
-    if (depth >= kMaxDepth || !visiting.insert(dir).second) {
-      deleted = deleted || here_deleted;
-      return lost;
-    }
-    bool above_deleted = false;
-    const std::string up = dir_path(parent, above_deleted, visiting, depth + 1);
-    visiting.erase(dir);
-    std::string path = up.empty() ? name : up + "/" + name;
-    if (path.size() > kMaxPath) path = lost;
-    paths_[dir] = {path, here_deleted || above_deleted};
-    deleted = deleted || here_deleted || above_deleted;
-    return path;
   }
 
   // The candidate's blocks as source byte ranges (file order), its holes
@@ -815,15 +710,7 @@ class ExtDeleted {
       f.found_in = c.journal ? "journal transaction " + std::to_string(c.sequence) : "the inode table";
       if (c.reused) f.found_in += c.number_live ? " (the inode is a new file's now)" : " (the inode held another file since)";
       f.rule = c.guessed ? Recovery::indirect_guess : (c.f.flags & kExtentsFl) ? Recovery::extent_tree : Recovery::block_map;
-      if (const NameRef* r = best_ref(c.node)) {
-        bool deleted = false;
-        std::unordered_set<Node> visiting{c.node};
-        const std::string parent = dir_path(r->parent, deleted, visiting, 0);
-        f.path = parent.empty() ? r->name : parent + "/" + r->name;
-        f.parent_deleted = deleted;
-      } else {
-        f.path = "lost+found/#" + std::to_string(c.ino);
-      }
+      f.path = names_.path(c.node, f.parent_deleted);
       if (c.f.directory) {
         f.size = 0;
       } else if (c.verdict == CopyVerdict::empty) {
