@@ -73,7 +73,7 @@
         "native/core/operations/carve.cc",
         "native/core/guest_fs/volumes.cc",
         "native/core/guest_fs/ext_dirents.cc", "native/core/guest_fs/ext_inode_copy.cc", "native/core/guest_fs/ext_deleted.cc",
-        "native/core/guest_fs/ext_paths.cc",
+        "native/core/guest_fs/ext_paths.cc", "native/core/guest_fs/ext_file_plan.cc",
         "native/core/operations/undelete.cc",
         "native/core/operations/undelete_reassemble.cc"
       ], "include_dirs": ["native"

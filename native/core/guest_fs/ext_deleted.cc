@@ -19,7 +19,8 @@
 //    i_generation or creation time) are its earlier incarnation: a deleted
 //    file or directory whose number the kernel handed to a new one (ext4
 //    reuses the lowest free inode: the files written after an `rm -r` take
-//    the numbers of the tree's directories and files).
+//    the numbers of the tree's directories and files). The map becomes the
+//    file's byte ranges (ext_file_plan.h).
 // 5. Names: every live directory's blocks (deleted entries in rec_len
 //    slack survive on kernels before 5.14), deleted directories' blocks,
 //    and every journal copy that parses as a directory block
@@ -43,6 +44,7 @@
 #include "core/guest_fs/ext.h"
 #include "core/guest_fs/ext_block_map.h"
 #include "core/guest_fs/ext_dirents.h"
+#include "core/guest_fs/ext_file_plan.h"
 #include "core/guest_fs/ext_inode_copy.h"
 #include "core/guest_fs/ext_paths.h"
 #include "core/guest_fs/jbd2.h"
@@ -170,16 +172,6 @@ class ExtDeleted {
     const uint64_t at = offset_ + block * g_->bs;
     const ByteRange* f = v_.free.next(at);
     return !(f && f->begin <= at && at + g_->bs <= f->end);
-  }
-
-  // Bytes of [begin, end) (source offsets) that no free range covers.
-  uint64_t bytes_in_use(uint64_t begin, uint64_t end) const {
-    uint64_t used = end - begin, pos = begin;
-    for (const ByteRange* f = v_.free.next(pos); f && f->begin < end; f = v_.free.next(pos)) {
-      used -= std::min(end, f->end) - std::max(begin, f->begin);
-      pos = f->end;
-    }
-    return used;
   }
 
   // Where inode `ino` lies: its inode-table block and the offset in it.
@@ -428,21 +420,6 @@ class ExtDeleted {
     };
   }
 
-  // ext3's allocator put each indirect block right before the data it
-  // maps: how many tree blocks precede logical block `l` on disk.
-  uint64_t tree_blocks_before(uint64_t l) const {
-    const uint64_t ppb = g_->bs / 4, ppb2 = ppb * ppb;
-    if (l == 12) return 1;
-    if (l < 12 + ppb) return 0;
-    uint64_t d = l - 12 - ppb;
-    if (d == 0) return 2;
-    if (d < ppb2) return d % ppb == 0 ? 1 : 0;
-    d -= ppb2;
-    if (d == 0) return 3;
-    if (d % ppb2 == 0) return 2;
-    return d % ppb == 0 ? 1 : 0;
-  }
-
   void map_candidate(Candidate& c) {
     if (c.verdict != CopyVerdict::file) return;
     const uint64_t nblocks = c.f.size / g_->bs + (c.f.size % g_->bs ? 1 : 0);
@@ -452,25 +429,8 @@ class ExtDeleted {
       if (block_in_use(b)) c.tree_bytes_in_use += g_->bs;
     }
     if (c.map.problem.empty() || (c.f.flags & kExtentsFl) || c.f.directory) return;
-    // ext3: the map ends at an indirect block that is gone. The data is
-    // taken to resume right after it, as ext3 laid it out.
-    const uint64_t known = c.map.known_blocks;
-    if (known == 0 || known >= nblocks || c.map.runs.empty()) return;
-    const BlockRun& last = c.map.runs.back();
-    if (last.logical + last.count != known || last.uninitialized) return;
-    std::vector<BlockRun> guessed;
-    uint64_t cur = last.physical + last.count - 1;
-    for (uint64_t l = known; l < nblocks; ++l) {
-      cur += 1 + tree_blocks_before(l);
-      if (cur >= g_->blocks_count) return;  // runs off the filesystem: no guess
-      if (!guessed.empty() && guessed.back().physical + guessed.back().count == cur) {
-        ++guessed.back().count;
-      } else {
-        guessed.push_back({l, cur, 1, false});
-      }
-    }
-    c.map.runs.insert(c.map.runs.end(), guessed.begin(), guessed.end());
-    c.guessed = true;
+    // ext3: the map ends at an indirect block that is gone (ext_file_plan.h).
+    if (guess_indirect_runs(c.map, nblocks, g_->bs, g_->blocks_count)) c.guessed = true;
   }
 
   // Which incarnation number `ino` names in a source of rank `rank`: the
@@ -615,91 +575,6 @@ class ExtDeleted {
     }
   }
 
-  // The candidate's blocks as source byte ranges (file order), its holes
-  // as file offsets, and what is overwritten now.
-  void plan(const Candidate& c, DeletedFile& f) {
-    const uint32_t bs = g_->bs;
-    const uint64_t size = c.f.size;
-    const uint64_t nblocks = size / bs + (size % bs ? 1 : 0);
-    bool gaps = false;
-    uint64_t covered = 0, next_offset = 0;
-    for (const auto& run : c.map.runs) {
-      if (run.logical >= nblocks) break;
-      const uint64_t count = std::min(run.count, nblocks - run.logical);
-      if (run.uninitialized) {
-        gaps = true;
-        continue;
-      }
-      const uint64_t file_off = run.logical * bs;
-      const uint64_t len = std::min<uint64_t>(count * bs, size - file_off);
-      if (file_off != next_offset) gaps = true;
-      const uint64_t begin = offset_ + run.physical * bs;
-      if (!f.extents.empty() && f.extents.back().end == begin && f.file_offsets.back() + (f.extents.back().end - f.extents.back().begin) == file_off) {
-        f.extents.back().end = begin + len;
-      } else {
-        f.extents.push_back({begin, begin + len});
-        f.file_offsets.push_back(file_off);
-      }
-      f.overwritten_bytes += bytes_in_use(begin, begin + len);
-      covered += len;
-      next_offset = file_off + len;
-    }
-    if (next_offset != size) gaps = true;
-    if (!gaps) f.file_offsets.clear();
-    if (!f.extents.empty()) f.first_cluster = (f.extents.front().begin - offset_) / bs;
-    f.overwritten_bytes += c.tree_bytes_in_use;
-    // A live file owns some of its blocks, or a tree block its map needs
-    // (which then holds that file's bytes, not this map): overwritten,
-    // whether or not the rest of the map could be read. Else a tree block
-    // that is gone makes this file unreadable, not the volume inconsistent:
-    // no entry in `problems`.
-    if (f.overwritten_bytes > 0) {
-      f.status = DeletedStatus::overwritten;
-    } else if ((!c.map.problem.empty() && !c.guessed) || covered == 0) {
-      f.status = DeletedStatus::unreadable;
-    }
-  }
-
-  // Two deleted files whose copies claim the same block: the block held
-  // the newer one's bytes last, so for the older one they are overwritten
-  // (an inode deleted long ago whose blocks another, later deleted file
-  // took: its content must not be presented as recovered).
-  void claimed_by_newer(const std::vector<uint64_t>& ranks) {
-    struct Claim {
-      uint64_t begin, end;
-      size_t file;
-    };
-    std::vector<Claim> claims;
-    for (size_t i = 0; i < v_.deleted.size(); ++i) {
-      // Whole blocks: a file's last block is its own past its size too.
-      for (const auto& e : v_.deleted[i].extents) {
-        claims.push_back({e.begin, e.end + (g_->bs - (e.end - offset_) % g_->bs) % g_->bs, i});
-      }
-    }
-    std::sort(claims.begin(), claims.end(), [](const Claim& a, const Claim& b) { return a.begin < b.begin; });
-    std::vector<uint64_t> lost(v_.deleted.size(), 0);
-    uint64_t budget = uint64_t(1) << 24;  // pairs compared: hostile copies may all claim one range
-    for (size_t i = 0; i < claims.size(); ++i) {
-      for (size_t k = i + 1; k < claims.size() && claims[k].begin < claims[i].end; ++k) {
-        if (budget-- == 0) {
-          problem("too many deleted files claim the same blocks: not all overlaps were checked");
-          goto done;
-        }
-        const Claim &a = claims[i], &b = claims[k];
-        if (a.file == b.file || ranks[a.file] == ranks[b.file]) continue;
-        const uint64_t overlap = std::min(a.end, b.end) - b.begin;
-        lost[ranks[a.file] < ranks[b.file] ? a.file : b.file] += overlap;
-      }
-    }
-  done:
-    for (size_t i = 0; i < v_.deleted.size(); ++i) {
-      DeletedFile& f = v_.deleted[i];
-      if (lost[i] == 0) continue;
-      f.overwritten_bytes = std::min(f.size, f.overwritten_bytes + lost[i]);  // its own last block counts to its size
-      if (f.status == DeletedStatus::recoverable) f.status = DeletedStatus::overwritten;
-    }
-  }
-
   void emit() {
     std::vector<uint64_t> ranks;
     for (const auto& c : cands_) {
@@ -717,12 +592,16 @@ class ExtDeleted {
         f.status = DeletedStatus::empty;
       } else {
         f.size = c.f.size;
-        plan(c, f);
+        plan_ext_file(c.map, c.guessed, c.f.size, c.tree_bytes_in_use, g_->bs, offset_, v_.free, f);
       }
       v_.deleted.push_back(std::move(f));
       ranks.push_back(c.journal ? seq_rank(c.sequence) : kDiskRank);
     }
-    claimed_by_newer(ranks);
+    // An inode deleted long ago whose blocks another, later deleted file
+    // took: its content must not be presented as recovered.
+    if (!mark_claimed_by_newer(v_.deleted, ranks, g_->bs, offset_)) {
+      problem("too many deleted files claim the same blocks: not all overlaps were checked");
+    }
     std::sort(v_.deleted.begin(), v_.deleted.end(), [](const DeletedFile& a, const DeletedFile& b) {
       return a.path != b.path ? a.path < b.path : a.inode < b.inode;
     });
