@@ -41,7 +41,7 @@ const opts = parseArgs(
     only: { type: 'string', default: 'ext4,ext3' },
     cli: { type: 'string', default: join(ROOT, 'dist', 'cli', 'bin', 'blocksmith.js') },
     tools: { type: 'string', default: TOOL_NAMES.join(',') },
-    runs: { type: 'number', default: 1 },
+    runs: { type: 'number', default: 3 },
     timeoutS: { type: 'number', default: 600 },
     work: { type: 'string', default: '/var/tmp/blocksmith-ext-undelete' },
     jpegs: { type: 'string', default: '/tmp/carve-corpus/src/jpeg' },
@@ -314,8 +314,25 @@ function score(tool, out, truth) {
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     good = new Set((report.files ?? []).filter((f) => (f.status === 'recovered' || f.status === 'reassembled') && f.writtenAs).map((f) => f.writtenAs));
     reportSummary = Object.fromEntries(['recovered', 'reassembled', 'partial', 'overwritten', 'empty', 'unreadable'].map((k) => [k, report[k]]));
+    // What it said of the deleted files whose blocks the truth knows (joined by inode number).
+    const byInode = new Map(truth.deleted.map((f) => [f.inode, f]));
+    const said = { overwrittenAndTrulyNotIntact: 0, overwrittenButIntact: 0, recoveredButNotIntact: 0, deletedFilesNotListed: 0 };
+    const listed = new Set();
+    for (const r of report.files ?? []) {
+      const f = byInode.get(r.inode);
+      if (!f || r.directory) continue;
+      listed.add(f.path);
+      if (r.status === 'overwritten' || r.status === 'partial') said[f.status === 'intact' ? 'overwrittenButIntact' : 'overwrittenAndTrulyNotIntact']++;
+      if ((r.status === 'recovered' || r.status === 'reassembled') && f.status !== 'intact') said.recoveredButNotIntact++;
+    }
+    said.deletedFilesNotListed = truth.deleted.length - listed.size;
+    reportSummary.byInode = said;
   }
-  const exact = new Set(), atPath = new Set(), withMtime = new Set(), atPathWithMtime = new Set();
+  // A deleted file's base name stands for it where no other deleted file has that name (extundelete and ext4magic
+  // write some files under their name without the directories above it).
+  const byBaseName = new Map();
+  for (const f of truth.deleted) byBaseName.set(basename(f.path), byBaseName.has(basename(f.path)) ? null : f);
+  const exact = new Set(), named = new Set(), atPath = new Set(), withMtime = new Set(), atPathWithMtime = new Set();
   let wrongUnderName = 0, unmatchedPresentedGood = 0, liveWritten = 0, unmatched = 0, outputs = 0, bytes = 0;
   for (const p of filesUnder(out)) {
     const rel = relative(out, p);
@@ -325,11 +342,13 @@ function score(tool, out, truth) {
     bytes += st.size;
     const h = sha256File(p);
     const claimed = t.claims ? t.claims(rel) : null;
+    const namedAs = claimed === null ? null : (deletedByPath.get(claimed) ?? byBaseName.get(basename(claimed)) ?? null);
     const presentedGood = good ? good.has(rel) : true;
     const f = deletedBySha.get(h);
     if (f) {
       exact.add(f.path);
       const mtimeOk = Math.floor(st.mtimeMs / 1000) === f.mtime;
+      if (namedAs === f) named.add(f.path);
       if (claimed === f.path) atPath.add(f.path);
       if (mtimeOk) withMtime.add(f.path);
       if (claimed === f.path && mtimeOk) atPathWithMtime.add(f.path);
@@ -339,12 +358,12 @@ function score(tool, out, truth) {
       unmatched++;
       if (presentedGood) unmatchedPresentedGood++;
     }
-    const named = claimed !== null && deletedByPath.get(claimed);
-    if (named && named.sha256 !== h && presentedGood) wrongUnderName++;
+    if (namedAs && namedAs.sha256 !== h && presentedGood) wrongUnderName++;
   }
   const isJpeg = (path) => deletedByPath.get(path).kind === 'jpeg';
   return {
     deletedExact: exact.size,
+    exactWithName: named.size,
     exactAtPath: atPath.size,
     exactWithMtime: withMtime.size,
     exactAtPathWithMtime: atPathWithMtime.size,
@@ -482,10 +501,10 @@ for (const fs of filesystems) {
 
 const table = [];
 for (const [fs, r] of Object.entries(results)) {
-  table.push(`| ${fs} ${opts.sizeGib} GiB (${r.image.deleted} deleted, ${r.image.intact} intact) | exact | at path | mtime | path+mtime | JPEGs | wrong as good | live written | time |`, '|---|---|---|---|---|---|---|---|---|');
+  table.push(`| ${fs} ${opts.sizeGib} GiB (${r.image.deleted} deleted, ${r.image.intact} intact) | exact | name | path | mtime | path+mtime | JPEGs | wrong as good | live written | time |`, '|---|---|---|---|---|---|---|---|---|---|');
   for (const [tool, v] of Object.entries(r.tools)) {
-    if (v.skipped) table.push(`| ${tool} | skipped: ${v.skipped} |||||||`);
-    else table.push(`| ${tool}${v.exit !== 0 ? ` (exit ${v.exit ?? v.signal})` : ''} | ${v.deletedExact} | ${v.exactAtPath} | ${v.exactWithMtime} | ${v.exactAtPathWithMtime} | ${v.jpegExact} | ${v.wrongUnderDeletedName} | ${v.liveWritten} | ${v.seconds} s |`);
+    if (v.skipped) table.push(`| ${tool} | skipped: ${v.skipped} ||||||||`);
+    else table.push(`| ${tool}${v.exit !== 0 ? ` (exit ${v.exit ?? v.signal})` : ''} | ${v.deletedExact} | ${v.exactWithName} | ${v.exactAtPath} | ${v.exactWithMtime} | ${v.exactAtPathWithMtime} | ${v.jpegExact} | ${v.wrongUnderDeletedName} | ${v.liveWritten} | ${v.seconds} s |`);
   }
   table.push('');
 }

@@ -2,7 +2,7 @@
 // hashing, walking a tool's output, timing a tool, and unique JPEG copies.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
@@ -60,4 +60,17 @@ export function jpegWithComment(src, text) {
   const com = Buffer.concat([Buffer.from([0xff, 0xfe, (body.length + 2) >> 8, (body.length + 2) & 0xff]), body]);
   const app = src[2] === 0xff && src[3] >= 0xe0 && src[3] <= 0xef ? 4 + src.readUInt16BE(4) : 2;
   return Buffer.concat([src.subarray(0, app), com, src.subarray(app)]);
+}
+
+/** sha256 of a file read in 8 MiB pieces (tools may write outputs of gigabytes). */
+export function sha256File(path) {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
+  const fd = openSync(path, 'r');
+  try {
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
 }
