@@ -120,13 +120,13 @@ function plan() {
   // BitTorrent client writes piece by piece, out of order, into a sparse file: the allocator leaves room for the
   // pieces not yet written, so the deleted files under that stretch are partly overwritten.
   const later = [];
-  for (let k = 0; k < 6; k++) later.push(file(`home/alice/Downloads/update-${k}.bin`, 'binary', { size: logUniform(64 * 1024, 3 * 1024 * 1024) }));
-  const pieces = Array.from({ length: 192 }, (_, k) => k).filter(() => rnd() < 0.3);
+  for (let k = 0; k < 5; k++) later.push(file(`home/alice/projects/trip-2020/clip-${k}.bin`, 'binary', { size: logUniform(64 * 1024, 2 * 1024 * 1024) }));
+  const pieces = Array.from({ length: 128 }, (_, k) => k).filter(() => rnd() < 0.25);
   for (let k = pieces.length - 1; k > 0; k--) {
     const j = Math.floor(rnd() * (k + 1));
     [pieces[k], pieces[j]] = [pieces[j], pieces[k]];
   }
-  later.push(file('home/alice/Downloads/debian-13-amd64.iso.part', 'sparse', { size: 192 * PIECE, pieces }));
+  later.push(file('home/alice/projects/trip-2020/drone-footage.mp4.part', 'sparse', { size: 128 * PIECE, pieces }));
   return { live, deleted, later };
 }
 
