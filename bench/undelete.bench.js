@@ -21,10 +21,10 @@
 // segment naming it. Images and outputs are not kept: images in bench/work,
 // outputs in /dev/shm (another filesystem than the card's).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { aptInstall, haveCommand, machineInfo, parseArgs, provenance, ROOT, round, WORK_DIR, writeResult } from './lib.js';
+import { dropCaches, filesUnder, isToolBookkeeping, jpegWithComment, sha256 as sha, timeOf } from './recovery-lib.js';
 
 const usage =
   'node bench/undelete.bench.js [--cards fat32,exfat] [--size 4G] [--exfat-size 2G] [--live N] [--deleted N] [--tools list] [--jpegs DIR] [--out NAME] [--keep]';
@@ -53,7 +53,6 @@ if (!existsSync(opts.jpegs)) {
   execFileSync('bash', [join(ROOT, '..', 'shared', 'carve', 'make-corpus.sh'), '/tmp/carve-corpus', '--only=raw-mix'], { stdio: 'inherit' });
 }
 
-const sha = (buf) => createHash('sha256').update(buf).digest('hex');
 const run = (cmd, args, o = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], ...o });
 const workDir = join(WORK_DIR, 'undelete');
 const outRoot = '/dev/shm/blocksmith-undelete-bench';
@@ -62,17 +61,9 @@ const blocksmith = join(ROOT, 'dist', 'cli', 'bin', 'blocksmith.js');
 // ---------------------------------------------------------------- the photos
 
 const sources = readdirSync(opts.jpegs).filter((n) => n.endsWith('.jpg')).sort().map((n) => readFileSync(join(opts.jpegs, n)));
-/**
- * Photo number i: a source JPEG with a COM segment naming it (so every copy is
- * unique), put after its first APPn segment so that the file still starts the
- * way cameras write it (FF D8 FF E0/E1: what header-matching carvers look for).
- */
+/** Photo number i: a source JPEG with a COM segment naming it (so every copy is unique). */
 function photo(i) {
-  const src = sources[i % sources.length];
-  const text = Buffer.from(`blocksmith undelete bench photo ${i}`);
-  const com = Buffer.concat([Buffer.from([0xff, 0xfe, (text.length + 2) >> 8, (text.length + 2) & 0xff]), text]);
-  const app = src[2] === 0xff && src[3] >= 0xe0 && src[3] <= 0xef ? 4 + src.readUInt16BE(4) : 2;
-  return Buffer.concat([src.subarray(0, app), com, src.subarray(app)]);
+  return jpegWithComment(sources[i % sources.length], `blocksmith undelete bench photo ${i}`);
 }
 
 /**
@@ -173,11 +164,6 @@ function buildExfat(image, size, history) {
 
 // ---------------------------------------------------------------- the tools
 
-const timeOf = (argv, env) => {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, ...env } });
-  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, status: r.status, stderr: (r.stderr || '').trim().split('\n').slice(-3).join(' | ') };
-};
 const carveHasScope = () => spawnSync(process.execPath, [blocksmith, 'carve', '--help'], { encoding: 'utf8' }).stdout.includes('--scope');
 
 const TOOLS = {
@@ -196,13 +182,6 @@ const TOOLS = {
   foremost: { what: 'foremost -Q -t jpg -i IMG -o OUT', argv: (img, out) => ['foremost', '-Q', '-t', 'jpg', '-i', img, '-o', out] },
 };
 
-function filesUnder(dir) {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => join(e.parentPath ?? e.path, e.name));
-}
-
 /** Scores one tool's output against the card's history. */
 function score(tool, out, history) {
   const deletedBySha = new Map(history.deleted.map((f) => [sha(photo(f.i)), f]));
@@ -219,7 +198,7 @@ function score(tool, out, history) {
   }
   for (const p of filesUnder(out)) {
     const rel = relative(out, p);
-    if (rel === 'report.json' || rel === 'index.html' || rel.endsWith('report.xml') || rel.endsWith('audit.txt') || rel.endsWith('.log') || rel.startsWith('thumbnails')) continue;
+    if (isToolBookkeeping(rel)) continue;
     const st = statSync(p);
     outputs++;
     bytes += st.size;
@@ -281,8 +260,7 @@ for (const card of opts.cards.split(',')) {
     const out = join(outRoot, `${card}-${tool}`);
     rmSync(out, { recursive: true, force: true });
     if (!tool.startsWith('blocksmith') && !tool.startsWith('carve')) mkdirSync(out, { recursive: true });
-    run('sync', []);
-    run('sh', ['-c', 'echo 3 > /proc/sys/vm/drop_caches']);
+    dropCaches();
     const r = timeOf(t.argv(image, out));
     perTool[tool] = { what: t.what, exit: r.status, seconds: round(r.seconds, 2), ...(r.status ? { stderr: r.stderr } : {}), ...score(tool, out, history) };
     console.error(`${card} ${tool}: ${JSON.stringify(perTool[tool])}`);
