@@ -600,6 +600,34 @@ TEST("ext hostile: a kernel-made ext4 whose journal log is corrupted at random: 
   }
 }
 
+TEST("ext4 whose journal has a damaged descriptor block: what the journal reader skipped is in the volume's problems, one line each") {
+  ExtVolume e("mkfs.ext4 -b 1024");
+  write_and_delete(e);
+  e.unmount();
+  std::vector<uint8_t> image = slurp(e.img);
+  const uint64_t jstart = std::stoull(out_of("debugfs -R 'bmap <8> 0' " + q(e.img) + " 2>/dev/null")) * 1024;
+  // The first descriptor block of the log (big-endian magic, block type 1):
+  // one byte of its first tag changed, so its checksum no longer matches.
+  uint64_t at = 0;
+  for (uint64_t b = jstart + 1024; b + 1024 <= image.size() && b < jstart + 1024 * 1024; b += 1024) {
+    const uint8_t* p = image.data() + b;
+    if (p[0] == 0xC0 && p[1] == 0x3B && p[2] == 0x39 && p[3] == 0x98 && p[4] == 0 && p[5] == 0 && p[6] == 0 && p[7] == 1) {
+      at = b;
+      break;
+    }
+  }
+  CHECK(at != 0);
+  image[at + 12] ^= 0x01;
+  MemoryReader r(image.data(), image.size(), "damaged.img");
+  const VolumeFiles v = read_ext_files(r, 0, image.size());
+  bool said = false;
+  for (const auto& p : v.problems) {
+    CHECK(p.find('\n') == std::string::npos);
+    if (p.rfind("journal: ", 0) == 0) said = true;
+  }
+  CHECK(said);
+}
+
 TEST("ext3 whose indirect blocks are zeroed with no copy left (as the old ext3 driver did): the data is guessed to resume right after each") {
   TempDir tmp;
   const std::string img = tmp.path + "/e3.img", files = tmp.path + "/files";

@@ -202,6 +202,13 @@ class ExtDeleted {
       problem(std::string("journal not used: ") + e.what());
       j_ = JournalHistory{};
     }
+    // What the journal reader skipped (a hostile or torn log): said in the
+    // report, a few lines at most. The carve scope of an ext volume comes
+    // from its bitmaps (scan_scope.cc), so these do not widen it.
+    constexpr size_t kShown = 8;
+    for (size_t i = 0; i < j_.problems.size() && i < kShown; ++i) problem("journal: " + j_.problems[i]);
+    if (j_.problems.size() > kShown)
+      problem("journal: " + std::to_string(j_.problems.size() - kShown) + " more problems not shown");
     for (const auto& c : j_.revoked_copies) {
       if (revoked_.size() > j_.revoked_copies.size()) break;
       revoked_[c.fs_block].push_back(&c);

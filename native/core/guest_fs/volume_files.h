@@ -118,8 +118,9 @@ struct VolumeFiles {
   std::vector<DeletedFile> deleted;
   uint64_t live_files = 0, live_directories = 0;
   // Consistency problems found that do not stop the walk (a cross-linked
-  // cluster, a directory loop cut short): carving scope falls back to "all"
-  // when this is not empty.
+  // cluster, a directory loop cut short; ext: a bad inode bitmap, what the
+  // journal reader skipped): on FAT/exFAT, carving scope falls back to
+  // "all" when this is not empty (ext volumes take theirs from the bitmaps).
   std::vector<std::string> problems;
 };
 
