@@ -375,3 +375,25 @@ TEST("undelete (ext): a JPEG with a hole is not handed to the fragment search (i
   CHECK_EQ(slurp(out + "/recovered/a.jpg"), range(b, 0, 4096) + std::string(4096, '\0'));
   remove_all(out);
 }
+
+TEST("undelete (ext3): a file whose bytes past a lost indirect block were guessed is written but reported partial, not recovered") {
+  std::vector<uint8_t> b = source_bytes();
+  MemoryReader r(b.data(), b.size(), "ext3.img");
+  std::string out = temp_dir();
+  Control control;
+  UndeleteOptions opt;
+  opt.out_dir = out;
+  DeletedFile guessed = file("big.bin", {{0, 12288}, {13312, 20480}});
+  guessed.rule = fs::Recovery::indirect_guess;
+  DeletedFile mapped = file("mapped.bin", {{24576, 28672}});
+  mapped.rule = fs::Recovery::block_map;
+  auto rep = undelete_volumes(r, one_volume({guessed, mapped}), opt, control);
+  CHECK_EQ(rep.files[0].status, std::string("partial"));
+  CHECK(rep.files[0].reason.find("indirect block") != std::string::npos);
+  CHECK_EQ(rep.files[0].written_as, std::string("recovered/big.bin"));
+  CHECK_EQ(slurp(out + "/recovered/big.bin"), range(b, 0, 12288) + range(b, 13312, 20480));
+  CHECK_EQ(rep.files[1].status, std::string("recovered"));
+  CHECK_EQ(rep.partial, uint64_t(1));
+  CHECK_EQ(rep.recovered, uint64_t(1));
+  remove_all(out);
+}

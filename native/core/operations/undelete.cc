@@ -328,6 +328,7 @@ class Recoverer {
         f.sha256 = carve::sha256_hex(nullptr, 0);
       } else {
         copy(f, d, fd.get(), rel + "/" + created);
+        unproven_guess(f, d);
       }
       set_times(fd.get(), d.times);
     } catch (...) {
@@ -340,6 +341,15 @@ class Recoverer {
       return;
     }
     f.written_as = shown;
+  }
+
+  // ext3 whose indirect block is gone: the bytes past it follow a guess
+  // (ext3's layout). Only a JPEG that decodes whole proves it; anything
+  // else is written but not presented as recovered.
+  static void unproven_guess(UndeletedFile& f, const DeletedFile& d) {
+    if (d.rule != Recovery::indirect_guess || f.status != "recovered" || f.jpeg == "complete") return;
+    f.status = "partial";
+    f.reason = "its bytes past a lost indirect block were taken from right after it (ext3's layout), which nothing proves";
   }
 
   // Directories get their times last: writing into them changed them.

@@ -53,7 +53,8 @@ struct UndeletedFile {
   // "recoverable" (list), "recovered", "reassembled" (a JPEG whose planned
   // bytes did not decode, completed by the fragment search in free
   // clusters: undelete_reassemble.h), "partial" (a JPEG that does not
-  // decode), "overwritten", "empty", "unreadable".
+  // decode; an ext3 file whose bytes past a lost indirect block follow a
+  // guess that no decoding proved), "overwritten", "empty", "unreadable".
   std::string status;
   // reassembled: where its bytes were found, in file order (the extents are
   // the plan that did not decode).
