@@ -10,6 +10,8 @@ static CpuFeatures detect() {
   f.avx2 = __builtin_cpu_supports("avx2");
   f.avx512f = __builtin_cpu_supports("avx512f");
   f.avx512bw = __builtin_cpu_supports("avx512bw");
+  f.sse41 = __builtin_cpu_supports("sse4.1");
+  f.sha = __builtin_cpu_supports("sha");
 #endif
   return f;
 }

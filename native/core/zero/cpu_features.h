@@ -1,4 +1,5 @@
-// What the running CPU can do, read once. Used to pick the zero-detection kernel.
+// What the running CPU can do, read once. Used to pick the zero-detection kernel
+// and the SHA-256 code (SHA-NI).
 #pragma once
 
 namespace blocksmith {
@@ -8,6 +9,8 @@ struct CpuFeatures {
   bool avx2 = false;
   bool avx512f = false;
   bool avx512bw = false;
+  bool sse41 = false;
+  bool sha = false;  // x86 SHA extensions (SHA-NI)
 };
 
 const CpuFeatures& cpu_features();
