@@ -8,10 +8,6 @@
 namespace blocksmith::fs {
 namespace {
 
-constexpr uint32_t kExtentsFl = 0x80000, kInlineDataFl = 0x10000000;
-constexpr uint16_t kExtentMagic = 0xF30A;
-constexpr int kMaxExtentDepth = 5;       // EXT4_MAX_EXTENT_DEPTH
-constexpr uint32_t kInitMaxLen = 32768;  // longer ee_len: an unwritten extent of ee_len - 32768
 
 std::string blocks_text(uint64_t first, uint64_t last) {
   return first == last ? "file block " + std::to_string(first)

@@ -85,7 +85,7 @@ CopyVerdict judge_copy(const uint8_t* raw, const ExtLayout& g, uint32_t ino, uin
   bool mapped = false;
   if (extents) {
     const uint16_t entries = le16(raw + 0x28 + 2), max = le16(raw + 0x28 + 4);
-    mapped = le16(raw + 0x28) == 0xF30A && entries > 0 && entries <= max && max <= 4;
+    mapped = le16(raw + 0x28) == kExtentMagic && entries > 0 && entries <= max && max <= 4;
   } else {
     for (int i = 0; i < 15 && !mapped; ++i) mapped = le32(raw + 0x28 + 4 * i) != 0;
   }

@@ -13,8 +13,6 @@
 
 namespace blocksmith::fs {
 
-constexpr uint32_t kExtentsFl = 0x80000, kIndexFl = 0x1000, kInlineDataFl = 0x10000000, kEaInodeFl = 0x200000;
-
 struct InodeFields {
   uint16_t mode = 0;
   bool regular = false, directory = false;

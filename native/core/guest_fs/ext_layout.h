@@ -27,6 +27,13 @@ constexpr uint32_t kRoSparseSuper = 0x1, kRoLargeFile = 0x2, kRoBtreeDir = 0x4, 
                    kRoBigalloc = 0x200, kRoMetadataCsum = 0x400, kRoReadonly = 0x1000, kRoProject = 0x2000,
                    kRoSharedBlocks = 0x4000, kRoVerity = 0x8000, kRoOrphanPresent = 0x10000;
 
+// i_flags, and the extent tree's on-disk facts (read by the reference walk,
+// the block mapper and the inode-copy judge alike).
+constexpr uint32_t kIndexFl = 0x1000, kExtentsFl = 0x80000, kEaInodeFl = 0x200000, kInlineDataFl = 0x10000000;
+constexpr uint16_t kExtentMagic = 0xF30A;
+constexpr int kMaxExtentDepth = 5;       // EXT4_MAX_EXTENT_DEPTH
+constexpr uint32_t kInitMaxLen = 32768;  // longer ee_len: an unwritten extent of ee_len - 32768
+
 // Group descriptor flags.
 constexpr uint16_t kBgInodeUninit = 0x1, kBgBlockUninit = 0x2;
 

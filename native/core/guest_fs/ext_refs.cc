@@ -9,10 +9,6 @@
 namespace blocksmith::fs {
 namespace {
 
-constexpr uint32_t kExtentsFl = 0x80000, kInlineDataFl = 0x10000000;
-constexpr uint16_t kExtentMagic = 0xF30A;
-constexpr int kMaxExtentDepth = 5;  // EXT4_MAX_EXTENT_DEPTH
-constexpr uint32_t kInitMaxLen = 32768;  // longer ee_len: an uninitialized extent of ee_len - 32768
 // Tree blocks waiting to be read at once (16 bytes each). A real filesystem
 // has fewer tree blocks than blocks; 8 Mi of them is ~32 GiB of extent
 // leaves or indirect blocks at 4 KiB.
