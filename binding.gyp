@@ -57,6 +57,7 @@
         "native/core/host/mount_check.cc", "native/core/host/mountinfo.cc", "native/core/host/block_devices.cc", "native/core/host/same_storage.cc",
         "native/core/rbd/librbd_api.cc",
         "native/core/rbd/session.cc",
+        "native/core/rbd/image_admin.cc",
         "native/core/sinks/rbd_sink.cc", "native/core/sinks/rbd_verify_sink.cc",
         "native/core/rbd/rbd_reader.cc",
         "native/core/operations/rbd_copy.cc",

@@ -4,6 +4,7 @@
 
 #include "args.h"
 #include "core/operations/rbd_copy.h"
+#include "core/rbd/image_admin.h"
 #include "exports.h"
 #include "format_arg.h"
 #include "job.h"
@@ -16,10 +17,11 @@ namespace {
 
 namespace rbd = blocksmith::rbd;
 
-rbd::Target read_target(Napi::Env env, Napi::Value v) {
+// `image_required` false: a pool and how to reach it (rbdCluster).
+rbd::Target read_target(Napi::Env env, Napi::Value v, bool image_required = true) {
   if (!v.IsObject()) throw invalid_arg(env, "target must be an object {pool, image, ...}");
   rbd::Target t = read_options<rbd::Target>(env, v.As<Napi::Object>());
-  if (t.pool.empty() || t.image.empty()) throw invalid_arg(env, "an RBD target needs a pool and an image name");
+  if (t.pool.empty() || (image_required && t.image.empty())) throw invalid_arg(env, "an RBD target needs a pool and an image name");
   return t;
 }
 
@@ -90,12 +92,65 @@ Napi::Value RbdInfo(const Napi::CallbackInfo& info) {
   });
 }
 
+// rbdCluster(target, imageNames): what migrate needs to know before it
+// changes anything (the pool opens, the key works, which names are taken)
+// and to describe the cluster to libvirt (its monitors).
+Napi::Value RbdCluster(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rbd::Target t = read_target(env, info[0], false);
+  std::vector<std::string> names;
+  if (!info[1].IsArray()) throw invalid_arg(env, "imageNames must be an array of strings");
+  Napi::Array a = info[1].As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) names.push_back(string_arg(env, a.Get(i), "an image name"));
+  return start_job(env, info[2], [t, names](blocksmith::Control&) -> ResultBuilder {
+    rbd::ClusterFacts f = rbd::cluster_facts(t, names);
+    return [f](Napi::Env env) -> Napi::Value {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("monHost", f.mon_host);
+      o.Set("monmapJson", f.monmap_json);
+      o.Set("keyring", f.keyring);
+      o.Set("user", f.user);
+      Napi::Array e = Napi::Array::New(env, f.existing.size());
+      for (size_t i = 0; i < f.existing.size(); ++i) e.Set(static_cast<uint32_t>(i), f.existing[i]);
+      o.Set("existing", e);
+      return o;
+    };
+  });
+}
+
+// rbdCreate(target, size): an empty image of exactly that size, never over an existing one.
+Napi::Value RbdCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rbd::Target t = read_target(env, info[0]);
+  if (!info[1].IsNumber()) throw invalid_arg(env, "size must be a number of bytes");
+  const double size = info[1].As<Napi::Number>().DoubleValue();
+  if (!(size >= 0) || size > 9007199254740991.0 || size != static_cast<double>(static_cast<uint64_t>(size)))
+    throw invalid_arg(env, "size must be a whole number of bytes");
+  return start_job(env, info[2], [t, size](blocksmith::Control&) -> ResultBuilder {
+    rbd::create_image(t, static_cast<uint64_t>(size));
+    return [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
+  });
+}
+
+// rbdRemove(target): removes an image (migrate's cleanup of images it created).
+Napi::Value RbdRemove(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rbd::Target t = read_target(env, info[0]);
+  return start_job(env, info[1], [t](blocksmith::Control&) -> ResultBuilder {
+    rbd::remove_image(t);
+    return [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
+  });
+}
+
 }  // namespace
 
 void register_rbd(Napi::Env env, Napi::Object exports) {
   exports.Set("rbdImport", Napi::Function::New(env, RbdImport, "rbdImport"));
   exports.Set("rbdExport", Napi::Function::New(env, RbdExport, "rbdExport"));
   exports.Set("rbdInfo", Napi::Function::New(env, RbdInfo, "rbdInfo"));
+  exports.Set("rbdCluster", Napi::Function::New(env, RbdCluster, "rbdCluster"));
+  exports.Set("rbdCreate", Napi::Function::New(env, RbdCreate, "rbdCreate"));
+  exports.Set("rbdRemove", Napi::Function::New(env, RbdRemove, "rbdRemove"));
 }
 
 }  // namespace binding

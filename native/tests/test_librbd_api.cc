@@ -24,6 +24,8 @@ SAME_SIGNATURE(rados_shutdown);
 SAME_SIGNATURE(rados_ioctx_create);
 SAME_SIGNATURE(rados_ioctx_destroy);
 SAME_SIGNATURE(rados_ioctx_set_namespace);
+SAME_SIGNATURE(rados_mon_command);
+SAME_SIGNATURE(rados_buffer_free);
 SAME_SIGNATURE(rbd_image_options_create);
 SAME_SIGNATURE(rbd_image_options_destroy);
 SAME_SIGNATURE(rbd_image_options_set_string);

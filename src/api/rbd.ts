@@ -10,6 +10,7 @@ import {
   type NativeRbdImportReport,
   type NativeRbdInfo,
   type NativeRbdTarget,
+  type NativeRbdCluster,
 } from '../seam/native.js';
 import { blockSizeOption, parseSizeIn, type SizesAsText } from './units.js';
 import { parseAllowBacking, parseImageFormat } from './image-format.js';
@@ -19,6 +20,20 @@ export type RbdTarget = NativeRbdTarget;
 /** True for qemu-style "rbd:..." strings. */
 export function isRbdSpec(s: string): boolean {
   return s.startsWith('rbd:');
+}
+
+/** Applies qemu's ":id=USER:conf=PATH:keyring=PATH" options (after the path) to `t`. */
+function applyRbdOptions(t: RbdTarget, opts: string[], spec: string): void {
+  for (const opt of opts) {
+    const eq = opt.indexOf('=');
+    const key = eq < 0 ? opt : opt.slice(0, eq);
+    const value = eq < 0 ? '' : opt.slice(eq + 1);
+    if (!value) throw new InvalidArgumentError(`'${spec}': option '${opt}' needs a value`);
+    if (key === 'id') t.user = value;
+    else if (key === 'conf') t.conf = value;
+    else if (key === 'keyring') t.keyring = value;
+    else throw new InvalidArgumentError(`'${spec}': unknown option '${key}' (known: id, conf, keyring)`);
+  }
 }
 
 /**
@@ -33,16 +48,20 @@ export function parseRbdSpec(spec: string): RbdTarget {
     throw new InvalidArgumentError(`'${spec}' is not an RBD image: expected rbd:pool[/namespace]/image[:id=USER][:conf=PATH][:keyring=PATH]`);
   }
   const t: RbdTarget = parts.length === 3 ? { pool: parts[0]!, namespace: parts[1]!, image: parts[2]! } : { pool: parts[0]!, image: parts[1]! };
-  for (const opt of opts) {
-    const eq = opt.indexOf('=');
-    const key = eq < 0 ? opt : opt.slice(0, eq);
-    const value = eq < 0 ? '' : opt.slice(eq + 1);
-    if (!value) throw new InvalidArgumentError(`'${spec}': option '${opt}' needs a value`);
-    if (key === 'id') t.user = value;
-    else if (key === 'conf') t.conf = value;
-    else if (key === 'keyring') t.keyring = value;
-    else throw new InvalidArgumentError(`'${spec}': unknown option '${key}' (known: id, conf, keyring)`);
+  applyRbdOptions(t, opts, spec);
+  return t;
+}
+
+/** An RBD pool (where new images go): rbd:pool[/namespace][:id=USER][:conf=PATH][:keyring=PATH]; `image` is ''. */
+export function parseRbdPoolSpec(spec: string): RbdTarget {
+  const body = spec.startsWith('rbd:') ? spec.slice(4) : spec;
+  const [path, ...opts] = body.split(':');
+  const parts = (path ?? '').split('/');
+  if (parts.length > 2 || parts.some((p) => p === '')) {
+    throw new InvalidArgumentError(`'${spec}' is not an RBD pool: expected rbd:pool[/namespace][:id=USER][:conf=PATH][:keyring=PATH]`);
   }
+  const t: RbdTarget = parts.length === 2 ? { pool: parts[0]!, namespace: parts[1]!, image: '' } : { pool: parts[0]!, image: '' };
+  applyRbdOptions(t, opts, spec);
   return t;
 }
 
@@ -155,4 +174,41 @@ export function libvirtDiskXml(t: RbdTarget, monHost: string, options: { user?: 
   ]
     .filter((l) => l !== '')
     .join('\n') + '\n';
+}
+
+export type RbdCluster = NativeRbdCluster;
+
+/** Connects as `target` says (its pool must open) and tells which of `imageNames` exist there, with the cluster's facts. */
+export async function rbdCluster(target: RbdTarget, imageNames: string[], options: JobOptions = {}): Promise<RbdCluster> {
+  return runJob((onProgress) => native.rbdCluster(target, imageNames, onProgress), options);
+}
+
+/** Creates an empty image of exactly `size` bytes (never over an existing one: EEXIST). */
+export async function createRbdImage(target: RbdTarget | string, size: number, options: JobOptions = {}): Promise<void> {
+  const t = typeof target === 'string' ? parseRbdSpec(target) : target;
+  await runJob((onProgress) => native.rbdCreate(t, size, onProgress), options);
+}
+
+/** Removes an image. */
+export async function removeRbdImage(target: RbdTarget | string, options: JobOptions = {}): Promise<void> {
+  const t = typeof target === 'string' ? parseRbdSpec(target) : target;
+  await runJob((onProgress) => native.rbdRemove(t, onProgress), options);
+}
+
+/** The monitors of a `mon dump` (JSON), one address each, v1 preferred as QEMU's librbd reaches a bare host:port over v1. */
+export function monitorsFromMonmap(json: string): { name: string; port: number }[] {
+  let map: { mons?: { public_addrs?: { addrvec?: { type?: string; addr?: string }[] }; addr?: string }[] };
+  try {
+    map = JSON.parse(json) as typeof map;
+  } catch {
+    return [];
+  }
+  const hosts: { name: string; port: number }[] = [];
+  for (const mon of map.mons ?? []) {
+    const vec = mon.public_addrs?.addrvec ?? [];
+    const addr = vec.find((a) => a.type === 'v1')?.addr ?? mon.addr?.replace(/\/\d+$/, '');
+    const m = addr ? /^\[?([^\]]+?)\]?:(\d+)$/.exec(addr) : null;
+    if (m) hosts.push({ name: m[1]!, port: Number(m[2]) });
+  }
+  return hosts;
 }

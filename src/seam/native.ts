@@ -257,6 +257,20 @@ export interface NativeRbdInfo {
   objectSize: number;
 }
 
+/** What a client learns of a cluster on connecting (rbdCluster). */
+export interface NativeRbdCluster {
+  /** The config's mon_host, as written. */
+  monHost: string;
+  /** `mon dump` as JSON ('' when the cluster refused it). */
+  monmapJson: string;
+  /** The config's keyring search path, metavariables expanded. */
+  keyring: string;
+  /** The id connected as, without "client.". */
+  user: string;
+  /** Of the image names asked about, those that exist in the pool. */
+  existing: string[];
+}
+
 export interface NativeCarveOptions {
   /** Must exist (the caller creates it). */
   outDir: string;
@@ -513,6 +527,11 @@ export interface NativeBinding {
     onProgress?: NativeProgress,
   ): NativeJob<NativeRbdExportReport>;
   rbdInfo(target: NativeRbdTarget, onProgress?: NativeProgress): NativeJob<NativeRbdInfo>;
+  /** Connects as `target` says (its image is not opened) and answers for the pool's `imageNames`. */
+  rbdCluster(target: NativeRbdTarget, imageNames: string[], onProgress?: NativeProgress): NativeJob<NativeRbdCluster>;
+  /** Creates an empty image of exactly `size` bytes; EEXIST if the name is taken. */
+  rbdCreate(target: NativeRbdTarget, size: number, onProgress?: NativeProgress): NativeJob<void>;
+  rbdRemove(target: NativeRbdTarget, onProgress?: NativeProgress): NativeJob<void>;
   carve(
     source: string,
     options: NativeCarveOptions,

@@ -17,6 +17,7 @@
 #include "core/sinks/lease_checked_sink.h"
 #include "core/sinks/sparse_file_sink.h"
 #include "core/zero/zero_detect.h"
+#include "core/rbd/image_admin.h"
 #include "core/rbd/rbd_reader.h"
 #include "core/sinks/rbd_sink.h"
 #include "core/sinks/rbd_verify_sink.h"
@@ -28,34 +29,6 @@ double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-void create_image(IoCtx& io, const Target& t, uint64_t size, const ImportOptions& o) {
-  const Api& a = api();
-  rbd_image_options_t opts = nullptr;
-  a.rbd_image_options_create(&opts);  // never pass NULL to rbd_create4: it crashes
-  struct Guard {
-    rbd_image_options_t o;
-    ~Guard() { api().rbd_image_options_destroy(o); }
-  } guard{opts};
-  a.rbd_image_options_set_uint64(opts, kOptFormat, 2);
-  if (o.features) a.rbd_image_options_set_uint64(opts, kOptFeatures, o.features);
-  if (o.object_size) {
-    uint64_t order = 0;
-    while ((uint64_t(1) << order) < o.object_size) ++order;
-    a.rbd_image_options_set_uint64(opts, kOptOrder, order);
-  }
-  if (!o.data_pool.empty()) a.rbd_image_options_set_string(opts, kOptDataPool, o.data_pool.c_str());
-  int r = a.rbd_create4(io.get(), t.image.c_str(), size, opts);
-  if (r == -EEXIST && o.overwrite) {
-    r = a.rbd_remove(io.get(), t.image.c_str());
-    if (r < 0) throw_rbd(r, "rbd_remove", t, "cannot remove the existing image to overwrite it");
-    r = a.rbd_create4(io.get(), t.image.c_str(), size, opts);
-  }
-  if (r == -EEXIST) {
-    throw Error(EEXIST, "EEXIST", "rbd_create4", t.spec(), "image " + t.spec() + " exists (use --overwrite to replace it)");
-  }
-  if (r < 0) throw_rbd(r, "rbd_create4", t, "cannot create image " + t.spec());
-}
-
 // Reads the source again through the pipeline and the image in object-sized
 // reads, and compares them byte for byte.
 void verify(Reader& src, const ScanOptions& scan, Image& img, const Target& t, uint64_t object_size, unsigned parallel,
@@ -65,19 +38,6 @@ void verify(Reader& src, const ScanOptions& scan, Image& img, const Target& t, u
   so.free = nullptr;
   so.chunk_size = std::max<size_t>(so.chunk_size, object_size);  // the source in object-sized reads too
   run_scan(src, so, sink, control);
-}
-
-// Removes a half-written image after a failure. EBUSY means the cluster
-// still holds the watch of our closed image handle (its unwatch timed out
-// while an OSD was away); the OSD drops it after osd_client_watch_timeout
-// (30 s by default), so keep trying for up to the configured timeout.
-int remove_partial(IoCtx& io, const Target& t) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(t.timeout_seconds);
-  for (;;) {
-    int r = api().rbd_remove(io.get(), t.image.c_str());
-    if (r != -EBUSY || std::chrono::steady_clock::now() >= deadline) return r;
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
 }
 
 // What the report says before any byte is copied: the source, the image, and
@@ -144,7 +104,7 @@ void verify_import(Reader& reader, Image& image, const Target& target, const Imp
   if (options.keep_partial) {
     note = "the partial image " + target.spec() + " was kept (--keep-partial)";
   } else {
-    int r = remove_partial(io, target);
+    int r = remove_image(io, target);
     if (r < 0 && r != -ENOENT) {
       note = "the partial image " + target.spec() + " could not be removed (" + errno_name(-r) +
              "): remove it with 'rbd rm " + target.pool + "/" + (target.ns.empty() ? "" : target.ns + "/") +
@@ -177,7 +137,8 @@ ImportReport copy_to_rbd(const std::string& source, const Target& target, const 
   Reader& reader = *opened.reader;
   Cluster cluster(target);
   IoCtx io(cluster, target);
-  create_image(io, target, reader.size(), options);
+  create_image(io, target, reader.size(),
+               CreateOptions{options.object_size, options.features, options.data_pool, options.overwrite});
 
   ImportReport rep = import_report(source, opened, target, cluster, use);
   try {

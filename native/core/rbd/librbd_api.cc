@@ -58,6 +58,8 @@ Loaded load() {
   BIND(rados, rados_ioctx_create)
   BIND(rados, rados_ioctx_destroy)
   BIND(rados, rados_ioctx_set_namespace)
+  BIND(rados, rados_mon_command)
+  BIND(rados, rados_buffer_free)
   BIND(rbd, rbd_image_options_create)
   BIND(rbd, rbd_image_options_destroy)
   BIND(rbd, rbd_image_options_set_string)

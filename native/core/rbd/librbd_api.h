@@ -42,6 +42,9 @@ struct Api {
   int (*rados_ioctx_create)(rados_t cluster, const char* pool_name, rados_ioctx_t* ioctx);
   void (*rados_ioctx_destroy)(rados_ioctx_t io);
   void (*rados_ioctx_set_namespace)(rados_ioctx_t io, const char* nspace);
+  int (*rados_mon_command)(rados_t cluster, const char** cmd, size_t cmdlen, const char* inbuf, size_t inbuflen,
+                           char** outbuf, size_t* outbuflen, char** outs, size_t* outslen);
+  void (*rados_buffer_free)(char* buf);
   // librbd
   void (*rbd_image_options_create)(rbd_image_options_t* opts);
   void (*rbd_image_options_destroy)(rbd_image_options_t opts);
