@@ -59,8 +59,10 @@
         "native/core/rbd/session.cc",
         "native/core/rbd/image_admin.cc",
         "native/core/sinks/rbd_sink.cc", "native/core/sinks/rbd_verify_sink.cc",
+        "native/core/sinks/rbd_discard_sink.cc",
         "native/core/rbd/rbd_reader.cc",
         "native/core/operations/rbd_copy.cc",
+        "native/core/operations/rbd_sparsify.cc",
         "native/core/carve/signature.cc",
         "native/core/carve/huffman.cc",
         "native/core/carve/entropy.cc",
@@ -150,7 +152,8 @@
         "native/tests/test_conformance.cc",
         "native/tests/test_undelete.cc",
         "native/tests/test_undelete_reassemble.cc",
-        "native/tests/test_ext_deleted.cc"
+        "native/tests/test_ext_deleted.cc",
+        "native/tests/test_rbd_discard_plan.cc"
       ],
       "conditions": [
         # A target of type none builds nothing: the prebuild needs only the addon.

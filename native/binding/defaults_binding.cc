@@ -18,6 +18,7 @@ void register_defaults(Napi::Env env, Napi::Object exports) {
   d.Set("rbdTarget", defaults_object<bs::rbd::Target>(env));
   d.Set("rbdImport", defaults_object<bs::rbd::ImportOptions>(env));
   d.Set("rbdExport", defaults_object<bs::rbd::ExportOptions>(env));
+  d.Set("rbdSparsify", defaults_object<bs::rbd::RbdSparsifyOptions>(env));
   d.Set("carve", defaults_object<bs::carve::CarveOptions>(env));
   d.Freeze();
   exports.Set("defaults", d);

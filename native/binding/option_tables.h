@@ -7,6 +7,7 @@
 #include "core/operations/carve.h"
 #include "core/operations/image_scan.h"
 #include "core/operations/rbd_copy.h"
+#include "core/operations/rbd_sparsify.h"
 #include "core/operations/sparsify.h"
 #include "core/operations/undelete.h"
 
@@ -71,6 +72,14 @@ template <class F>
 void fields(ExportOptions& o, F&& f) {
   f("blockSize", o.scan.block_size);
   f("overwrite", o.overwrite);
+}
+
+template <class F>
+void fields(RbdSparsifyOptions& o, F&& f) {
+  f("blockSize", o.scan.block_size);
+  f("dryRun", o.dry_run);
+  f("allowWatchers", o.allow_watchers);
+  f("parallel", o.parallel);
 }
 
 }  // namespace rbd

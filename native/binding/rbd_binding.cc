@@ -1,10 +1,12 @@
-// rbdImport / rbdExport / rbdInfo -> { promise, cancel }. librbd is loaded on
+// rbdImport / rbdExport / rbdInfo / rbdSparsify / rbdCluster / rbdCreate / rbdRemove -> { promise, cancel }.
+// librbd is loaded on
 // first use, so every other export works on machines without Ceph.
 #include <napi.h>
 
 #include "args.h"
 #include "core/operations/rbd_copy.h"
 #include "core/rbd/image_admin.h"
+#include "core/operations/rbd_sparsify.h"
 #include "exports.h"
 #include "format_arg.h"
 #include "job.h"
@@ -92,6 +94,12 @@ Napi::Value RbdInfo(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Array strings_to_js(Napi::Env env, const std::vector<std::string>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), v[i]);
+  return a;
+}
+
 // rbdCluster(target, imageNames): what migrate needs to know before it
 // changes anything (the pool opens, the key works, which names are taken)
 // and to describe the cluster to libvirt (its monitors).
@@ -110,9 +118,33 @@ Napi::Value RbdCluster(const Napi::CallbackInfo& info) {
       o.Set("monmapJson", f.monmap_json);
       o.Set("keyring", f.keyring);
       o.Set("user", f.user);
-      Napi::Array e = Napi::Array::New(env, f.existing.size());
-      for (size_t i = 0; i < f.existing.size(); ++i) e.Set(static_cast<uint32_t>(i), f.existing[i]);
-      o.Set("existing", e);
+      o.Set("existing", strings_to_js(env, f.existing));
+      return o;
+    };
+  });
+}
+
+Napi::Value RbdSparsify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rbd::Target t = read_target(env, info[0]);
+  auto opt = read_options<rbd::RbdSparsifyOptions>(env, options_arg(env, info[1]));
+  return start_job(env, info[2], [t, opt](blocksmith::Control& control) -> ResultBuilder {
+    rbd::RbdSparsifyReport r = rbd::sparsify_rbd_in_place(t, opt, control);
+    return [r](Napi::Env env) -> Napi::Value {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("image", r.image);
+      o.Set("size", static_cast<double>(r.size));
+      o.Set("objectSize", static_cast<double>(r.object_size));
+      o.Set("usedBefore", static_cast<double>(r.used_before));
+      o.Set("usedAfter", static_cast<double>(r.used_after));
+      set_totals(o, r.totals);
+      o.Set("discards", static_cast<double>(r.discards));
+      o.Set("discardedBytes", static_cast<double>(r.discarded_bytes));
+      o.Set("method", r.method);
+      o.Set("watchers", strings_to_js(env, r.watchers));
+      o.Set("warnings", strings_to_js(env, r.warnings));
+      o.Set("seconds", r.seconds);
+      o.Set("dryRun", r.dry_run);
       return o;
     };
   });
@@ -151,6 +183,7 @@ void register_rbd(Napi::Env env, Napi::Object exports) {
   exports.Set("rbdCluster", Napi::Function::New(env, RbdCluster, "rbdCluster"));
   exports.Set("rbdCreate", Napi::Function::New(env, RbdCreate, "rbdCreate"));
   exports.Set("rbdRemove", Napi::Function::New(env, RbdRemove, "rbdRemove"));
+  exports.Set("rbdSparsify", Napi::Function::New(env, RbdSparsify, "rbdSparsify"));
 }
 
 }  // namespace binding

@@ -4,6 +4,7 @@
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 
+#include <cstddef>
 #include <type_traits>
 
 #include "core/rbd/librbd_api.h"
@@ -46,6 +47,22 @@ SAME_SIGNATURE(rbd_read);
 SAME_SIGNATURE(rbd_flush);
 SAME_SIGNATURE(rbd_diff_iterate2);
 SAME_SIGNATURE(rbd_get_overlap);
+SAME_SIGNATURE(rados_get_instance_id);
+SAME_SIGNATURE(rbd_get_features);
+SAME_SIGNATURE(rbd_lock_release);
+SAME_SIGNATURE(rbd_aio_discard);
+SAME_SIGNATURE(rbd_sparsify_with_progress);
+// Declared with our own struct and enum types: same layout and values.
+static_assert(std::is_same_v<decltype(api::Api::rbd_watchers_list),
+                             int (*)(rbd_image_t, api::rbd_image_watcher_t*, size_t*)>);
+static_assert(sizeof(api::rbd_image_watcher_t) == sizeof(::rbd_image_watcher_t));
+static_assert(offsetof(api::rbd_image_watcher_t, addr) == offsetof(::rbd_image_watcher_t, addr));
+static_assert(offsetof(api::rbd_image_watcher_t, id) == offsetof(::rbd_image_watcher_t, id));
+static_assert(offsetof(api::rbd_image_watcher_t, cookie) == offsetof(::rbd_image_watcher_t, cookie));
+static_assert(api::RBD_LOCK_MODE_EXCLUSIVE == static_cast<int>(::RBD_LOCK_MODE_EXCLUSIVE));
+static_assert(api::kFeatureExclusiveLock == RBD_FEATURE_EXCLUSIVE_LOCK);
+static_assert(std::is_same_v<decltype(&::rbd_watchers_list), int (*)(rbd_image_t, ::rbd_image_watcher_t*, size_t*)>);
+static_assert(std::is_same_v<decltype(&::rbd_lock_acquire), int (*)(rbd_image_t, ::rbd_lock_mode_t)>);
 
 static_assert(api::kOptFormat == RBD_IMAGE_OPTION_FORMAT);
 static_assert(api::kOptFeatures == RBD_IMAGE_OPTION_FEATURES);

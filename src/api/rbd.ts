@@ -9,6 +9,8 @@ import {
   type NativeRbdImportOptions,
   type NativeRbdImportReport,
   type NativeRbdInfo,
+  type NativeRbdSparsifyOptions,
+  type NativeRbdSparsifyReport,
   type NativeRbdTarget,
   type NativeRbdCluster,
 } from '../seam/native.js';
@@ -129,6 +131,29 @@ export type RbdInfo = NativeRbdInfo;
 export async function rbdInfo(target: RbdTarget | string, options: JobOptions = {}): Promise<RbdInfo> {
   const t = typeof target === 'string' ? parseRbdSpec(target) : target;
   return runJob((onProgress) => native.rbdInfo(t, onProgress), options);
+}
+
+export interface SparsifyRbdOptions extends JobOptions, SizesAsText<NativeRbdSparsifyOptions, 'blockSize'> {}
+
+export type RbdSparsifyReport = NativeRbdSparsifyReport;
+
+/**
+ * Frees, in place, the objects of an RBD image that hold only zeros (e.g. after a live blockcopy, whose mirror
+ * writes zero regions as data); content never changes. `allowWatchers`: how many other clients may have it open
+ * (a running VM: 1; `Infinity`: any); with none, zero runs found by reading are discarded under the image's
+ * exclusive lock, with some, Ceph's own sparsify runs (checked and zeroed per object on the OSDs). More: EBUSY.
+ */
+export async function sparsifyRbd(target: RbdTarget | string, options: SparsifyRbdOptions = {}): Promise<RbdSparsifyReport> {
+  const t = typeof target === 'string' ? parseRbdSpec(target) : target;
+  const blockSize = blockSizeOption(options.blockSize);
+  const aw = options.allowWatchers;
+  if (aw !== undefined && !(aw === Infinity || (Number.isInteger(aw) && aw >= 0)))
+    throw new InvalidArgumentError(`allowWatchers must be a non-negative integer or Infinity, got ${aw}`);
+  const parallel = options.parallel;
+  if (parallel !== undefined && (!Number.isInteger(parallel) || parallel < 1 || parallel > 1024))
+    throw new InvalidArgumentError(`--parallel must be an integer from 1 to 1024, got ${options.parallel}`);
+  const allowWatchers = aw === undefined ? undefined : Math.min(aw, 0xffffffff);
+  return runJob((onProgress) => native.rbdSparsify(t, { blockSize, dryRun: options.dryRun, allowWatchers, parallel }, onProgress), options);
 }
 
 /** Monitor addresses from a ceph.conf mon_host value, v1 (legacy) addresses preferred. */

@@ -250,6 +250,38 @@ export interface NativeRbdExportReport extends ByteTotals {
   seconds: number;
 }
 
+export interface NativeRbdSparsifyOptions {
+  /** Zero-detection block size (and Ceph's sparse size, at least 4 KiB). Default: `defaults.rbdSparsify.blockSize`. */
+  blockSize?: number;
+  /** Read and count; change nothing. */
+  dryRun?: boolean;
+  /**
+   * How many other clients may have the image open (a running VM: 1). With none, zero runs are discarded under the
+   * image's exclusive lock; with some, Ceph's own sparsify runs (atomic per object). More: EBUSY. Default 0.
+   */
+  allowWatchers?: number;
+  /** Discards in flight. Default: `defaults.rbdSparsify.parallel`. */
+  parallel?: number;
+}
+
+export interface NativeRbdSparsifyReport extends ByteTotals {
+  image: string;
+  size: number;
+  objectSize: number;
+  /** Bytes of existing objects before, and after (dry run: the estimate). */
+  usedBefore: number;
+  usedAfter: number;
+  discards: number;
+  discardedBytes: number;
+  /** 'discard': read here, zero runs discarded under the exclusive lock; 'ceph-sparsify': Ceph's sparsify (other clients had it open; the byte totals are then not counted, except in a dry run). */
+  method: 'discard' | 'ceph-sparsify';
+  /** The other clients that had the image open: "ADDR (client.ID)". */
+  watchers: string[];
+  warnings: string[];
+  seconds: number;
+  dryRun: boolean;
+}
+
 export interface NativeRbdInfo {
   image: string;
   size: number;
@@ -445,6 +477,7 @@ export interface NativeDefaults {
   rbdTarget: OptionDefaults<NativeRbdTarget>;
   rbdImport: OptionDefaults<NativeRbdImportOptions>;
   rbdExport: OptionDefaults<NativeRbdExportOptions>;
+  rbdSparsify: OptionDefaults<NativeRbdSparsifyOptions>;
   // scope: a string the core exports ("auto"), typed as its names.
   carve: OptionDefaults<Omit<NativeCarveOptions, 'outDir'>> & { scope: CarveScopeName };
 }
@@ -532,6 +565,7 @@ export interface NativeBinding {
   /** Creates an empty image of exactly `size` bytes; EEXIST if the name is taken. */
   rbdCreate(target: NativeRbdTarget, size: number, onProgress?: NativeProgress): NativeJob<void>;
   rbdRemove(target: NativeRbdTarget, onProgress?: NativeProgress): NativeJob<void>;
+  rbdSparsify(target: NativeRbdTarget, options: NativeRbdSparsifyOptions, onProgress?: NativeProgress): NativeJob<NativeRbdSparsifyReport>;
   carve(
     source: string,
     options: NativeCarveOptions,

@@ -60,6 +60,7 @@ Loaded load() {
   BIND(rados, rados_ioctx_set_namespace)
   BIND(rados, rados_mon_command)
   BIND(rados, rados_buffer_free)
+  BIND(rados, rados_get_instance_id)
   BIND(rbd, rbd_image_options_create)
   BIND(rbd, rbd_image_options_destroy)
   BIND(rbd, rbd_image_options_set_string)
@@ -80,6 +81,13 @@ Loaded load() {
   BIND(rbd, rbd_flush)
   BIND(rbd, rbd_diff_iterate2)
   BIND(rbd, rbd_get_overlap)
+  BIND(rbd, rbd_get_features)
+  BIND(rbd, rbd_watchers_list)
+  BIND(rbd, rbd_watchers_list_cleanup)
+  BIND(rbd, rbd_lock_acquire)
+  BIND(rbd, rbd_lock_release)
+  BIND(rbd, rbd_aio_discard)
+  BIND(rbd, rbd_sparsify_with_progress)
 #undef BIND
   // The libraries stay loaded for the life of the process (librbd's threads
   // must never find their code unmapped).

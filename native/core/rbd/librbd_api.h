@@ -19,6 +19,20 @@ using rbd_image_options_t = void*;
 using rbd_completion_t = void*;
 using rbd_callback_t = void (*)(rbd_completion_t cb, void* arg);
 using rbd_diff_cb_t = int (*)(uint64_t offset, size_t length, int exists, void* arg);
+using librbd_progress_fn_t = int (*)(uint64_t offset, uint64_t total, void* ptr);
+
+// rbd_image_watcher_t from librbd.h
+struct rbd_image_watcher_t {
+  char* addr;
+  int64_t id;
+  uint64_t cookie;
+};
+
+// rbd_lock_mode_t from librbd.h
+enum rbd_lock_mode_t { RBD_LOCK_MODE_EXCLUSIVE = 0, RBD_LOCK_MODE_SHARED = 1 };
+
+// RBD_FEATURE_EXCLUSIVE_LOCK from features.h
+constexpr uint64_t kFeatureExclusiveLock = 1ULL << 2;
 
 // enum rbd_image_option from librbd.h
 constexpr int kOptFormat = 0;
@@ -45,6 +59,7 @@ struct Api {
   int (*rados_mon_command)(rados_t cluster, const char** cmd, size_t cmdlen, const char* inbuf, size_t inbuflen,
                            char** outbuf, size_t* outbuflen, char** outs, size_t* outslen);
   void (*rados_buffer_free)(char* buf);
+  uint64_t (*rados_get_instance_id)(rados_t cluster);
   // librbd
   void (*rbd_image_options_create)(rbd_image_options_t* opts);
   void (*rbd_image_options_destroy)(rbd_image_options_t opts);
@@ -68,6 +83,14 @@ struct Api {
   int (*rbd_diff_iterate2)(rbd_image_t image, const char* fromsnapname, uint64_t ofs, uint64_t len,
                            uint8_t include_parent, uint8_t whole_object, rbd_diff_cb_t cb, void* arg);
   int (*rbd_get_overlap)(rbd_image_t image, uint64_t* overlap);
+  // in-place sparsify (operations/rbd_sparsify.cc)
+  int (*rbd_get_features)(rbd_image_t image, uint64_t* features);
+  int (*rbd_watchers_list)(rbd_image_t image, rbd_image_watcher_t* watchers, size_t* max_watchers);
+  void (*rbd_watchers_list_cleanup)(rbd_image_watcher_t* watchers, size_t num_watchers);
+  int (*rbd_lock_acquire)(rbd_image_t image, rbd_lock_mode_t lock_mode);
+  int (*rbd_lock_release)(rbd_image_t image);
+  int (*rbd_aio_discard)(rbd_image_t image, uint64_t off, uint64_t len, rbd_completion_t c);
+  int (*rbd_sparsify_with_progress)(rbd_image_t image, size_t sparse_size, librbd_progress_fn_t cb, void* cbdata);
 };
 
 // Loads librados.so.2 and librbd.so.1 once (thread-safe). Throws

@@ -23,6 +23,7 @@ class RbdReader final : public Reader {
   DataRange next_data(uint64_t off) override;
 
   uint64_t allocated_bytes() const;  // sum of the image's own objects' ranges (not its parent's)
+  const std::vector<DataRange>& own_extents() const { return own_; }  // the image's own objects, sorted, merged
 
  private:
   Image& image_;

@@ -1,7 +1,7 @@
 // `blocksmith rbd import|export|info`, and the RBD paths of `sparsify`
 // (sparsify SRC rbd:pool/image, sparsify rbd:pool/image DST).
 import { Command, Option } from 'commander';
-import { copyFromRbd, copyToRbd, formatRbdSpec, libvirtDiskXml, parseRbdSpec, rbdInfo, type RbdTarget } from '../../api/rbd.js';
+import { copyFromRbd, copyToRbd, formatRbdSpec, libvirtDiskXml, parseRbdSpec, rbdInfo, sparsifyRbd, type RbdSparsifyReport, type RbdTarget } from '../../api/rbd.js';
 import { formatBytes, formatSizeFlag, parseCount } from '../../api/units.js';
 import { defaults } from '../../api/defaults.js';
 import { parseImageFormat } from '../../api/image-format.js';
@@ -101,6 +101,40 @@ export async function runRbdExport(spec: string, target: string, flags: RbdFlags
       `exported ${r.image} -> ${r.target} (${formatBytes(r.size)})\n  data written: ${formatBytes(r.dataBytes)}; disk size of the copy: ${formatBytes(r.allocatedAfter)}\n  time: ${r.seconds.toFixed(2)} s\n`,
     );
   }
+}
+
+export function formatRbdSparsifyReport(r: RbdSparsifyReport): string {
+  const reclaimed = r.usedBefore - r.usedAfter;
+  const lines = [
+    `${r.dryRun ? 'dry run: ' : ''}${r.image} (${formatBytes(r.size)}, objects of ${formatBytes(r.objectSize)})`,
+    r.dryRun
+      ? `  used: ${formatBytes(r.usedBefore)} -> about ${formatBytes(r.usedAfter)} (would reclaim about ${formatBytes(reclaimed)})`
+      : `  used: ${formatBytes(r.usedBefore)} -> ${formatBytes(r.usedAfter)} (reclaimed ${formatBytes(reclaimed)})`,
+    r.method === 'discard'
+      ? `  method: discard (read here, zero runs discarded${r.dryRun ? '' : ' under the exclusive lock'}): ${r.discards} ${r.dryRun ? 'discards to make' : 'discards'} over ${formatBytes(r.discardedBytes)}`
+      : `  method: ceph-sparsify (Ceph's own, per object on the OSDs; open by ${r.watchers.join(', ')})`,
+  ];
+  if (r.method === 'discard' || r.dryRun) lines.push(`  data: ${formatBytes(r.dataBytes)}; zero blocks: ${formatBytes(r.zeroBytes)}; already holes: ${formatBytes(r.holeBytes)}`);
+  lines.push(`  time: ${r.seconds.toFixed(2)} s`);
+  return lines.join('\n') + '\n';
+}
+
+/** `sparsify rbd:POOL/IMG` (no target): frees the image's zero objects in place. */
+export async function runRbdSparsify(spec: string, flags: RbdFlags & { dryRun?: boolean }): Promise<void> {
+  const t = withConnection(parseRbdSpec(spec), flags);
+  if (flags.force) warn(`--force: ${formatRbdSpec(t)} is sparsified even if other clients have it open (then by Ceph's own sparsify, atomic per object)`);
+  const r = await runOperation(flags.dryRun ? 'reading' : 'sparsifying', flags, (op) =>
+    sparsifyRbd(t, {
+      blockSize: flags.blockSize,
+      dryRun: !!flags.dryRun,
+      allowWatchers: flags.force ? Infinity : 0,
+      parallel: flags.parallel === undefined ? undefined : parseCount(flags.parallel, '--parallel', 1, 1024),
+      ...op,
+    }),
+  );
+  for (const w of r.warnings) warn(w);
+  if (flags.json) printJson(r);
+  else if (!flags.quiet) out(formatRbdSparsifyReport(r));
 }
 
 export async function runRbdInfo(spec: string, flags: RbdFlags): Promise<void> {

@@ -7,7 +7,7 @@ import { defaults } from '../../api/defaults.js';
 import { isRbdSpec } from '../../api/rbd.js';
 import { parseImageFormat } from '../../api/image-format.js';
 import { out, printJson, runOperation, usageError, warn } from '../harness.js';
-import { addImportOptions, runRbdExport, runRbdImport, type RbdFlags } from './rbd.js';
+import { addImportOptions, runRbdExport, runRbdImport, runRbdSparsify, type RbdFlags } from './rbd.js';
 import { allowBackingFrom, backingLines } from './backing-options.js';
 
 interface SparsifyFlags extends RbdFlags {
@@ -58,12 +58,12 @@ export function formatReport(r: SparsifyReport): string {
 export function sparsifyCommand(name = 'sparsify', prefix = ''): Command {
   const cmd = new Command(name)
     .description('punch holes over zero blocks in place (IMAGE), or write a sparse copy (SRC DST); content never changes')
-    .argument('<image>', 'raw image file or block device (in place), or the source of a copy (raw or qcow2)')
+    .argument('<image>', 'raw image file, block device or rbd:POOL/IMAGE (in place), or the source of a copy (raw or qcow2)')
     .argument('[target]', 'write a sparse copy here instead of changing IMAGE')
     .addOption(new Option('-b, --block-size <size>', 'zero-detection block size, a power of two from 512 to 1M').default(formatSizeFlag(defaults.sparsify.blockSize)))
     .option('--no-seek-hole', 'read every byte instead of skipping holes (for filesystems that report holes wrongly)')
     .option('-n, --dry-run', 'report what would be reclaimed; change nothing')
-    .option('-f, --force', 'proceed although the image is in use (in place: other openers, QEMU locks, loop devices, mounts; copies: a VM or process writing the source); says what it overrode')
+    .option('-f, --force', 'proceed although the image is in use (in place: other openers, QEMU locks, loop devices, mounts; an RBD image: other clients, then by Ceph\'s own sparsify; copies: a VM or process writing the source); says what it overrode')
     .option('--overwrite', 'copy: replace an existing target')
     .option('--fs', 'also reclaim the free blocks of ext2/3/4 filesystems in the image (MBR/GPT partitions), checked against the inodes first; refuses dirty, mounted or inconsistent ones')
     .option('--json', 'print the report as JSON (exact byte counts)')
@@ -82,6 +82,8 @@ Examples:
   $ ${prefix}${name} --dry-run --json /dev/loop0 # what would be reclaimed on a device
   $ ${prefix}${name} vm.raw rbd:rbd/vm1 --verify  # sparse, parallel copy into Ceph RBD
   $ ${prefix}${name} rbd:rbd/vm1 vm1.raw         # RBD image -> sparse raw file
+  $ ${prefix}${name} rbd:rbd/vm1                 # free the image's zero objects in place (nobody else may have it open)
+  $ ${prefix}${name} --force rbd:rbd/vm1         # ... while a VM runs on it: Ceph's own sparsify, atomic per object
 
 RBD targets follow qemu's syntax: rbd:pool[/namespace]/image[:id=USER][:conf=PATH][:keyring=PATH]`,
   );
@@ -90,7 +92,7 @@ RBD targets follow qemu's syntax: rbd:pool[/namespace]/image[:id=USER][:conf=PAT
     if (flags.fs && (isRbdSpec(image) || (target !== undefined && isRbdSpec(target)))) usageError('--fs applies to raw images and block devices, not to RBD copies');
     if (target !== undefined && isRbdSpec(target)) return runRbdImport(image, target, flags);
     if (isRbdSpec(image)) {
-      if (target === undefined) usageError('in-place sparsify of an RBD image is not supported; give a target file to export it');
+      if (target === undefined) return runRbdSparsify(image, flags);
       return runRbdExport(image, target, flags);
     }
     const blockSize = parseBlockSize(flags.blockSize);
