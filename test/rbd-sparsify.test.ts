@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, sparsifyRbd, type RbdSparsifyReport } from '../src/index.js';
 import { formatBytes } from '../src/api/units.js';
 import { imageName, rbd, rbdDu, rbdExportSha256, rbdObjects, removeImage, useCephCluster } from './helpers/ceph.js';
-import { KiB, MiB, blocksmithCli, data, isOneLine, makeTempDir, removeDir, runCli, toolEnv, waitFor, writeImage } from './helpers/sparsify.js';
+import { KiB, MiB, blocksmithCli, data, isOneLine, makeTempDir, removeDir, run, runCli, toolEnv, waitFor, writeImage } from './helpers/sparsify.js';
 
 let conf: string;
 let dir: string;
@@ -218,6 +218,34 @@ describe('sparsify rbd:POOL/IMG in place, nobody else has it open', () => {
     const rep = await sparsifyRbd(`rbd:rbd/${image}`);
     expect(rep.usedAfter).toBe(8 * MiB);
     expect(await rbdExportSha256(conf, image)).toEqual(before);
+  });
+
+  it('a clone: zeros written over its parent\'s data stay zeros (no parent byte shows through), nothing else is touched', async () => {
+    const parent = imageName('sparsify-parent');
+    const clone = imageName('sparsify-clone');
+    rbd(conf, ['import', '--no-progress', src, `rbd/${parent}`]);
+    try {
+      rbd(conf, ['snap', 'create', `rbd/${parent}@base`]);
+      rbd(conf, ['snap', 'protect', `rbd/${parent}@base`]);
+      rbd(conf, ['clone', `rbd/${parent}@base`, `rbd/${clone}`]);
+      // The clone overwrites the parent's data with zeros: object 8 whole, the 1 MiB of object 0.
+      run('qemu-io', ['-f', 'raw', '-c', 'write -P 0 32M 4M', '-c', 'write -P 0 0 1M', `rbd:rbd/${clone}:conf=${conf}`]);
+      const before = await rbdExportSha256(conf, clone);
+      expect(before).not.toEqual(await rbdExportSha256(conf, parent)); // a parent byte showing through would show
+      const objects = rbdObjects(conf, clone);
+      const rep = await sparsifyRbd({ pool: 'rbd', image: clone });
+      expect(rep.method).toBe('discard');
+      // Both objects now hold only zeros: each discarded whole (librbd keeps them, truncated, over the parent).
+      expect(rep).toMatchObject({ discards: 2, discardedBytes: 8 * MiB });
+      expect(await rbdExportSha256(conf, clone)).toEqual(before);
+      expect(rbdObjects(conf, clone)).toEqual(objects);
+      expect(rbdObjects(conf, parent)).toEqual(KEPT_OBJECTS);
+    } finally {
+      removeImage(conf, clone);
+      rbd(conf, ['snap', 'unprotect', `rbd/${parent}@base`], { allowFail: true });
+      rbd(conf, ['snap', 'purge', '--no-progress', `rbd/${parent}`], { allowFail: true });
+      removeImage(conf, parent);
+    }
   });
 });
 
