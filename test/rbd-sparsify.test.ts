@@ -5,12 +5,15 @@
 // byte for byte, `rbd diff --whole-object` for the objects left, `rbd du`
 // against Ceph's sparse import of the same file.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, sparsifyRbd, type RbdSparsifyReport } from '../src/index.js';
 import { formatBytes } from '../src/api/units.js';
 import { imageName, rbd, rbdDu, rbdExportSha256, rbdObjects, removeImage, useCephCluster } from './helpers/ceph.js';
-import { KiB, MiB, blocksmithCli, data, isOneLine, makeTempDir, removeDir, runCli, toolEnv, waitFor, writeImage } from './helpers/sparsify.js';
+import { KiB, MiB, blocksmithCli, data, isOneLine, makeTempDir, removeDir, run, runCli, toolEnv, waitFor, writeImage } from './helpers/sparsify.js';
 
 let conf: string;
 let dir: string;
@@ -34,7 +37,7 @@ beforeAll(async () => {
   src = join(dir, 'disk.raw');
   writeImage(src, SIZE, DATA);
   big = join(dir, 'big.raw');
-  writeImage(big, 256 * MiB, [data(0, 4 * KiB), data(255 * MiB, 4 * KiB)]);
+  writeImage(big, 128 * MiB, [data(0, 4 * KiB), data(127 * MiB, 4 * KiB)]);
 });
 afterAll(() => {
   for (const img of made) removeImage(conf, img);
@@ -83,6 +86,47 @@ async function watch(image: string): Promise<{ stop: () => Promise<void> }> {
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * A QEMU process with the image as a drive (no guest: -machine none, paused),
+ * driven through its human monitor: `qemu-io d0 "write ..."` writes as the
+ * VM would, through QEMU's librbd, which then owns the exclusive lock.
+ */
+async function startQemu(image: string): Promise<{ hmp: (cmd: string) => Promise<string>; quit: () => Promise<void> }> {
+  const sock = join(dir, `qemu-${image}.sock`);
+  const child = spawn(
+    'qemu-system-x86_64',
+    ['-machine', 'none', '-display', 'none', '-S', '-monitor', `unix:${sock},server,nowait`, '-drive', `file=rbd:rbd/${image}:conf=${conf},format=raw,if=none,id=d0,cache=none`],
+    { stdio: 'ignore', env: toolEnv() },
+  );
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  await waitFor(() => watchers(image) === 1, `QEMU opening ${image}`, 30_000, 100);
+  const conn = connect(sock);
+  let text = '';
+  conn.setEncoding('utf8').on('data', (d: string) => (text += d));
+  await waitFor(() => text.includes('(qemu)'), 'the QEMU monitor prompt', 10_000, 20);
+  const hmp = async (cmd: string): Promise<string> => {
+    text = '';
+    conn.write(`${cmd}\n`);
+    await waitFor(() => text.includes('\r\n(qemu)'), `QEMU answering ${cmd}`, 30_000, 20);
+    return text;
+  };
+  return {
+    hmp,
+    quit: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      conn.write('quit\n');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+      conn.destroy();
+    },
+  };
+}
+
+function sha256Of(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
 }
 
 function watchers(image: string): number {
@@ -166,7 +210,7 @@ describe('sparsify rbd:POOL/IMG in place, nobody else has it open', () => {
     });
     await expect(p).rejects.toBeInstanceOf(AbortError);
     const used = rbdDu(conf, image).used;
-    expect(used).toBeLessThanOrEqual(256 * MiB);
+    expect(used).toBeLessThanOrEqual(128 * MiB);
     expect(used).toBeGreaterThan(8 * MiB); // stopped partway, not finished
     expect(await rbdExportSha256(conf, image)).toEqual(before);
     expect(watchers(image)).toBe(0);
@@ -174,6 +218,34 @@ describe('sparsify rbd:POOL/IMG in place, nobody else has it open', () => {
     const rep = await sparsifyRbd(`rbd:rbd/${image}`);
     expect(rep.usedAfter).toBe(8 * MiB);
     expect(await rbdExportSha256(conf, image)).toEqual(before);
+  });
+
+  it('a clone: zeros written over its parent\'s data stay zeros (no parent byte shows through), nothing else is touched', async () => {
+    const parent = imageName('sparsify-parent');
+    const clone = imageName('sparsify-clone');
+    rbd(conf, ['import', '--no-progress', src, `rbd/${parent}`]);
+    try {
+      rbd(conf, ['snap', 'create', `rbd/${parent}@base`]);
+      rbd(conf, ['snap', 'protect', `rbd/${parent}@base`]);
+      rbd(conf, ['clone', `rbd/${parent}@base`, `rbd/${clone}`]);
+      // The clone overwrites the parent's data with zeros: object 8 whole, the 1 MiB of object 0.
+      run('qemu-io', ['-f', 'raw', '-c', 'write -P 0 32M 4M', '-c', 'write -P 0 0 1M', `rbd:rbd/${clone}:conf=${conf}`]);
+      const before = await rbdExportSha256(conf, clone);
+      expect(before).not.toEqual(await rbdExportSha256(conf, parent)); // a parent byte showing through would show
+      const objects = rbdObjects(conf, clone);
+      const rep = await sparsifyRbd({ pool: 'rbd', image: clone });
+      expect(rep.method).toBe('discard');
+      // Both objects now hold only zeros: each discarded whole (librbd keeps them, truncated, over the parent).
+      expect(rep).toMatchObject({ discards: 2, discardedBytes: 8 * MiB });
+      expect(await rbdExportSha256(conf, clone)).toEqual(before);
+      expect(rbdObjects(conf, clone)).toEqual(objects);
+      expect(rbdObjects(conf, parent)).toEqual(KEPT_OBJECTS);
+    } finally {
+      removeImage(conf, clone);
+      rbd(conf, ['snap', 'unprotect', `rbd/${parent}@base`], { allowFail: true });
+      rbd(conf, ['snap', 'purge', '--no-progress', `rbd/${parent}`], { allowFail: true });
+      removeImage(conf, parent);
+    }
   });
 });
 
@@ -201,6 +273,12 @@ describe('sparsify rbd:POOL/IMG while other clients have it open', () => {
     const before = await rbdExportSha256(conf, image);
     const w = await watch(image);
     try {
+      const dry = await sparsifyCli(['--force', '--dry-run', '--json', `rbd:rbd/${image}`]);
+      expect(dry.code).toBe(0);
+      expect(JSON.parse(dry.stdout)).toMatchObject({ method: 'ceph-sparsify', dryRun: true, usedBefore: SIZE, usedAfter: 12 * MiB, dataBytes: DATA_BYTES, discards: 6 });
+      expect(dry.stderr).toContain('sparsify: warning: dry run: the figures are what a discard run would free');
+      expect(rbdDu(conf, image).used).toBe(SIZE);
+
       const r = await sparsifyCli(['--force', '--json', `rbd:rbd/${image}`]);
       expect(r.code).toBe(0);
       const rep = JSON.parse(r.stdout) as RbdSparsifyReport;
@@ -212,6 +290,47 @@ describe('sparsify rbd:POOL/IMG while other clients have it open', () => {
       expect(warnings).toHaveLength(2);
       expect(await rbdExportSha256(conf, image)).toEqual(before);
       expect(rbdObjects(conf, image)).toEqual(KEPT_OBJECTS);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('a running VM that owns the exclusive lock: Ceph\'s sparsify through it, its writes before and after kept', async () => {
+    const image = zeroFilledImage('sparsify-vm');
+    const qemu = await startQemu(image);
+    try {
+      // The VM writes into object 4, which held zeros: QEMU's librbd takes the lock.
+      await qemu.hmp('qemu-io d0 "write -P 0x55 16M 4k"'); // synchronous; its message goes to QEMU's stdout
+      const lockers = JSON.parse(rbd(conf, ['lock', 'ls', '--format', 'json', `rbd/${image}`]).stdout) as unknown[];
+      expect(lockers).toHaveLength(1);
+      const expected = readFileSync(src);
+      expected.fill(0x55, 16 * MiB, 16 * MiB + 4 * KiB);
+
+      const rep = await sparsifyRbd({ pool: 'rbd', image }, { allowWatchers: 1 });
+      expect(rep).toMatchObject({ method: 'ceph-sparsify', usedBefore: SIZE, usedAfter: 16 * MiB });
+      expect(rbdObjects(conf, image)).toEqual([0, 12 * MiB, 16 * MiB, 32 * MiB]);
+      expect(await rbdExportSha256(conf, image)).toEqual({ sha256: sha256Of(expected), bytes: SIZE });
+
+      // The VM still owns the lock and writes on, into a freed object.
+      await qemu.hmp('qemu-io d0 "write -P 0x66 24M 4k"');
+      expected.fill(0x66, 24 * MiB, 24 * MiB + 4 * KiB);
+      expect(await rbdExportSha256(conf, image)).toEqual({ sha256: sha256Of(expected), bytes: SIZE });
+    } finally {
+      await qemu.quit();
+    }
+  });
+
+  it('an abort stops Ceph\'s sparsify at the next object: content unchanged', async () => {
+    const image = zeroFilledImage('sparsify-vm-abort', big);
+    const before = await rbdExportSha256(conf, image);
+    const w = await watch(image);
+    try {
+      const ac = new AbortController();
+      const p = sparsifyRbd({ pool: 'rbd', image }, { allowWatchers: 1, signal: ac.signal, onProgress: () => ac.abort() });
+      await expect(p).rejects.toBeInstanceOf(AbortError);
+      const used = rbdDu(conf, image).used;
+      expect(used).toBeGreaterThan(8 * MiB); // stopped partway
+      expect(await rbdExportSha256(conf, image)).toEqual(before);
     } finally {
       await w.stop();
     }

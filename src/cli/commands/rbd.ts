@@ -111,7 +111,7 @@ export function formatRbdSparsifyReport(r: RbdSparsifyReport): string {
       ? `  used: ${formatBytes(r.usedBefore)} -> about ${formatBytes(r.usedAfter)} (would reclaim about ${formatBytes(reclaimed)})`
       : `  used: ${formatBytes(r.usedBefore)} -> ${formatBytes(r.usedAfter)} (reclaimed ${formatBytes(reclaimed)})`,
     r.method === 'discard'
-      ? `  method: discard (read here, zero runs discarded${r.dryRun ? '' : ' under the exclusive lock'}): ${r.discards} ${r.dryRun ? 'discards to make' : 'discards'} over ${formatBytes(r.discardedBytes)}`
+      ? `  method: discard (read here, zero runs discarded${r.dryRun ? '' : ' under the exclusive lock'}): ${r.discards} ${r.discards === 1 ? 'discard' : 'discards'}${r.dryRun ? ' to make' : ''} over ${formatBytes(r.discardedBytes)}`
       : `  method: ceph-sparsify (Ceph's own, per object on the OSDs; open by ${r.watchers.join(', ')})`,
   ];
   if (r.method === 'discard' || r.dryRun) lines.push(`  data: ${formatBytes(r.dataBytes)}; zero blocks: ${formatBytes(r.zeroBytes)}; already holes: ${formatBytes(r.holeBytes)}`);
