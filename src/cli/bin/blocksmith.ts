@@ -13,6 +13,7 @@ const loaders: Record<string, () => Promise<Command>> = {
   rbd: async () => (await import('../commands/rbd.js')).rbdCommand(),
   carve: async () => (await import('../commands/carve.js')).carveCommand('carve', 'blocksmith '),
   undelete: async () => (await import('../commands/undelete.js')).undeleteCommand('undelete', 'blocksmith '),
+  migrate: async () => (await import('../commands/migrate.js')).migrateCommand(),
 };
 const requested = process.argv[2];
 const versionOnly = requested === '--version' || requested === '-V';
@@ -32,7 +33,8 @@ Examples:
   $ blocksmith map --svg vm.svg vm.raw
   $ blocksmith sparsify vm.raw
   $ blocksmith info --json /dev/loop0
-  $ blocksmith undelete card.img --list`,
+  $ blocksmith undelete card.img --list
+  $ blocksmith migrate vm1 --to rbd:rbd --dry-run`,
   );
 
 await runCli(program, process.argv);
