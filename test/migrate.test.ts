@@ -162,6 +162,81 @@ describe('offline: a shut-off domain', () => {
   });
 });
 
+describe('the libvirt secret', () => {
+  it('none for the client: refused, or --create-secret makes one from the keyring (the key never printed) and QEMU connects with it', async () => {
+    const other = cephLibvirtUser(conf, 'rbd', `bs-mig-${randomBytes(3).toString('hex')}`);
+    try {
+      const d = newDomain();
+      const spec = `rbd:rbd:id=${other.id}:keyring=${other.keyring}`;
+      const r1 = await cli(['migrate', d.name, '--to', spec, '--save-dir', d.work]);
+      expect(r1.code).toBe(1);
+      expect(r1.stderr).toBe(`blocksmith: libvirt has no secret of usage type ceph for client.${other.id}: --create-secret makes one from the keyring, or give --secret-uuid (ENOENT)\n`);
+      expect(listImages(conf).filter((i) => i.startsWith(d.name))).toEqual([]);
+
+      const r2 = await cli(['migrate', d.name, '--to', spec, '--save-dir', d.work, '--create-secret', '--json']);
+      expect(r2.code).toBe(0);
+      const rep = JSON.parse(r2.stdout);
+      expect(rep.secret.created).toBe(true);
+      expect(rep.secret.usage).toBe(`client.${other.id} secret`);
+      expect(r2.stdout + r2.stderr).not.toContain(other.key);
+      try {
+        expect(virsh(['secret-list']).stdout).toContain(rep.secret.uuid);
+        virsh(['start', d.name]);
+        expect(virsh(['domstate', d.name]).stdout.trim()).toBe('running');
+      } finally {
+        virsh(['destroy', d.name], { allowFail: true });
+        virsh(['secret-undefine', rep.secret.uuid], { allowFail: true });
+      }
+    } finally {
+      ceph(conf, ['auth', 'del', `client.${other.id}`]);
+    }
+  });
+});
+
+describe('interrupted', () => {
+  it('Ctrl-C during an import: exit 130, the images made so far removed, the domain as it was', async () => {
+    const d = newDomain();
+    // A larger first disk with data everywhere, written one object at a time: the import takes a while.
+    run('dd', ['if=/dev/urandom', `of=${d.raw}`, 'bs=1M', 'count=160', 'status=none']);
+    const xmlBefore = virsh(['dumpxml', '--inactive', d.name]).stdout;
+    const child = startCli(['migrate', d.name, '--to', to(), '--save-dir', d.work, '--parallel', '1'], { cli: blocksmithCli, timeoutMs: 180_000 });
+    const t0 = Date.now();
+    while (child.running() && !imageExists(conf, `${d.name}-vda`) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(child.running()).toBe(true);
+    child.child.kill('SIGINT');
+    const r = await child.done;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/^\ninterrupted: stopping cleanly \(Ctrl-C again to quit at once\)\nblocksmith: stopped\n$/);
+    expect(listImages(conf).filter((i) => i.startsWith(d.name))).toEqual([]);
+    expect(virsh(['dumpxml', '--inactive', d.name]).stdout).toBe(xmlBefore);
+    expect(readdirSync(d.work).filter((f) => f.endsWith('.xml'))).toEqual([]);
+  });
+});
+
+describe('block devices', () => {
+  it("a <disk type='block'> on a loop device is imported from the device and becomes an RBD disk", async () => {
+    const name = testDomainName();
+    domains.push({ name });
+    const work = makeTempDir(name, dir);
+    const backing = join(work, 'lv.raw');
+    writeFileSync(backing, Buffer.concat([Buffer.alloc(2 * MiB), randomBytes(1 * MiB), Buffer.alloc(5 * MiB)]));
+    const loop = run('losetup', ['-f', '--show', backing]).stdout.trim();
+    images.push(`${name}-vdc`);
+    try {
+      defineDomain({ name, disks: [], extraDiskXml: `<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='${loop}'/><target dev='vdc' bus='virtio'/></disk>` });
+      const r = await cli(['migrate', name, '--to', to(), '--save-dir', work, '-q']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(blkSources(name)).toEqual({ vdc: `rbd/${name}-vdc` });
+      expect((await rbdExportSha256(conf, `${name}-vdc`)).sha256).toBe(await fileSha(backing));
+      expect(rbdDu(conf, `${name}-vdc`).used).toBe(4 * MiB);
+    } finally {
+      run('losetup', ['-d', loop], { allowFail: true });
+    }
+  });
+});
+
 describe('refusals: one line, nothing created, the domain unchanged', () => {
   async function refused(args: string[], d: { name: string }, message: RegExp): Promise<void> {
     const xmlBefore = virsh(['dumpxml', '--inactive', d.name]).stdout;
