@@ -36,5 +36,7 @@ export type {
 } from './api/carve.js';
 export { renderGallery, writeGallery } from './render/gallery.js';
 export type { GalleryReport, GalleryFile, GalleryFragment } from './render/gallery.js';
+export { migrate, rollbackMigration } from './api/migrate.js';
+export type { MigrateOptions, MigrateReport, MigrateProgress, MigratedDisk, DiskLeftAlone, RollbackReport } from './api/migrate.js';
 export { undelete } from './api/undelete.js';
 export type { UndeleteOptions, UndeleteReport, UndeleteAbortError, UndeletedFile, UndeleteVolume } from './api/undelete.js';
