@@ -4,11 +4,12 @@
 // that do not use libvirt never wait; suites wait through useLibvirt() in
 // test/helpers/libvirt.ts, which fails them with the reason when libvirt is
 // not there (never a silent skip). Teardown removes this run's leftover test
-// domains (named with this run's prefix only) and stops only the daemons
+// domains (named with this run's prefix only) and the Ceph secrets the run
+// created, and stops only the daemons
 // host.sh started, by pid.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
@@ -65,6 +66,14 @@ export default function setup(project: TestProject): () => Promise<void> {
         virsh(['destroy', name]);
         virsh(['undefine', '--nvram', '--managed-save', '--snapshots-metadata', '--checkpoints-metadata', name]);
       }
+      // Ceph secrets defineCephSecret() created in this run (test/helpers/libvirt.ts).
+      let secrets: string[] = [];
+      try {
+        secrets = readFileSync(join(base, 'secrets'), 'utf8').split('\n').filter(Boolean);
+      } catch {
+        // none created
+      }
+      for (const uuid of new Set(secrets)) virsh(['secret-undefine', uuid]);
     }
     spawnSync('bash', [script, 'stop', base], { stdio: 'inherit', env: withoutPreload() });
     rmSync(base, { recursive: true, force: true });
