@@ -47,7 +47,8 @@ answers && exit 0
 # would fail on the lock.
 running() {
   local pid
-  pid=$(tr -dc 0-9 < "$1" 2>/dev/null) || return 1
+  [ -e "$1" ] || return 1
+  pid=$(tr -dc 0-9 < "$1")
   [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
 }
 : > "$DIR/started"
