@@ -103,7 +103,7 @@ describe('QEMU through libvirt on the test Ceph cluster', () => {
     if (image) removeImage(cluster.conf(), image);
   });
 
-  it("starts a domain whose <disk type='network'> is an RBD image (hosts from the conf, cephx secret) and writes to it", async () => {
+  it("starts a domain whose <disk type='network'> is an RBD image (hosts from the conf, or the conf itself; cephx secret) and writes to it", async () => {
     const conf = cluster.conf();
     const user = cephLibvirtUser(conf, 'rbd');
     expect(readFileSync(user.keyring, 'utf8')).toBe(`[client.libvirt]\n\tkey = ${user.key}\n`);
@@ -133,5 +133,11 @@ describe('QEMU through libvirt on the test Ceph cluster', () => {
     expect(got.subarray(MiB, 2 * MiB).equals(Buffer.alloc(MiB, 0xab))).toBe(true);
     expect(got.subarray(0, MiB).equals(Buffer.alloc(MiB))).toBe(true);
     expect(got.subarray(2 * MiB).equals(Buffer.alloc(62 * MiB))).toBe(true);
+
+    // The same image named by the cluster's conf instead of <host> lines: QEMU reads the conf itself.
+    destroyAndUndefine(name);
+    defineDomain({ name, disks: [], extraDiskXml: rbdDiskXml({ pool: 'rbd', image, configFile: conf, user: user.user, secretUuid: uuid, dev: 'vda' }) });
+    virsh(['start', name]);
+    expect(virsh(['domblkinfo', name, 'vda']).stdout).toMatch(new RegExp(`^Capacity:\\s+${64 * MiB}$`, 'm'));
   });
 });

@@ -295,8 +295,12 @@ export function monV1Hosts(conf: string): { host: string; port: number }[] {
   return [...line.matchAll(/v1:([0-9.]+):(\d+)/g)].map((m) => ({ host: m[1]!, port: Number(m[2]) }));
 }
 
-/** A <disk type='network'> for rbd POOL/IMAGE with one <host> per monitor and cephx auth. */
-export function rbdDiskXml(opts: { pool: string; image: string; hosts: { host: string; port: number }[]; user: string; secretUuid: string; dev: string; bus?: string }): string {
+/**
+ * A <disk type='network'> for rbd POOL/IMAGE with cephx auth, and one <host>
+ * per monitor, or <config file=...> (a conf QEMU, running as libvirt-qemu,
+ * can read).
+ */
+export function rbdDiskXml(opts: { pool: string; image: string; hosts?: { host: string; port: number }[]; configFile?: string; user: string; secretUuid: string; dev: string; bus?: string }): string {
   return [
     `    <disk type='network' device='disk'>`,
     `      <driver name='qemu' type='raw'/>`,
@@ -304,7 +308,8 @@ export function rbdDiskXml(opts: { pool: string; image: string; hosts: { host: s
     `        <secret type='ceph' uuid='${opts.secretUuid}'/>`,
     `      </auth>`,
     `      <source protocol='rbd' name='${xmlEscape(`${opts.pool}/${opts.image}`)}'>`,
-    ...opts.hosts.map((h) => `        <host name='${h.host}' port='${h.port}'/>`),
+    ...(opts.hosts ?? []).map((h) => `        <host name='${h.host}' port='${h.port}'/>`),
+    ...(opts.configFile ? [`        <config file='${xmlEscape(opts.configFile)}'/>`] : []),
     `      </source>`,
     `      <target dev='${opts.dev}' bus='${opts.bus ?? busOf(opts.dev)}'/>`,
     `    </disk>`,
