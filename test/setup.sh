@@ -35,6 +35,19 @@ check zerofree zerofree
 # deleted through exfat-fuse (native/tests/test_exfat.cc).
 check mkfs.exfat exfatprogs
 check mount.exfat-fuse exfat-fuse
+# The migrate suites: this host's libvirt (test/libvirt/host.sh starts the
+# daemons when they do not run), TCG guests, QEMU's RBD block driver (a
+# module file of qemu-block-extra) and the XML validators. Installed without
+# recommends: those would upgrade systemd.
+check virsh libvirt-clients
+check libvirtd libvirt-daemon-system
+check virtlogd libvirt-daemon-system
+check qemu-system-x86_64 qemu-system-x86
+check virt-xml-validate libvirt-clients
+check xmllint libxml2-utils
+compgen -G '/usr/lib/*/qemu/block-rbd.so' >/dev/null || need+=(qemu-block-extra)
+# Without systemd the daemons are started by their sysv scripts' binaries.
+[ -d /run/systemd/system ] || [ -e /etc/init.d/libvirtd ] || need+=(libvirt-daemon-system-sysv)
 # The gallery tests open the carve gallery in headless Chromium (playwright-core).
 check chromium chromium
 

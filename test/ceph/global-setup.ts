@@ -4,7 +4,7 @@
 // cephConf() in test/helpers/ceph.ts, which fails them with the reason when
 // the cluster did not start (never a silent skip). Teardown stops it.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
@@ -27,6 +27,10 @@ const script = join(dirname(fileURLToPath(import.meta.url)), 'cluster.sh');
 export default function setup(project: TestProject): () => Promise<void> {
   // bluestore needs O_DIRECT: /var/tmp, never tmpfs.
   const base = mkdtempSync('/var/tmp/blocksmith-ceph-');
+  // QEMU started by libvirt runs as libvirt-qemu: a domain whose RBD source
+  // names this cluster's ceph.conf (<config file=...>) must be able to reach
+  // it (keyrings stay 0600 root; QEMU gets its key from a libvirt secret).
+  chmodSync(base, 0o755);
   const out = openSync(join(base, 'start.out'), 'w');
   const err = openSync(join(base, 'start.err'), 'w');
   const child = spawn('bash', [script, 'start', join(base, 'cluster')], { stdio: ['ignore', out, err], env: withoutPreload() });

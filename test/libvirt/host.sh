@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# host.sh start DIR | stop DIR
+#
+# Makes sure this host's libvirt answers at qemu:///system for the migrate
+# tests. When `virsh version` already answers (an init script, another run),
+# nothing is started. Otherwise (a fresh CI machine without systemd) it starts
+# virtlogd and libvirtd with -d and records their pids in DIR/started; `stop`
+# ends exactly those, by pid, checked against their command line, never by
+# name, and never a daemon it did not start.
+set -euo pipefail
+export LC_ALL=C
+
+cmd=${1:?usage: host.sh start|stop DIR}
+DIR=${2:?usage: host.sh start|stop DIR}
+WAIT=${WAIT:-60}
+URI=qemu:///system
+
+fail() { echo "host.sh: $*" >&2; exit 1; }
+answers() { timeout 5 virsh -c "$URI" version >/dev/null 2>&1; }
+
+if [ "$cmd" = stop ]; then
+  [ -e "$DIR/started" ] || exit 0
+  pids=()
+  while read -r pid name; do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] && pids+=("$pid")
+  done < "$DIR/started"
+  [ ${#pids[@]} -gt 0 ] || exit 0
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    alive=()
+    for pid in "${pids[@]}"; do [ -e "/proc/$pid" ] && alive+=("$pid"); done
+    [ ${#alive[@]} -eq 0 ] && exit 0
+    sleep 0.1
+  done
+  kill -KILL "${alive[@]}" 2>/dev/null || true
+  exit 0
+fi
+[ "$cmd" = start ] || fail "unknown command $cmd"
+mkdir -p "$DIR"
+for tool in virsh libvirtd virtlogd qemu-system-x86_64; do
+  command -v "$tool" >/dev/null 2>&1 || fail "$tool is not installed (test/setup.sh installs libvirt as root)"
+done
+answers && exit 0
+[ "$(id -u)" = 0 ] || fail "libvirtd does not answer at $URI and we are not root to start it"
+
+# A daemon already running (its pid file locked) is left alone: a second one
+# would fail on the lock.
+running() {
+  local pid
+  [ -e "$1" ] || return 1
+  pid=$(tr -dc 0-9 < "$1")
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+}
+: > "$DIR/started"
+for d in virtlogd libvirtd; do
+  running "/run/$d.pid" "$d" && continue
+  "$d" -d >>"$DIR/start.log" 2>&1 || fail "$d -d failed: $(tail -2 "$DIR/start.log" | tr '\n' ' ')"
+  running "/run/$d.pid" "$d" || fail "$d started but /run/$d.pid names no $d"
+  echo "$(tr -dc 0-9 < "/run/$d.pid") $d" >> "$DIR/started"
+done
+for ((i = 0; i < WAIT * 10; i++)); do
+  answers && exit 0
+  sleep 0.1
+done
+fail "libvirtd does not answer at $URI within $WAIT s (log: /var/log/libvirt/libvirtd.log)"
