@@ -40,7 +40,7 @@ import {
   type RbdDiskSource,
 } from '../libvirt/domain-xml.js';
 import { lineDiff } from '../libvirt/line-diff.js';
-import { cephSecrets, cephSecretUsage, createCephSecret, findCephSecret, keyFromKeyrings, secretValue } from '../libvirt/ceph-secret.js';
+import { cephSecrets, cephSecretUsage, createCephSecret, findCephSecrets, keyFromKeyrings, secretValue } from '../libvirt/ceph-secret.js';
 import { virsh } from '../libvirt/virsh.js';
 
 /** Progress of the disk being worked on (bytesDone of bytesTotal), and which of how many it is. */
@@ -249,25 +249,25 @@ interface SecretChoice {
 
 async function chooseSecret(user: string, keyringPath: string, o: MigrateOptions, uri: string | undefined): Promise<SecretChoice> {
   const keyring = await keyFromKeyrings(user, keyringPath);
-  let found: { uuid: string; usage: string } | undefined;
-  if (o.secretUuid) {
-    found = (await cephSecrets(uri)).find((s) => s.uuid === o.secretUuid!.toLowerCase());
-    if (!found) refuse(`libvirt has no secret ${o.secretUuid} of usage type ceph${uri ? ` on ${uri}` : ''}`, 'ENOENT', o.secretUuid);
-  } else {
-    found = await findCephSecret(user, uri);
-  }
-  if (found) {
-    // A secret whose value we can read must hold this client's key, or QEMU
-    // could not connect (a private secret cannot be read back: trusted).
-    const value = keyring ? await secretValue(found.uuid, uri) : undefined;
-    if (keyring && value !== undefined && value !== keyring.key) {
-      refuse(
-        `libvirt secret ${found.uuid} (${found.usage}) holds another key than client.${user}'s in ${keyring.file}: QEMU could not connect with it`,
-        'EKEYREJECTED',
-        found.uuid,
-      );
+  const candidates = o.secretUuid
+    ? (await cephSecrets(uri)).filter((s) => s.uuid === o.secretUuid!.toLowerCase())
+    : await findCephSecrets(user, uri);
+  if (o.secretUuid && candidates.length === 0) refuse(`libvirt has no secret ${o.secretUuid} of usage type ceph${uri ? ` on ${uri}` : ''}`, 'ENOENT', o.secretUuid);
+  if (candidates.length > 0) {
+    // A secret must hold this client's key, or QEMU could not connect. With
+    // the key at hand, the one holding it wins; a private secret cannot be
+    // read back and is trusted; one that holds another key is never used.
+    if (!keyring) return candidates[0]!;
+    let wrong: { uuid: string; usage: string } | undefined;
+    let unreadable: { uuid: string; usage: string } | undefined;
+    for (const c of candidates) {
+      const value = await secretValue(c.uuid, uri);
+      if (value === keyring.key) return c;
+      if (value === undefined) unreadable ??= c;
+      else wrong ??= c;
     }
-    return { uuid: found.uuid, usage: found.usage };
+    if (unreadable) return unreadable;
+    refuse(`libvirt secret ${wrong!.uuid} (${wrong!.usage}) holds another key than client.${user}'s in ${keyring.file}: QEMU could not connect with it`, 'EKEYREJECTED', wrong!.uuid);
   }
   if (!o.createSecret) {
     refuse(

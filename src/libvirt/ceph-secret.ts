@@ -31,10 +31,10 @@ export async function cephSecrets(uri?: string): Promise<CephSecret[]> {
   return found;
 }
 
-/** The secret whose usage names client.USER (as a whole word), if one is defined. */
-export async function findCephSecret(user: string, uri?: string): Promise<CephSecret | undefined> {
+/** The secrets whose usage names client.USER (as a whole word), in libvirt's order. */
+export async function findCephSecrets(user: string, uri?: string): Promise<CephSecret[]> {
   const word = new RegExp(`(^|[^\\w.])client\\.${user.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^\\w.])`);
-  return (await cephSecrets(uri)).find((s) => word.test(s.usage));
+  return (await cephSecrets(uri)).filter((s) => word.test(s.usage));
 }
 
 /** The value libvirt holds for a secret (base64), or undefined when it has none. Never printed. */

@@ -213,8 +213,8 @@ export interface CephLibvirtUser {
  * client.libvirt on the test cluster with `mon 'profile rbd' osd 'profile rbd
  * pool=POOL'` (created once; a later call with another pool adds it).
  */
-export function cephLibvirtUser(conf: string, pool: string): CephLibvirtUser {
-  const entity = 'client.libvirt';
+export function cephLibvirtUser(conf: string, pool: string, id = 'libvirt'): CephLibvirtUser {
+  const entity = `client.${id}`;
   const exists = spawnSync('ceph', ['-c', conf, 'auth', 'get', entity, '--format', 'json'], { encoding: 'utf8', timeout: 60_000, env: toolEnv() });
   if (exists.status !== 0) {
     ceph(conf, ['auth', 'get-or-create', entity, 'mon', 'profile rbd', 'osd', `profile rbd pool=${pool}`]);
@@ -228,12 +228,12 @@ export function cephLibvirtUser(conf: string, pool: string): CephLibvirtUser {
   }
   const key = ceph(conf, ['auth', 'get-key', entity]).trim();
   // Beside the cluster's conf; written whole then renamed (parallel files write the same content).
-  const keyring = join(dirname(conf), 'client.libvirt.keyring');
+  const keyring = join(dirname(conf), `${entity}.keyring`);
   const tmp = `${keyring}.${process.pid}.tmp`;
   writeFileSync(tmp, `[${entity}]\n\tkey = ${key}\n`, { mode: 0o600 });
   chmodSync(tmp, 0o600);
   renameSync(tmp, keyring);
-  return { user: 'libvirt', keyring, key };
+  return { user: id, keyring, key };
 }
 
 export interface SecretOptions {
