@@ -135,7 +135,8 @@ Examples:
         signal: op.signal,
         onProgress: (p) => {
           const now = `${p.disk === '*' ? 'all disks' : `${p.disk} (${p.diskNumber}/${p.diskCount})`}: ${STEP_WORDS[p.step]}`;
-          if (now !== shown && !flags.quiet && !flags.json) {
+          // Step lines go with the progress bar: on a terminal only.
+          if (now !== shown && process.stderr.isTTY && !flags.quiet && !flags.json) {
             op.clearProgress();
             process.stderr.write(`${now}\n`);
           }
