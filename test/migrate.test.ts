@@ -157,7 +157,7 @@ describe('offline: a shut-off domain', () => {
     expect(r.code).toBe(0);
     const back = await cli(['migrate', d.name, '--rollback', '--save-dir', d.work]);
     expect(back.code).toBe(0);
-    expect(back.stdout).toMatch(/^defined .* again from .*before-rbd\..*\.xml \(the RBD images were kept\)\n$/);
+    expect(back.stdout).toMatch(/^defined .* again from .*before-rbd\..*\.xml\n  the disks are the old files as they were when moved: what the domain wrote on RBD since is only in the RBD images \(kept\)\n$/);
     expect(blkSources(d.name)).toEqual({ vda: d.raw, vdb: d.qcow2, hdc: '-' });
     expect(imageExists(conf, `${d.name}-vda`)).toBe(true);
   });

@@ -372,8 +372,15 @@ async function migrateOffline(c: Context): Promise<void> {
   }
   const next = cloneDomain(c.loaded.config);
   for (const m of c.moves) rewriteDiskToRbd(domainDisks(next).find((d) => d.target === m.disk.target)!, c.rbdSource(m));
-  report.savedXml = await saveOldXml(c.loaded.config, o.saveDir ?? '.');
-  await defineDomain(next, o.uri);
+  try {
+    report.savedXml = await saveOldXml(c.loaded.config, o.saveDir ?? '.');
+    await defineDomain(next, o.uri);
+  } catch (err) {
+    // Not redefined: the domain is as it was, so the images go (a retry must not find them taken).
+    const left: string[] = [];
+    for (const t of created) await removeRbdImage(t).catch(() => left.push(formatRbdSpec(t)));
+    throw withNote(err, `the domain was not changed; ${left.length > 0 ? `could not remove ${left.join(', ')}` : `removed ${created.map(formatRbdSpec).join(', ')}`}`);
+  }
   await checkDefined(c.domain, c.loaded.config.uuid, o.uri);
 }
 
@@ -648,6 +655,8 @@ export interface RollbackReport {
   domain: string;
   /** The saved XML that was defined again. */
   savedXml: string;
+  /** What the user must know: the old files hold the disks as they were when moved. */
+  note: string;
   seconds: number;
 }
 
@@ -676,5 +685,10 @@ export async function rollbackMigration(domain: string, options: { savedXml?: st
     if (uuid.toLowerCase() !== saved.uuid.toLowerCase()) refuse(`${path} has UUID ${saved.uuid}, but domain ${domain} is ${uuid}`, 'EINVAL', path);
   }
   await defineDomain(saved, options.uri);
-  return { domain, savedXml: path, seconds: (Date.now() - t0) / 1000 };
+  return {
+    domain,
+    savedXml: path,
+    note: 'the disks are the old files as they were when moved: what the domain wrote on RBD since is only in the RBD images (kept)',
+    seconds: (Date.now() - t0) / 1000,
+  };
 }

@@ -106,7 +106,7 @@ Examples:
         rollbackMigration(domain, { savedXml: typeof flags.rollback === 'string' ? flags.rollback : undefined, saveDir: flags.saveDir, uri: flags.connect }),
       );
       if (flags.json) printJson(r);
-      else if (!flags.quiet) out(`defined ${domain} again from ${r.savedXml} (the RBD images were kept)\n`);
+      else if (!flags.quiet) out(`defined ${domain} again from ${r.savedXml}\n  ${r.note}\n`);
       return;
     }
     if (!flags.to) usageError('migrate needs --to rbd:POOL[/NAMESPACE]');
