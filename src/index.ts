@@ -17,7 +17,8 @@ export type { SparsifyOptions, InPlaceOptions, CopyOptions, SparsifyReport } fro
 export { parseImageFormat } from './api/image-format.js';
 export type { ImageFormat, ImageDescription, BackingLink, AllowBacking } from './api/image-format.js';
 export type { VolumeReport, FsInspection } from './api/sparsify.js';
-export { copyToRbd, copyFromRbd, rbdInfo, sparsifyRbd, parseRbdSpec, formatRbdSpec, isRbdSpec, libvirtDiskXml, parseMonHosts } from './api/rbd.js';
+export { copyToRbd, copyFromRbd, rbdInfo, sparsifyRbd, parseRbdSpec, formatRbdSpec, isRbdSpec, parseMonHosts } from './api/rbd.js';
+export { libvirtDiskXml } from './libvirt/domain-xml.js';
 export type { RbdTarget, CopyToRbdOptions, RbdImportReport, RbdInfo, SparsifyRbdOptions, RbdSparsifyReport } from './api/rbd.js';
 export { carve } from './api/carve.js';
 export { sameStorage } from './host/same-storage.js';

@@ -296,7 +296,7 @@ describe('--verify and --libvirt-xml', () => {
         '-c',
         `import json, sys, xml.etree.ElementTree as ET
 d = ET.fromstring(sys.argv[1])
-s = d.find('source'); a = d.find('auth')
+s = d.find('source'); a = s.find('auth')
 print(json.dumps({'tag': d.tag, 'type': d.get('type'), 'device': d.get('device'),
   'driver': d.find('driver').attrib, 'protocol': s.get('protocol'), 'name': s.get('name'),
   'hosts': [h.attrib for h in s.findall('host')], 'username': a.get('username'),

@@ -29,7 +29,8 @@ import type { Progress } from '../seam/job.js';
 import { writeNewFile } from '../output/output-file.js';
 import {
   cloneDomain,
-  diskElementXml,
+  driverAttributes,
+  rbdDiskXml,
   domainDisks,
   parseDomainXml,
   planDisk,
@@ -314,20 +315,6 @@ async function defineDomain(d: DomainXml, uri: string | undefined): Promise<void
   await withTempFile(`${d.name}.xml`, serializeDomain(d), (path) => virsh(['define', path], { uri, subject: d.name }));
 }
 
-/** A <disk> holding only what `virsh blockcopy --xml` reads: type, driver, source. */
-function blockcopyDiskXml(disk: DomainDisk, rbd: RbdDiskSource): string {
-  const copy = cloneDomain({ doc: disk.element.ownerDocument!, name: '', uuid: '' } as DomainXml);
-  const same = domainDisks(copy).find((d) => d.target === disk.target)!;
-  rewriteDiskToRbd(same, rbd);
-  for (let n = same.element.firstChild; n; ) {
-    const next = n.nextSibling;
-    const tag = n.nodeType === 1 ? (n as unknown as { tagName: string }).tagName : '';
-    if (n.nodeType === 1 && tag !== 'driver' && tag !== 'source') same.element.removeChild(n);
-    n = next;
-  }
-  return diskElementXml(same);
-}
-
 function percentOf(line: string): number | undefined {
   const m = /\[\s*(\d+(?:\.\d+)?)\s*%\]/.exec(line);
   return m ? Number(m[1]) : undefined;
@@ -427,7 +414,8 @@ async function migrateLiveHere(c: Context): Promise<void> {
     for (const m of c.moves) {
       current = m;
       await createRbdImage(m.target, m.size(), { signal: o.signal });
-      const xml = blockcopyDiskXml(m.disk, c.rbdSource(m));
+      // What `virsh blockcopy --xml` reads: the type, the driver and the source.
+      const xml = rbdDiskXml(c.rbdSource(m), { driver: driverAttributes(m.disk) });
       await withTempFile(`${m.disk.target}.xml`, xml, (path) =>
         virsh(['blockcopy', domain, m.disk.target, '--xml', path, '--reuse-external', '--wait', '--pivot', '--transient-job', '--verbose'], {
           uri: o.uri,

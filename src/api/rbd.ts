@@ -174,33 +174,6 @@ export function parseMonHosts(monHost: string): { name: string; port: number }[]
   return hosts;
 }
 
-function xmlAttr(s: string): string {
-  return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
-}
-
-/** The libvirt <disk> element for an RBD image, ready for `virsh edit`. */
-export function libvirtDiskXml(t: RbdTarget, monHost: string, options: { user?: string; secretUuid?: string; dev?: string } = {}): string {
-  const user = (options.user || t.user || 'admin').replace(/^client\./, '');
-  const name = `${t.pool}/${t.namespace ? `${t.namespace}/` : ''}${t.image}`;
-  const hosts = parseMonHosts(monHost)
-    .map((h) => `    <host name='${xmlAttr(h.name)}' port='${h.port}'/>`)
-    .join('\n');
-  return [
-    `<disk type='network' device='disk'>`,
-    `  <driver name='qemu' type='raw' cache='writeback' discard='unmap'/>`,
-    `  <auth username='${xmlAttr(user)}'>`,
-    `    <secret type='ceph' uuid='${xmlAttr(options.secretUuid ?? 'REPLACE-WITH-LIBVIRT-SECRET-UUID')}'/>`,
-    `  </auth>`,
-    `  <source protocol='rbd' name='${xmlAttr(name)}'>`,
-    hosts,
-    `  </source>`,
-    `  <target dev='${xmlAttr(options.dev ?? 'vda')}' bus='virtio'/>`,
-    `</disk>`,
-  ]
-    .filter((l) => l !== '')
-    .join('\n') + '\n';
-}
-
 export type RbdCluster = NativeRbdCluster;
 
 /** Connects as `target` says (its pool must open) and tells which of `imageNames` exist there, with the cluster's facts. */

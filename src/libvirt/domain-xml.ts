@@ -4,6 +4,7 @@
 // (target, bus, address, boot order, serial, cache/io/discard settings).
 import { DOMParser, XMLSerializer, type Document, type Element } from '@xmldom/xmldom';
 import { BlocksmithError } from '../api/errors.js';
+import { parseMonHosts, type RbdTarget } from '../api/rbd.js';
 
 export interface DomainXml {
   doc: Document;
@@ -164,8 +165,12 @@ export function rewriteDiskToRbd(disk: DomainDisk, rbd: RbdDiskSource): void {
   add(source, auth, 1);
   source.appendChild(doc.createTextNode(`\n${indent}`));
   if (old) e.replaceChild(source, old);
-  else if (driver?.nextSibling) e.insertBefore(source, driver.nextSibling);
-  else e.appendChild(source);
+  else {
+    // After the driver (or first), on a line of its own.
+    const at = driver ? driver.nextSibling : e.firstChild;
+    e.insertBefore(doc.createTextNode(`\n${indent}`), at);
+    e.insertBefore(source, at);
+  }
 }
 
 function removeWithIndent(el: Element): void {
@@ -174,9 +179,41 @@ function removeWithIndent(el: Element): void {
   el.parentNode?.removeChild(el);
 }
 
-/** The disk on RBD alone, as `virsh blockcopy --xml` takes it. */
-export function diskElementXml(disk: DomainDisk): string {
-  return new XMLSerializer().serializeToString(disk.element) + '\n';
+/**
+ * A <disk> on RBD standing alone: the element `virsh blockcopy --xml` takes,
+ * and what `rbd import --libvirt-xml` prints. `driver`: the <driver>
+ * attributes (type is raw whatever is given); `target`: <target dev bus>.
+ */
+export function rbdDiskXml(rbd: RbdDiskSource, options: { driver?: Record<string, string>; target?: { dev: string; bus: string } } = {}): string {
+  const doc = new DOMParser().parseFromString("<disk type='file' device='disk'/>", 'text/xml');
+  const e = doc.documentElement!;
+  const driver = doc.createElement('driver');
+  for (const [k, v] of Object.entries({ name: 'qemu', ...options.driver })) driver.setAttribute(k, v);
+  e.appendChild(doc.createTextNode('\n  '));
+  e.appendChild(driver);
+  if (options.target) {
+    const target = doc.createElement('target');
+    target.setAttribute('dev', options.target.dev);
+    target.setAttribute('bus', options.target.bus);
+    e.appendChild(doc.createTextNode('\n  '));
+    e.appendChild(target);
+  }
+  e.appendChild(doc.createTextNode('\n'));
+  const disk: DomainDisk = { element: e, type: 'file', device: 'disk', target: options.target?.dev ?? '' };
+  rewriteDiskToRbd(disk, rbd);
+  return new XMLSerializer().serializeToString(e) + '\n';
+}
+
+/** The <driver> attributes of a disk, as written. */
+export function driverAttributes(disk: DomainDisk): Record<string, string> {
+  const driver = child(disk.element, 'driver');
+  const out: Record<string, string> = {};
+  if (!driver) return out;
+  for (let i = 0; i < driver.attributes.length; i++) {
+    const a = driver.attributes.item(i)!;
+    out[a.name] = a.value;
+  }
+  return out;
 }
 
 export function serializeDomain(d: DomainXml): string {
@@ -187,4 +224,21 @@ export function serializeDomain(d: DomainXml): string {
 /** A deep copy that can be rewritten without touching the original. */
 export function cloneDomain(d: DomainXml): DomainXml {
   return parseDomainXml(serializeDomain(d), d.name);
+}
+
+/**
+ * The libvirt <disk> element for an RBD image, ready for `virsh edit` or
+ * `virsh attach-device` (`rbd import --libvirt-xml`): one <host> per monitor
+ * of `monHost` (a ceph.conf mon_host value), cephx auth with the secret.
+ */
+export function libvirtDiskXml(t: RbdTarget, monHost: string, options: { user?: string; secretUuid?: string; dev?: string } = {}): string {
+  return rbdDiskXml(
+    {
+      name: `${t.pool}/${t.namespace ? `${t.namespace}/` : ''}${t.image}`,
+      hosts: parseMonHosts(monHost),
+      user: (options.user || t.user || 'admin').replace(/^client\./, ''),
+      secretUuid: options.secretUuid ?? 'REPLACE-WITH-LIBVIRT-SECRET-UUID',
+    },
+    { driver: { type: 'raw', cache: 'writeback', discard: 'unmap' }, target: { dev: options.dev ?? 'vda', bus: 'virtio' } },
+  );
 }

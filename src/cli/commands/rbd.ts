@@ -1,7 +1,7 @@
 // `blocksmith rbd import|export|info`, and the RBD paths of `sparsify`
 // (sparsify SRC rbd:pool/image, sparsify rbd:pool/image DST).
 import { Command, Option } from 'commander';
-import { copyFromRbd, copyToRbd, formatRbdSpec, libvirtDiskXml, parseRbdSpec, rbdInfo, sparsifyRbd, type RbdSparsifyReport, type RbdTarget } from '../../api/rbd.js';
+import { copyFromRbd, copyToRbd, formatRbdSpec, parseRbdSpec, rbdInfo, sparsifyRbd, type RbdSparsifyReport, type RbdTarget } from '../../api/rbd.js';
 import { formatBytes, formatSizeFlag, parseCount } from '../../api/units.js';
 import { defaults } from '../../api/defaults.js';
 import { parseImageFormat } from '../../api/image-format.js';
@@ -73,7 +73,10 @@ export async function runRbdImport(source: string, spec: string, flags: RbdFlags
   };
   const r = await runOperation('importing', flags, (op) => copyToRbd(source, target, { ...options, ...op }));
   for (const w of r.warnings) warn(w);
-  const xml = flags.libvirtXml ? libvirtDiskXml(target, r.monHost, { user: r.user, secretUuid: flags.secretUuid }) : undefined;
+  // The XML library loads only when asked for (start-up of every other import).
+  const xml = flags.libvirtXml
+    ? (await import('../../libvirt/domain-xml.js')).libvirtDiskXml(target, r.monHost, { user: r.user, secretUuid: flags.secretUuid })
+    : undefined;
   if (flags.json) {
     printJson(xml ? { ...r, libvirtXml: xml } : r);
     return;
