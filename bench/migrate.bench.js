@@ -451,6 +451,26 @@ function inspect(env, manifest, check) {
   return out;
 }
 
+// ---------------------------------------------------------------- floors
+
+/** What the disk and the cluster allow: a cold read of both inputs, and the cluster's write ceiling. */
+function measureFloors(env) {
+  const read = {};
+  for (const [dev, file] of [['vda', vda], ['vdb', vdb]]) {
+    dropCaches();
+    read[dev] = timed(['dd', `if=${file}`, 'of=/dev/null', 'bs=4M', 'status=none'], env).wall;
+  }
+  const img = 'migbench-ceiling';
+  run('rbd', ['create', '--size', String((4 * GiB) / MiB), `rbd/${img}`], { env });
+  try {
+    const total = 2 * GiB;
+    const t = timed(['rbd', 'bench', '--io-type', 'write', '--io-size', '4M', '--io-threads', '16', '--io-total', String(total), `rbd/${img}`], env);
+    return { coldReadSeconds: { ...read, total: read.vda + read.vdb }, writeCeilingBytesPerSecond: total / t.wall };
+  } finally {
+    rbdRm(env, img);
+  }
+}
+
 // ---------------------------------------------------------------- main
 
 if (process.getuid() !== 0) {
@@ -478,12 +498,15 @@ scratch = fs.mkdtempSync('/var/tmp/migbench-xml-');
 let secret;
 const runs = {};
 const live = [];
+const floors = [];
 const t0 = Date.now();
 let quiet = null;
 try {
   secret = defineSecret(cluster.key);
   log(`libvirt secret ${secret.uuid} (${secret.usageName})`);
   quiet = opts.noWait ? null : await waitForQuiet({ maxBusy: 0.15, timeoutMs: 120_000, log });
+  floors.push(measureFloors(env));
+  log(`floors: ${JSON.stringify(floors[0])}`);
   const names = Object.keys(VARIANTS);
   for (let rep = 0; rep < opts.reps; rep++) {
     const order = names.map((_, i) => names[(i + rep) % names.length]);
@@ -504,6 +527,8 @@ try {
       );
     }
   }
+  floors.push(measureFloors(env));
+  log(`floors: ${JSON.stringify(floors[1])}`);
   if (!opts.noLive) {
     for (let rep = 0; rep < opts.liveReps; rep++) {
       resetDomain(env);
@@ -568,6 +593,15 @@ for (const [name, list] of Object.entries(runs)) {
   };
 }
 const A = results.A;
+// The least an offline move can take here: both inputs read cold, and the data written at the cluster's ceiling.
+const dataBytes = manifest.vda.dataBytes + manifest.vdb.dataBytes;
+const floorSummary = {
+  what: 'cold dd of both inputs (bs=4M) before and after the repetitions; rbd bench --io-type write --io-size 4M --io-threads 16 --io-total 2G on a fresh image',
+  coldReadSecondsMedian: round(median(floors.map((f) => f.coldReadSeconds.total)), 3),
+  writeCeilingMiBPerSecondMedian: round(median(floors.map((f) => f.writeCeilingBytesPerSecond)) / MiB, 1),
+  dataWriteSecondsAtCeiling: round(dataBytes / median(floors.map((f) => f.writeCeilingBytesPerSecond)), 3),
+  runs: floors.map((f) => JSON.parse(JSON.stringify(f, (k, v) => (typeof v === 'number' ? round(v, 3) : v)))),
+};
 const B = results.B;
 const ratio = (x, y) => round(x.wall.medianSeconds / y.wall.medianSeconds, 3);
 const ratios = {
@@ -614,6 +648,7 @@ const result = {
   secret: 'a libvirt ceph secret made for the run, named with --secret-uuid (its usage name avoids `client.libvirt`: another may exist)',
   inputs: manifest,
   cache: 'cold: sync + drop_caches before every run',
+  floors: floorSummary,
   results,
   ratios,
   live: liveSummary,
@@ -630,6 +665,7 @@ for (const name of Object.keys(VARIANTS)) {
   );
   console.log(`         steps: ${Object.entries(r.stepsMedianSeconds).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 }
+console.log(`floors: cold read of both inputs ${floorSummary.coldReadSecondsMedian} s; write ceiling ${floorSummary.writeCeilingMiBPerSecondMedian} MiB/s (the data: ${floorSummary.dataWriteSecondsAtCeiling} s)`);
 if (liveSummary) console.log(`live     ${liveSummary.wallSecondsMedian.toFixed(2).padStart(8)}  used after reclaim ${(liveSummary.usedBytesAfterReclaim / MiB).toFixed(1)} MiB`);
 console.log('\nratios:', JSON.stringify(ratios, null, 1));
 console.log('\ngoals:');
