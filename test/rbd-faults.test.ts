@@ -83,7 +83,7 @@ describe('the OSD stops mid-copy', () => {
     try {
       // Two seconds past the timeout, not one: on a loaded machine (CI with
       // two cores) librados' timer fired after a one-second margin had gone
-      // and the resumed OSD answered first (exit 0, seen twice). The close
+      // and the resumed OSD answered first (exit 0, in a CI run). The close
       // and the removal that follow the timeout send their ops at >= TIMEOUT,
       // so they time out at >= 2 * TIMEOUT, after the OSD is back.
       await sleep((TIMEOUT + 2) * 1000);
