@@ -8,7 +8,7 @@ export interface VirshOptions {
   /** libvirt connection URI; default: virsh's own ($LIBVIRT_DEFAULT_URI, then qemu:///system for root). */
   uri?: string;
   signal?: AbortSignal;
-  /** Each line of standard output as it comes (blockcopy --verbose progress). */
+  /** Each line of output as it comes: `--verbose` job progress ("Block Copy: [ 45 %]"), which virsh writes to stderr. */
   onLine?: (line: string) => void;
   /** What the command is about, for messages: a domain, a file. */
   subject?: string;
@@ -16,7 +16,11 @@ export interface VirshOptions {
 
 /** virsh's first "error: ..." line, without the prefix: what went wrong, in libvirt's words. */
 function libvirtReason(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  // Progress redraws (\r...[ 45 %]) are not the reason.
+  const lines = stderr
+    .split(/[\r\n]/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/\[\s*\d+(\.\d+)?\s*%\]$/.test(l));
   const errors = lines.filter((l) => l.startsWith('error: ')).map((l) => l.slice('error: '.length));
   // virsh often prints "failed to get domain 'x'" then the reason; keep both, in one line.
   return (errors.length > 0 ? errors.join(': ') : lines.join('; ')) || 'failed without a message';
@@ -32,17 +36,31 @@ export function virsh(args: string[], options: VirshOptions = {}): Promise<strin
     const child = spawn('virsh', argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     let stdout = '';
     let stderr = '';
-    let pending = '';
+    const lineSplitter = () => {
+      let pending = '';
+      return (d: string) => {
+        if (!options.onLine) return;
+        // Job progress redraws its line with \r, without a newline until the end.
+        pending += d;
+        const parts = pending.split(/[\r\n]/);
+        pending = parts.pop() ?? '';
+        for (const p of parts) if (p !== '') options.onLine(p);
+        if (/\[\s*\d+(\.\d+)?\s*%\]$/.test(pending)) {
+          options.onLine(pending);
+          pending = '';
+        }
+      };
+    };
+    const outLines = lineSplitter();
+    const errLines = lineSplitter();
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
-      if (!options.onLine) return;
-      // blockcopy --verbose redraws its line with \r.
-      pending += d;
-      const parts = pending.split(/[\r\n]/);
-      pending = parts.pop() ?? '';
-      for (const p of parts) if (p !== '') options.onLine(p);
+      outLines(d);
     });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      errLines(d);
+    });
     const onAbort = () => child.kill('SIGINT');
     options.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('error', (err: NodeJS.ErrnoException) => {
