@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // The direct `sparsify` CLI (same as `blocksmith sparsify`).
-import { packageVersion, runCli } from '../harness.js';
-import { sparsifyCommand } from '../commands/sparsify.js';
+import { answerVersionFlag } from '../version.js';
+
+// Before the command's modules (and the addon) load: see version.ts.
+await answerVersionFlag('sparsify', process.argv);
+const { packageVersion, runCli } = await import('../harness.js');
+const { sparsifyCommand } = await import('../commands/sparsify.js');
 
 const program = sparsifyCommand('sparsify').version(packageVersion(), '-V, --version');
 await runCli(program, process.argv);
