@@ -89,7 +89,7 @@ function timed(argv) {
 }
 
 const t0 = Date.now();
-const quiet = await waitForQuiet({ maxBusy: 0.15, timeoutMs: 60_000 });
+const quiet = await waitForQuiet({ maxBusy: 0.15, timeoutMs: 20_000 });
 const samples = Object.fromEntries(jobs.map((j) => [j.key, { wall: [], cpu: [] }]));
 const mon = cpuMonitor();
 mon.start();

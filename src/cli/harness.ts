@@ -5,7 +5,7 @@
 // its work through runOperation(); runCli() reports whatever it throws and
 // picks the exit code, in one place.
 import { createRequire } from 'node:module';
-import { CommanderError, type Command } from 'commander';
+import { CommanderError, type Command } from './commander.js';
 import type * as CliProgress from 'cli-progress';
 import { AbortError, BlocksmithError, InvalidArgumentError } from '../api/errors.js';
 import type { Progress } from '../seam/job.js';

@@ -1,5 +1,5 @@
 // `carve SOURCE -o OUTDIR`, shared by the direct `carve` CLI and `blocksmith carve`.
-import { Command, Option } from 'commander';
+import { Command, Option } from '../commander.js';
 import type { CarveAbortError, CarveReport, CarveSummary } from '../../api/carve.js';
 import { AbortError } from '../../api/errors.js';
 import { formatBytes, formatSizeFlag, parseCount, parseSizeIn } from '../../api/units.js';

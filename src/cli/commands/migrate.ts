@@ -1,7 +1,7 @@
 // `blocksmith migrate DOMAIN --to rbd:POOL`: a libvirt domain's file and block
 // disks onto Ceph RBD (offline, live on this host, or live to another node),
 // and `--rollback` to its saved XML.
-import { Command } from 'commander';
+import { Command } from '../commander.js';
 import type { MigrateProgress, MigrateReport } from '../../api/migrate.js';
 import { formatBytes, parseCount } from '../../api/units.js';
 import { out, printJson, runOperation, usageError, warn, type CommonFlags } from '../harness.js';

@@ -1,5 +1,5 @@
 // `blocksmith undelete SOURCE -o OUTDIR [--list]`: deleted files of FAT/exFAT/ext2/3/4 volumes, by name.
-import { Command } from 'commander';
+import { Command } from '../commander.js';
 import type { UndeleteAbortError, UndeletedFile, UndeleteReport } from '../../api/undelete.js';
 import { AbortError } from '../../api/errors.js';
 import { formatBytes } from '../../api/units.js';
