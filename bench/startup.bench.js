@@ -12,7 +12,7 @@
 // DIR: another build of blocksmith (dist/, build/Release/ and node_modules/
 // reachable from it), e.g. a copy of dist/ taken before a change.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, openSync, closeSync, ftruncateSync, writeSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync, openSync, closeSync, ftruncateSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomFillSync } from 'node:crypto';
 import { ROOT, commandString, cpuMonitor, machineInfo, median, parseArgs, provenance, round, waitForQuiet, writeResult } from './lib.js';
@@ -49,8 +49,16 @@ if (opts.before) builds.before = resolve(opts.before);
 const bin = (dir, name) => join(dir, 'dist', 'cli', 'bin', `${name}.js`);
 
 // [name, argv builder (null build: plain node)]
+// Two floors, this tree only: an empty ES module file (what any ESM CLI pays
+// on top of `node -e 0`: the ESM loader), and the library's info() of the
+// same image without the CLI (addon, API modules, the scan itself).
+const EMPTY_MODULE = join(WORK, 'startup-empty.mjs');
+writeFileSync(EMPTY_MODULE, '');
+const libraryInfo = `const { info } = await import(${JSON.stringify(join(ROOT, 'dist', 'api', 'extents.js'))}); await info(${JSON.stringify(IMAGE)});`;
 const cases = [
   ['node -e 0', () => ['node', '-e', '0'], false],
+  ['node EMPTY.mjs', () => ['node', EMPTY_MODULE], false],
+  ['library info(IMG), no CLI', () => ['node', '--input-type=module', '-e', libraryInfo], false],
   ['blocksmith --version', (d) => ['node', bin(d, 'blocksmith'), '--version'], true],
   ['blocksmith --help', (d) => ['node', bin(d, 'blocksmith'), '--help'], true],
   ['blocksmith info IMG', (d) => ['node', bin(d, 'blocksmith'), 'info', IMAGE], true],
@@ -130,10 +138,9 @@ for (const j of jobs) {
 const table = {};
 for (const [name] of cases) {
   const row = {};
-  for (const b of ['before', 'after']) {
-    const r = results[`${b}: ${name}`] ?? (b === 'after' ? results[name] : undefined);
-    if (r) row[b] = `${r.medianWallMs} ms wall (${r.wallOverNode}x node), ${r.medianCpuMs} ms cpu (${r.cpuOverNode}x node)`;
-  }
+  const fmt = (r) => `${r.medianWallMs} ms wall (${r.wallOverNode}x node), ${r.medianCpuMs} ms cpu (${r.cpuOverNode}x node)`;
+  if (results[name]) row.floor = fmt(results[name]);
+  for (const b of ['before', 'after']) if (results[`${b}: ${name}`]) row[b] = fmt(results[`${b}: ${name}`]);
   table[name] = row;
 }
 
@@ -160,3 +167,4 @@ const file = writeResult(
 console.log(JSON.stringify(table, null, 2));
 console.log(`wrote ${file}`);
 rmSync(IMAGE, { force: true });
+rmSync(EMPTY_MODULE, { force: true });
