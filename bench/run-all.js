@@ -1,12 +1,12 @@
 // Runs every benchmark suite (or the ones named), each in its own process,
 // one after the other; each writes bench/results/<name>.json.
 //
-//   node bench/run-all.js [zero-detect] [scan-throughput] [sparsify] [rbd]
+//   node bench/run-all.js [zero-detect] [scan-throughput] [sparsify] [rbd] ... [startup]
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BENCH_DIR, ROOT, ownCommandLine } from './lib.js';
 
-const SUITES = ['zero-detect', 'scan-throughput', 'sparsify', 'rbd', 'qcow2', 'carve', 'carve-frag', 'fs-sparsify'];
+const SUITES = ['zero-detect', 'scan-throughput', 'sparsify', 'rbd', 'qcow2', 'carve', 'carve-frag', 'fs-sparsify', 'startup'];
 const wanted = process.argv.slice(2);
 for (const w of wanted) {
   if (!SUITES.includes(w)) {

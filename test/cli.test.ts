@@ -146,6 +146,21 @@ describe('help, version, progress', () => {
     }
   });
 
+  it('--version answers without the addon (before it loads): a version check works where the addon cannot load', async () => {
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+    // node-gyp-build's own overrides: prebuilds only, from an empty directory: no addon to load.
+    const env = { ...process.env, PREBUILDS_ONLY: '1', BLOCKSMITH_PREBUILD: dir };
+    const noAddon = await runCli(['info', image], { env });
+    expect(noAddon.code).toBe(1);
+    expect(noAddon.stderr).toMatch(/^blocksmith: the native addon is not built \(no build\/Release\/blocksmith\.node and no prebuild for linux-x64 in .*\n$/);
+    for (const bin of ['blocksmith', 'sparsify', 'carve']) {
+      for (const flag of ['--version', '-V']) {
+        const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'cli', 'bin', `${bin}.js`), flag, '--no-such-option'], { encoding: 'utf8', env });
+        expect({ bin, flag, status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ bin, flag, status: 0, stdout: `${pkg.version}\n`, stderr: '' });
+      }
+    }
+  });
+
   it.each(['info', 'map'])('%s --help exits 0 with usage and Examples:', async (cmd) => {
     const r = await runCli([cmd, '--help']);
     expect(r.code).toBe(0);

@@ -4,11 +4,8 @@
 // A command's action only parses its options (throwing usageError) and runs
 // its work through runOperation(); runCli() reports whatever it throws and
 // picks the exit code, in one place.
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
-import { CommanderError, type Command } from 'commander';
+import { CommanderError, type Command } from './commander.js';
 import type * as CliProgress from 'cli-progress';
 import { AbortError, BlocksmithError, InvalidArgumentError } from '../api/errors.js';
 import type { Progress } from '../seam/job.js';
@@ -25,11 +22,7 @@ export const EXIT_INTERRUPTED = 130;
 /** 128 + SIGTERM, as a shell reports a process killed by it. */
 export const EXIT_TERMINATED = 143;
 
-export function packageVersion(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const pkg = JSON.parse(readFileSync(join(here, '..', '..', 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
+export { packageVersion } from './version.js';
 
 export interface CommonFlags {
   json?: boolean;

@@ -610,16 +610,26 @@ interface NodeGypBuild {
   resolve(dir: string): string;
 }
 
+// A source build's build/Release/blocksmith.node is node-gyp-build's first
+// choice; taking it directly spares loading node-gyp-build and its probing
+// (package.json, directory listings) on every start (bench/startup.bench.js).
+// Its environment overrides (PREBUILDS_ONLY, BLOCKSMITH_PREBUILD) and every
+// other case (build/Debug, prebuilds/) still go through it.
+function addonPath(root: string, require: NodeJS.Require): string {
+  const release = join(root, 'build', 'Release', 'blocksmith.node');
+  if (!process.env.PREBUILDS_ONLY && !process.env.BLOCKSMITH_PREBUILD && existsSync(release)) return release;
+  return (require('node-gyp-build') as NodeGypBuild).resolve(root);
+}
+
 function load(): NativeBinding {
   const root = packageRoot();
   const require = createRequire(import.meta.url);
-  const nodeGypBuild = require('node-gyp-build') as NodeGypBuild;
   // npm rebuild runs the install script (node-gyp-build), which compiles when no
   // prebuild loads, even where npm skipped it at install time.
   const fromSource = "build it from source with 'npm rebuild blocksmith' (in a clone: 'npm install'), which needs python3, make and g++";
   let file: string;
   try {
-    file = nodeGypBuild.resolve(root);
+    file = addonPath(root, require);
   } catch {
     throw new Error(
       `blocksmith: the native addon is not built (no build/Release/blocksmith.node and no prebuild for ${process.platform}-${process.arch} in ${root}); ${fromSource}`,

@@ -1,7 +1,13 @@
 #!/usr/bin/env node
 // The umbrella CLI: blocksmith <command>.
-import { Command } from 'commander';
-import { packageVersion, runCli } from '../harness.js';
+import type { Command } from '../commander.js';
+import { answerVersionFlag } from '../version.js';
+import { exitOnLoadFailure } from '../load-failure.js';
+
+// Before commander, the harness and the addon load: see version.ts.
+await answerVersionFlag('blocksmith', process.argv);
+const { packageVersion, runCli } = await import('../harness.js').catch(exitOnLoadFailure('blocksmith'));
+const { Command: CommandClass } = await import('../commander.js');
 
 // Each command's module is loaded only when needed: together they cost ~40 ms
 // of start-up, a fifth of a whole warm `info` of a 4 GiB image. When argv
@@ -16,11 +22,10 @@ const loaders: Record<string, () => Promise<Command>> = {
   migrate: async () => (await import('../commands/migrate.js')).migrateCommand(),
 };
 const requested = process.argv[2];
-const versionOnly = requested === '--version' || requested === '-V';
-const names = requested !== undefined && Object.hasOwn(loaders, requested) ? [requested] : versionOnly ? [] : Object.keys(loaders);
+const names = requested !== undefined && Object.hasOwn(loaders, requested) ? [requested] : Object.keys(loaders);
 const commands = await Promise.all(names.map((n) => loaders[n]()));
 
-const program = new Command('blocksmith')
+const program = new CommandClass('blocksmith')
   .description('Low-level disk work: zero detection, extent maps and sparse images for raw files and block devices')
   .version(packageVersion(), '-V, --version');
 for (const c of commands) program.addCommand(c);

@@ -1,6 +1,6 @@
 // The qcow2 backing-file options every command that reads an image takes
 // (info, map, sparse copies, RBD import), and how a report names the chain.
-import type { Command } from 'commander';
+import type { Command } from '../commander.js';
 import type { AllowBacking, BackingLink } from '../../api/image-format.js';
 
 export interface BackingFlags {

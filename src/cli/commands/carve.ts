@@ -1,6 +1,6 @@
 // `carve SOURCE -o OUTDIR`, shared by the direct `carve` CLI and `blocksmith carve`.
-import { Command, Option } from 'commander';
-import { carve, type CarveAbortError, type CarveReport, type CarveSummary } from '../../api/carve.js';
+import { Command, Option } from '../commander.js';
+import type { CarveAbortError, CarveReport, CarveSummary } from '../../api/carve.js';
 import { AbortError } from '../../api/errors.js';
 import { formatBytes, formatSizeFlag, parseCount, parseSizeIn } from '../../api/units.js';
 import { defaults } from '../../api/defaults.js';
@@ -138,6 +138,8 @@ async function runCarveCommand(source: string, flags: CarveFlags): Promise<void>
     if (flags.json) out(JSON.stringify({ summary: summaryOf(r) }) + '\n');
     else if (!flags.quiet) out(formatSummary(r));
   };
+  // Loaded here, after the options are checked, not with the command: `--help` and usage errors need none of it.
+  const { carve } = await import('../../api/carve.js');
   let report: CarveReport;
   try {
     report = await runOperation('carving', flags, (op) =>

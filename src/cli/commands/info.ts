@@ -1,6 +1,6 @@
 // `blocksmith info`: the summary of an image or device (sizes, data/zero/hole
 // bytes, format, backing chain; with --fs the filesystems inside).
-import { Command } from 'commander';
+import { Command } from '../commander.js';
 import { info, type ImageInfo } from '../../api/extents.js';
 import { cpuFeatures } from '../../api/zero.js';
 import { isRbdSpec } from '../../api/rbd.js';

@@ -1,6 +1,6 @@
 // `blocksmith map`: the hole / zero / data extents of an image or device, as
 // text, JSON or an SVG picture.
-import { Command } from 'commander';
+import { Command } from '../commander.js';
 import { mapExtents, type ExtentMap } from '../../api/extents.js';
 import { formatBytes } from '../../api/units.js';
 import { checkNewFile, writeNewFile } from '../../output/output-file.js';

@@ -1,8 +1,8 @@
 // `blocksmith migrate DOMAIN --to rbd:POOL`: a libvirt domain's file and block
 // disks onto Ceph RBD (offline, live on this host, or live to another node),
 // and `--rollback` to its saved XML.
-import { Command } from 'commander';
-import { migrate, rollbackMigration, type MigrateProgress, type MigrateReport } from '../../api/migrate.js';
+import { Command } from '../commander.js';
+import type { MigrateProgress, MigrateReport } from '../../api/migrate.js';
 import { formatBytes, parseCount } from '../../api/units.js';
 import { out, printJson, runOperation, usageError, warn, type CommonFlags } from '../harness.js';
 import { addBackingOptions, allowBackingFrom, type BackingFlags } from './backing-options.js';
@@ -100,6 +100,9 @@ Examples:
   $ blocksmith migrate vm1 --rollback`,
   );
   cmd.action(async (domain: string, flags: MigrateFlags) => {
+    // Loaded here, not with the command: the libvirt modules and xmldom are
+    // most of what `blocksmith --help` would otherwise load (bench/startup.bench.js).
+    const { migrate, rollbackMigration } = await import('../../api/migrate.js');
     if (flags.rollback !== undefined) {
       if (flags.to || flags.live || flags.dryRun) usageError('--rollback takes no --to, --live or --dry-run');
       const r = await runOperation('rolling back', flags, () =>

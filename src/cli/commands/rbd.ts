@@ -1,6 +1,6 @@
 // `blocksmith rbd import|export|info`, and the RBD paths of `sparsify`
 // (sparsify SRC rbd:pool/image, sparsify rbd:pool/image DST).
-import { Command, Option } from 'commander';
+import { Command, Option } from '../commander.js';
 import { copyFromRbd, copyToRbd, formatRbdSpec, parseRbdSpec, rbdInfo, sparsifyRbd, type RbdSparsifyReport, type RbdTarget } from '../../api/rbd.js';
 import { formatBytes, formatSizeFlag, parseCount } from '../../api/units.js';
 import { defaults } from '../../api/defaults.js';

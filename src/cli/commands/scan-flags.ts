@@ -1,6 +1,6 @@
 // The flags info and map share (block size, holes, format, backing files,
 // --json) and the scan options they make.
-import { Command, Option } from 'commander';
+import { Command, Option } from '../commander.js';
 import { type ScanOptions } from '../../api/extents.js';
 import { formatSizeFlag, parseBlockSize } from '../../api/units.js';
 import { defaults } from '../../api/defaults.js';

@@ -1,6 +1,6 @@
 // `sparsify IMAGE` (in place) and `sparsify SRC DST` (sparse copy), shared by
 // the direct `sparsify` CLI and `blocksmith sparsify`.
-import { Command, Option } from 'commander';
+import { Command, Option } from '../commander.js';
 import { sparseCopy, sparsify, type SparsifyReport } from '../../api/sparsify.js';
 import { formatBytes, formatSizeFlag, parseBlockSize } from '../../api/units.js';
 import { defaults } from '../../api/defaults.js';

@@ -1,6 +1,6 @@
 // `blocksmith undelete SOURCE -o OUTDIR [--list]`: deleted files of FAT/exFAT/ext2/3/4 volumes, by name.
-import { Command } from 'commander';
-import { undelete, type UndeleteAbortError, type UndeletedFile, type UndeleteReport } from '../../api/undelete.js';
+import { Command } from '../commander.js';
+import type { UndeleteAbortError, UndeletedFile, UndeleteReport } from '../../api/undelete.js';
 import { AbortError } from '../../api/errors.js';
 import { formatBytes } from '../../api/units.js';
 import { out, runOperation, usageError, type CommonFlags } from '../harness.js';
@@ -99,6 +99,8 @@ async function runUndelete(source: string, flags: UndeleteFlags): Promise<void> 
     if (r.list) for (const f of r.files) out(formatListLine(f, prefix(f)) + '\n');
     if (!flags.quiet) out(formatUndeleteSummary(r));
   };
+  // Loaded here, after the options are checked, not with the command: `--help` and usage errors need none of it.
+  const { undelete } = await import('../../api/undelete.js');
   let report: UndeleteReport;
   try {
     report = await runOperation(flags.list ? 'reading' : 'recovering', flags, (op) =>
