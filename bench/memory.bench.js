@@ -24,10 +24,11 @@
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { GiB, KiB, MiB, ROOT, WORK_DIR, commandString, machineInfo, memInfo, parseArgs, provenance, round, writeResult } from './lib.js';
 
-const usage = `usage: node bench/memory.bench.js [--sizes 1,16] [--only info,map,sparsify-inplace,sparsify-copy,qcow2-raw,rbd-import,carve,undelete-list,undelete] [--cli PATH] [--name memory] [--no-rbd] [--keep]`;
+const usage = `usage: node bench/memory.bench.js [--sizes 1,16] [--only info,map,sparsify-inplace,sparsify-copy,qcow2-raw,rbd-import,carve,undelete-list,undelete] [--cli PATH] [--name memory] [--no-rbd] [--keep]\n       node bench/memory.bench.js --only carve-ab --before OTHER/dist/cli/bin/blocksmith.js [--reps 3] [--name memory-carve-ab]`;
 const opts = parseArgs(
   process.argv.slice(2),
   {
@@ -37,6 +38,9 @@ const opts = parseArgs(
     name: { type: 'string', default: 'memory' },
     corpus: { type: 'string', default: '/tmp/carve-corpus' },
     noRbd: { type: 'boolean', default: false },
+    // carve-ab: cold carve time and peak RSS of BEFORE (another build's CLI) and --cli, alternating, --reps times
+    before: { type: 'string', default: '' },
+    reps: { type: 'number', default: 3 },
     keep: { type: 'boolean', default: false },
   },
   usage,
@@ -258,8 +262,24 @@ try {
       record('rbd import', g, 'warm', bs('rbd', 'import', '--quiet', pat, `rbd/${img}`), cluster.env);
       run('rbd', ['rm', '--no-progress', `rbd/${img}`], { env: cluster.env, allowFail: true });
     }
-    cold(pat);
+    if (fs.existsSync(pat)) cold(pat);
     if (!opts.keep) rm(pat);
+    if (want('carve-ab') && only.has('carve-ab')) {
+      // The time the read-ahead bound costs or saves: cold carves of this build and BEFORE, alternating.
+      if (!opts.before) throw new Error('carve-ab needs --before CLI');
+      const img = path.join(work, `carve-${g}g.img`);
+      makeCarve(img, g);
+      for (let rep = 0; rep < opts.reps; rep++) {
+        for (const [build, cli] of rep % 2 ? [['after', CLI], ['before', opts.before]] : [['before', opts.before], ['after', CLI]]) {
+          const out = path.join(shm, `carve-${g}`);
+          rm(out);
+          cold(img);
+          record(`carve --scope all (${build})`, g, 'cold', [node, cli, 'carve', '--quiet', '--scope', 'all', img, '-o', out]);
+          rm(out);
+        }
+      }
+      if (!opts.keep) rm(img);
+    }
     if (want('carve')) {
       const img = path.join(work, `carve-${g}g.img`);
       log(`making ${img}`);
@@ -301,9 +321,33 @@ for (const r of rows) {
   const s = (summary[r.command] ??= {});
   s[`peakRssMiB@${r.sizeGiB}GiB`] = Math.max(s[`peakRssMiB@${r.sizeGiB}GiB`] ?? 0, r.peakRssMiB);
 }
-for (const s of Object.values(summary)) {
+for (const [command, s] of Object.entries(summary)) {
+  for (const g of sizes) {
+    const walls = rows.filter((r) => r.command === command && r.sizeGiB === g && r.state === 'cold').map((r) => r.wallSeconds).sort((a, b) => a - b);
+    if (walls.length > 1) s[`medianColdSeconds@${g}GiB`] = walls[Math.floor(walls.length / 2)];
+  }
   if (s['peakRssMiB@1GiB'] && s['peakRssMiB@16GiB']) s.growthMiB = round(s['peakRssMiB@16GiB'] - s['peakRssMiB@1GiB'], 1);
 }
+// The bound stated per command (bench/README.md, "memory"), checked against every run. `parts`: carve scans
+// min(CPUs, 4) parts at once, each with its own read-ahead (64 MiB), piece for cached reads (16 MiB), window
+// (32 MiB; more only while a JPEG larger than that is checked, up to --max-size) and decoder state.
+const parts = Math.min(os.cpus().length, 4);
+const extentsOf = (g) => 3 * 1024 * g; // the pattern image: 3 extents per MiB
+function bound(command, g) {
+  if (command.startsWith('map')) return { boundMiB: 64 + round((extentsOf(g) * 0.5) / 1024, 1), formula: '64 MiB + 0.5 KiB per extent (the list is the output: the API returns it whole)' };
+  if (command.startsWith('rbd import')) return { boundMiB: 96, formula: '96 MiB: librbd, 16 writes of up to 2 MiB in flight' };
+  if (command.startsWith('carve')) return { boundMiB: 64 + parts * 128, formula: `64 MiB + parts x 128 MiB, parts = min(CPUs, 4) = ${parts} (each: 64 MiB read-ahead, a 16 MiB piece, a 32 MiB window, decoder and hashing state)` };
+  if (command.startsWith('undelete') && command.includes('fat')) return { boundMiB: 64, formula: '64 MiB + 4 B and 1 bit per cluster (the FAT is read whole, plus a bitmap of live clusters: 2 MiB at 16 GiB with 32 KiB clusters) + an entry per deleted file' };
+  if (command.startsWith('undelete')) return { boundMiB: 64, formula: '64 MiB + per-group metadata (measured +1 MiB from 1 to 16 GiB) + an entry per deleted file' };
+  return { boundMiB: 64, formula: '64 MiB' };
+}
+for (const r of rows) {
+  const b = bound(r.command, r.sizeGiB);
+  r.boundMiB = b.boundMiB;
+  r.withinBound = r.peakRssMiB <= b.boundMiB;
+}
+const bounds = Object.fromEntries([...new Set(rows.map((r) => r.command))].map((c) => [c, bound(c, 16).formula]));
+
 const file = writeResult(opts.name, {
   suite: 'memory',
   ...provenance(),
@@ -319,8 +363,10 @@ const file = writeResult(opts.name, {
     carve: '1 GiB: the first GiB of $CORPUS/big.img; 16 GiB: big.img at 0 and at 8 GiB, holes between',
     undelete: 'ext4 (mkfs.ext4, loop mount, cp, rm) and FAT32 (mkfs.fat, mcopy, mdel) of N GiB, 300 files of 64-192 KiB, 150 deleted',
   },
+  bounds,
+  allWithinBound: rows.every((r) => r.withinBound),
   runs: rows,
   summary,
-}, { CORPUS: opts.corpus });
+}, { CORPUS: opts.corpus, BEFORE_CLI: opts.before ? path.resolve(opts.before, '../../../..') : undefined });
 log(`wrote ${file}`);
 console.table(rows.map(({ command, sizeGiB, state, peakRssMiB, wallSeconds }) => ({ command, sizeGiB, state, peakRssMiB, wallSeconds })));
