@@ -60,9 +60,6 @@ class Driver final : public Sink {
  public:
   // A candidate that needs more bytes waits for at least this many.
   static constexpr uint64_t kMinWindow = uint64_t(1) << 20;
-  // A window up to this size keeps its memory after a large file (new pages
-  // cost a fault each, which on this VM was ~1 ns a byte and more).
-  static constexpr size_t kKeptWindow = size_t(64) << 20;
 
   using ProgressHook = std::function<void(uint64_t done, bool force)>;
   Driver(Reader& reader, const CarveOptions& opt, Control& control, const FileSink& sink, ProgressHook progress)
@@ -287,7 +284,7 @@ void Driver::keep(const uint8_t* d, uint64_t base, size_t n, size_t from, bool i
     win_.erase(win_.begin(), win_.begin() + static_cast<std::ptrdiff_t>(from));
     // After a large file the window does not stay huge (smaller ones keep
     // their memory: new pages cost a fault each).
-    if (win_.capacity() > std::max(kKeptWindow, 4 * chunk_) && win_.size() <= chunk_) win_.shrink_to_fit();
+    if (win_.capacity() > 4 * chunk_ && win_.size() <= chunk_) win_.shrink_to_fit();
   } else {
     win_.assign(d + from, d + n);
   }

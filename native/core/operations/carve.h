@@ -33,11 +33,7 @@ struct CarveOptions {
   uint64_t min_size = 0;           // smaller files are not written
   int min_width = 0, min_height = 0;
   uint64_t max_size = uint64_t(256) << 20;  // a JPEG longer than this is cut there
-  // The pipeline's pieces (read ahead, searched where they lie). 1 MiB, not
-  // 16: a piece copied out of the page cache is still in the core's L2 when
-  // the signature search reads it (with 16 MiB it came back from memory: the
-  // search was 13% of the CPU on a 3 GiB image, 4% with 1 MiB).
-  size_t chunk_size = size_t(1) << 20;
+  size_t chunk_size = size_t(16) << 20;  // the pipeline's pieces (read ahead, searched where they lie)
   bool dedupe = false;             // skip files whose sha256 was already written
   bool thumbnails = false;         // also write embedded JPEGs of complete files
   bool partials = true;            // write partial files
