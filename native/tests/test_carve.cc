@@ -136,6 +136,41 @@ TEST("signature search finds FF D8 FF + a JPEG marker only, at every offset or o
   CHECK_EQ(find_soi(b.data(), 3, 0), SIZE_MAX);
 }
 
+TEST("signature search (vector code) finds the same offsets as a byte-by-byte search, at every position and end") {
+  // Signatures at every offset of a 32-byte vector and across its edges,
+  // false starts (FF D8 FF 00, FF D8 00, overlapping FF D8 FF FF D8 FF E0),
+  // and every buffer end, so a hit in the last 3 bytes (no room for the
+  // marker byte) is never reported.
+  Bytes b = random_bytes(300, 11);
+  for (size_t i = 0; i < b.size(); i++)
+    if (b[i] == 0xD8) b[i] = 0;  // the only D8s are the planted ones
+  put(b, 0, {0xFF, 0xD8, 0xFF, 0xE0});
+  put(b, 29, {0xFF, 0xD8, 0xFF, 0x00});
+  put(b, 31, {0xFF, 0xD8, 0xFF, 0xDB});  // straddles the first vector's end
+  put(b, 63, {0xFF, 0xD8, 0x00});
+  put(b, 90, {0xFF, 0xD8, 0xFF, 0xFF, 0xD8, 0xFF, 0xC4});  // the second one (93)
+  put(b, 130, {0xFF, 0xD8, 0xFF, 0xFE});
+  put(b, 161, {0xFF, 0xD8, 0xFF, 0xC8});  // JPG-reserved SOF: not a start
+  put(b, 200, {0xFF, 0xD8, 0xFF, 0xC2});
+  put(b, 296, {0xFF, 0xD8, 0xFF, 0xE1});  // the last 4 bytes
+  auto slow = [&](size_t n, size_t from) {
+    for (size_t i = from; i + 4 <= n; i++)
+      if (is_soi_candidate(b.data() + i)) return i;
+    return SIZE_MAX;
+  };
+  size_t found = 0;
+  for (size_t n = 0; n <= b.size(); n++)
+    for (size_t from = 0; from <= n + 1; from++) {
+      CHECK_EQ(find_soi(b.data(), n, from), slow(n, from));
+      found += slow(n, from) != SIZE_MAX;
+    }
+  CHECK(found > 0);
+  CHECK_EQ(find_soi(b.data(), b.size(), 1), size_t(31));
+  CHECK_EQ(find_soi(b.data(), b.size(), 32), size_t(93));
+  CHECK_EQ(find_soi(b.data(), b.size(), 201), size_t(296));
+  CHECK_EQ(find_soi(b.data(), b.size() - 1, 201), SIZE_MAX);
+}
+
 TEST("every sample (baseline, progressive, restart markers, grayscale, 4:4:4) checks complete at its exact length") {
   for (const Bytes* s : all_samples()) {
     Bytes b = *s;

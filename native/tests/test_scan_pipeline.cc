@@ -400,3 +400,38 @@ TEST("pieces are whole blocks, at least one; every reader has a buffer and one m
   opt.block_size = 3000;
   CHECK_THROWS_CODE(settled_scan_options(opt, 1), "EINVAL");
 }
+
+TEST("direct, classify = false: a cached piece reaches the sink in 1 MiB slices, in order; the bytes are the same") {
+  char tmpl[] = "/var/tmp/blocksmith-slices-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  CHECK(fd >= 0);
+  const size_t size = (9 << 20) + 1000;  // pieces of 4 MiB: 4 + 4 + 1 MiB and 1000 bytes
+  std::vector<uint8_t> buf = noise(size, 5);
+  CHECK(::pwrite(fd, buf.data(), size, 0) == static_cast<ssize_t>(size));
+  std::vector<uint8_t> back(size);
+  CHECK(::pread(fd, back.data(), size, 0) == static_cast<ssize_t>(size));  // in the page cache
+  FileReader file = FileReader::open(tmpl);
+  ScanOptions opt;
+  opt.direct = true;
+  opt.classify = false;
+  opt.chunk_size = 4 << 20;
+  opt.start = 12345;  // an unaligned first piece
+  Recorder rec;
+  Control c;
+  run_scan(file, opt, rec, c);
+  CHECK(rec.bytes == std::vector<uint8_t>(buf.begin() + 12345, buf.end()));
+  if (file.open_uncached() && file.cached(0, size)) {  // the cached pieces were deferred
+    // Pieces end 4 MiB after the block their start lies in; each is cut in
+    // 1 MiB slices from its start.
+    std::vector<std::string> want;
+    uint64_t off = 12345;
+    const uint64_t first_end = 12345 / opt.block_size * opt.block_size + (4 << 20);
+    for (uint64_t piece_end : {first_end, first_end + (4 << 20), uint64_t(size)})
+      for (; off < piece_end; off = std::min<uint64_t>(piece_end, off + (1 << 20)))
+        want.push_back("data " + std::to_string(off) + "+" + std::to_string(std::min<uint64_t>(piece_end, off + (1 << 20)) - off));
+    CHECK_EQ(want.size(), size_t(9));  // 4 + 4 + 1
+    CHECK(rec.calls == want);
+  }
+  ::close(fd);
+  ::unlink(tmpl);
+}

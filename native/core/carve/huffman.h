@@ -88,6 +88,18 @@ class BitReader {
     skip(n);
     return v;
   }
+  // Consumes n bits exactly as n get(1) calls do (the buffer is refilled at
+  // the same points, so where reading stops and what is buffered are the
+  // same): the correction bits of a progressive refinement scan, whose
+  // values validation does not need.
+  inline void skip_bits(int n) {
+    while (n > 0) {
+      if (bits_ == 0) fill();
+      const int t = n < bits_ ? n : bits_;
+      skip(t);
+      n -= t;
+    }
+  }
   // Decodes one Huffman symbol; -1 on an invalid code.
   inline int decode(const HuffTable& t) {
     uint32_t look = peek(16);

@@ -451,16 +451,49 @@ class Consumer {
       Chunk* chunk;
       ~Release() { free_chunks.give(chunk); }
     } release{free_chunks_, item.chunk};
-    if (item.deferred) {
-      if (!consumer_buf_) consumer_buf_ = std::make_unique<AlignedBuffer>(opt_.chunk_size);
-      read_deferred(reader_, opt_, mode_, item, consumer_buf_->data());
+    if (item.deferred && !opt_.classify) {
+      data_in_slices(item);
+    } else {
+      if (item.deferred) {
+        if (!consumer_buf_) consumer_buf_ = std::make_unique<AlignedBuffer>(opt_.chunk_size);
+        read_deferred(reader_, opt_, mode_, item, consumer_buf_->data());
+      }
+      if (!item.chunk->unreadable.empty()) {
+        runs_.flush();  // in offset order: the runs before come first
+        for (const DataRange& u : item.chunk->unreadable) sink_.on_unreadable(u.begin, u.end - u.begin);
+      }
+      deliver_chunk(item, opt_.block_size, runs_);
     }
-    if (!item.chunk->unreadable.empty()) {
-      runs_.flush();  // in offset order: the runs before come first
-      for (const DataRange& u : item.chunk->unreadable) sink_.on_unreadable(u.begin, u.end - u.begin);
-    }
-    deliver_chunk(item, opt_.block_size, runs_);
     if (opt_.drop_behind) reader_.advise_done(item.off, item.len);
+  }
+
+  // A deferred piece that is not classified (every byte is data: carving),
+  // copied from the page cache and delivered a slice at a time into one
+  // buffer of kSlice bytes, so the sink reads each slice while it is still in
+  // this core's L2 cache. Read whole into a 16 MiB buffer, the carver's
+  // signature search read it back from memory: 13% of a warm carve's CPU on a
+  // 3 GiB image, ~4% in slices. The pieces stay large for direct reads
+  // (cold: the disk wants large requests in flight).
+  static constexpr size_t kSlice = size_t(1) << 20;
+  void data_in_slices(const Item& item) {
+    if (!slice_buf_) slice_buf_ = std::make_unique<AlignedBuffer>(std::min(opt_.chunk_size, kSlice));
+    const size_t slice = std::min(opt_.chunk_size, kSlice);
+    Chunk& chunk = *item.chunk;
+    for (uint64_t done = 0; done < item.len && !sink_.done();) {
+      const Item part{Item::data, item.off + done, std::min<uint64_t>(slice, item.len - done), item.chunk, 0, nullptr,
+                      true};
+      chunk.unreadable.clear();
+      chunk.bytes = slice_buf_->data();
+      const size_t want = static_cast<size_t>(part.len);
+      finish_piece(reader_, opt_, part, read_rest(reader_, mode_, slice_buf_->data(), want, part.off, chunk.unreadable),
+                   chunk);
+      if (!chunk.unreadable.empty()) {
+        runs_.flush();  // in offset order: the runs before come first
+        for (const DataRange& u : chunk.unreadable) sink_.on_unreadable(u.begin, u.end - u.begin);
+      }
+      runs_.data(part.off, slice_buf_->data(), want);
+      done += part.len;
+    }
   }
 
   Reader& reader_;
@@ -473,6 +506,7 @@ class Consumer {
   const uint64_t size_, start_;
   RunCoalescer runs_;
   std::unique_ptr<AlignedBuffer> consumer_buf_;  // deferred pieces, on the delivering thread
+  std::unique_ptr<AlignedBuffer> slice_buf_;     // ...delivered in slices (data_in_slices)
 };
 
 // The reader threads. Whatever happens, they are stopped and joined before
