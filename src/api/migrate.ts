@@ -511,6 +511,68 @@ async function migrateLiveToNode(c: Context): Promise<void> {
 
 // --- Entry points ------------------------------------------------------------------
 
+/** The modes' preconditions on the domain's state: one line when they do not hold. */
+function checkState(domain: string, loaded: LoadedDomain, o: MigrateOptions): void {
+  if (!o.live && loaded.state !== undefined && loaded.state !== 'shut off') {
+    refuse(`domain ${domain} is ${loaded.state}: shut it down first, or move it while it runs with --live`, 'EBUSY', domain);
+  }
+  if (o.live && loaded.state !== 'running' && loaded.state !== 'paused') {
+    refuse(`domain ${domain} is ${loaded.state ?? 'not defined'}: --live moves a running domain (run without --live for an offline import)`, 'EINVAL', domain);
+  }
+}
+
+/** The disks that move (named) and those that stay; none to move is an error. */
+function planDomain(domain: string, source: DomainXml, to: RbdTarget, o: MigrateOptions): { moves: PlannedDisk[]; leftAlone: DiskLeftAlone[] } {
+  let planned = planMoves(source, to, o.names ?? {});
+  if (o.bareName !== undefined) {
+    if (planned.moves.length !== 1) throw new InvalidArgumentError(`--name ${o.bareName}: ${planned.moves.length} disks move; name each with --name DEV=IMAGE`);
+    planned = planMoves(source, to, { [planned.moves[0]!.disk.target]: o.bareName });
+  }
+  if (planned.moves.length === 0) {
+    const why = planned.leftAlone.map((l) => `${l.target || l.device} is ${l.reason}`).join('; ');
+    refuse(`domain ${domain} has no disk to move: ${why || 'it has no disks'}`, 'ENOENT', domain);
+  }
+  return planned;
+}
+
+interface Preflight {
+  user: string;
+  monitors: { name: string; port: number }[];
+  secret: SecretChoice;
+}
+
+/** Before anything changes: the pool opens with this key, no name is taken, the monitors are known, a secret is there. */
+async function preflight(to: RbdTarget, moves: PlannedDisk[], o: MigrateOptions): Promise<Preflight> {
+  const facts = await rbdCluster(to, moves.map((m) => m.target.image), { signal: o.signal });
+  const taken = facts.existing;
+  if (taken.length > 0) {
+    const several = taken.length > 1;
+    refuse(
+      `image${several ? 's' : ''} ${taken.map((n) => formatRbdSpec({ ...to, image: n })).join(', ')} already exist${several ? '' : 's'}: choose other names with --name DEV=IMAGE, or remove ${several ? 'them' : 'it'}`,
+      'EEXIST',
+    );
+  }
+  const monitors = o.cephConfigFile ? [] : monitorsFromMonmap(facts.monmapJson);
+  if (!o.cephConfigFile && monitors.length === 0) monitors.push(...parseMonHosts(facts.monHost));
+  if (!o.cephConfigFile && monitors.length === 0) refuse("cannot tell the cluster's monitors (no mon dump, no mon_host): give --ceph-config FILE", 'ENOENT');
+  const secret = await chooseSecret(facts.user, to.keyring || facts.keyring, o, o.destUri ?? o.uri);
+  return { user: facts.user, monitors, secret };
+}
+
+/** Sizes known before the move: from QEMU (live), or a scan with the data bytes (dry run); offline ones come from the import. */
+async function knownSizes(domain: string, moves: Move[], sizes: Map<string, number>, report: MigrateReport, o: MigrateOptions): Promise<void> {
+  for (const m of moves) {
+    const disk = report.disks.find((d) => d.target === m.disk.target)!;
+    if (o.live) sizes.set(m.disk.target, await diskSize(domain, m.disk.target, o.uri));
+    else if (o.dryRun) {
+      const i = await info(m.disk.source!, { format: m.format, signal: o.signal });
+      sizes.set(m.disk.target, i.virtualSize);
+      disk.dataBytes = i.dataBytes;
+    }
+    disk.size = sizes.get(m.disk.target) ?? 0;
+  }
+}
+
 /**
  * Moves the file and block disks of libvirt domain `domain` to RBD images in
  * `options.to`. See MigrateOptions; the report says what was done (or, with
@@ -526,36 +588,11 @@ export async function migrate(domain: string, options: MigrateOptions): Promise<
   if (o.signal?.aborted) throw new AbortError(undefined, { cause: o.signal.reason });
 
   const loaded = await loadDomain(domain, o);
+  checkState(domain, loaded, o);
   const mode: MigrateReport['mode'] = o.live ? (o.destUri ? 'live-to-node' : 'live') : 'offline';
-  if (!o.live && loaded.state !== undefined && loaded.state !== 'shut off') {
-    refuse(`domain ${domain} is ${loaded.state}: shut it down first, or move it while it runs with --live`, 'EBUSY', domain);
-  }
-  if (o.live && loaded.state !== 'running' && loaded.state !== 'paused') {
-    refuse(`domain ${domain} is ${loaded.state ?? 'not defined'}: --live moves a running domain (run without --live for an offline import)`, 'EINVAL', domain);
-  }
-  const source = loaded.running ?? loaded.config;
-  const planned = planMoves(source, to, o.names ?? {});
-  if (o.bareName !== undefined) {
-    if (planned.moves.length !== 1) throw new InvalidArgumentError(`--name ${o.bareName}: ${planned.moves.length} disks move; name each with --name DEV=IMAGE`);
-    Object.assign(planned, planMoves(source, to, { [planned.moves[0]!.disk.target]: o.bareName }));
-  }
-  const { moves: plain, leftAlone } = planned;
-  if (plain.length === 0) {
-    refuse(`domain ${domain} has no disk to move: ${leftAlone.map((l) => `${l.target || l.device} is ${l.reason}`).join('; ') || 'it has no disks'}`, 'ENOENT', domain);
-  }
+  const { moves: plain, leftAlone } = planDomain(domain, loaded.running ?? loaded.config, to, o);
+  const pre = await preflight(to, plain, o);
 
-  // Before anything changes: the pool opens with this key, no name is taken.
-  const facts = await rbdCluster(to, plain.map((m) => m.target.image), { signal: o.signal });
-  if (facts.existing.length > 0) {
-    refuse(`image${facts.existing.length > 1 ? 's' : ''} ${facts.existing.map((n) => formatRbdSpec({ ...to, image: n })).join(', ')} already exist${facts.existing.length > 1 ? '' : 's'}: choose other names with --name DEV=IMAGE, or remove ${facts.existing.length > 1 ? 'them' : 'it'}`, 'EEXIST');
-  }
-  const monitors = o.cephConfigFile ? [] : monitorsFromMonmap(facts.monmapJson);
-  if (!o.cephConfigFile && monitors.length === 0) monitors.push(...parseMonHosts(facts.monHost));
-  if (!o.cephConfigFile && monitors.length === 0) refuse('cannot tell the cluster\'s monitors (no mon dump, no mon_host): give --ceph-config FILE', 'ENOENT');
-  const secretUri = o.destUri ?? o.uri;
-  const secretChoice = await chooseSecret(facts.user, to.keyring || facts.keyring, o, secretUri);
-
-  // Sizes: offline from the import (dry run: a scan); live from QEMU.
   const sizes = new Map<string, number>();
   const moves: Move[] = plain.map((m) => ({ ...m, size: () => sizes.get(m.disk.target) ?? 0 }));
   const report: MigrateReport = {
@@ -565,9 +602,9 @@ export async function migrate(domain: string, options: MigrateOptions): Promise<
     dryRun: !!o.dryRun,
     pool: to.pool,
     ...(to.namespace ? { namespace: to.namespace } : {}),
-    user: facts.user,
-    secret: { uuid: secretChoice.uuid || '(created by the move)', usage: secretChoice.usage, created: !!secretChoice.create },
-    monitors,
+    user: pre.user,
+    secret: { uuid: pre.secret.uuid || '(created by the move)', usage: pre.secret.usage, created: !!pre.secret.create },
+    monitors: pre.monitors,
     ...(o.cephConfigFile ? { configFile: o.cephConfigFile } : {}),
     disks: moves.map((m) => ({ target: m.disk.target, source: m.disk.source!, format: m.format, size: 0, image: formatRbdSpec(m.target) })),
     leftAlone,
@@ -576,21 +613,13 @@ export async function migrate(domain: string, options: MigrateOptions): Promise<
     seconds: 0,
     warnings: [],
   };
-  for (const m of moves) {
-    if (o.live) sizes.set(m.disk.target, await diskSize(domain, m.disk.target, o.uri));
-    else if (o.dryRun) {
-      const i = await info(m.disk.source!, { format: m.format, signal: o.signal });
-      sizes.set(m.disk.target, i.virtualSize);
-      report.disks.find((d) => d.target === m.disk.target)!.dataBytes = i.dataBytes;
-    }
-    report.disks.find((d) => d.target === m.disk.target)!.size = sizes.get(m.disk.target) ?? 0;
-  }
+  await knownSizes(domain, moves, sizes, report, o);
 
   const rbdSourceWith = (uuid: string) => (m: PlannedDisk): RbdDiskSource => ({
     name: rbdName(m.target),
-    hosts: monitors,
+    hosts: pre.monitors,
     configFile: o.cephConfigFile,
-    user: facts.user,
+    user: pre.user,
     secretUuid: uuid,
   });
   const diffWith = (uuid: string) => {
@@ -602,12 +631,12 @@ export async function migrate(domain: string, options: MigrateOptions): Promise<
     return lineDiff(serializeDomain(loaded.config), serializeDomain(next), [`${domain} (now)`, `${domain} (on RBD)`]);
   };
   if (o.dryRun) {
-    report.xmlDiff = diffWith(secretChoice.uuid || 'NEW-SECRET-UUID');
+    report.xmlDiff = diffWith(pre.secret.uuid || 'NEW-SECRET-UUID');
     report.seconds = (Date.now() - t0) / 1000;
     return report;
   }
 
-  const secret = await ensureSecret(secretChoice, facts.user, secretUri);
+  const secret = await ensureSecret(pre.secret, pre.user, o.destUri ?? o.uri);
   report.secret = secret;
   report.xmlDiff = diffWith(secret.uuid);
   const ctx: Context = {
