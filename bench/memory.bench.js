@@ -36,7 +36,7 @@ const opts = parseArgs(
     only: { type: 'string', default: '' },
     cli: { type: 'string', default: 'dist/cli/bin/blocksmith.js' },
     name: { type: 'string', default: 'memory' },
-    corpus: { type: 'string', default: '/tmp/carve-corpus' },
+    corpus: { type: 'string', default: process.env.BLOCKSMITH_CARVE_CORPUS || path.join(WORK_DIR, 'carve-corpus') },
     noRbd: { type: 'boolean', default: false },
     // carve-ab: cold carve time and peak RSS of BEFORE (another build's CLI) and --cli, alternating, --reps times
     before: { type: 'string', default: '' },
@@ -127,7 +127,7 @@ function makeCarve(file, gib) {
   if (fs.existsSync(file) && fs.statSync(file).size === gib * GiB) return;
   rm(file);
   const big = path.join(opts.corpus, 'big.img');
-  if (!fs.existsSync(big)) throw new Error(`${big} missing: bash /work/shared/carve/make-corpus.sh`);
+  if (!fs.existsSync(big)) throw new Error(`${big} missing: bash ../shared/carve/make-corpus.sh ${opts.corpus}`);
   if (gib === 1) run('dd', [`if=${big}`, `of=${file}`, 'bs=4M', 'count=256', 'status=none']);
   else {
     run('dd', [`if=${big}`, `of=${file}`, 'bs=4M', 'status=none']);
@@ -186,13 +186,15 @@ function makeFat(file, gib, st) {
 
 let cluster = null;
 function startCluster() {
-  const dir = '/var/tmp/memory-ceph';
-  run('bash', [path.join(ROOT, 'test/ceph/cluster.sh'), 'stop', dir], { allowFail: true });
+  // bluestore needs O_DIRECT: /var/tmp, never tmpfs.
+  const dir = path.join(fs.mkdtempSync('/var/tmp/blocksmith-memory-ceph-'), 'cluster');
   const r = run('bash', [path.join(ROOT, 'test/ceph/cluster.sh'), 'start', dir], { env: { ...process.env, OSD_BYTES: String(40 * GiB) } });
   cluster = { dir, env: { ...process.env, CEPH_CONF: r.stdout.trim().split('\n').pop() } };
 }
 function stopCluster() {
-  if (cluster) run('bash', [path.join(ROOT, 'test/ceph/cluster.sh'), 'stop', cluster.dir], { allowFail: true });
+  if (!cluster) return;
+  run('bash', [path.join(ROOT, 'test/ceph/cluster.sh'), 'stop', cluster.dir], { allowFail: true });
+  fs.rmSync(path.dirname(cluster.dir), { recursive: true, force: true });
   cluster = null;
 }
 
