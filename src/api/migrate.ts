@@ -42,7 +42,7 @@ import {
 } from '../libvirt/domain-xml.js';
 import { lineDiff } from '../libvirt/line-diff.js';
 import { cephSecrets, cephSecretUsage, createCephSecret, findCephSecrets, keyFromKeyrings, secretValue } from '../libvirt/ceph-secret.js';
-import { virsh } from '../libvirt/virsh.js';
+import { jobPercent, virsh } from '../libvirt/virsh.js';
 
 /** Progress of the disk being worked on (bytesDone of bytesTotal), and which of how many it is. */
 export interface MigrateProgress extends Progress {
@@ -315,11 +315,6 @@ async function defineDomain(d: DomainXml, uri: string | undefined): Promise<void
   await withTempFile(`${d.name}.xml`, serializeDomain(d), (path) => virsh(['define', path], { uri, subject: d.name }));
 }
 
-function percentOf(line: string): number | undefined {
-  const m = /\[\s*(\d+(?:\.\d+)?)\s*%\]/.exec(line);
-  return m ? Number(m[1]) : undefined;
-}
-
 // --- The three ways --------------------------------------------------------------
 
 interface Context {
@@ -347,15 +342,14 @@ async function migrateOffline(c: Context): Promise<void> {
         onProgress: (p) => c.progress(m.disk.target, 'import', p),
       });
       created.push(m.target);
-      const disk = report.disks.find((d) => d.target === m.disk.target)!;
+      const disk = diskOf(report, m);
       Object.assign(disk, { size: r.size, dataBytes: r.dataBytes, verified: r.verified, seconds: (Date.now() - t0) / 1000 });
       report.warnings.push(...r.warnings);
     }
   } catch (err) {
     // The domain was not changed: the images this run made go too.
-    const left: string[] = [];
-    for (const t of created) await removeRbdImage(t).catch(() => left.push(formatRbdSpec(t)));
-    throw withNote(err, created.length === 0 ? undefined : left.length > 0 ? `could not remove ${left.join(', ')}` : `removed the images already imported (${created.map(formatRbdSpec).join(', ')})`);
+    const { removed, left } = await removeImages(created);
+    throw withNote(err, created.length === 0 ? undefined : left.length > 0 ? `could not remove ${left.join(', ')}` : `removed the images already imported (${removed.join(', ')})`);
   }
   const next = cloneDomain(c.loaded.config);
   for (const m of c.moves) rewriteDiskToRbd(domainDisks(next).find((d) => d.target === m.disk.target)!, c.rbdSource(m));
@@ -364,9 +358,8 @@ async function migrateOffline(c: Context): Promise<void> {
     await defineDomain(next, o.uri);
   } catch (err) {
     // Not redefined: the domain is as it was, so the images go (a retry must not find them taken).
-    const left: string[] = [];
-    for (const t of created) await removeRbdImage(t).catch(() => left.push(formatRbdSpec(t)));
-    throw withNote(err, `the domain was not changed; ${left.length > 0 ? `could not remove ${left.join(', ')}` : `removed ${created.map(formatRbdSpec).join(', ')}`}`);
+    const { removed, left } = await removeImages(created);
+    throw withNote(err, `the domain was not changed; ${left.length > 0 ? `could not remove ${left.join(', ')}` : `removed ${removed.join(', ')}`}`);
   }
   await checkDefined(c.domain, c.loaded.config.uuid, o.uri);
 }
@@ -375,6 +368,19 @@ async function checkDefined(domain: string, uuid: string, uri?: string): Promise
   if (!uuid) return;
   const now = (await virsh(['domuuid', domain], { uri, subject: domain })).trim();
   if (now.toLowerCase() !== uuid.toLowerCase()) refuse(`after define, domain ${domain} has UUID ${now}, not ${uuid}`, 'ERR_LIBVIRT', domain);
+}
+
+/** Removes images this run created (cleanup after a failure): which went, and which could not. */
+async function removeImages(targets: RbdTarget[]): Promise<{ removed: string[]; left: string[] }> {
+  const removed: string[] = [];
+  const left: string[] = [];
+  for (const t of targets) await removeRbdImage(t).then(() => removed.push(formatRbdSpec(t)), () => left.push(formatRbdSpec(t)));
+  return { removed, left };
+}
+
+/** The report's entry of a moving disk. */
+function diskOf(report: MigrateReport, m: PlannedDisk): MigratedDisk {
+  return report.disks.find((d) => d.target === m.disk.target)!;
 }
 
 function withNote(err: unknown, note: string | undefined): unknown {
@@ -398,7 +404,7 @@ async function reclaim(c: Context, m: Move): Promise<void> {
     signal: c.o.signal,
     onProgress: (p) => c.progress(m.disk.target, 'reclaim', p),
   });
-  const disk = c.report.disks.find((d) => d.target === m.disk.target)!;
+  const disk = diskOf(c.report, m);
   disk.reclaim = { method: r.method, usedBefore: r.usedBefore, usedAfter: r.usedAfter };
   disk.usedBytes = r.usedAfter;
   // Its warnings say why Ceph's own sparsify ran under the VM: the method field says that here.
@@ -422,7 +428,7 @@ async function migrateLiveHere(c: Context): Promise<void> {
           subject: `${domain} ${m.disk.target}`,
           signal: o.signal,
           onLine: (line) => {
-            const pct = percentOf(line);
+            const pct = jobPercent(line);
             if (pct !== undefined) c.progress(m.disk.target, 'copy', { bytesDone: Math.round((pct / 100) * m.size()), bytesTotal: m.size() });
           },
         }),
@@ -435,11 +441,8 @@ async function migrateLiveHere(c: Context): Promise<void> {
     if (current) {
       // The copy job of this disk may still run (Ctrl-C stops virsh, not the job).
       await virsh(['blockjob', domain, current.disk.target, '--abort'], { uri: o.uri }).catch(() => undefined);
-      const removed = await removeRbdImage(current.target).then(
-        () => true,
-        () => false,
-      );
-      notes.push(removed ? `${current.disk.target} stays on ${current.disk.source} (its image was removed)` : `could not remove ${formatRbdSpec(current.target)}`);
+      const { left } = await removeImages([current.target]);
+      notes.push(left.length === 0 ? `${current.disk.target} stays on ${current.disk.source} (its image was removed)` : `could not remove ${left[0]}`);
     }
     if (pivoted.length > 0) {
       if (c.loaded.persistent) await switchConfig(c, pivoted).catch((e: Error) => notes.push(`the saved config was not switched: ${e.message}`));
@@ -494,7 +497,7 @@ async function migrateLiveToNode(c: Context): Promise<void> {
           subject: domain,
           signal: o.signal,
           onLine: (line) => {
-            const pct = percentOf(line);
+            const pct = jobPercent(line);
             if (pct !== undefined) c.progress('*', 'migrate', { bytesDone: Math.round((pct / 100) * total), bytesTotal: total });
           },
         },
@@ -502,9 +505,8 @@ async function migrateLiveToNode(c: Context): Promise<void> {
     );
   } catch (err) {
     // Still running here on its files: the images were not used.
-    const left: string[] = [];
-    for (const t of created) await removeRbdImage(t).catch(() => left.push(formatRbdSpec(t)));
-    throw withNote(err, left.length > 0 ? `could not remove ${left.join(', ')}` : created.length > 0 ? `the domain still runs here on its files; removed ${created.map(formatRbdSpec).join(', ')}` : undefined);
+    const { removed, left } = await removeImages(created);
+    throw withNote(err, left.length > 0 ? `could not remove ${left.join(', ')}` : removed.length > 0 ? `the domain still runs here on its files; removed ${removed.join(', ')}` : undefined);
   }
   for (const m of c.moves) await reclaim(c, m);
 }
@@ -562,7 +564,7 @@ async function preflight(to: RbdTarget, moves: PlannedDisk[], o: MigrateOptions)
 /** Sizes known before the move: from QEMU (live), or a scan with the data bytes (dry run); offline ones come from the import. */
 async function knownSizes(domain: string, moves: Move[], sizes: Map<string, number>, report: MigrateReport, o: MigrateOptions): Promise<void> {
   for (const m of moves) {
-    const disk = report.disks.find((d) => d.target === m.disk.target)!;
+    const disk = diskOf(report, m);
     if (o.live) sizes.set(m.disk.target, await diskSize(domain, m.disk.target, o.uri));
     else if (o.dryRun) {
       const i = await info(m.disk.source!, { format: m.format, signal: o.signal });
@@ -655,7 +657,7 @@ export async function migrate(domain: string, options: MigrateOptions): Promise<
     await migrateOffline(ctx);
     for (const m of moves) {
       const used = await rbdInfo(m.target);
-      const disk = report.disks.find((d) => d.target === m.disk.target)!;
+      const disk = diskOf(report, m);
       disk.usedBytes = used.used;
       disk.size = used.size;
     }

@@ -14,13 +14,22 @@ export interface VirshOptions {
   subject?: string;
 }
 
+// `--verbose` job progress, "Block Copy: [ 45 %]" / "Migration: [ 45.12 %]", redrawn with \r.
+const JOB_PROGRESS = /\[\s*(\d+(?:\.\d+)?)\s*%\]$/;
+
+/** The percentage of a job progress line, or undefined for any other line. */
+export function jobPercent(line: string): number | undefined {
+  const m = JOB_PROGRESS.exec(line.trim());
+  return m ? Number(m[1]) : undefined;
+}
+
 /** virsh's first "error: ..." line, without the prefix: what went wrong, in libvirt's words. */
 function libvirtReason(stderr: string): string {
   // Progress redraws (\r...[ 45 %]) are not the reason.
   const lines = stderr
     .split(/[\r\n]/)
     .map((l) => l.trim())
-    .filter((l) => l !== '' && !/\[\s*\d+(\.\d+)?\s*%\]$/.test(l));
+    .filter((l) => l !== '' && jobPercent(l) === undefined);
   const errors = lines.filter((l) => l.startsWith('error: ')).map((l) => l.slice('error: '.length));
   // virsh often prints "failed to get domain 'x'" then the reason; keep both, in one line.
   return (errors.length > 0 ? errors.join(': ') : lines.join('; ')) || 'failed without a message';
@@ -45,7 +54,7 @@ export function virsh(args: string[], options: VirshOptions = {}): Promise<strin
         const parts = pending.split(/[\r\n]/);
         pending = parts.pop() ?? '';
         for (const p of parts) if (p !== '') options.onLine(p);
-        if (/\[\s*\d+(\.\d+)?\s*%\]$/.test(pending)) {
+        if (jobPercent(pending) !== undefined) {
           options.onLine(pending);
           pending = '';
         }
