@@ -1,7 +1,7 @@
 // blocksmith: low-level disk work from TypeScript.
 export { isZero, classifyBlocks, cpuFeatures, BLOCK_ZERO, BLOCK_DATA } from './api/zero.js';
 export type { CpuFeatures, ZeroKernel } from './api/zero.js';
-export { info, mapExtents } from './api/extents.js';
+export { forEachExtent, info, mapExtents } from './api/extents.js';
 export type { Extent, ExtentKind, ExtentMap, ImageInfo, ScanOptions } from './api/extents.js';
 export type { JobOptions, Progress } from './seam/job.js';
 export type { ByteTotals } from './seam/native.js';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { info, mapExtents, type Extent, type ExtentMap } from '../src/index.js';
+import { forEachExtent, info, mapExtents, type Extent, type ExtentMap } from '../src/index.js';
 import { allocatedBytes, GiB, KiB, makeTempDir, MiB, pattern, removeDir, TiB, writeLayout, zerosWith } from './helpers/foundation.js';
 
 let dir: string;
@@ -237,5 +237,51 @@ describe('edge sizes', () => {
     ]);
     expect(m).toMatchObject({ virtualSize: TiB, dataBytes: 72 * KiB, zeroBytes: 8192, holeBytes: TiB - 80 * KiB });
     expect(m.allocatedSize).toBe(allocatedBytes(path));
+  });
+});
+
+describe('forEachExtent: the extents streamed in batches instead of kept', () => {
+  // 30,000 extents: more than one batch (4,096), so the batch seams are crossed.
+  const blocks = 30000;
+  let path: string;
+  beforeAll(() => {
+    path = join(dir, 'striped.raw');
+    const ranges = [];
+    for (let b = 0; b < blocks; b += 2) ranges.push({ offset: b * 4 * KiB, bytes: pattern(4 * KiB, b) });
+    writeLayout(path, blocks * 4 * KiB + 4 * KiB, ranges);
+  });
+
+  it('delivers the same extents as mapExtents, in offset order, each batch with the virtual size, and the same summary', async () => {
+    const whole = await mapExtents(path, { seekHole: false });
+    const streamed: Extent[] = [];
+    const sizes = new Set<number>();
+    let batches = 0;
+    const summary = await forEachExtent(path, (batch, virtualSize) => {
+      batches++;
+      sizes.add(virtualSize);
+      streamed.push(...batch);
+    }, { seekHole: false });
+    expect(whole.extents.length).toBe(blocks); // data, zero, ..., zero (the last block merges with the tail)
+    expect(streamed).toEqual(whole.extents);
+    expect(batches).toBe(Math.ceil(blocks / 4096));
+    expect([...sizes]).toEqual([whole.virtualSize]);
+    const { extents: _extents, ...wholeSummary } = whole;
+    expect(summary).toEqual(wholeSummary);
+  });
+
+  it('an error thrown by the callback stops the scan and is what rejects', async () => {
+    const boom = new Error('consumer failed');
+    let calls = 0;
+    await expect(forEachExtent(path, () => {
+      calls++;
+      throw boom;
+    })).rejects.toBe(boom);
+    expect(calls).toBe(1);
+  });
+
+  it('an aborted signal rejects with AbortError', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    await expect(forEachExtent(path, () => {}, { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
   });
 });

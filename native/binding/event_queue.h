@@ -1,7 +1,7 @@
 // Events from a job thread to a JS callback (carve's files and checkpoints,
-// undelete's files): lossless and in order, through an unbounded thread-safe
-// function (BlockingCall). finish() waits until every event was delivered,
-// so a job settles only after its last event reached JS.
+// undelete's files, map's extents): lossless and in order, through a
+// thread-safe function (BlockingCall). finish() waits until every event was
+// delivered, so a job settles only after its last event reached JS.
 #pragma once
 
 #include <napi.h>
@@ -21,9 +21,12 @@ class EventQueue {
   explicit EventQueue(Deliver deliver) : deliver_(deliver) {}
 
   // Events go to `fn` when it is a function; otherwise they are dropped.
-  void start(Napi::Env env, Napi::Value fn, const char* name) {
+  // max_queue > 0 bounds the events waiting for JS: post() then blocks the
+  // job until JS catches up (a stream whose consumer is slower than the
+  // scan keeps a constant memory); 0 never blocks.
+  void start(Napi::Env env, Napi::Value fn, const char* name, size_t max_queue = 0) {
     if (!fn.IsFunction()) return;
-    tsfn_ = Napi::ThreadSafeFunction::New(env, fn.As<Napi::Function>(), name, 0, 1);
+    tsfn_ = Napi::ThreadSafeFunction::New(env, fn.As<Napi::Function>(), name, max_queue, 1);
     active_ = true;
   }
   bool active() const { return active_; }

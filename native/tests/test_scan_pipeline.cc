@@ -71,6 +71,46 @@ TEST("a data range that starts off the block grid is classified on the grid, cli
   CHECK_EQ(scan(r), expected);
 }
 
+TEST("streamed extents: the same list as kept ones, in batches of the size asked, none kept") {
+  const size_t bs = 4096;
+  std::vector<uint8_t> buf(bs * 1000, 0);
+  for (size_t b = 0; b < 1000; b += 3) buf[b * bs + 7] = 1;  // data, zero, zero, data, ...
+  MemoryReader r(buf.data(), buf.size());
+  ScanOptions opt;
+  opt.chunk_size = bs * 16;
+  std::vector<Extent> kept = scan(r, opt);
+  CHECK_EQ(kept.size(), size_t(667));
+  std::vector<Extent> streamed;
+  std::vector<size_t> sizes;
+  ExtentMapSink sink([&](std::vector<Extent>&& batch) {
+    sizes.push_back(batch.size());
+    streamed.insert(streamed.end(), batch.begin(), batch.end());
+  }, 100);
+  Control control;
+  run_scan(r, opt, sink, control);
+  CHECK_EQ(streamed, kept);
+  CHECK(sizes == (std::vector<size_t>{100, 100, 100, 100, 100, 100, 67}));
+  CHECK(sink.extents().empty());
+  CHECK_EQ(sink.extent_count(), uint64_t(667));
+}
+
+TEST("streamed extents: a cancelled scan sends only finished extents, never the open one") {
+  std::vector<uint8_t> buf(8 << 20, 1);  // one data extent, never finished
+  MemoryReader r(buf.data(), buf.size());
+  size_t sent = 0;
+  ExtentMapSink sink([&](std::vector<Extent>&& batch) { sent += batch.size(); }, 1);
+  Control control;
+  control.cancel();
+  bool cancelled = false;
+  try {
+    run_scan(r, ScanOptions{}, sink, control);
+  } catch (const Cancelled&) {
+    cancelled = true;
+  }
+  CHECK(cancelled);
+  CHECK_EQ(sent, size_t(0));
+}
+
 TEST("a read error stops the scan with EIO") {
   std::vector<uint8_t> buf(1 << 20, 0);
   MemoryReader r(buf.data(), buf.size());

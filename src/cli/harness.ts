@@ -12,7 +12,7 @@ import type { Progress } from '../seam/job.js';
 import { formatBytes } from '../api/units.js';
 import { flushStdout, out, stdoutExitCode, stdoutFailure, watchStdout } from './stdout.js';
 
-export { out, printJson, EXIT_BROKEN_PIPE } from './stdout.js';
+export { out, printJson, stdoutBackpressure, EXIT_BROKEN_PIPE } from './stdout.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;

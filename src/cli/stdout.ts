@@ -46,6 +46,23 @@ export function out(text: string): void {
   process.stdout.write(text);
 }
 
+/**
+ * Undefined while stdout takes more; else a promise that settles once what
+ * was written drained (or stdout failed or closed). A producer that waits
+ * for it keeps a slow reader's pipe from piling the output up in memory.
+ */
+export function stdoutBackpressure(): Promise<void> | undefined {
+  const s = process.stdout;
+  if (failure || s.destroyed || !s.writableNeedDrain) return undefined;
+  return new Promise((resolve) => {
+    const done = () => {
+      s.off('drain', done).off('error', done).off('close', done);
+      resolve();
+    };
+    s.on('drain', done).on('error', done).on('close', done);
+  });
+}
+
 /** Pretty JSON and a newline, through out(). */
 export function printJson(value: unknown): void {
   out(JSON.stringify(value, null, 2) + '\n');

@@ -538,7 +538,16 @@ export interface NativeBinding {
   isZero(bytes: ArrayBufferView | ArrayBuffer, kernel?: string): boolean;
   classifyBlocks(bytes: ArrayBufferView | ArrayBuffer, blockSize: number): Uint8Array;
   cpuFeatures(): NativeCpuFeatures;
-  scanExtents(path: string, options: NativeScanOptions, onProgress?: NativeProgress): NativeJob<NativeScanResult>;
+  /**
+   * With onExtents, the extents go there in batches as they are found (flat: [offset, length, kind, ...]) and the
+   * result's are empty; when it returns a promise, the next batch waits until it settles.
+   */
+  scanExtents(
+    path: string,
+    options: NativeScanOptions,
+    onProgress?: NativeProgress,
+    onExtents?: (flat: Float64Array, virtualSize: number) => Promise<unknown> | void,
+  ): NativeJob<NativeScanResult>;
   sparsify(path: string, options: NativeSparsifyOptions, onProgress?: NativeProgress): NativeJob<NativeSparsifyReport>;
   inspectFilesystems(path: string, onProgress?: NativeProgress): NativeJob<NativeFsInspection>;
   sparseCopy(

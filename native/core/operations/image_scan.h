@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,12 @@ struct ImageScanReport {
   std::vector<Extent> extents;  // empty unless keep_extents
 };
 
-ImageScanReport scan_image(const std::string& path, const ImageScanOptions& options, Control& control);
+// The image's extents in batches as the scan finds them (the report's
+// extents then stay empty, whatever keep_extents says): its virtual size,
+// known before the first batch, and the batch.
+using ImageExtentStream = std::function<void(uint64_t size, std::vector<Extent>&& batch)>;
+
+ImageScanReport scan_image(const std::string& path, const ImageScanOptions& options, Control& control,
+                           const ImageExtentStream& stream = {});
 
 }  // namespace blocksmith
