@@ -2,11 +2,12 @@
 # host.sh start DIR | stop DIR
 #
 # Makes sure this host's libvirt answers at qemu:///system for the migrate
-# tests. When `virsh version` already answers (an init script, another run),
-# nothing is started. Otherwise (a fresh CI machine without systemd) it starts
-# virtlogd and libvirtd with -d and records their pids in DIR/started; `stop`
-# ends exactly those, by pid, checked against their command line, never by
-# name, and never a daemon it did not start.
+# tests. When `virsh version` already answers and virtlogd runs (an init
+# script, another run), nothing is started. Otherwise (a fresh CI machine
+# without systemd) it starts whichever of virtlogd and libvirtd is not running,
+# with -d, and records their pids in DIR/started; `stop` ends exactly those,
+# by pid, checked against their command line, never by name, and never a
+# daemon it did not start.
 set -euo pipefail
 export LC_ALL=C
 
@@ -48,9 +49,6 @@ done
 if [ "$(id -u)" = 0 ] && [ -c /dev/kvm ] && getent group kvm >/dev/null && [ "$(stat -c %G /dev/kvm)" = root ]; then
   chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
 fi
-answers && exit 0
-[ "$(id -u)" = 0 ] || fail "libvirtd does not answer at $URI and we are not root to start it"
-
 # A daemon already running (its pid file locked) is left alone: a second one
 # would fail on the lock.
 running() {
@@ -59,6 +57,11 @@ running() {
   pid=$(tr -dc 0-9 < "$1")
   [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
 }
+# libvirtd answering is not enough: starting a domain also needs virtlogd
+# (QEMU's console log goes through it), which may have died on its own.
+answers && running /run/virtlogd.pid virtlogd && exit 0
+[ "$(id -u)" = 0 ] || fail "libvirtd or virtlogd is not running at $URI and we are not root to start it"
+
 : > "$DIR/started"
 for d in virtlogd libvirtd; do
   running "/run/$d.pid" "$d" && continue
