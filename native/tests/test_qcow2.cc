@@ -224,9 +224,14 @@ TEST("qcow2: compressed clusters that do not inflate to a full cluster fail with
 // A cluster as a raw deflate stream of one stored block (BFINAL, BTYPE 00,
 // LEN, NLEN, the bytes): valid input for inflate, made without zlib.
 std::vector<uint8_t> stored_deflate(const std::vector<uint8_t>& data) {
-  std::vector<uint8_t> z{1, static_cast<uint8_t>(data.size()), static_cast<uint8_t>(data.size() >> 8),
-                         static_cast<uint8_t>(~data.size()), static_cast<uint8_t>(~data.size() >> 8)};
-  z.insert(z.end(), data.begin(), data.end());
+  const size_t n = data.size();
+  std::vector<uint8_t> z(5 + n);
+  z[0] = 1;
+  z[1] = static_cast<uint8_t>(n);
+  z[2] = static_cast<uint8_t>(n >> 8);
+  z[3] = static_cast<uint8_t>(~n);
+  z[4] = static_cast<uint8_t>(~n >> 8);
+  std::copy(data.begin(), data.end(), z.begin() + 5);
   return z;
 }
 

@@ -129,6 +129,28 @@ void Qcow2Reader::inflate_all(const std::vector<Inflate>& jobs) {
   if (error) std::rethrow_exception(error);
 }
 
+// While reads move forward through the file (an image written in order:
+// qemu-img convert's, compressed or not), asks for the next kAhead bytes of
+// the file ahead of them. The kernel's own read-ahead stops when the reader
+// does, and a copy's reader waits whenever the writer waits for writeback:
+// this keeps the disk reading meanwhile. Reads that jump about (an image
+// grown by a guest) ask for nothing.
+void Qcow2Reader::read_ahead(uint64_t host_begin, uint64_t host_end) {
+  constexpr uint64_t kAhead = 64 << 20, kNear = 4 << 20;
+  std::lock_guard lock(ahead_mu_);
+  const bool forward = last_host_end_ != UINT64_MAX && host_begin + kNear >= last_host_end_ &&
+                       host_begin <= last_host_end_ + kNear;
+  last_host_end_ = host_end;
+  if (!forward) {
+    ahead_to_ = host_end;
+    return;
+  }
+  if (ahead_to_ >= host_end + kAhead / 2) return;
+  const uint64_t from = std::max(ahead_to_, host_end), to = std::min(host_end + kAhead, file_->size());
+  if (to > from) file_->advise_willneed(from, to - from);
+  ahead_to_ = std::max(ahead_to_, to);
+}
+
 size_t Qcow2Reader::read_at(void* buf, size_t len, uint64_t off) {
   const uint64_t size = header_.size;
   if (off >= size) return 0;
@@ -137,10 +159,15 @@ size_t Qcow2Reader::read_at(void* buf, size_t len, uint64_t off) {
   uint64_t pos = off;
   const uint64_t end = off + len;
   std::vector<Inflate> jobs;
+  uint64_t host_begin = UINT64_MAX, host_end = 0;  // of the first and last stored bytes read
   while (pos < end) {
     Segment s = segment(pos, end);
     uint8_t* dst = out + (pos - off);
     const size_t n = static_cast<size_t>(s.end - pos);
+    if (s.kind == Kind::data || s.kind == Kind::compressed) {
+      if (host_begin == UINT64_MAX) host_begin = s.host;
+      host_end = s.host + (s.kind == Kind::data ? n : s.csize);
+    }
     switch (s.kind) {
       case Kind::data:
         read_file(dst, n, s.host);
@@ -161,6 +188,7 @@ size_t Qcow2Reader::read_at(void* buf, size_t len, uint64_t off) {
     }
     pos = s.end;
   }
+  if (host_begin != UINT64_MAX) read_ahead(host_begin, host_end);
   if (!jobs.empty()) {
     std::vector<uint8_t> in;
     read_compressed(jobs, in);

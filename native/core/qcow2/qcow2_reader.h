@@ -75,6 +75,7 @@ class Qcow2Reader final : public Reader {
     const uint8_t* src = nullptr;  // the compressed bytes, once read
   };
   void read_compressed(std::vector<Inflate>& jobs, std::vector<uint8_t>& in);
+  void read_ahead(uint64_t host_begin, uint64_t host_end);
   void inflate_all(const std::vector<Inflate>& jobs);
 
   std::unique_ptr<Reader> file_;
@@ -88,6 +89,10 @@ class Qcow2Reader final : public Reader {
   std::vector<uint8_t> compressed_, cluster_;
   uint64_t cluster_host_ = UINT64_MAX;
   unsigned threads_ = 1;  // decompression workers per read
+  // Host bytes read ahead (read_ahead): under ahead_mu_.
+  std::mutex ahead_mu_;
+  uint64_t last_host_end_ = UINT64_MAX;  // where the last read's host bytes ended
+  uint64_t ahead_to_ = 0;                // asked for up to here
 };
 
 }  // namespace blocksmith::qcow2
