@@ -5,11 +5,11 @@
 // only data allocated, and `blocksmith map --json` must agree with
 // `qemu-img map --output=json` on which ranges hold data. Hostile or
 // unsupported images fail with exit 1 and one line.
-import { closeSync, mkdirSync, openSync, readSync, realpathSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mapExtents, info } from '../src/index.js';
-import { KiB, MiB, allocated, blocksmithCli, isOneLine, makeTempDir, removeDir, repoRoot, run, runCli, sha256, sizeOf } from './helpers/sparsify.js';
+import { KiB, MiB, allocated, blocksmithCli, data, isOneLine, makeTempDir, removeDir, repoRoot, run, runCli, sha256, sizeOf, writeImage, zeros } from './helpers/sparsify.js';
 
 let dir: string;
 
@@ -135,6 +135,31 @@ describe('qcow2 -> sparse raw equals qemu-img convert, map agrees with qemu-img 
       await expectMapMatches(img);
     }
     expect((await info(zstd)).image.compression).toBe('zstd');
+  });
+
+  it('compressed clusters of varied content, incompressible clusters between them: libdeflate and zlib (BLOCKSMITH_NO_LIBDEFLATE=1) inflate the same bytes as qemu-img', async () => {
+    // 12 MiB of a real executable (compresses to about a third), random
+    // bytes (stored uncompressed by qemu-img -c), text, zeros and holes.
+    const exe = readFileSync(process.execPath).subarray(0, 12 * MiB);
+    const text = Buffer.from(Array.from({ length: 120_000 }, (_, i) => `line ${i}: the quick brown fox ${i * 7919}\n`).join('').slice(0, 4 * MiB));
+    const raw = join(dir, 'varied.raw');
+    writeImage(raw, 32 * MiB, [{ offset: 0, bytes: exe }, data(16 * MiB, 2 * MiB), { offset: 20 * MiB, bytes: text }, zeros(26 * MiB, MiB)]);
+    for (const [name, opts] of [['varied-zlib.qcow2', []], ['varied-zstd.qcow2', ['-o', 'compression_type=zstd']]] as const) {
+      const img = join(dir, name);
+      qemuImg('convert', '-c', '-f', 'raw', '-O', 'qcow2', ...opts, raw, img);
+      expect(sizeOf(img)).toBeLessThan(12 * MiB);
+      const want = await sha256(raw);
+      const ref = join(dir, 'ref.raw');
+      qemuImg('convert', '-f', 'qcow2', '-O', 'raw', img, ref);
+      expect(await sha256(ref)).toBe(want);
+      for (const prefix of [[], ['env', 'BLOCKSMITH_NO_LIBDEFLATE=1']]) {
+        const ours = join(dir, 'ours.raw');
+        const r = await runCli(['sparsify', '--json', '--overwrite', img, ours], { cli: blocksmithCli, prefix });
+        expect(r.code, r.stderr).toBe(0);
+        expect(await sha256(ours), prefix.join(' ')).toBe(want);
+        expect(allocated(ours)).toBeLessThanOrEqual((JSON.parse(r.stdout) as { dataBytes: number }).dataBytes + 64 * KiB);
+      }
+    }
   });
 
   it('extended L2 entries: subcluster data, zero and unallocated', async () => {

@@ -5,7 +5,9 @@
 // map is well formed (ranges in order, inside the virtual size) and whose
 // holes read as zeros; reads return exactly what was asked. A backing file,
 // if named, is the input itself read as raw bytes (no file is ever opened).
-// Work per input is bounded: at most 256 ranges and 8 MiB read.
+// Reads of up to 1 MiB take many clusters at once (compressed ones are then
+// fetched in runs, qcow2_reader.cc read_compressed). Work per input is
+// bounded: at most 256 ranges and 8 MiB read.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -37,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const uint64_t vsize = r->size();
-  std::vector<uint8_t> buf(64 << 10);
+  std::vector<uint8_t> buf(1 << 20);
   uint64_t budget = 8 << 20;
   uint64_t off = 0;
   try {

@@ -81,9 +81,12 @@ class Reader {
   virtual bool cached(uint64_t /*off*/, size_t /*len*/) const { return false; }
   virtual size_t read_uncached(void* buf, size_t len, uint64_t off) { return read_at(buf, len, off); }
 
-  // Hints: sequential access from here, and pages behind the scan may go.
+  // Hints: sequential access from here, and pages behind the scan may go;
+  // advise_willneed: these bytes will be read soon (start reading them into
+  // the page cache now, without waiting).
   virtual void advise_sequential() {}
   virtual void advise_done(uint64_t /*off*/, uint64_t /*len*/) {}
+  virtual void advise_willneed(uint64_t /*off*/, uint64_t /*len*/) {}
 };
 
 }  // namespace blocksmith

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <mutex>
 
 #include "core/base/error.h"
@@ -39,6 +40,16 @@ struct Zlib {
   int (*inflateEnd)(ZStream*);
 };
 
+// ---- libdeflate (optional, 1.0+, stable ABI): whole-buffer raw deflate. ----
+// About twice zlib's inflate speed on whole clusters. Only a fast path: any
+// result but a complete cluster goes to zlib, whose answer (and error) stands.
+struct Libdeflate {
+  void* (*alloc_decompressor)();
+  void (*free_decompressor)(void*);
+  int (*deflate_decompress_ex)(void*, const void*, size_t, void*, size_t, size_t*, size_t*);
+};
+constexpr int kLibdeflateSuccess = 0;
+
 // ---- zstd: the subset of <zstd.h> (1.4+, stable API) used here. -----------
 struct ZstdIn {
   const void* src;
@@ -56,7 +67,9 @@ struct Zstd {
   size_t (*ZSTD_decompressStream)(void*, ZstdOut*, ZstdIn*);
   unsigned (*ZSTD_isError)(size_t);
   const char* (*ZSTD_getErrorName)(size_t);
+  size_t (*ZSTD_DCtx_reset)(void*, int);
 };
+constexpr int kZstdResetSessionOnly = 1;
 
 // Loads a library into its own link-map namespace. With a plain dlopen the
 // library's calls to its own exported functions (inflateInit2_ ->
@@ -103,6 +116,52 @@ const Zlib* zlib(std::string& error) {
   return state.ok ? &z : nullptr;
 }
 
+// Null when libdeflate.so.0 is missing, or BLOCKSMITH_NO_LIBDEFLATE is set
+// (zlib alone: to compare, and to test that path).
+const Libdeflate* libdeflate() {
+  static Libdeflate d{};
+  static bool ok = false;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* off = std::getenv("BLOCKSMITH_NO_LIBDEFLATE");
+    if (off && *off && *off != '0') return;
+    void* lib = load_isolated("libdeflate.so.0");
+    ok = lib && bind(lib, d.alloc_decompressor, "libdeflate_alloc_decompressor") &&
+         bind(lib, d.free_decompressor, "libdeflate_free_decompressor") &&
+         bind(lib, d.deflate_decompress_ex, "libdeflate_deflate_decompress_ex");
+  });
+  return ok ? &d : nullptr;
+}
+
+// One decompressor per thread, freed when the thread ends.
+void* libdeflate_decompressor(const Libdeflate& d) {
+  struct Holder {
+    const Libdeflate* lib = nullptr;
+    void* p = nullptr;
+    ~Holder() {
+      if (p) lib->free_decompressor(p);
+    }
+  };
+  thread_local Holder h;
+  if (!h.p) {
+    h.p = d.alloc_decompressor();
+    h.lib = &d;
+  }
+  return h.p;
+}
+
+// True when libdeflate inflated a whole cluster (trailing bytes of the
+// stored size ignored, as by zlib below).
+bool fast_inflate(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_len) {
+  const Libdeflate* d = libdeflate();
+  if (!d) return false;
+  void* dec = libdeflate_decompressor(*d);
+  if (!dec) return false;
+  size_t used = 0, produced = 0;
+  return d->deflate_decompress_ex(dec, in, in_len, out, out_len, &used, &produced) == kLibdeflateSuccess &&
+         produced == out_len;
+}
+
 const Zstd* zstd(std::string& error) {
   static Zstd z{};
   static Loaded state;
@@ -115,7 +174,7 @@ const Zstd* zstd(std::string& error) {
     }
     if (!bind(lib, z.ZSTD_createDCtx, "ZSTD_createDCtx") || !bind(lib, z.ZSTD_freeDCtx, "ZSTD_freeDCtx") ||
         !bind(lib, z.ZSTD_decompressStream, "ZSTD_decompressStream") || !bind(lib, z.ZSTD_isError, "ZSTD_isError") ||
-        !bind(lib, z.ZSTD_getErrorName, "ZSTD_getErrorName")) {
+        !bind(lib, z.ZSTD_getErrorName, "ZSTD_getErrorName") || !bind(lib, z.ZSTD_DCtx_reset, "ZSTD_DCtx_reset")) {
       state.error = "libzstd.so.1 lacks the streaming decompression functions";
       return;
     }
@@ -137,6 +196,7 @@ const Zstd* zstd(std::string& error) {
 // complete when the output is full (trailing padding is ignored).
 void inflate_cluster(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_len, const std::string& path,
                      const std::string& what) {
+  if (fast_inflate(in, in_len, out, out_len)) return;
   std::string err;
   const Zlib* z = zlib(err);
   if (!z) missing(path, err);
@@ -157,6 +217,25 @@ void inflate_cluster(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_
   }
 }
 
+// One decompression context per thread, reset before each cluster: creating
+// one per cluster was 14% of the CPU of reading a zstd image.
+void* zstd_context(const Zstd& z, const std::string& path) {
+  struct Holder {
+    const Zstd* lib = nullptr;
+    void* ctx = nullptr;
+    ~Holder() {
+      if (ctx) lib->ZSTD_freeDCtx(ctx);
+    }
+  };
+  thread_local Holder h;
+  if (!h.ctx) {
+    h.ctx = z.ZSTD_createDCtx();
+    if (!h.ctx) throw Error(ENOMEM, "ENOMEM", "ZSTD_createDCtx", path, "cannot initialise zstd");
+    h.lib = &z;
+  }
+  return h.ctx;
+}
+
 // Like QEMU's qcow2_zstd_decompress: one or more frames until the output is
 // full; every step must make progress; the last frame must end exactly.
 void zstd_cluster(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_len, const std::string& path,
@@ -164,8 +243,8 @@ void zstd_cluster(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_len
   std::string err;
   const Zstd* z = zstd(err);
   if (!z) missing(path, err);
-  void* ctx = z->ZSTD_createDCtx();
-  if (!ctx) throw Error(ENOMEM, "ENOMEM", "ZSTD_createDCtx", path, "cannot initialise zstd");
+  void* ctx = zstd_context(*z, path);
+  z->ZSTD_DCtx_reset(ctx, kZstdResetSessionOnly);  // whatever the last cluster left (an error mid-frame)
   ZstdOut o{out, out_len, 0};
   ZstdIn i{in, in_len, 0};
   size_t ret = 0;
@@ -183,7 +262,6 @@ void zstd_cluster(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_len
     }
   }
   if (why.empty() && ret > 0) why = "it is longer than a cluster";
-  z->ZSTD_freeDCtx(ctx);
   if (!why.empty()) corrupt(path, what, why);
 }
 

@@ -2,14 +2,20 @@
 // and every sink take it like a raw file. next_data reports unallocated and
 // zero clusters as holes (never read, never written) and data/compressed
 // clusters, or backing-file data under unallocated clusters, as data.
-// Compressed clusters are decompressed on read. Not thread-safe: one reader
-// thread at a time (as the pipeline uses it). Whole compressed clusters of
-// one read are decompressed on several threads (the underlying file reader
-// is only used through pread-like read_at calls, which may overlap).
+// Compressed clusters are decompressed on read.
+//
+// read_at may be called from several threads at once (concurrent_reads,
+// when the file and any backing image allow it): the table lookups are
+// serialised (map_mu_), the reads and the decompression are not. So the
+// pipeline reads and inflates the next piece while the previous one is being
+// written. Within one read, compressed clusters that lie back to back in the
+// file (as qemu-img writes them) are fetched with one pread per run and
+// inflated on several threads.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -36,6 +42,9 @@ class Qcow2Reader final : public Reader {
   size_t read_at(void* buf, size_t len, uint64_t off) override;
   DataRange next_data(uint64_t off) override;
   void advise_sequential() override { file_->advise_sequential(); }
+  bool concurrent_reads() const override {
+    return file_->concurrent_reads() && (!backing_ || backing_->concurrent_reads());
+  }
 
   const Header& header() const { return header_; }
   Reader* backing() const { return backing_.get(); }
@@ -52,23 +61,38 @@ class Qcow2Reader final : public Reader {
   DataRange data_within(uint64_t off, uint64_t limit);
   void read_file(uint8_t* dst, size_t len, uint64_t host);
   void read_backing(uint8_t* dst, size_t len, uint64_t off);
-  const uint8_t* cluster_bytes(const Segment& s);
+  // Part of a compressed cluster, through the one-cluster cache.
+  void copy_from_cluster(const Segment& s, uint8_t* dst, uint64_t from, size_t n);
+  Segment segment(uint64_t off, uint64_t limit) {
+    std::lock_guard lock(map_mu_);
+    return map_->segment(off, limit);
+  }
   struct Inflate {
     uint64_t host;
-    uint64_t csize;
-    uint8_t* dst;  // a whole cluster's worth
+    uint64_t csize;  // bytes to inflate from, clipped at the end of the file
+    uint8_t* dst;    // a whole cluster's worth
     uint64_t cluster_begin;
+    const uint8_t* src = nullptr;  // the compressed bytes, once read
   };
+  void read_compressed(std::vector<Inflate>& jobs, std::vector<uint8_t>& in);
+  void read_ahead(uint64_t host_begin, uint64_t host_end);
   void inflate_all(const std::vector<Inflate>& jobs);
 
   std::unique_ptr<Reader> file_;
   Header header_;
-  std::unique_ptr<ClusterMap> map_;
+  std::unique_ptr<ClusterMap> map_;  // its L2 cache: under map_mu_
+  std::mutex map_mu_;
   std::unique_ptr<Reader> backing_;
-  // The last decompressed cluster (keyed by its host offset).
+  // The last decompressed cluster (keyed by its host offset), for reads of
+  // part of a cluster; under cache_mu_.
+  std::mutex cache_mu_;
   std::vector<uint8_t> compressed_, cluster_;
   uint64_t cluster_host_ = UINT64_MAX;
   unsigned threads_ = 1;  // decompression workers per read
+  // Host bytes read ahead (read_ahead): under ahead_mu_.
+  std::mutex ahead_mu_;
+  uint64_t last_host_end_ = UINT64_MAX;  // where the last read's host bytes ended
+  uint64_t ahead_to_ = 0;                // asked for up to here
 };
 
 }  // namespace blocksmith::qcow2

@@ -294,6 +294,10 @@ void FileReader::advise_sequential() {
   ::posix_fadvise(fd_.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
+void FileReader::advise_willneed(uint64_t off, uint64_t len) {
+  ::posix_fadvise(fd_.get(), static_cast<off_t>(off), static_cast<off_t>(len), POSIX_FADV_WILLNEED);
+}
+
 void FileReader::advise_done(uint64_t off, uint64_t len) {
   ::posix_fadvise(fd_.get(), static_cast<off_t>(off), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
 }

@@ -65,6 +65,7 @@ class FileReader final : public Reader {
   size_t read_uncached(void* buf, size_t len, uint64_t off) override;
   void advise_sequential() override;
   void advise_done(uint64_t off, uint64_t len) override;
+  void advise_willneed(uint64_t off, uint64_t len) override;
 
   // Re-reads st_blocks (allocated bytes) of a regular file.
   uint64_t current_allocated() const;
