@@ -21,6 +21,9 @@ check monmaptool ceph-base
 lib() { ldconfig -p 2>/dev/null | grep -q "$1" || need+=("$2"); }
 lib 'librbd\.so\.1 ' librbd1
 lib 'librados\.so\.2 ' librados2
+# qcow2's zlib clusters are inflated with libdeflate when it is there (zlib
+# otherwise); the qcow2 suite reads through both.
+lib 'libdeflate\.so\.0 ' libdeflate0
 check cjpeg libjpeg-turbo-progs
 check djpeg libjpeg-turbo-progs
 check mcopy mtools
