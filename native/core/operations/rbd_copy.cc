@@ -37,6 +37,7 @@ void verify(Reader& src, const ScanOptions& scan, Image& img, const Target& t, u
   ScanOptions so = scan;
   so.free = nullptr;
   so.chunk_size = std::max<size_t>(so.chunk_size, object_size);  // the source in object-sized reads too
+  so.direct = true;  // as the copy read it (write_image): not cached by then, read once more without the cache's CPU
   run_scan(src, so, sink, control);
 }
 
