@@ -263,6 +263,28 @@ function rbdBench(env) {
   }
 }
 
+// The floors the copy cannot beat, measured in the same run: the cold
+// sequential read of the source (dd, O_DIRECT: holes cost nothing), and our
+// fixed cost (start-up, connecting, creating and closing an image) as the
+// time to copy an empty sparse file of the same size.
+function floors(env) {
+  dropCaches();
+  const read = timed(['dd', `if=${inputs.sparse ?? inputs.full}`, 'of=/dev/null', 'bs=4M', 'iflag=direct', 'status=none'], env);
+  const empty = path.join(WORK_DIR, 'rbd-empty.raw');
+  fs.rmSync(empty, { force: true });
+  fs.writeFileSync(empty, '');
+  fs.truncateSync(empty, size);
+  const img = newImage('fixed');
+  try {
+    dropCaches();
+    const fixed = timed(TOOLS.blocksmith(empty, img), env);
+    rbdCmd(env, ['rm', '--no-progress', `rbd/${img}`]);
+    return { coldReadSeconds: round(read.wall, 3), fixedCostSeconds: round(fixed.wall, 3) };
+  } finally {
+    fs.rmSync(empty, { force: true });
+  }
+}
+
 // ---------------------------------------------------------------- main
 
 if (process.getuid() !== 0) {
@@ -283,10 +305,13 @@ const quiet = opts.noWait ? null : await waitForQuiet({ maxBusy: 0.15, timeoutMs
 const inputs = Object.fromEntries(Object.entries({ sparse, full }).filter(([k]) => wanted.includes(k)));
 const runs = {};
 const ceiling = [];
+let floor = null;
 const t0 = Date.now();
 try {
   ceiling.push(rbdBench(env));
   log(`ceiling: ${(ceiling[0].bytesPerSecond / MiB).toFixed(1)} MiB/s`);
+  floor = floors(env);
+  log(`floors: cold read of the source ${floor.coldReadSeconds} s, blocksmith on an empty image of the same size ${floor.fixedCostSeconds} s`);
   const names = Object.keys(TOOLS);
   for (let rep = 0; rep < opts.reps; rep++) {
     if (rep === Math.floor(opts.reps / 2)) ceiling.push(rbdBench(env));
@@ -382,6 +407,13 @@ const result = {
     medianBytesPerSecond: Math.round(ceilingBps),
     medianMiBPerSecond: round(ceilingBps / MiB, 1),
     runs: ceiling.map((c) => Object.fromEntries(Object.entries(c).map(([k, v]) => [k, round(v, 3)]))),
+  },
+  floor: {
+    coldRead: 'dd if=SRC of=/dev/null bs=4M iflag=direct (after drop_caches)',
+    fixedCost: 'blocksmith sparsify --quiet --parallel N EMPTY rbd:rbd/IMG, EMPTY a hole of the same size (start-up, connect, create, close)',
+    ...floor,
+    // The copy cannot beat the larger of reading the source and writing its data at the ceiling, plus the fixed cost.
+    dataAtCeilingSeconds: round(manifest.dataBytes / ceilingBps, 3),
   },
   results,
   goals,
