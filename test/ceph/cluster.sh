@@ -2,8 +2,10 @@
 # cluster.sh start DIR | stop DIR
 #
 # A throwaway single-node Ceph cluster for blocksmith's RBD tests and
-# benchmarks: one mon, one OSD (bluestore on a sparse file, or memstore with
-# STORE=memstore), cephx on, 127.0.0.1 only, pool "rbd" initialised for RBD.
+# benchmarks: one mon, OSDS OSDs (default 1; bluestore on a sparse file each,
+# or memstore with STORE=memstore), cephx on, 127.0.0.1 only, pool "rbd"
+# initialised for RBD with min(3, OSDS) replicas (the OSDs are the failure
+# domain: they all live on this host).
 # `start` prints the path of its ceph.conf as the last line of stdout.
 # Daemons are stopped by the pid files under DIR/run, checked against DIR's
 # ceph.conf in their command line, never by name.
@@ -16,6 +18,10 @@ STORE=${STORE:-bluestore}
 OSD_BYTES=${OSD_BYTES:-$((32 * 1024 * 1024 * 1024))}
 POOL=${POOL:-rbd}
 WAIT=${WAIT:-120}
+OSDS=${OSDS:-1}
+# Each OSD aims at this much memory (1 GiB: modest, the machine is shared;
+# three OSDs stay near 3 GiB).
+OSD_MEMORY=${OSD_MEMORY:-1073741824}
 
 fail() { echo "cluster.sh: $*" >&2; exit 1; }
 
@@ -50,6 +56,8 @@ if [ "$cmd" = stop ]; then
   exit 0
 fi
 [ "$cmd" = start ] || fail "unknown command $cmd"
+[[ "$OSDS" =~ ^[1-9][0-9]?$ ]] || fail "OSDS must be a number from 1 to 99, got '$OSDS'"
+REPLICAS=$(( OSDS < 3 ? OSDS : 3 ))
 
 # Packages (CI runs as root on a fresh Debian machine).
 missing=()
@@ -95,7 +103,7 @@ FSID=$(cat /proc/sys/kernel/random/uuid)
   echo "auth allow insecure global id reclaim = false"
   echo "run dir = $DIR/run"
   echo "crash dir = $DIR/run"
-  echo "osd pool default size = 1"
+  echo "osd pool default size = $REPLICAS"
   echo "osd pool default min size = 1"
   echo "osd crush chooseleaf type = 0"
   echo "osd pool default pg autoscale mode = off"
@@ -113,8 +121,8 @@ FSID=$(cat /proc/sys/kernel/random/uuid)
   echo "mon cluster log file = $DIR/log/cluster.log"
   echo
   echo "[osd]"
-  echo "osd data = $DIR/osd"
-  echo "keyring = $DIR/osd/keyring"
+  echo "osd data = $DIR/osd/\$id"
+  echo "keyring = $DIR/osd/\$id/keyring"
   echo "osd objectstore = $STORE"
   if [ "$STORE" = bluestore ]; then
     echo "bluestore block size = $OSD_BYTES"
@@ -124,7 +132,7 @@ FSID=$(cat /proc/sys/kernel/random/uuid)
     echo "bluestore fsck on mkfs = false"
     echo "bluestore fsck on mount = false"
     echo "bdev aio poll ms = 10"
-    echo "osd memory target = 1073741824"
+    echo "osd memory target = $OSD_MEMORY"
   else
     echo "memstore device bytes = $OSD_BYTES"
   fi
@@ -144,14 +152,19 @@ ceph-mon -c "$CONF" --mkfs -i a --monmap "$DIR/monmap" --keyring "$DIR/mon.keyri
   fail "ceph-mon --mkfs failed"
 ceph-mon -c "$CONF" -i a >>"$DIR/log/setup.log" 2>&1 || fail "ceph-mon did not start"
 
-OSD_UUID=$(cat /proc/sys/kernel/random/uuid)
-OSD_KEY=$(ceph-authtool --gen-print-key)
-printf '{"cephx_secret": "%s"}\n' "$OSD_KEY" > "$DIR/osd/new.json"
-OSD_ID=$(timeout "$WAIT" ceph -c "$CONF" osd new "$OSD_UUID" -i "$DIR/osd/new.json" 2>>"$DIR/log/setup.log") ||
-  fail "the monitor did not answer 'osd new'"
-printf '[osd.%s]\n\tkey = %s\n' "$OSD_ID" "$OSD_KEY" > "$DIR/osd/keyring"
-ceph-osd -c "$CONF" -i "$OSD_ID" --mkfs --osd-uuid "$OSD_UUID" >>"$DIR/log/setup.log" 2>&1 || fail "ceph-osd --mkfs failed"
-ceph-osd -c "$CONF" -i "$OSD_ID" >>"$DIR/log/setup.log" 2>&1 || fail "ceph-osd did not start"
+for ((n = 0; n < OSDS; n++)); do
+  OSD_UUID=$(cat /proc/sys/kernel/random/uuid)
+  OSD_KEY=$(ceph-authtool --gen-print-key)
+  printf '{"cephx_secret": "%s"}\n' "$OSD_KEY" > "$DIR/osd/new.json"
+  OSD_ID=$(timeout "$WAIT" ceph -c "$CONF" osd new "$OSD_UUID" -i "$DIR/osd/new.json" 2>>"$DIR/log/setup.log") ||
+    fail "the monitor did not answer 'osd new'"
+  mkdir -p "$DIR/osd/$OSD_ID"
+  printf '[osd.%s]\n\tkey = %s\n' "$OSD_ID" "$OSD_KEY" > "$DIR/osd/$OSD_ID/keyring"
+  ceph-osd -c "$CONF" -i "$OSD_ID" --mkfs --osd-uuid "$OSD_UUID" >>"$DIR/log/setup.log" 2>&1 ||
+    fail "ceph-osd --mkfs failed (osd.$OSD_ID)"
+  ceph-osd -c "$CONF" -i "$OSD_ID" >>"$DIR/log/setup.log" 2>&1 || fail "ceph-osd did not start (osd.$OSD_ID)"
+done
+rm -f "$DIR/osd/new.json"
 
 timeout "$WAIT" ceph -c "$CONF" osd pool create "$POOL" 32 32 replicated >/dev/null 2>>"$DIR/log/setup.log" || fail "pool create failed"
 timeout "$WAIT" rbd -c "$CONF" pool init "$POOL" 2>>"$DIR/log/setup.log" || fail "rbd pool init failed"

@@ -67,6 +67,10 @@ void Cluster::configure_and_connect(const Target& t) {
   // write-around dispatcher, in writethrough mode until the first flush (one
   // write at a time). $CEPH_ARGS may still turn it on.
   a.rados_conf_set(h_, "rbd_cache", "false");
+  // librbd's copy of each aio write stays (rbd_disable_zero_copy_writes):
+  // without it a write's completion waits until librbd lets go of our
+  // buffer, and with an OSD killed mid-copy that never came (the copy hung
+  // instead of ending with ETIMEDOUT, test/rbd-faults.test.ts).
   a.rados_conf_parse_env(h_, nullptr);  // CEPH_ARGS
   if (!t.keyring.empty()) a.rados_conf_set(h_, "keyring", t.keyring.c_str());
   std::string timeout = std::to_string(t.timeout_seconds);
