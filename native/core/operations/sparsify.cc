@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
 #include <optional>
 
@@ -203,10 +202,8 @@ SparsifyReport sparse_copy(const std::string& source, const std::string& target,
     // the page cache (O_DIRECT, both readers at once) in 4 MiB pieces, what
     // is cached is copied from there. Cold, buffered reads with read-ahead
     // took 176-202 MB/s on this machine's disk, direct 4 MiB reads 580-920.
-    if (const char* e = std::getenv("BLOCKSMITH_COPY_DIRECT"); !e || e[0] != '0') {
-      scan.direct = true;
-      if (scan.chunk_size == ScanOptions{}.chunk_size) scan.chunk_size = kCopyPiece;
-    }
+    scan.direct = true;
+    if (scan.chunk_size == ScanOptions{}.chunk_size) scan.chunk_size = kCopyPiece;
     SparseFileSink sink(target, options.overwrite, sources);
     sink.expect_size(reader.size());
     CountingSink counted(&sink);
