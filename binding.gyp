@@ -132,6 +132,7 @@
         "native/tests/test_zero_detect.cc",
         "native/tests/test_classify.cc",
         "native/tests/test_source.cc",
+        "native/tests/test_sparse_copy_writes.cc",
         "native/tests/test_lease.cc",
         "native/tests/test_host.cc",
         "native/tests/test_scan_pipeline.cc",

@@ -79,6 +79,9 @@ const USAGE = `usage: node bench/sparsify.bench.js [options]
   --build WHICH     head (build of git HEAD, default) or tree (the working tree's build)
   --syscalls        one untimed strace -f -c -w run per tool instead; writes sparsify-syscalls.json
   --floors          measure the machine's floors (punch rate, write bandwidth) instead; writes sparsify-floors.json
+  --before-cli FILE copy mode: also time another build's dist/cli/bin/sparsify.js (as 'blocksmith (before)')
+  --no-copy-floors  copy mode: skip the floors timed beside the tools (cold dd reads of the master,
+                    dd writes of its data bytes to the copy's filesystem)
   --out NAME        result file name under bench/results (default sparsify, sparsify-syscalls or sparsify-floors)`;
 
 const opts = parseArgs(
@@ -94,10 +97,14 @@ const opts = parseArgs(
     syscalls: { type: 'boolean', default: false },
     floors: { type: 'boolean', default: false },
     out: { type: 'string', default: '' },
+    beforeCli: { type: 'string', default: '' },
+    copyFloors: { type: 'boolean', default: true },
   },
   USAGE,
 );
 
+// Written as $BEFORE_CLI in the result file.
+const places = opts.beforeCli ? { BEFORE_CLI: path.resolve(opts.beforeCli, '../../../..') } : {};
 const log = (m) => process.stderr.write(`[sparsify.bench] ${m}\n`);
 const WORK_IMAGE = path.join(WORK_DIR, 'sparsify-inplace.raw');
 const COPY_TARGET = path.join(WORK_DIR, 'sparsify-copy.raw');
@@ -200,8 +207,10 @@ function inPlaceTools(cli) {
 }
 
 function copyTools(cli) {
+  const before = opts.beforeCli ? [{ name: 'blocksmith (before)', before: true, argv: (s, d) => ['node', path.resolve(opts.beforeCli), s, d, '--json'] }] : [];
   return [
     { name: 'blocksmith', blocksmith: true, argv: (s, d) => ['node', cli, s, d, '--json'] },
+    ...before,
     { name: 'cp --sparse=always', argv: (s, d) => ['cp', '--sparse=always', s, d] },
     { name: 'qemu-img convert', argv: (s, d) => ['qemu-img', 'convert', '-f', 'raw', '-O', 'raw', s, d] },
     { name: 'qemu-img convert -S 4k', argv: (s, d) => ['qemu-img', 'convert', '-f', 'raw', '-O', 'raw', '-S', '4k', s, d] },
@@ -209,7 +218,7 @@ function copyTools(cli) {
 }
 
 const argv0 = (argv) => (argv[0] === 'node' ? [process.execPath, ...argv.slice(1)] : argv);
-const displayArgv = (argv) => argv.map((a) => (path.isAbsolute(a) && a.startsWith(ROOT) ? path.relative(ROOT, a) : a));
+const displayArgv = (argv) => argv.map((a) => (path.isAbsolute(a) && a.startsWith(ROOT) ? path.relative(ROOT, a) : a.split(ROOT + '/').join('')));
 
 /** One timed run: the tool, then `sync FILE`; both inside the interval. */
 function timed(argv, syncFile) {
@@ -316,6 +325,34 @@ function runInPlace(master, size, tools, reps) {
   };
 }
 
+// The floors timed in the same rotation as the tools (issue 19 item 2): cold
+// sequential reads of the master, buffered (what cp and qemu-img read
+// through) and O_DIRECT, and sequential writes of as many bytes as the copy
+// has data (from a dry run) to the copy's file, with the final fdatasync,
+// buffered and O_DIRECT. A copy that overlapped its reading and writing
+// perfectly would take max(read, write); one that did them in turns, the sum.
+function copyFloorTools(master, dataBytes) {
+  const count = Math.ceil(dataBytes / (4 << 20));
+  return [
+    { name: 'dd read', floor: 'read', argv: () => ['dd', `if=${master}`, 'of=/dev/null', 'bs=4M'] },
+    { name: 'dd read O_DIRECT', floor: 'read', argv: () => ['dd', `if=${master}`, 'of=/dev/null', 'bs=4M', 'iflag=direct'] },
+    { name: 'dd write data bytes', floor: 'write', argv: (s, d) => ['dd', 'if=/dev/zero', `of=${d}`, 'bs=4M', `count=${count}`, 'conv=fdatasync'] },
+    { name: 'dd write data bytes O_DIRECT', floor: 'write', argv: (s, d) => ['dd', 'if=/dev/zero', `of=${d}`, 'bs=4M', `count=${count}`, 'oflag=direct', 'conv=fdatasync'] },
+    // Both at once, each at its best (O_DIRECT): what one disk gives a copy
+    // whose reading and writing overlap perfectly (they share its bandwidth).
+    {
+      name: 'dd read + dd write at once, O_DIRECT',
+      floor: 'both',
+      argv: (s, d) => ['sh', '-c', `dd if=${s} of=/dev/null bs=4M iflag=direct 2>/dev/null & dd if=/dev/zero of=${d} bs=4M count=${count} oflag=direct conv=fdatasync 2>/dev/null; wait`],
+    },
+  ];
+}
+
+function dataBytesOf(cli, master) {
+  const r = run(process.execPath, [cli, master, COPY_TARGET, '--dry-run', '--json']);
+  return JSON.parse(r.stdout).dataBytes;
+}
+
 function runCopy(master, size, tools, reps) {
   const runs = Object.fromEntries(tools.map((t) => [t.name, []]));
   for (let rep = 0; rep < reps; rep++) {
@@ -323,17 +360,64 @@ function runCopy(master, size, tools, reps) {
       removeAndSync(COPY_TARGET);
       dropCaches();
       const argv = tool.argv(master, COPY_TARGET);
-      const r = timed(argv, COPY_TARGET);
-      r.allocatedAfter = fs.existsSync(COPY_TARGET) ? allocated(COPY_TARGET) : null;
-      r.identical = fs.existsSync(COPY_TARGET) && fs.statSync(COPY_TARGET).size === size && identical(master, COPY_TARGET);
+      const r = timed(argv, tool.floor === 'read' ? master : COPY_TARGET);
       r.rep = rep;
       runs[tool.name].push(r);
+      if (tool.floor) {
+        log(`  floor    ${tool.name.padEnd(28)} ${r.seconds.toFixed(2)} s${r.exitCode ? ` EXIT ${r.exitCode}` : ''}`);
+        continue;
+      }
+      r.allocatedAfter = fs.existsSync(COPY_TARGET) ? allocated(COPY_TARGET) : null;
+      r.identical = fs.existsSync(COPY_TARGET) && fs.statSync(COPY_TARGET).size === size && identical(master, COPY_TARGET);
       log(`  copy     ${tool.name.padEnd(24)} ${r.seconds.toFixed(2)} s (tool ${r.toolSeconds.toFixed(2)} + sync ${r.syncSeconds.toFixed(2)})` +
         ` alloc ${((r.allocatedAfter ?? 0) / 2 ** 30).toFixed(3)} GiB ${r.identical ? 'identical' : 'CONTENT DIFFERS'}${r.exitCode ? ` EXIT ${r.exitCode}` : ''}`);
     }
   }
   removeAndSync(COPY_TARGET);
   return { runs };
+}
+
+// Issue 19 item 2: blocksmith's copy against the faster of cp --sparse=always
+// and qemu-img convert -S 4k, and against the floors of the same run.
+function copyGoal19(perTool, floorTools, runs, dataBytes) {
+  const med = (name) => median(runs[name].filter((r) => r.exitCode === 0).map((r) => r.seconds));
+  const floors = {};
+  for (const t of floorTools) {
+    floors[t.name] = {
+      command: commandString(displayArgv(t.argv('MASTER', 'COPY'))) + ' ; sync FILE',
+      ...summarize(runs[t.name].map((r) => r.seconds)),
+      runsSeconds: runs[t.name].map((r) => round(r.seconds, 4)),
+    };
+  }
+  const read = Math.min(...floorTools.filter((t) => t.floor === 'read').map((t) => med(t.name)));
+  const write = Math.min(...floorTools.filter((t) => t.floor === 'write').map((t) => med(t.name)));
+  const both = floorTools.filter((t) => t.floor === 'both').map((t) => med(t.name))[0];
+  const peers = ['cp --sparse=always', 'qemu-img convert -S 4k'].filter((n) => perTool[n] && perTool[n].failures === 0 && perTool[n].allIdentical);
+  const fastest = peers.reduce((a, b) => (perTool[b].medianSeconds < perTool[a].medianSeconds ? b : a));
+  const bs = perTool.blocksmith.medianSeconds;
+  const ratio = bs / perTool[fastest].medianSeconds;
+  return {
+    target: 'blocksmith median time (cold, with the final fsync) <= 0.7x the faster of cp --sparse=always and qemu-img convert -S 4k',
+    fastestPeer: fastest,
+    fastestPeerSeconds: round(perTool[fastest].medianSeconds, 3),
+    blocksmithSeconds: round(bs, 3),
+    ratio: round(ratio, 3),
+    met: ratio <= 0.7,
+    before: perTool['blocksmith (before)'] ? { seconds: round(perTool['blocksmith (before)'].medianSeconds, 3), ratio: round(perTool['blocksmith (before)'].medianSeconds / perTool[fastest].medianSeconds, 3) } : undefined,
+    floors: {
+      dataBytes,
+      tools: floors,
+      readSeconds: round(read, 3),
+      writeSeconds: round(write, 3),
+      overlapped: { seconds: round(Math.max(read, write), 3), note: 'max(fastest cold read of the image, fastest write of its data bytes): reading and writing fully overlapped' },
+      serial: { seconds: round(read + write, 3), note: 'read, then write' },
+      concurrent: { seconds: round(both, 3), note: 'the O_DIRECT read of the image and the O_DIRECT write of its data bytes run at the same time on the same disk: the floor for a copy on one disk' },
+      blocksmithOverConcurrent: round(bs / both, 3),
+      fastestPeerOverConcurrent: round(perTool[fastest].medianSeconds / both, 3),
+      blocksmithOverOverlapped: round(bs / Math.max(read, write), 3),
+      fastestPeerOverOverlapped: round(perTool[fastest].medianSeconds / Math.max(read, write), 3),
+    },
+  };
 }
 
 function summarizeMode(tools, runs, size, seqRead, commandFor) {
@@ -365,7 +449,7 @@ function summarizeMode(tools, runs, size, seqRead, commandFor) {
     }
   }
   const bs = perTool.blocksmith;
-  const peers = tools.filter((t) => !t.blocksmith).map((t) => [t.name, perTool[t.name]]).filter(([, p]) => p.failures === 0 && p.allIdentical);
+  const peers = tools.filter((t) => !t.blocksmith && !t.before).map((t) => [t.name, perTool[t.name]]).filter(([, p]) => p.failures === 0 && p.allIdentical);
   const fastest = peers.reduce((a, b) => (b[1].medianSeconds < a[1].medianSeconds ? b : a));
   const smallest = peers.reduce((a, b) => (b[1].allocatedAfterBytes < a[1].allocatedAfterBytes ? b : a));
   const speedup = fastest[1].medianSeconds / bs.medianSeconds;
@@ -655,7 +739,7 @@ async function main() {
     const size = fs.statSync(master).size;
     if (allocated(master) < size) throw new Error(`${master} is not fully allocated`);
     log(`${name}: ${path.relative(ROOT, master)} (${size} bytes)`);
-    const entry = { image: meta, sequentialRead: sequentialRead(master, size, Math.max(3, opts.reps)) };
+    const entry = { image: meta, sequentialRead: sequentialRead(master, size, opts.copyFloors && !modes.includes("inplace") ? 1 : Math.max(3, opts.reps)) };
     log(`  dd cold ${fmtGBs(entry.sequentialRead.cold.bytesPerSecond)}, warm ${fmtGBs(entry.sequentialRead.warm.bytesPerSecond)}`);
     if (modes.includes('inplace')) {
       const tools = inPlaceTools(build.cli);
@@ -664,11 +748,18 @@ async function main() {
     }
     if (modes.includes('copy')) {
       const tools = copyTools(build.cli);
-      const m = runCopy(master, size, tools, opts.reps);
+      const dataBytes = opts.copyFloors ? dataBytesOf(build.cli, master) : 0;
+      const floorTools = opts.copyFloors ? copyFloorTools(master, dataBytes) : [];
+      const m = runCopy(master, size, [...tools, ...floorTools], opts.reps);
       entry.copy = summarizeMode(tools, m.runs, size, entry.sequentialRead, (t) => t.argv(master, COPY_TARGET));
+      if (opts.copyFloors) {
+        entry.copy.goals.issue19 = copyGoal19(entry.copy.tools, floorTools, m.runs, dataBytes);
+        const g = entry.copy.goals.issue19;
+        log(`  issue 19: blocksmith ${g.blocksmithSeconds} s = ${g.ratio}x ${g.fastestPeer} (goal <= 0.7); floors read ${g.floors.readSeconds} s, write ${g.floors.writeSeconds} s, overlapped ${g.floors.overlapped.seconds} s, both at once ${g.floors.concurrent.seconds} s (blocksmith ${g.floors.blocksmithOverConcurrent}x)`);
+      }
     }
     result.images[name] = entry;
-    writeResult(opts.out || 'sparsify', result);  // partial results survive an interrupted run
+    writeResult(opts.out || 'sparsify', result, places);  // partial results survive an interrupted run
   }
 
   // Flat table for readers.
@@ -688,12 +779,12 @@ async function main() {
           ratioVsFastestPeer: t.ratioVsFastestPeer,
         });
       }
-      result.table.push({ image: name, mode, goals: { speed: m.goals.speed.met, allocation: m.goals.allocation.met, sequentialRead: m.goals.sequentialRead.met, identical: m.goals.contentIdentical.met, all: m.goals.allMet } });
+      result.table.push({ image: name, mode, goals: { issue19: m.goals.issue19 ? m.goals.issue19.met : undefined, speed: m.goals.speed.met, allocation: m.goals.allocation.met, sequentialRead: m.goals.sequentialRead.met, identical: m.goals.contentIdentical.met, all: m.goals.allMet } });
     }
   }
   result.allGoalsMet = Object.values(result.images).every((e) => (!e.inPlace || e.inPlace.goals.allMet) && (!e.copy || e.copy.goals.allMet));
   result.totalSeconds = round((Date.now() - started) / 1000, 1);
-  const file = writeResult(opts.out || 'sparsify', result);
+  const file = writeResult(opts.out || 'sparsify', result, places);
   for (const row of result.table) {
     if (row.tool) {
       log(`${row.image.padEnd(4)} ${row.mode.padEnd(9)} ${row.tool.padEnd(24)} ${String(row.medianSeconds).padStart(8)} s  ${row.throughput.padStart(11)}  alloc ${row.allocatedAfterBytes}  ${row.identical ? 'identical' : 'DIFFERS'}  x${row.ratioVsFastestPeer}`);
