@@ -374,6 +374,8 @@ for (const [command, s] of Object.entries(summary)) {
 const parts = Math.min(os.cpus().length, 4);
 function bound(command, g) {
   if (command.startsWith('map')) return { boundMiB: 128, formula: '128 MiB: the extents are printed in batches as the scan finds them, and the scan waits for a full stdout (V8 and malloc keep some freed memory: more than info)' };
+  // The copy's fixed buffers (issue 19 item 2): 4 write batches of 8 MiB and 8 direct-read pieces of 4 MiB.
+  if (command.startsWith('sparsify SRC')) return { boundMiB: 128, formula: '128 MiB: 32 MiB of write batches and 32 MiB of read pieces, fixed' };
   if (command.startsWith('rbd import')) return { boundMiB: 96, formula: '96 MiB: librbd, 16 writes of up to 2 MiB in flight' };
   if (command.startsWith('carve')) return { boundMiB: 64 + parts * 128, formula: `64 MiB + parts x 128 MiB, parts = min(CPUs, 4) = ${parts} (each: 64 MiB read-ahead, a 16 MiB piece, a 32 MiB window, decoder and hashing state)` };
   if (command.startsWith('undelete') && command.includes('fat')) return { boundMiB: 64, formula: '64 MiB + 4 B and 1 bit per cluster (the FAT is read whole, plus a bitmap of live clusters: 2 MiB at 16 GiB with 32 KiB clusters) + an entry per deleted file' };
