@@ -363,3 +363,29 @@ export function parseArgs(argv, spec, usage) {
 export function fmtGBs(bytesPerSecond) {
   return `${(bytesPerSecond / GB).toFixed(2)} GB/s`;
 }
+
+// One child timed from outside by a small Python wrapper: wall seconds around
+// the child only, and getrusage(RUSAGE_CHILDREN) after it: the CPU seconds
+// and the peak RSS (KiB) of the child and of everything it waited for. The
+// child's stdout goes to /dev/null, or with `stdout` its last 200 kB are
+// returned. Returns {rc, wall, user, sys, maxrssKiB, stdout, stderr}; throws
+// when the wrapper fails or, unless allowFail, the child exits non-zero.
+const CHILD_TIMER = `
+import json, resource, subprocess, sys, time
+keep = sys.argv[1] == "stdout"
+t = time.monotonic()
+p = subprocess.run(sys.argv[2:], stdout=subprocess.PIPE if keep else subprocess.DEVNULL, stderr=subprocess.PIPE)
+w = time.monotonic() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+out = p.stdout.decode(errors="replace")[-200000:] if keep else ""
+print(json.dumps({"rc": p.returncode, "wall": w, "user": r.ru_utime, "sys": r.ru_stime, "maxrssKiB": r.ru_maxrss, "stdout": out, "stderr": p.stderr.decode(errors="replace")[-2000:]}))
+`;
+export function timeChild(argv, { env = process.env, allowFail = false, stdout = false } = {}) {
+  const args = ['-c', CHILD_TIMER, stdout ? 'stdout' : 'null', ...argv];
+  const r = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`the timer of ${commandString(argv)} exited ${r.status}: ${String(r.stderr).slice(-2000)}`);
+  const j = JSON.parse(r.stdout);
+  if (j.rc !== 0 && !allowFail) throw new Error(`${commandString(argv)} exited ${j.rc}: ${j.stderr}`);
+  return j;
+}

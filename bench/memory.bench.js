@@ -26,7 +26,7 @@ import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { GiB, KiB, MiB, ROOT, WORK_DIR, commandString, machineInfo, memInfo, parseArgs, provenance, round, writeResult } from './lib.js';
+import { GiB, KiB, MiB, ROOT, WORK_DIR, commandString, machineInfo, memInfo, parseArgs, provenance, round, timeChild, writeResult } from './lib.js';
 
 const usage = `usage: node bench/memory.bench.js [--sizes 1,16] [--only info,map,map-extents,sparsify-inplace,sparsify-copy,qcow2-raw,rbd-import,carve,undelete-list,undelete] [--cli PATH] [--name memory] [--no-rbd] [--keep]\n       node bench/memory.bench.js --only carve-ab --before OTHER/dist/cli/bin/blocksmith.js [--reps 3] [--name memory-carve-ab]`;
 const opts = parseArgs(
@@ -62,17 +62,8 @@ function run(cmd, args, { env = process.env, allowFail = false, stdout = 'pipe' 
 }
 
 // Peak RSS (ru_maxrss, KiB) and times of one child; stdout to /dev/null.
-const TIMER = `
-import json, resource, subprocess, sys, time
-t = time.monotonic()
-p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-w = time.monotonic() - t
-r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"rc": p.returncode, "wall": w, "user": r.ru_utime, "sys": r.ru_stime, "maxrssKiB": r.ru_maxrss, "stderr": p.stderr.decode(errors="replace")[-2000:]}))
-`;
 function measure(argv, env = process.env) {
-  const j = JSON.parse(run('/usr/bin/python3', ['-c', TIMER, ...argv], { env }).stdout);
-  if (j.rc !== 0) throw new Error(`${commandString(argv)} exited ${j.rc}: ${j.stderr}`);
+  const j = timeChild(argv, { env });
   return { peakRssMiB: round(j.maxrssKiB / 1024, 1), wallSeconds: round(j.wall, 2), cpuSeconds: round(j.user + j.sys, 2) };
 }
 

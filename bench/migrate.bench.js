@@ -71,6 +71,7 @@ import {
   round,
   summarize,
   waitForQuiet,
+  timeChild,
   writeResult,
 } from './lib.js';
 import { makeVm } from './make-images.js';
@@ -318,22 +319,7 @@ function cleanupDomain() {
 
 // ---------------------------------------------------------------- measuring
 
-// Runs argv; prints {rc, wall, user, sys, stdout, stderr}: wall around the
-// child only, CPU of the child and everything it waited for.
-const TIMER = `
-import json, resource, subprocess, sys, time
-t = time.monotonic()
-p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-w = time.monotonic() - t
-r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"rc": p.returncode, "wall": w, "user": r.ru_utime, "sys": r.ru_stime, "stdout": p.stdout.decode(errors="replace")[-200000:], "stderr": p.stderr.decode(errors="replace")[-2000:]}))
-`;
-
-function timed(argv, env) {
-  const j = JSON.parse(run('/usr/bin/python3', ['-c', TIMER, ...argv], { env }).stdout);
-  if (j.rc !== 0) throw new Error(`${commandString(argv)} exited ${j.rc}: ${j.stderr}`);
-  return j;
-}
+const timed = (argv, env) => timeChild(argv, { env, stdout: true });
 
 function dropCaches() {
   run('sync', []);

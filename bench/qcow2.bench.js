@@ -37,7 +37,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, WORK_DIR, commandString, machineInfo, parseArgs, provenance, round, summarize, writeResult } from './lib.js';
+import { ROOT, WORK_DIR, commandString, machineInfo, parseArgs, provenance, round, summarize, timeChild, writeResult } from './lib.js';
 import { ensureImages, imagePath, makeVm } from './make-images.js';
 
 const USAGE = `usage: node bench/qcow2.bench.js [--reps N] [--vm-size SIZE] [--kinds plain,compressed,zstd] [--targets raw,rbd]
@@ -72,21 +72,7 @@ function dropCaches() {
   fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
 }
 
-// Runs argv; {wall, user, sys}: wall around the child only, CPU of the child
-// and of everything it waited for.
-const TIMER = `
-import json, resource, subprocess, sys, time
-t = time.monotonic()
-p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-w = time.monotonic() - t
-r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"rc": p.returncode, "wall": w, "user": r.ru_utime, "sys": r.ru_stime, "stderr": p.stderr.decode(errors="replace")[-2000:]}))
-`;
-function timed(argv, env = process.env) {
-  const j = JSON.parse(run('/usr/bin/python3', ['-c', TIMER, ...argv], { env }).stdout);
-  if (j.rc !== 0) throw new Error(`${commandString(argv)} exited ${j.rc}: ${j.stderr}`);
-  return j;
-}
+const timed = (argv, env = process.env) => timeChild(argv, { env });
 
 const OUT = path.join(WORK_DIR, 'qcow2-out.raw');
 const TMP = path.join(WORK_DIR, 'qcow2-tmp.raw');
