@@ -4,14 +4,15 @@
 //   node bench/rbd.bench.js [--reps 5] [--size 4G] [--fill 0.15] [--parallel 16] [--no-verify] [--no-wait]
 //                           [--osds 1] [--inputs sparse,full] [--tools NAME,...] [--ceiling-total 2G]
 //                           [--before OTHER/dist/cli/bin/blocksmith.js] [--name rbd] [--concurrent-floor]
+//                           [--floor-io-sizes 4M,2M]
 //
 // Issue 19 item 4 (16 GiB, 1 and 3 OSDs; the full twin does not fit the disk
 // budget next to three replicas):
 //   node bench/rbd.bench.js --size 16G --inputs sparse --ceiling-total 4G --reps 3 --name rbd-16g
 //   node bench/rbd.bench.js --size 16G --inputs sparse --ceiling-total 4G --reps 3 --osds 3 --name rbd-16g-3osd
 // and the one-OSD floor measured in the rotation (see concurrentFloor below):
-//   node bench/rbd.bench.js --size 16G --inputs sparse --ceiling-total 4G --reps 3 --concurrent-floor \
-//     --tools blocksmith,qemu-img-W-m16 --name rbd-16g-floor
+//   node bench/rbd.bench.js --size 16G --inputs sparse --ceiling-total 4G --reps 5 --concurrent-floor \
+//     --floor-io-sizes 4M,2M --tools blocksmith,qemu-img-W-m16 --name rbd-16g-floor
 // With --name other than rbd, the goals are issue 19's (>= 0.9 of the
 // ceiling, >= 1.1x qemu-img -W -m 16), else issue 4's.
 //
@@ -75,7 +76,7 @@ import { makeVm } from './make-images.js';
 
 const usage = `usage: node bench/rbd.bench.js [--reps 5] [--size 4G] [--fill 0.15] [--parallel 16] [--no-verify] [--no-wait]
        [--osds 1] [--inputs sparse,full] [--tools NAME,...] [--ceiling-total 2G] [--before OTHER/dist/cli/bin/blocksmith.js] [--name rbd]
-       [--concurrent-floor]`;
+       [--concurrent-floor] [--floor-io-sizes 4M,2M]`;
 const opts = parseArgs(
   process.argv.slice(2),
   {
@@ -92,6 +93,7 @@ const opts = parseArgs(
     before: { type: 'string', default: '' },
     name: { type: 'string', default: 'rbd' },
     concurrentFloor: { type: 'boolean', default: false },
+    floorIoSizes: { type: 'string', default: '4M' },
   },
   usage,
 );
@@ -298,8 +300,10 @@ function floors(env) {
 // the copy must pay. Measured instead by doing both at once, cold: an
 // O_DIRECT read of the source's data extents only (SEEK_DATA/SEEK_HOLE, 4 MiB
 // reads, one in flight like dd: what any copy must read) while `rbd bench`
-// writes the data bytes, rounded up to 4 MiB, to a fresh image at the
-// ceiling's settings (what any copy must write, at the cluster's best rate).
+// writes the data bytes, rounded up to 4 MiB, to a fresh image, 16 writes in
+// flight as the ceiling (what any copy must write, at the cluster's best
+// rate). --floor-io-sizes: one pair per write size (the ceiling's 4 MiB;
+// blocksmith writes 2 MiB); the floor is the fastest.
 const EXTENT_READER = `
 import json, mmap, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
@@ -344,9 +348,11 @@ function spawnTimed(argv, env) {
 }
 
 const writeTotal = () => Math.ceil(manifest.dataBytes / (4 * MiB)) * 4 * MiB;
-const benchArgv = (total, img) => ['rbd', 'bench', '--io-type', 'write', '--io-size', '4M', '--io-threads', '16', '--io-total', String(total), `rbd/${img}`];
+const benchArgv = (total, img, ioSize = '4M') => ['rbd', 'bench', '--io-type', 'write', '--io-size', ioSize, '--io-threads', '16', '--io-total', String(total), `rbd/${img}`];
+const floorIoSizes = opts.floorIoSizes.split(',').filter(Boolean);
+for (const z of floorIoSizes) if (!/^[1-9]\d*[KM]$/.test(z) || (4 * MiB) % parseSize(z) !== 0) throw new Error(`--floor-io-sizes: ${z} does not divide 4M`);
 
-async function concurrentFloor(env, src) {
+async function concurrentFloor(env, src, ioSize) {
   const total = writeTotal();
   const img = newImage('pair');
   rbdCmd(env, ['create', '--size', String(size / MiB), `rbd/${img}`]);
@@ -355,7 +361,7 @@ async function concurrentFloor(env, src) {
     const t = performance.now();
     const [read, write] = await Promise.all([
       spawnTimed(['/usr/bin/python3', '-c', EXTENT_READER, src], env),
-      spawnTimed(benchArgv(total, img), env),
+      spawnTimed(benchArgv(total, img, ioSize), env),
     ]);
     const pair = (Math.max(read.end, write.end) - t) / 1000;
     const r = JSON.parse(read.stdout);
@@ -400,31 +406,32 @@ const ceiling = [];
 let floor = null;
 const pairs = [];
 // The concurrent floor takes its turn in the rotation like a tool (one input: the first).
-const FLOOR = 'concurrent-floor';
+const FLOOR = 'concurrent-floor-';
 const t0 = Date.now();
 try {
   ceiling.push(rbdBench(env));
   log(`ceiling: ${(ceiling[0].bytesPerSecond / MiB).toFixed(1)} MiB/s`);
   floor = floors(env);
   log(`floors: cold read of the source ${floor.coldReadSeconds} s, blocksmith on an empty image of the same size ${floor.fixedCostSeconds} s`);
-  const names = [...Object.keys(TOOLS), ...(opts.concurrentFloor ? [FLOOR] : [])];
+  const names = [...Object.keys(TOOLS), ...(opts.concurrentFloor ? floorIoSizes.map((z) => FLOOR + z) : [])];
   for (let rep = 0; rep < opts.reps; rep++) {
     if (rep === Math.floor(opts.reps / 2)) ceiling.push(rbdBench(env));
     const order = names.map((_, i) => names[(i + rep) % names.length]);
     for (const [inputName, src] of Object.entries(inputs)) {
       for (const tool of order) {
-        if (tool === FLOOR) {
+        if (tool.startsWith(FLOOR)) {
+          const ioSize = tool.slice(FLOOR.length);
           if (inputName !== Object.keys(inputs)[0]) continue;
           if (!opts.noWait) await waitForQuiet({ maxBusy: 0.15, timeoutMs: 15_000, log: () => {} });
           const mon = cpuMonitor();
           mon.start();
-          const pair = await concurrentFloor(env, src);
+          const pair = await concurrentFloor(env, src, ioSize);
           const noise = mon.stop();
           pair.rbdBenchFixedSeconds = rbdBenchFixed(env);
           pair.fixedCostSeconds = fixedCost(env);
-          pairs.push({ rep, ...pair, ...noise });
+          pairs.push({ rep, ioSize, ...pair, ...noise });
           log(
-            `rep ${rep} ${FLOOR}: pair ${pair.pairSeconds.toFixed(2)} s (read ${pair.readSeconds.toFixed(2)} s, ` +
+            `rep ${rep} ${tool}: pair ${pair.pairSeconds.toFixed(2)} s (read ${pair.readSeconds.toFixed(2)} s, ` +
               `rbd bench ${pair.writeSeconds.toFixed(2)} s), rbd bench fixed ${pair.rbdBenchFixedSeconds.toFixed(2)} s, ours ${pair.fixedCostSeconds.toFixed(2)} s`,
           );
           continue;
@@ -507,31 +514,42 @@ for (const inputName of Object.keys(inputs)) {
 // and against the goal: floor = pair - rbd bench's own start-up + our fixed
 // cost (both start-ups connect and open an image; ours is the one a copy pays).
 function concurrentSummary() {
-  const med = (k) => median(pairs.map((p) => p[k]));
-  const floorSeconds = med('pairSeconds') - med('rbdBenchFixedSeconds') + med('fixedCostSeconds');
   const b = results[Object.keys(inputs)[0]].blocksmith.wall.medianSeconds;
   const goalSeconds = manifest.dataBytes / (0.9 * ceilingBps);
+  const bySize = {};
+  for (const z of floorIoSizes) {
+    const list = pairs.filter((p) => p.ioSize === z);
+    const med = (k) => median(list.map((p) => p[k]));
+    const floorSeconds = med('pairSeconds') - med('rbdBenchFixedSeconds') + med('fixedCostSeconds');
+    bySize[z] = {
+      command:
+        `python3 EXTENT_READER SRC (O_DIRECT 4 MiB reads of the SEEK_DATA extents) & ` +
+        `${commandString(benchArgv(writeTotal(), 'IMG', z))} (fresh ${size / MiB} MiB image), cold, at the same time; ` +
+        `then ${commandString(benchArgv(4 * MiB, 'IMG64M'))} (rbd bench's fixed cost) and blocksmith on an empty image (ours)`,
+      pairSeconds: summarize(list.map((p) => p.pairSeconds)),
+      readSecondsMedian: round(med('readSeconds'), 3),
+      writeSecondsMedian: round(med('writeSeconds'), 3),
+      rbdBenchFixedSecondsMedian: round(med('rbdBenchFixedSeconds'), 3),
+      fixedCostSecondsMedian: round(med('fixedCostSeconds'), 3),
+      // The pair against the sum of its parts alone (the reader alone, cold, once; the writes at the ceiling's median rate).
+      pairOverSumAlone: floor.coldExtentReadSeconds ? round(med('pairSeconds') / (floor.coldExtentReadSeconds + writeTotal() / ceilingBps), 3) : null,
+      floorSeconds: round(floorSeconds, 3),
+      runs: list.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? round(v, 3) : v]))),
+    };
+    for (const k of Object.keys(bySize[z].pairSeconds)) bySize[z].pairSeconds[k] = round(bySize[z].pairSeconds[k], 3);
+  }
+  const best = floorIoSizes.reduce((a, z) => (bySize[z].floorSeconds < bySize[a].floorSeconds ? z : a));
+  const floorSeconds = bySize[best].floorSeconds;
   return {
-    command:
-      `python3 EXTENT_READER SRC (O_DIRECT 4 MiB reads of the SEEK_DATA extents) & ` +
-      `${commandString(benchArgv(writeTotal(), 'IMG'))} (fresh ${size / MiB} MiB image), cold, at the same time; ` +
-      `then ${commandString(benchArgv(4 * MiB, 'IMG64M'))} (rbd bench's fixed cost) and blocksmith on an empty image (ours)`,
-    pairSecondsMedian: round(med('pairSeconds'), 3),
-    readSecondsMedian: round(med('readSeconds'), 3),
-    writeSecondsMedian: round(med('writeSeconds'), 3),
-    rbdBenchFixedSecondsMedian: round(med('rbdBenchFixedSeconds'), 3),
-    fixedCostSecondsMedian: round(med('fixedCostSeconds'), 3),
-    // The pair against the sum of its parts alone (the reader alone, cold, once; the writes at the ceiling's median rate).
-    pairOverSumAlone: floor.coldExtentReadSeconds
-      ? round(med('pairSeconds') / (floor.coldExtentReadSeconds + writeTotal() / ceilingBps), 3)
-      : null,
-    floorSeconds: round(floorSeconds, 3),
+    rule: 'floor = median pair - median rbd bench fixed + median blocksmith fixed, of the fastest write size',
+    floorIoSize: best,
+    floorSeconds,
     blocksmithSeconds: round(b, 3),
     'blocksmith/floor': round(b / floorSeconds, 3),
     'floor fraction of ceiling': round(manifest.dataBytes / floorSeconds / ceilingBps, 3),
     secondsAt0_9OfCeiling: round(goalSeconds, 3),
     goalBelowFloor: goalSeconds < floorSeconds,
-    runs: pairs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? round(v, 3) : v]))),
+    byIoSize: bySize,
   };
 }
 
@@ -578,11 +596,15 @@ for (const [inputName, per] of Object.entries(results)) {
 }
 if (result.floor.concurrent) {
   const c = result.floor.concurrent;
+  for (const [z, f] of Object.entries(c.byIoSize)) {
+    console.log(
+      `\nconcurrent pair, writes of ${z}: ${f.pairSeconds.medianSeconds} s (read ${f.readSecondsMedian} s, write ${f.writeSecondsMedian} s; ` +
+        `${f.pairOverSumAlone} of read alone + writes at the ceiling) - rbd bench fixed ${f.rbdBenchFixedSecondsMedian} s + ours ${f.fixedCostSecondsMedian} s = ${f.floorSeconds} s`,
+    );
+  }
   console.log(
-    `\nconcurrent floor: pair ${c.pairSecondsMedian} s (read ${c.readSecondsMedian} s, write ${c.writeSecondsMedian} s) - rbd bench fixed ` +
-      `${c.rbdBenchFixedSecondsMedian} s + ours ${c.fixedCostSecondsMedian} s = ${c.floorSeconds} s (${c['floor fraction of ceiling']} of the ceiling); ` +
-      `blocksmith ${c.blocksmithSeconds} s = ${c['blocksmith/floor']}x the floor; 0.9 of the ceiling = ${c.secondsAt0_9OfCeiling} s` +
-      (c.goalBelowFloor ? ' (below the floor)' : ''),
+    `floor ${c.floorSeconds} s (${c.floorIoSize}; ${c['floor fraction of ceiling']} of the ceiling); blocksmith ${c.blocksmithSeconds} s = ` +
+      `${c['blocksmith/floor']}x the floor; 0.9 of the ceiling = ${c.secondsAt0_9OfCeiling} s` + (c.goalBelowFloor ? ' (below the floor)' : ''),
   );
 }
 console.log('\ngoals:');
