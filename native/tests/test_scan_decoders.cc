@@ -168,6 +168,31 @@ TEST("AC run tables: a table's entries stay good while 3 other tables are asked 
   for (int i = 0; i < 4; i++) CHECK(ac_run_table(eight[size_t(i)]) == got[size_t(i)]);  // found again, not rebuilt
 }
 
+TEST("BitReader::skip_bits(n) takes exactly the n bits that n get(1) take, for n up to 2000 (EOB runs pass many at once)") {
+  std::mt19937 rng(7);
+  Bytes data;
+  for (int i = 0; i < 600; i++) {
+    const uint8_t b = uint8_t(rng());
+    data.push_back(b);
+    if (b == 0xFF) data.push_back(0x00);
+  }
+  data.push_back(0xFF);
+  data.push_back(0xD9);
+  for (int lead : {0, 1, 7, 13}) {
+    for (int n : {1, 31, 32, 33, 63, 64, 65, 127, 128, 500, 2000, 4700}) {
+      BitReader a(data.data(), data.data() + data.size());
+      BitReader b(data.data(), data.data() + data.size());
+      a.get(lead);
+      b.get(lead);
+      a.skip_bits(n);
+      for (int i = 0; i < n; i++) b.get(1);
+      CHECK_EQ(a.get(16), b.get(16));
+      CHECK_EQ(a.overran(), b.overran());
+      CHECK(a.approx_pos() == b.approx_pos());
+    }
+  }
+}
+
 TEST("a quality-100 noise sample (blocks ending at coefficient 63, no end of block) checks complete at its length") {
   const Bytes& s = carve_samples::q100_noise;
   for (ScanDecoder d : {ScanDecoder::portable, ScanDecoder::automatic}) {
