@@ -11,7 +11,8 @@
 // the input, reads inside the span and returns a verdict per join in it; the
 // walk over a damaged file's tail ends inside the source. The EXIF layout
 // score reads inside its payload. Holes a sparse search puts back
-// (Fragment::zeros) count in the length and read nothing.
+// (Fragment::zeros) count in the length and read nothing. The portable
+// scan decoder decides exactly what the BMI2 one does.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "core/operations/carve.h"
+#include "core/carve/entropy_variants.h"
 #include "core/carve/exif.h"
 #include "core/carve/jpeg_check.h"
 #include "core/carve/reassemble.h"
@@ -39,6 +41,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (all.length < 4 || buf[all.length - 2] != 0xFF || buf[all.length - 1] != 0xD9))
     std::abort();
   if (all.status == Status::partial && (all.length == 0 || all.length > size)) std::abort();
+  {
+    use_scan_decoder(ScanDecoder::portable);
+    CheckResult portable = check_jpeg(buf.data(), buf.size(), true);
+    use_scan_decoder(ScanDecoder::automatic);
+    if (portable.status != all.status || portable.length != all.length || portable.broke_at != all.broke_at ||
+        portable.reason != all.reason)
+      std::abort();
+  }
   if (size > 0) {
     // With data possibly following, a prefix either asks for more or decides
     // what the whole decides (a decision never depends on unseen bytes).

@@ -12,6 +12,11 @@ bool HuffTable::build(const uint8_t counts[16], const uint8_t* symbols, int nsym
   std::memset(fast_sym, 0, sizeof fast_sym);
   std::memset(fast_total_dc, 0, sizeof fast_total_dc);
   std::memset(fast_total_ac, 0, sizeof fast_total_ac);
+  // Every entry set, used or not: ac_runs.h finds a table's run table by
+  // comparing these arrays whole.
+  std::memset(vals, 0, sizeof vals);
+  std::memset(maxcode, 0, sizeof maxcode);
+  std::memset(valoff, 0, sizeof valoff);
   std::memcpy(vals, symbols, static_cast<size_t>(total));
   max_symbol = 0;
   for (int i = 0; i < total; i++)

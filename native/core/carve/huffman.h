@@ -92,10 +92,13 @@ class BitReader {
   // the same points, so where reading stops and what is buffered are the
   // same): the correction bits of a progressive refinement scan, whose
   // values validation does not need.
+  // Any n: at most 32 bits a step, since the buffer may hold 64 and a
+  // 64-bit shift is undefined.
   inline void skip_bits(int n) {
     while (n > 0) {
       if (bits_ == 0) fill();
-      const int t = n < bits_ ? n : bits_;
+      int t = n < bits_ ? n : bits_;
+      if (t > 32) t = 32;
       skip(t);
       n -= t;
     }

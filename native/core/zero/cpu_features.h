@@ -1,5 +1,5 @@
 // What the running CPU can do, read once. Used to pick the zero-detection kernel
-// and the SHA-256 code (SHA-NI).
+// the SHA-256 code (SHA-NI) and the JPEG scan decoder (BMI2, POPCNT).
 #pragma once
 
 namespace blocksmith {
@@ -11,6 +11,8 @@ struct CpuFeatures {
   bool avx512bw = false;
   bool sse41 = false;
   bool sha = false;  // x86 SHA extensions (SHA-NI)
+  bool bmi2 = false;
+  bool popcnt = false;
 };
 
 const CpuFeatures& cpu_features();
