@@ -198,13 +198,15 @@ describe('the libvirt secret', () => {
 describe('interrupted', () => {
   it('Ctrl-C during an import: exit 130, the images made so far removed, the domain as it was', async () => {
     const d = newDomain();
-    // A larger first disk with data everywhere, written one object at a time: the import takes a while.
-    run('dd', ['if=/dev/urandom', `of=${d.raw}`, 'bs=1M', 'count=160', 'status=none']);
+    // A larger first disk with data everywhere, written one object at a time: the import takes a while
+    // (320 MiB and a short wait once its image exists, so it is still running when the signal comes on a
+    // quiet machine too, where copies to RBD have become faster).
+    run('dd', ['if=/dev/urandom', `of=${d.raw}`, 'bs=1M', 'count=320', 'status=none']);
     const xmlBefore = virsh(['dumpxml', '--inactive', d.name]).stdout;
     const child = startCli(['migrate', d.name, '--to', to(), '--save-dir', d.work, '--parallel', '1'], { cli: blocksmithCli, timeoutMs: 180_000 });
     const t0 = Date.now();
     while (child.running() && !imageExists(conf, `${d.name}-vda`) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20));
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 50));
     expect(child.running()).toBe(true);
     child.child.kill('SIGINT');
     const r = await child.done;
