@@ -113,10 +113,12 @@ class SparseFileSink final : public Sink {
   void submit();
   void fail(int err, const char* syscall, uint64_t off) noexcept;
   void throw_if_failed();
-  void write_behind(uint64_t written_to);
+  void post_dirty(uint64_t written_to);
+  void flusher_loop();
 
   static constexpr size_t kMaxWrite = 256 << 10;   // bytes per buffered pwrite
-  static constexpr uint64_t kWindow = 64 << 20;    // writeback window (buffered writes)
+  static constexpr uint64_t kWindow = 64 << 20;    // writeback started every kWindow of buffered writes
+  static constexpr uint64_t kMaxDirty = 256 << 20;  // writers wait when more is written and not yet started
   static constexpr size_t kBatch = 8 << 20;        // bytes per batch
   static constexpr size_t kBatches = 4;            // batches (32 MiB): one filling, the rest queued or written
   static constexpr size_t kWriters = 2;            // direct writes in flight
@@ -156,9 +158,13 @@ class SparseFileSink final : public Sink {
   uint64_t alloc_turn_ = 0;  // the seq of the batch whose runs are allocated next
   uint64_t behind_turn_ = 0;  // the seq of the batch whose write-behind comes next
   std::condition_variable turn_;
-  std::mutex behind_mu_;       // write_behind's state:
+  // The flusher thread's state (under behind_mu_).
+  std::thread flusher_;
+  std::mutex behind_mu_;
+  std::condition_variable behind_cv_;
+  bool flusher_stop_ = false;
+  uint64_t dirty_to_ = 0;      // buffered runs written (in file order) up to here
   uint64_t started_to_ = 0;    // writeback started for [0, started_to_)
-  uint64_t waited_to_ = 0;     // and finished for [0, waited_to_)
 };
 
 }  // namespace blocksmith
