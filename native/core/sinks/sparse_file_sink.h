@@ -58,7 +58,9 @@ std::optional<FileId> file_id(const std::string& path);
 // fresh file was measured at 195-250 MB/s here, O_DIRECT 4 MiB writes at
 // 530-690 MB/s); shorter or unaligned runs are written through the page cache
 // with the write-behind window, as before. Nothing is ever written where the
-// source has holes or zero blocks, so the allocation is the data's.
+// source has holes or zero blocks, so the allocation is the data's; the
+// direct runs are allocated in file order (allocate_in_order), so the extent
+// tree is no larger than that of a copy written front to back (cp's).
 class SparseFileSink final : public Sink {
  public:
   // Applies check_copy_target first, so a refused target creates nothing.
@@ -94,23 +96,29 @@ class SparseFileSink final : public Sink {
     explicit Batch(size_t size) : buf(size) {}
     AlignedBuffer buf;
     size_t used = 0;
+    uint64_t seq = 0;  // submission order: the order its direct runs are allocated in
     std::vector<Segment> segments;
   };
 
   void start_writers();
   void stop_writers() noexcept;
   void writer_loop();
-  void write_batch(Batch& b);
+  void allocate_in_order(Batch& b, bool run);
+  bool direct_eligible(const Segment& s);
+  uint64_t write_batch(Batch& b);
+  void write_behind_in_order(Batch& b, uint64_t buffered_end);
   void write_buffered(const uint8_t* p, size_t len, uint64_t off);
   bool write_direct(const uint8_t* p, size_t len, uint64_t off);
   void end_run() { run_open_ = false; }
   void submit();
   void fail(int err, const char* syscall, uint64_t off) noexcept;
   void throw_if_failed();
-  void write_behind(uint64_t written_to);
+  void post_dirty(uint64_t written_to);
+  void flusher_loop();
 
   static constexpr size_t kMaxWrite = 256 << 10;   // bytes per buffered pwrite
-  static constexpr uint64_t kWindow = 64 << 20;    // writeback window (buffered writes)
+  static constexpr uint64_t kWindow = 64 << 20;    // writeback started every kWindow of buffered writes
+  static constexpr uint64_t kMaxDirty = 256 << 20;  // writers wait when more is written and not yet started
   static constexpr size_t kBatch = 8 << 20;        // bytes per batch
   static constexpr size_t kBatches = 4;            // batches (32 MiB): one filling, the rest queued or written
   static constexpr size_t kWriters = 2;            // direct writes in flight
@@ -136,6 +144,7 @@ class SparseFileSink final : public Sink {
   Channel<Batch*> full_{kBatches};
   Batch* filling_ = nullptr;
   bool run_open_ = false;  // the last segment may grow (no hole or zero block since)
+  uint64_t next_seq_ = 0;  // the next batch's seq (delivering thread)
   std::vector<std::thread> writers_;
   // Writer state (under mu_): the first error, buffered write-behind.
   std::mutex mu_;
@@ -146,9 +155,16 @@ class SparseFileSink final : public Sink {
   uint64_t error_off_ = 0;
   size_t busy_ = 0;          // batches taken and not yet given back
   std::condition_variable idle_;
-  std::mutex behind_mu_;       // write_behind's state:
+  uint64_t alloc_turn_ = 0;  // the seq of the batch whose runs are allocated next
+  uint64_t behind_turn_ = 0;  // the seq of the batch whose write-behind comes next
+  std::condition_variable turn_;
+  // The flusher thread's state (under behind_mu_).
+  std::thread flusher_;
+  std::mutex behind_mu_;
+  std::condition_variable behind_cv_;
+  bool flusher_stop_ = false;
+  uint64_t dirty_to_ = 0;      // buffered runs written (in file order) up to here
   uint64_t started_to_ = 0;    // writeback started for [0, started_to_)
-  uint64_t waited_to_ = 0;     // and finished for [0, waited_to_)
 };
 
 }  // namespace blocksmith
