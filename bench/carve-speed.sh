@@ -73,6 +73,11 @@ done
 python3 - "$rows" "$out" "$before" "$after" "$img" "$rounds" "$cold_rounds" "$tmp/decode" <<'EOF'
 import json, statistics, sys, datetime, os
 rows, out, before, after, img, rounds, cold_rounds, decode = sys.argv[1:]
+
+def commit_of(root):
+    import subprocess
+    r = subprocess.run(["git", "-C", root, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    return r.stdout.strip() or "not a git checkout"
 runs = {}
 for line in open(rows):
     label, wall, user, sys_, rss = line.split()
@@ -114,10 +119,13 @@ floors = {
     "formula": "node start + (CPU of a warm dd read of the image + decode-only CPU of this build) / 2 cores",
 }
 json.dump({
-    "command": f"bash bench/carve-speed.sh {before} {after} {img} {rounds} {cold_rounds} OUT",
+    # Machine paths stay out of the result: the roots are named by their commit, the image by its name.
+    "command": f"bash bench/carve-speed.sh BEFORE AFTER {os.path.basename(img)} {rounds} {cold_rounds} OUT",
+    "before": commit_of(before),
+    "after": commit_of(after),
     "floors": floors,
-    "carve": "node ROOT/dist/cli/bin/carve.js IMG -o OUT(/dev/shm) --scope all --quiet",
-    "foremost": "foremost -q -t jpg -i IMG -o OUT(/dev/shm)",
+    "carve": "node ROOT/dist/cli/bin/carve.js IMG -o OUT --scope all --quiet (OUT on tmpfs)",
+    "foremost": "foremost -q -t jpg -i IMG -o OUT (OUT on tmpfs)",
     "date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%MZ"),
     "load_average_after": open("/proc/loadavg").read().split()[:3],
     "medians": med,
