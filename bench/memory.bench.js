@@ -94,12 +94,21 @@ const rm = (p) => fs.rmSync(p, { recursive: true, force: true });
 
 // ---------------------------------------------------------------- inputs
 
-function makePattern(file, gib) {
+// A file of `gib` GiB written by fill(fd) (kept when one of that size is there).
+function makeSized(file, gib, fill) {
   if (fs.existsSync(file) && fs.statSync(file).size === gib * GiB) return;
   rm(file);
   const fd = fs.openSync(file, 'w');
   try {
     fs.ftruncateSync(fd, gib * GiB);
+    fill(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function makePattern(file, gib) {
+  makeSized(file, gib, (fd) => {
     const buf = Buffer.alloc(128 * KiB); // second half stays zero: written, so allocated
     const rnd = Buffer.alloc(64 * MiB);
     randomFillSync(rnd);
@@ -109,9 +118,7 @@ function makePattern(file, gib) {
       fs.writeSync(fd, buf, 0, buf.length, mib * MiB);
     }
     fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  });
 }
 
 function makeCarve(file, gib) {
@@ -199,20 +206,14 @@ const bs = (...args) => [node, CLI, ...args];
 // data then a 4 KiB hole, over and over (2 extents per 8 KiB: 256k extents in
 // 1 GiB, 1M in 4 GiB, half of it written).
 function makeStriped(file, gib) {
-  if (fs.existsSync(file) && fs.statSync(file).size === gib * GiB) return;
-  rm(file);
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.ftruncateSync(fd, gib * GiB);
+  makeSized(file, gib, (fd) => {
     const blk = Buffer.alloc(4 * KiB);
     randomFillSync(blk);
     for (let off = 0; off < gib * GiB; off += 8 * KiB) {
       blk.writeUInt32LE(off / (8 * KiB), 0);
       fs.writeSync(fd, blk, 0, blk.length, off);
     }
-  } finally {
-    fs.closeSync(fd);
-  }
+  });
 }
 // The text output through a pipe to a reader slower than the scan (the case
 // where output used to pile up in memory), and JSON to a file.
@@ -248,9 +249,8 @@ try {
     if (want('info')) both('info', g, pat, bs('info', '--quiet', pat));
     if (want('map')) both('map --json', g, pat, bs('map', '--quiet', '--json', pat));
     if (want('map-extents')) {
-      // On tmpfs when there is one: deleting 500k extents from the discard-mounted ext4 takes minutes.
-      const stripedDir = fs.existsSync('/dev/shm') ? fs.mkdtempSync('/dev/shm/blocksmith-memory-') : work;
-      const striped = path.join(stripedDir, `striped-${g}g.raw`);
+      // On tmpfs: deleting 500k extents from the discard-mounted ext4 takes minutes.
+      const striped = path.join(shm, `striped-${g}g.raw`);
       log(`making ${striped}`);
       makeStriped(striped, g);
       warm(striped);
@@ -258,7 +258,6 @@ try {
       const piped = ['/bin/sh', '-c', 'exec "$0" "$@" | /usr/bin/python3 -c "$SLOW_READER"', ...bs('map', '--quiet', striped)];
       record('map | slow reader (striped, 256k extents per GiB)', g, 'warm', piped, { ...process.env, SLOW_READER });
       rm(striped);
-      if (stripedDir !== work) fs.rmdirSync(stripedDir);
     }
     if (want('sparsify-inplace')) {
       const copy = path.join(work, `inplace-${g}g.raw`);
@@ -399,6 +398,6 @@ const file = writeResult(opts.name, {
   allWithinBound: rows.every((r) => r.withinBound),
   runs: rows,
   summary,
-}, { CORPUS: opts.corpus, BEFORE_CLI: opts.before ? path.resolve(opts.before, '../../../..') : undefined });
+}, { CORPUS: opts.corpus, BEFORE_CLI: opts.before ? path.resolve(opts.before, '../../../..') : undefined, TMPFS: shm });
 log(`wrote ${file}`);
 console.table(rows.map(({ command, sizeGiB, state, peakRssMiB, wallSeconds }) => ({ command, sizeGiB, state, peakRssMiB, wallSeconds })));
