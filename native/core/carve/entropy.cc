@@ -56,21 +56,18 @@ uint64_t scan_units(const Frame& frame, const ScanHeader& scan, uint64_t* blocks
 namespace {
 
 bool cpu_runs_bmi2_decoder() {
-  static const bool can = bmi2_decoder_available() && cpu_features().bmi2 && cpu_features().popcnt;
+#if defined(__x86_64__)
+  static const bool can = cpu_features().bmi2 && cpu_features().popcnt;
+#else
+  static const bool can = false;
+#endif
   return can;
 }
 
 std::atomic<ScanDecoder> pinned{ScanDecoder::automatic};
 
 bool use_bmi2_decoder() {
-  switch (pinned.load(std::memory_order_relaxed)) {
-    case ScanDecoder::portable:
-      return false;
-    case ScanDecoder::bmi2:
-    case ScanDecoder::automatic:
-      break;
-  }
-  return cpu_runs_bmi2_decoder();
+  return pinned.load(std::memory_order_relaxed) == ScanDecoder::automatic && cpu_runs_bmi2_decoder();
 }
 
 }  // namespace
@@ -82,7 +79,9 @@ const char* scan_decoder_name() { return use_bmi2_decoder() ? "bmi2" : "portable
 ScanResult decode_scan(const uint8_t* p, const uint8_t* end, bool eof, Frame& frame, const DecoderTables& tables,
                        const ScanHeader& scan, const ScanState* from, std::vector<ScanState>* states,
                        uint64_t states_every) {
+#if defined(__x86_64__)
   if (use_bmi2_decoder()) return decode_scan_bmi2(p, end, eof, frame, tables, scan, from, states, states_every);
+#endif
   return decode_scan_portable(p, end, eof, frame, tables, scan, from, states, states_every);
 }
 

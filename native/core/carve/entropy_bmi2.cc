@@ -42,8 +42,6 @@ inline uint64_t nth_set_bit(uint64_t x, int n) { return _pdep_u64(uint64_t(1) <<
 
 namespace blocksmith::carve {
 
-bool bmi2_decoder_available() { return true; }
-
 ScanResult decode_scan_bmi2(const uint8_t* p, const uint8_t* end, bool eof, Frame& frame, const DecoderTables& tables,
                             const ScanHeader& scan, const ScanState* from, std::vector<ScanState>* states,
                             uint64_t states_every) {
@@ -52,18 +50,4 @@ ScanResult decode_scan_bmi2(const uint8_t* p, const uint8_t* end, bool eof, Fram
 
 }  // namespace blocksmith::carve
 
-#else
-
-namespace blocksmith::carve {
-
-bool bmi2_decoder_available() { return false; }
-
-ScanResult decode_scan_bmi2(const uint8_t* p, const uint8_t* end, bool eof, Frame& frame, const DecoderTables& tables,
-                            const ScanHeader& scan, const ScanState* from, std::vector<ScanState>* states,
-                            uint64_t states_every) {
-  return decode_scan_portable(p, end, eof, frame, tables, scan, from, states, states_every);
-}
-
-}  // namespace blocksmith::carve
-
-#endif
+#endif  // x86-64: elsewhere only the portable build exists

@@ -14,20 +14,19 @@ ScanResult decode_scan_portable(const uint8_t* p, const uint8_t* end, bool eof, 
                                 const DecoderTables& tables, const ScanHeader& scan, const ScanState* from,
                                 std::vector<ScanState>* states, uint64_t states_every);
 
-// Call only when bmi2_decoder_available() and the CPU has BMI2 and POPCNT
-// (decode_scan checks both).
+#if defined(__x86_64__)
+// Call only where the CPU has BMI2 and POPCNT (decode_scan checks).
 ScanResult decode_scan_bmi2(const uint8_t* p, const uint8_t* end, bool eof, Frame& frame, const DecoderTables& tables,
                             const ScanHeader& scan, const ScanState* from, std::vector<ScanState>* states,
                             uint64_t states_every);
-
-bool bmi2_decoder_available();  // compiled in (x86-64 builds)
+#endif
 
 // Which build decode_scan uses: "bmi2" or "portable".
 const char* scan_decoder_name();
 
-// Pins the build decode_scan uses, for tests that prove the two agree
-// (bmi2 only where the CPU has it; automatic: the CPU decides).
-enum class ScanDecoder { automatic, portable, bmi2 };
+// Pins the portable build, for tests that prove the two agree (automatic:
+// the CPU decides).
+enum class ScanDecoder { automatic, portable };
 void use_scan_decoder(ScanDecoder d);
 
 }  // namespace blocksmith::carve
