@@ -236,14 +236,25 @@ bool SparseFileSink::direct_eligible(const Segment& s) {
 // Allocated first, the write then only converts unwritten extents and runs
 // beside the other writer's (ext4 takes the inode lock shared for an
 // aligned write that allocates nothing). ENOSPC is reported as fallocate's.
-void SparseFileSink::allocate_in_order(Batch& b, bool run) {
+template <typename Step>
+void SparseFileSink::in_turn(uint64_t& turn, uint64_t seq, Step step) {
   {
     std::unique_lock lock(mu_);
-    turn_.wait(lock, [&] { return alloc_turn_ == b.seq || stopping_; });
+    turn_.wait(lock, [&] { return turn == seq || stopping_; });
     if (stopping_) return;  // nothing more is written
-    run = run && error_ == 0;
   }
-  if (run) {
+  step();
+  std::lock_guard lock(mu_);
+  ++turn;
+  turn_.notify_all();
+}
+
+void SparseFileSink::allocate_in_order(Batch& b, bool run) {
+  in_turn(alloc_turn_, b.seq, [&] {
+    {
+      std::lock_guard lock(mu_);
+      if (!run || error_ != 0) return;
+    }
     for (const Segment& s : b.segments) {
       if (!direct_eligible(s)) continue;
       if (::fallocate(fd_.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(s.off), static_cast<off_t>(s.len)) != 0) {
@@ -253,10 +264,7 @@ void SparseFileSink::allocate_in_order(Batch& b, bool run) {
         break;
       }
     }
-  }
-  std::lock_guard lock(mu_);
-  ++alloc_turn_;
-  turn_.notify_all();
+  });
 }
 
 // The buffered runs get their blocks when the kernel writes them back
@@ -266,15 +274,9 @@ void SparseFileSink::allocate_in_order(Batch& b, bool run) {
 // its pages (which would insert extents before others: leaf splits, one
 // more extent-tree block on the mix than cp's copy).
 void SparseFileSink::write_behind_in_order(Batch& b, uint64_t buffered_end) {
-  {
-    std::unique_lock lock(mu_);
-    turn_.wait(lock, [&] { return behind_turn_ == b.seq || stopping_; });
-    if (stopping_) return;
-  }
-  if (buffered_end) post_dirty(buffered_end);
-  std::lock_guard lock(mu_);
-  ++behind_turn_;
-  turn_.notify_all();
+  in_turn(behind_turn_, b.seq, [&] {
+    if (buffered_end) post_dirty(buffered_end);
+  });
 }
 
 // Returns the end of the last run written buffered (0: none).

@@ -103,6 +103,11 @@ class SparseFileSink final : public Sink {
   void start_writers();
   void stop_writers() noexcept;
   void writer_loop();
+  // Runs step() when it is batch `seq`'s turn on `turn` (batches take turns
+  // in the order they were filled), then passes the turn on; returns at once
+  // when the writers are stopping.
+  template <typename Step>
+  void in_turn(uint64_t& turn, uint64_t seq, Step step);
   void allocate_in_order(Batch& b, bool run);
   bool direct_eligible(const Segment& s);
   uint64_t write_batch(Batch& b);
