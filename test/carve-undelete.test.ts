@@ -5,7 +5,7 @@
 // twice and no live photo is written (scope free). report.json, the NDJSON
 // and the gallery list both kinds; a resumed run does not recover by name
 // again unless the interrupted one stopped while doing it.
-import { readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { carve, type CarveReport, type RecoveredByName } from '../src/index.js';
@@ -150,6 +150,8 @@ describe('carve --undelete on a FAT32 card', () => {
     await expect(carve(card, { outDir: out, force: true, resume: join(out, 'report.json') })).rejects.toThrow(/undelete: true then, false now/);
 
     // As if stopped while recovering by name: its files are removed and recovered again, the carve done from the start.
+    // A second link keeps the first file's inode alive, so a new file cannot be given its number again.
+    linkSync(join(out, 'recovered', named[0]!.path), join(dir, 'resumed-first-link'));
     const r = report(out);
     Object.assign(r, { state: 'stopped', finished: false, nextOffset: r.start, undelete: { ...r.undelete, finished: false }, files: byName(r) });
     writeFileSync(join(out, 'report.json'), JSON.stringify(r));
